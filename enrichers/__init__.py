@@ -1,0 +1,1 @@
+"""Enrichers: pure functions over loaded reference data (geo) and over history read from Redis."""

@@ -1,0 +1,152 @@
+"""The ``rtic`` command: one entry point, a subcommand per part of the system.
+
+    rtic up          everything on one machine (embedded default)
+    rtic worker      the Faust stream worker
+    rtic gateway     the websockets push gateway and dashboards
+    rtic simulate    a demand simulator feeding the input topics
+    rtic token       print a bearer token for the gateway
+    rtic topics      create the contract's topics
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from datetime import UTC, datetime
+
+from rtic.schemas import Role
+from rtic.settings import DEV_TOKEN_SECRET, get_settings
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    from rtic.tokens import issue_token
+
+    settings = get_settings()
+    secret = settings.token_secret.get_secret_value()
+    if secret == DEV_TOKEN_SECRET:
+        print("note: signed with the development secret (set RTIC_TOKEN_SECRET)", file=sys.stderr)
+    token = issue_token(
+        secret,
+        sub=args.sub,
+        role=args.role,
+        now=datetime.now(UTC),
+        ttl_seconds=args.ttl or settings.token_ttl_seconds,
+        cases=args.case or (),
+    )
+    print(f"{args.role} token for {args.sub}:")
+    print(token)
+    return 0
+
+
+def cmd_topics(args: argparse.Namespace) -> int:
+    from rtic.kafka import ensure_topics
+    from rtic.topics import Topics
+
+    settings = get_settings()
+    topics = Topics.with_prefix(settings.topic_prefix)
+    asyncio.run(ensure_topics(settings.kafka_url, topics.all(), settings.topic_partitions))
+    print("\n".join(topics.all()))
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from faust.worker import Worker
+
+    from rtic.kafka import ensure_topics
+    from rtic.topics import Topics
+    from streams.app import create_app
+
+    settings = get_settings()
+    topics = Topics.with_prefix(settings.topic_prefix)
+    asyncio.run(ensure_topics(settings.kafka_url, topics.all(), settings.topic_partitions))
+    app = create_app(settings)
+    app.rtic_pipeline()  # type: ignore[attr-defined]  # load reference data before joining
+    worker = Worker(app, loglevel=args.loglevel, quiet=True)
+    worker.execute_from_commandline()
+    return 0
+
+
+def cmd_gateway(args: argparse.Namespace) -> int:
+    from push.gateway import run_gateway
+
+    asyncio.run(run_gateway(get_settings()))
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from simulators.demand import run_simulator
+
+    return asyncio.run(
+        run_simulator(
+            get_settings(),
+            rate=args.rate,
+            seed=args.seed,
+            duration=args.duration,
+            count=args.count,
+        )
+    )
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from rtic.embedded import run_up
+
+    return run_up(get_settings(), rate=args.rate, seed=args.seed, simulate=not args.no_simulator)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rtic", description=__doc__.split("\n")[0])
+    parser.add_argument("--log-level", default="info", help="debug, info, warning, error")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("up", help="run the whole system on one machine (embedded default)")
+    p.add_argument("--rate", type=float, default=5.0, help="simulated events per second")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--no-simulator", action="store_true", help="start without demand")
+    p.set_defaults(func=cmd_up)
+
+    p = sub.add_parser("worker", help="run the Faust stream worker")
+    p.add_argument("--loglevel", default="warn", choices=["crit", "error", "warn", "info", "debug"])
+    p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser("gateway", help="run the websockets push gateway and dashboards")
+    p.set_defaults(func=cmd_gateway)
+
+    p = sub.add_parser("simulate", help="produce simulated demand to the input topics")
+    p.add_argument("--rate", type=float, default=5.0, help="events per second")
+    p.add_argument("--seed", type=int, default=1, help="same seed, same events")
+    p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    p.add_argument("--count", type=int, default=None, help="stop after this many events")
+    p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("token", help="print a bearer token (alone on the last line)")
+    p.add_argument("--role", required=True, choices=[r.value for r in Role])
+    p.add_argument("--sub", required=True, help="subject: user or officer id")
+    p.add_argument("--case", action="append", help="case reference in scope (repeatable)")
+    p.add_argument("--ttl", type=int, default=None, help="lifetime in seconds")
+    p.set_defaults(func=cmd_token)
+
+    p = sub.add_parser("topics", help="create the contract's topics if missing")
+    p.set_defaults(func=cmd_topics)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.log_level)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,330 @@
+"""The one schema module: every message that crosses a topic or a websocket.
+
+Namespace ``rtic``, version ``v1`` (the class names end in ``V1`` and the
+topics in ``.v1``). A breaking change adds ``...V2`` classes and ``.v2``
+topics beside these; it never edits a ``V1`` in place. Input models accept
+extra fields (the contract welcomes them) and carry them through to
+``rtic.enriched.v1`` untouched.
+
+``decode_event`` is the single entry point from bytes: it raises
+``DecodeError`` or ``ValidationFailed`` with a reason a sender can act on.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+import orjson
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+)
+
+from rtic.errors import DecodeError, ValidationFailed
+
+Lat = Annotated[float, Field(ge=-90, le=90)]
+Lon = Annotated[float, Field(ge=-180, le=180)]
+NonEmpty = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class _Open(BaseModel):
+    """Contract input: validated, extra fields kept."""
+
+    model_config = ConfigDict(extra="allow", frozen=False)
+
+
+class _Closed(BaseModel):
+    """Engine output or control message: no unknown fields."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Channel(StrEnum):
+    EMERGENCY = "999"
+    NON_EMERGENCY = "101"
+    ONLINE = "online"
+    WEBCHAT = "webchat"
+
+
+class Severity(StrEnum):
+    CRITICAL = "critical"
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+
+
+SEVERITY_RANK = {Severity.CRITICAL: 0, Severity.HIGH: 1, Severity.MEDIUM: 2, Severity.LOW: 3}
+
+
+class Role(StrEnum):
+    RTIC_ANALYST = "rtic_analyst"
+    OFFICER = "officer"
+    SUPERVISOR = "supervisor"
+    CASE_OFFICER = "case_officer"
+    CITIZEN = "citizen"
+
+
+class LocationV1(_Open):
+    lat: Lat
+    lon: Lon
+    address: str | None = None
+
+
+class CallerV1(_Open):
+    person_id: str | None = None
+    name: str | None = None
+    phone: str | None = None
+
+
+class CallV1(_Open):
+    """A call for service (``rtic.calls.v1``, key ``call_id``)."""
+
+    call_id: NonEmpty
+    received_at: AwareDatetime
+    channel: Channel
+    category: NonEmpty
+    location: LocationV1
+    description: str | None = None
+    caller: CallerV1 | None = None
+    grade: Literal[1, 2, 3, 4] | None = None
+
+
+class PersonRefV1(_Open):
+    person_id: NonEmpty
+    role: str | None = None
+
+
+class VehicleRefV1(_Open):
+    vrm: NonEmpty
+    role: str | None = None
+
+
+class IncidentEventV1(_Open):
+    """An incident lifecycle event (``rtic.incidents.v1``, key ``incident_id``)."""
+
+    incident_id: NonEmpty
+    event: Literal["created", "updated", "assigned", "arrived", "closed"]
+    at: AwareDatetime
+    grade: Literal[1, 2, 3, 4]
+    category: NonEmpty
+    location: LocationV1
+    call_ids: list[str] | None = None
+    persons: list[PersonRefV1] | None = None
+    vehicles: list[VehicleRefV1] | None = None
+    units: list[str] | None = None
+
+
+class PlateReadV1(_Open):
+    """One ANPR read (``rtic.anpr.v1``, key ``camera_id``)."""
+
+    read_id: NonEmpty
+    vrm: Annotated[str, Field(min_length=1, max_length=16)]
+    camera_id: NonEmpty
+    read_at: AwareDatetime
+    lat: Lat
+    lon: Lon
+    confidence: Annotated[float, Field(ge=0, le=1)] | None = None
+    direction: str | None = None
+
+
+class PlateReadBatchV1(_Open):
+    """A batch of reads from one camera: ``{"reads": [...]}``."""
+
+    reads: Annotated[list[PlateReadV1], Field(min_length=1, max_length=10_000)]
+
+
+class OfficerLocationV1(_Open):
+    """A device ping (``rtic.officer-locations.v1``, key ``officer_id``)."""
+
+    officer_id: NonEmpty
+    at: AwareDatetime
+    lat: Lat
+    lon: Lon
+    callsign: str | None = None
+    status: Literal["available", "committed", "off_duty"] | None = None
+
+
+class HotlistEntryV1(_Open):
+    vrm: Annotated[str, Field(min_length=1, max_length=16)]
+    reason: Literal[
+        "stolen",
+        "wanted_driver",
+        "firearms",
+        "no_insurance",
+        "missing_person",
+        "linked_to_incident",
+        "other",
+    ]
+    severity: Severity | None = None
+    expires_at: AwareDatetime | None = None
+    source: str | None = None
+
+
+class PersonMarkerV1(_Open):
+    """A warning marker on a person (``kind: person_marker``)."""
+
+    person_id: NonEmpty
+    marker: NonEmpty = Field(description="e.g. weapons, violence_to_officers, mental_health")
+    note: str | None = None
+    expires_at: AwareDatetime | None = None
+
+
+class AddressMarkerV1(_Open):
+    """A warning marker on an address (``kind: address_marker``)."""
+
+    address: NonEmpty
+    marker: NonEmpty = Field(description="e.g. weapons, high_risk_domestic_abuse, dog")
+    note: str | None = None
+    lat: Lat | None = None
+    lon: Lon | None = None
+    expires_at: AwareDatetime | None = None
+
+
+_ENTRY_MODELS: dict[str, type[BaseModel]] = {
+    "hotlist": HotlistEntryV1,
+    "person_marker": PersonMarkerV1,
+    "address_marker": AddressMarkerV1,
+}
+
+
+class ReferenceChangeV1(_Open):
+    """A change to reference data (``rtic.reference.v1``, key: entity id)."""
+
+    kind: Literal["hotlist", "person_marker", "address_marker", "geofence", "place"]
+    op: Literal["upsert", "delete"]
+    id: NonEmpty
+    entry: dict[str, Any] | None = None
+
+    def validated_entry(self) -> BaseModel | None:
+        """The entry of an upsert, validated by its kind (``None`` for a delete)."""
+        if self.op == "delete":
+            return None
+        if self.entry is None:
+            raise ValidationFailed(f"{self.kind} upsert needs an 'entry' object")
+        model = _ENTRY_MODELS.get(self.kind)
+        if model is None:  # geofence and place entries: checked by their enricher
+            return None
+        try:
+            return model.model_validate(self.entry)
+        except ValidationError as exc:
+            raise ValidationFailed(f"{self.kind} entry: {_reason(exc)}") from exc
+
+
+class AudienceV1(_Closed):
+    """Who an alert is for: any match admits a client (see push/access.py)."""
+
+    roles: list[Role] = Field(default_factory=list)
+    areas: list[str] = Field(default_factory=list)
+    officers: list[str] = Field(default_factory=list)
+
+
+class AlertV1(_Closed):
+    """An alert (``rtic.alerts.v1``, key ``alert_id``)."""
+
+    alert_id: NonEmpty
+    rule_id: NonEmpty
+    severity: Severity
+    title: str
+    summary: str
+    created_at: AwareDatetime
+    source_event_ids: list[str]
+    location: LocationV1 | None
+    area: list[str]
+    audience: AudienceV1
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class AlertAckV1(_Closed):
+    """An acknowledgement (``rtic.alert-acks.v1``, key ``alert_id``)."""
+
+    alert_id: NonEmpty
+    action: Literal["ack", "assign", "dismiss"]
+    by: NonEmpty
+    role: Role
+    at: AwareDatetime
+    note: str | None = None
+
+
+class DeadLetterV1(_Closed):
+    """What could not be decoded or validated (``rtic.dead-letter.v1``, key: source topic)."""
+
+    source_topic: str
+    partition: int
+    offset: int
+    raw: str = Field(description="The message value as received, base64.")
+    key: str | None = Field(None, description="The message key as received, base64.")
+    reason: str
+    at: datetime
+
+
+class EventKind(StrEnum):
+    CALL = "call"
+    INCIDENT = "incident"
+    ANPR = "anpr"
+    OFFICER_LOCATION = "officer_location"
+    REFERENCE = "reference"
+
+
+INPUT_MODELS: dict[EventKind, Any] = {
+    EventKind.CALL: CallV1,
+    EventKind.INCIDENT: IncidentEventV1,
+    EventKind.OFFICER_LOCATION: OfficerLocationV1,
+    EventKind.REFERENCE: ReferenceChangeV1,
+}
+
+def _reason(exc: ValidationError) -> str:
+    """A short, sender-readable reason: the first three problems."""
+    parts = []
+    for err in exc.errors()[:3]:
+        where = ".".join(str(p) for p in err["loc"]) or "message"
+        parts.append(f"{where}: {err['msg']}")
+    more = len(exc.errors()) - 3
+    if more > 0:
+        parts.append(f"and {more} more")
+    return "; ".join(parts)
+
+
+def decode_json(raw: bytes | str | None) -> dict[str, Any]:
+    """Bytes to a JSON object, or ``DecodeError`` saying why not."""
+    if raw is None or raw == b"" or raw == "":
+        raise DecodeError("empty message")
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise DecodeError(f"not UTF-8 JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise DecodeError(f"JSON {type(value).__name__}, expected an object")
+    return value
+
+
+def validate_event(kind: EventKind, data: dict[str, Any]) -> BaseModel:
+    """A decoded object to its contract model, or ``ValidationFailed``."""
+    try:
+        if kind is EventKind.ANPR:
+            if "reads" in data:
+                return PlateReadBatchV1.model_validate(data)
+            return PlateReadV1.model_validate(data)
+        model = INPUT_MODELS[kind].model_validate(data)
+    except ValidationError as exc:
+        raise ValidationFailed(_reason(exc)) from exc
+    if isinstance(model, ReferenceChangeV1):
+        model.validated_entry()
+    return model
+
+
+def decode_event(kind: EventKind, raw: bytes | str | None) -> tuple[dict[str, Any], BaseModel]:
+    """Bytes to (the JSON object as sent, its validated model)."""
+    data = decode_json(raw)
+    return data, validate_event(kind, data)
+
+
+def dumps(value: Any) -> bytes:
+    """JSON bytes for the wire (UTC ISO 8601 times, UTF-8)."""
+    if isinstance(value, BaseModel):
+        value = value.model_dump(mode="json", exclude_none=False)
+    return orjson.dumps(value, option=orjson.OPT_UTC_Z)

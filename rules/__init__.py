@@ -1,0 +1,1 @@
+"""Rules: pure functions of (enriched event, context) that return alerts."""

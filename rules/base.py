@@ -1,0 +1,138 @@
+"""What a rule is: a pure function of (event, context) that returns alerts.
+
+Rules are described by data (``RuleSpec``: id, title, severity, audience,
+parameters) and registered in one catalogue (``rules/catalogue.py``). The
+engine (``evaluate``) runs every enabled rule that accepts the event's kind,
+isolating each: a rule that raises is logged and counted against that rule,
+and the other rules still run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+from rtic.schemas import AlertV1, AudienceV1, EventKind, LocationV1, Role, Severity
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    """A rule's description: what an analyst reads and tunes."""
+
+    rule_id: str
+    title: str
+    description: str
+    kinds: frozenset[EventKind]
+    severity: Severity
+    audience_roles: tuple[Role, ...] = (Role.RTIC_ANALYST, Role.SUPERVISOR)
+    params: Mapping[str, Any] = field(default_factory=dict)
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class RuleContext:
+    """What a rule may know besides the event: its enrichment, parameters and ``now``."""
+
+    now: datetime
+    enrichment: Mapping[str, Any]
+    spec: RuleSpec
+
+    @property
+    def params(self) -> Mapping[str, Any]:
+        return self.spec.params
+
+    @property
+    def area_codes(self) -> list[str]:
+        return list(self.enrichment.get("area_codes", []))
+
+
+RuleFn = Callable[[BaseModel, RuleContext], list[AlertV1]]
+
+
+@dataclass(frozen=True)
+class Rule:
+    spec: RuleSpec
+    fn: RuleFn
+
+
+def stable_alert_id(rule_id: str, *facts: str) -> str:
+    """The same rule and facts always give the same id (so redeliveries are recognisable)."""
+    digest = hashlib.sha256("\x1f".join((rule_id, *facts)).encode()).hexdigest()[:20]
+    return f"{rule_id}-{digest}"
+
+
+def make_alert(
+    ctx: RuleContext,
+    *,
+    facts: Sequence[str],
+    title: str,
+    summary: str,
+    source_event_ids: list[str],
+    location: LocationV1 | None,
+    details: dict[str, Any],
+    severity: Severity | None = None,
+    officers: Sequence[str] = (),
+) -> AlertV1:
+    """An alert from a rule, with its stable id, area and audience filled in."""
+    spec = ctx.spec
+    return AlertV1(
+        alert_id=stable_alert_id(spec.rule_id, *facts),
+        rule_id=spec.rule_id,
+        severity=severity or spec.severity,
+        title=title,
+        summary=summary,
+        created_at=ctx.now,
+        source_event_ids=source_event_ids,
+        location=location,
+        area=ctx.area_codes,
+        audience=AudienceV1(
+            roles=list(spec.audience_roles), areas=ctx.area_codes, officers=list(officers)
+        ),
+        details={**details, "rule": {"id": spec.rule_id, "params": dict(spec.params)}},
+    )
+
+
+@dataclass
+class RuleStats:
+    """Counters per rule: evaluations, alerts raised, errors."""
+
+    evaluated: Counter[str] = field(default_factory=Counter)
+    fired: Counter[str] = field(default_factory=Counter)
+    errors: Counter[str] = field(default_factory=Counter)
+
+
+def evaluate(
+    rules: Sequence[Rule],
+    kind: EventKind,
+    event: BaseModel,
+    enrichment: Mapping[str, Any],
+    now: datetime,
+    stats: RuleStats | None = None,
+) -> list[AlertV1]:
+    """Run every enabled rule for ``kind`` on one event; a failing rule never stops the others."""
+    alerts: list[AlertV1] = []
+    for rule in rules:
+        spec = rule.spec
+        if not spec.enabled or kind not in spec.kinds:
+            continue
+        try:
+            produced = rule.fn(event, RuleContext(now=now, enrichment=enrichment, spec=spec))
+        except Exception:
+            log.exception("rule %s failed on a %s event", spec.rule_id, kind.value)
+            if stats is not None:
+                stats.errors[spec.rule_id] += 1
+            continue
+        if stats is not None:
+            stats.evaluated[spec.rule_id] += 1
+            stats.fired[spec.rule_id] += len(produced)
+        alerts.extend(produced)
+    return alerts

@@ -1,0 +1,1 @@
+"""Streams: the Faust app and the batch pipeline it drives."""

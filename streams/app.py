@@ -1,0 +1,122 @@
+"""The Faust app: one agent per input topic, each moving batches through the pipeline.
+
+Agents take up to ``batch_max`` events or whatever arrived within
+``batch_within`` seconds (``stream.take_events``), hand the raw bytes to
+``streams.pipeline.Pipeline`` and send what it returns. A batch's offsets
+are acknowledged only after its output is delivered (at-least-once; the
+ids downstream are stable, so a redelivery is recognisable).
+
+Topics are read as raw bytes: decoding is the pipeline's, so a bad message
+becomes a dead letter instead of crashing the agent (Faust's default).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import faust
+
+from enrichers.geo import GeoIndex
+from enrichers.history import HistoryStore
+from rtic.errors import ServiceError
+from rtic.settings import Settings
+from rtic.topics import Topics
+from rules.catalogue import default_rules
+from streams.pipeline import Output, Pipeline, RawRecord
+
+log = logging.getLogger(__name__)
+
+
+def build_pipeline(settings: Settings) -> Pipeline:
+    topics = Topics.with_prefix(settings.topic_prefix)
+    geo = GeoIndex.load(settings.data_dir)
+    history = HistoryStore.from_url(
+        settings.redis_url,
+        prefix=settings.topic_prefix,
+        history_days=settings.history_days,
+        timeout=settings.redis_timeout,
+    )
+    return Pipeline(topics, geo, history, default_rules(settings))
+
+
+def create_app(settings: Settings, pipeline: Pipeline | None = None) -> faust.App:
+    """The Faust app for these settings (the worker runs it)."""
+    topics = Topics.with_prefix(settings.topic_prefix)
+    app = faust.App(
+        settings.app_id,
+        broker=settings.kafka_url,
+        value_serializer="raw",
+        key_serializer="raw",
+        store="memory://",
+        web_enabled=False,
+        topic_partitions=settings.topic_partitions,
+        topic_replication_factor=1,
+        broker_rebalance_timeout=settings.broker_rebalance_timeout,
+        broker_session_timeout=settings.broker_session_timeout,
+        broker_heartbeat_interval=settings.broker_heartbeat_interval,
+        broker_commit_interval=0.5,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=1,
+        producer_linger_ms=2,
+        producer_max_batch_size=1_048_576,
+        stream_buffer_maxsize=max(4096, settings.batch_max * 4),
+    )
+    state: dict[str, Pipeline] = {}
+
+    def get_pipeline() -> Pipeline:
+        if "p" not in state:
+            state["p"] = pipeline or build_pipeline(settings)
+        return state["p"]
+
+    app.rtic_pipeline = get_pipeline  # type: ignore[attr-defined]
+
+    async def send(out: Output) -> None:
+        futures = [
+            await app.producer.send(topic, key, value, None, None, None)
+            for topic, key, value in out.messages
+        ]
+        if futures:
+            await asyncio.gather(*futures)
+
+    async def run_batch(events: Sequence[Any]) -> None:
+        records = [
+            RawRecord(
+                e.message.topic, e.message.partition, e.message.offset, e.message.key, e.message.value
+            )
+            for e in events
+        ]
+        pipe = get_pipeline()
+        delay = 0.2
+        while True:
+            try:
+                out = await pipe.process(records)
+                break
+            except ServiceError as exc:
+                # Only reference changes raise this: they must not be lost; retry.
+                log.warning("batch from %s held, retrying in %.1fs: %s", records[0].topic, delay, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+            except Exception as exc:
+                log.exception("pipeline failed on a batch from %s", records[0].topic)
+                now = pipe.clock()
+                reason = f"internal error: {type(exc).__name__}: {exc}"
+                out = Output(messages=[pipe.dead_letter(r, reason, now) for r in records])
+                break
+        await send(out)
+
+    def make_agent(topic_name: str) -> None:
+        topic = app.topic(topic_name, value_type=bytes, key_type=bytes)
+
+        async def agent(stream: Any) -> None:
+            async for events in stream.take_events(settings.batch_max, within=settings.batch_within):
+                await run_batch(events)
+
+        agent.__name__ = agent.__qualname__ = "agent_" + topic_name.replace(".", "_").replace("-", "_")
+        app.agent(topic, name=agent.__name__)(agent)
+
+    for name in topics.inputs():
+        make_agent(name)
+    return app

@@ -1,0 +1,272 @@
+"""The processing path for one batch of raw messages from one input topic.
+
+decode + validate -> place enrichment (vectorised) -> history (one Redis
+round trip) -> rules -> output messages. Faust agents (``streams/app.py``)
+only feed it raw records and send what it returns, so the whole path runs
+and is benchmarked without a broker.
+
+Bad input is data: a message that cannot be decoded or validated becomes a
+dead letter with its topic, partition, offset, raw bytes and reason, and
+the rest of the batch goes on. If Redis fails, the batch goes on with place
+enrichment and ``enrichment.partial`` says why.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+from enrichers.geo import GeoIndex
+from enrichers.history import HistoryStore
+from rtic.errors import ContractError, ServiceError
+from rtic.schemas import (
+    AlertV1,
+    CallV1,
+    DeadLetterV1,
+    EventKind,
+    IncidentEventV1,
+    OfficerLocationV1,
+    PlateReadBatchV1,
+    PlateReadV1,
+    ReferenceChangeV1,
+    dumps,
+    validate_event,
+    decode_json,
+)
+from rtic.topics import Topics
+from rules.base import Rule, RuleStats, evaluate
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class RawRecord:
+    """One message as it came off the topic."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+@dataclass
+class Output:
+    """Messages to send: (topic, key, value)."""
+
+    messages: list[tuple[str, bytes | None, bytes]] = field(default_factory=list)
+    alerts: list[AlertV1] = field(default_factory=list)
+    dead_letters: int = 0
+
+
+@dataclass
+class PipelineStats:
+    """Counters an operator reads (exposed by the worker's log and the benchmark)."""
+
+    received: Counter[str] = field(default_factory=Counter)
+    dead_letters: Counter[str] = field(default_factory=Counter)
+    alerts: int = 0
+    partial_batches: int = 0
+    rules: RuleStats = field(default_factory=RuleStats)
+
+
+@dataclass
+class _Item:
+    """One event (a read of a batch counts as one) on its way through the batch."""
+
+    model: BaseModel
+    lat: float | None
+    lon: float | None
+    event_id: str
+    enrichment: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _Message:
+    record: RawRecord
+    data: dict[str, Any]
+    model: BaseModel
+    items: list[_Item]
+
+
+def _key(value: str) -> bytes:
+    return value.encode()
+
+
+class Pipeline:
+    """Everything between raw input bytes and output messages, for one worker."""
+
+    def __init__(
+        self,
+        topics: Topics,
+        geo: GeoIndex,
+        history: HistoryStore | None,
+        rules: Sequence[Rule],
+        clock: Clock = utc_now,
+    ) -> None:
+        self.topics = topics
+        self.geo = geo
+        self.history = history
+        self.rules = list(rules)
+        self.clock = clock
+        self.stats = PipelineStats()
+        self.kind_by_topic = {
+            topics.calls: EventKind.CALL,
+            topics.incidents: EventKind.INCIDENT,
+            topics.anpr: EventKind.ANPR,
+            topics.officer_locations: EventKind.OFFICER_LOCATION,
+            topics.reference: EventKind.REFERENCE,
+        }
+
+    def dead_letter(self, record: RawRecord, reason: str, now: datetime) -> tuple[str, bytes | None, bytes]:
+        """The dead-letter message for a record that could not be used."""
+        self.stats.dead_letters[record.topic] += 1
+        log.warning(
+            "dead letter from %s[%d]@%d: %s", record.topic, record.partition, record.offset, reason
+        )
+        letter = DeadLetterV1(
+            source_topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            raw=base64.b64encode(record.value or b"").decode("ascii"),
+            key=base64.b64encode(record.key).decode("ascii") if record.key is not None else None,
+            reason=reason,
+            at=now,
+        )
+        return self.topics.dead_letter, _key(record.topic), dumps(letter)
+
+    async def process(self, records: Sequence[RawRecord]) -> Output:
+        """Process one batch of records from one input topic."""
+        out = Output()
+        if not records:
+            return out
+        now = self.clock()
+        kind = self.kind_by_topic[records[0].topic]
+        self.stats.received[kind.value] += len(records)
+        messages: list[_Message] = []
+        for rec in records:
+            try:
+                data = decode_json(rec.value)
+                model = validate_event(kind, data)
+            except ContractError as exc:
+                out.messages.append(self.dead_letter(rec, f"{type(exc).__name__}: {exc}", now))
+                out.dead_letters += 1
+                continue
+            messages.append(_Message(rec, data, model, _items(model)))
+        if kind is EventKind.REFERENCE:
+            await self._apply_reference(messages, out, now)
+            return out
+        items = [it for m in messages for it in m.items]
+        self._enrich_place(kind, items)
+        partial = await self._enrich_history(kind, items)
+        for it in items:
+            it.enrichment["kind"] = kind.value
+            it.enrichment["reference_version"] = self.geo.version
+            it.enrichment["enriched_at"] = now.isoformat()
+            if partial:
+                it.enrichment["partial"] = {"reason": partial}
+        seen: set[str] = set()
+        for it in items:
+            for alert in evaluate(self.rules, kind, it.model, it.enrichment, now, self.stats.rules):
+                if alert.alert_id in seen:
+                    continue
+                seen.add(alert.alert_id)
+                out.alerts.append(alert)
+        self.stats.alerts += len(out.alerts)
+        for m in messages:
+            out.messages.append(self._enriched_message(kind, m))
+        for alert in out.alerts:
+            out.messages.append((self.topics.alerts, _key(alert.alert_id), dumps(alert)))
+        return out
+
+    def _enrich_place(self, kind: EventKind, items: list[_Item]) -> None:
+        located = [it for it in items if it.lat is not None and it.lon is not None]
+        if not located:
+            return
+        lats = [it.lat for it in located]
+        lons = [it.lon for it in located]
+        areas = self.geo.areas(lats, lons)  # type: ignore[arg-type]
+        for it, a in zip(located, areas, strict=True):
+            it.enrichment["areas"] = a
+            it.enrichment["area_codes"] = self.geo.area_codes(a)
+            it.enrichment["in_force_area"] = bool(a)
+        if kind in (EventKind.CALL, EventKind.INCIDENT):
+            places = self.geo.nearest_places(lats, lons)  # type: ignore[arg-type]
+            for it, p in zip(located, places, strict=True):
+                it.enrichment["nearby_places"] = p
+
+    async def _enrich_history(self, kind: EventKind, items: list[_Item]) -> str | None:
+        """History for the batch; the reason if it could not be had (events go on)."""
+        if self.history is None:
+            return "history store not configured"
+        try:
+            if kind is EventKind.ANPR:
+                reads = [it.model for it in items]
+                hits = await self.history.hotlist_for_reads(reads)  # type: ignore[arg-type]
+                for it, h in zip(items, hits, strict=True):
+                    it.enrichment["history"] = {"hotlist": h}
+            elif kind is EventKind.CALL:
+                blocks = await self.history.record_calls([it.model for it in items])  # type: ignore[misc]
+                for it, b in zip(items, blocks, strict=True):
+                    it.enrichment["history"] = b
+            elif kind is EventKind.INCIDENT:
+                blocks = await self.history.markers_for_incidents([it.model for it in items])  # type: ignore[misc]
+                for it, b in zip(items, blocks, strict=True):
+                    it.enrichment["history"] = b
+        except ServiceError as exc:
+            self.stats.partial_batches += 1
+            log.warning("history enrichment skipped for %d %s events: %s", len(items), kind.value, exc)
+            return str(exc)
+        return None
+
+    def _enriched_message(self, kind: EventKind, m: _Message) -> tuple[str, bytes | None, bytes]:
+        if isinstance(m.model, PlateReadBatchV1):
+            reads = [
+                {**raw, "enrichment": it.enrichment}
+                for raw, it in zip(m.data["reads"], m.items, strict=True)
+            ]
+            value = {**m.data, "reads": reads}
+            key = m.model.reads[0].camera_id
+        else:
+            value = {**m.data, "enrichment": m.items[0].enrichment}
+            key = m.items[0].event_id if kind is not EventKind.ANPR else m.model.camera_id  # type: ignore[attr-defined]
+        return self.topics.enriched, _key(key), dumps(value)
+
+    async def _apply_reference(self, messages: list[_Message], out: Output, now: datetime) -> None:
+        changes = [m.model for m in messages]
+        if not changes:
+            return
+        if self.history is None:
+            raise ServiceError("reference changes need the history store")
+        # A Redis failure here must not lose the changes: let it raise, the agent
+        # retries the batch (Faust does not commit its offsets).
+        await self.history.apply_reference(changes)  # type: ignore[arg-type]
+
+
+def _items(model: BaseModel) -> list[_Item]:
+    if isinstance(model, PlateReadBatchV1):
+        return [_Item(r, r.lat, r.lon, r.read_id) for r in model.reads]
+    if isinstance(model, PlateReadV1):
+        return [_Item(model, model.lat, model.lon, model.read_id)]
+    if isinstance(model, CallV1):
+        return [_Item(model, model.location.lat, model.location.lon, model.call_id)]
+    if isinstance(model, IncidentEventV1):
+        return [_Item(model, model.location.lat, model.location.lon, model.incident_id)]
+    if isinstance(model, OfficerLocationV1):
+        return [_Item(model, model.lat, model.lon, model.officer_id)]
+    if isinstance(model, ReferenceChangeV1):
+        return []
+    raise TypeError(type(model).__name__)
