@@ -96,7 +96,9 @@ class HistoryStore:
         self.timeout = timeout
 
     @classmethod
-    def from_url(cls, url: str, *, prefix: str = "", history_days: int = 28, timeout: float = 1.0) -> HistoryStore:
+    def from_url(
+        cls, url: str, *, prefix: str = "", history_days: int = 28, timeout: float = 1.0
+    ) -> HistoryStore:
         client = aioredis.Redis.from_url(
             url, socket_timeout=timeout, socket_connect_timeout=timeout, health_check_interval=0
         )
@@ -138,7 +140,10 @@ class HistoryStore:
             address = call.location.address
             person = call.caller.person_id if call.caller else None
             for what, key in (
-                ("address", self.keys.calls_at_address(normalise_address(address)) if address else None),
+                (
+                    "address",
+                    self.keys.calls_at_address(normalise_address(address)) if address else None,
+                ),
                 ("person", self.keys.calls_by_person(person) if person else None),
             ):
                 if key is None:
@@ -172,7 +177,9 @@ class HistoryStore:
             out.append(block)
         return out
 
-    async def markers_for_incidents(self, incidents: Sequence[IncidentEventV1]) -> list[dict[str, Any]]:
+    async def markers_for_incidents(
+        self, incidents: Sequence[IncidentEventV1]
+    ) -> list[dict[str, Any]]:
         """Warning markers on each incident's address and persons, one round trip."""
         if not incidents:
             return []
@@ -190,7 +197,9 @@ class HistoryStore:
         raw = await self._run(pipe)
         out, pos = [], 0
         for inc, n in zip(incidents, counts, strict=True):
-            markers = [m for r in raw[pos : pos + n] for m in _decode_entries(r) if _live(m, inc.at)]
+            markers = [
+                m for r in raw[pos : pos + n] for m in _decode_entries(r) if _live(m, inc.at)
+            ]
             out.append({"markers": markers})
             pos += n
         return out
@@ -243,4 +252,8 @@ class HistoryStore:
         if kind == "hotlist":
             return self.keys.hotlist(slot)
         what, _, ident = slot.partition(":")
-        return self.keys.person_markers(ident) if what == "person" else self.keys.address_markers(ident)
+        return (
+            self.keys.person_markers(ident)
+            if what == "person"
+            else self.keys.address_markers(ident)
+        )

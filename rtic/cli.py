@@ -1,11 +1,11 @@
 """The ``rtic`` command: one entry point, a subcommand per part of the system.
 
-    rtic up          everything on one machine (embedded default)
-    rtic worker      the Faust stream worker
-    rtic gateway     the websockets push gateway and dashboards
-    rtic simulate    a demand simulator feeding the input topics
-    rtic token       print a bearer token for the gateway
-    rtic topics      create the contract's topics
+rtic up          everything on one machine (embedded default)
+rtic worker      the Faust stream worker
+rtic gateway     the websockets push gateway and dashboards
+rtic simulate    a demand simulator feeding the input topics
+rtic token       print a bearer token for the gateway
+rtic topics      create the contract's topics
 """
 
 from __future__ import annotations

@@ -26,12 +26,16 @@ def bootstrap_servers(kafka_url: str) -> str:
     return ",".join(hosts)
 
 
-async def ensure_topics(kafka_url: str, topics: list[str], partitions: int = 1, timeout: float = 30.0) -> None:
+async def ensure_topics(
+    kafka_url: str, topics: list[str], partitions: int = 1, wait_s: float = 30.0
+) -> None:
     """Create the topics that do not exist yet (idempotent)."""
-    deadline = asyncio.get_running_loop().time() + timeout
+    deadline = asyncio.get_running_loop().time() + wait_s
     last: Exception | None = None
     while asyncio.get_running_loop().time() < deadline:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers(kafka_url), request_timeout_ms=5000)
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=bootstrap_servers(kafka_url), request_timeout_ms=5000
+        )
         try:
             await admin.start()
             existing = set(await admin.list_topics())
@@ -39,7 +43,10 @@ async def ensure_topics(kafka_url: str, topics: list[str], partitions: int = 1, 
             if missing:
                 try:
                     await admin.create_topics(
-                        [NewTopic(t, num_partitions=partitions, replication_factor=1) for t in missing]
+                        [
+                            NewTopic(t, num_partitions=partitions, replication_factor=1)
+                            for t in missing
+                        ]
                     )
                 except TopicAlreadyExistsError:
                     pass

@@ -277,6 +277,7 @@ INPUT_MODELS: dict[EventKind, Any] = {
     EventKind.REFERENCE: ReferenceChangeV1,
 }
 
+
 def _reason(exc: ValidationError) -> str:
     """A short, sender-readable reason: the first three problems."""
     parts = []

@@ -53,9 +53,7 @@ class Settings(BaseSettings):
         PROJECT_ROOT / "data", description="Reference data (boundaries, places)."
     )
     batch_max: int = Field(500, ge=1, description="Events an agent takes at most per batch.")
-    batch_within: float = Field(
-        0.01, gt=0, description="Seconds an agent waits to fill a batch."
-    )
+    batch_within: float = Field(0.01, gt=0, description="Seconds an agent waits to fill a batch.")
     broker_rebalance_timeout: float = Field(
         3.0, gt=0, description="Consumer-group rebalance timeout (s); short joins on Tansu."
     )

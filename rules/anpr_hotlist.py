@@ -27,8 +27,10 @@ def anpr_hotlist_hit(event: BaseModel, ctx: RuleContext) -> list[AlertV1]:
     alerts = []
     for hit in ctx.enrichment.get("history", {}).get("hotlist", []):
         reason = str(hit.get("reason", "other"))
-        severity = Severity(hit["severity"]) if hit.get("severity") else SEVERITY_BY_REASON.get(
-            reason, Severity.MEDIUM
+        severity = (
+            Severity(hit["severity"])
+            if hit.get("severity")
+            else SEVERITY_BY_REASON.get(reason, Severity.MEDIUM)
         )
         listed = str(hit.get("vrm", ""))
         place = ctx.enrichment.get("areas", {}).get("ward", {}).get("name", "outside force area")

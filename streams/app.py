@@ -84,7 +84,11 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> faust.Ap
     async def run_batch(events: Sequence[Any]) -> None:
         records = [
             RawRecord(
-                e.message.topic, e.message.partition, e.message.offset, e.message.key, e.message.value
+                e.message.topic,
+                e.message.partition,
+                e.message.offset,
+                e.message.key,
+                e.message.value,
             )
             for e in events
         ]
@@ -96,7 +100,9 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> faust.Ap
                 break
             except ServiceError as exc:
                 # Only reference changes raise this: they must not be lost; retry.
-                log.warning("batch from %s held, retrying in %.1fs: %s", records[0].topic, delay, exc)
+                log.warning(
+                    "batch from %s held, retrying in %.1fs: %s", records[0].topic, delay, exc
+                )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
             except Exception as exc:
@@ -111,10 +117,14 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> faust.Ap
         topic = app.topic(topic_name, value_type=bytes, key_type=bytes)
 
         async def agent(stream: Any) -> None:
-            async for events in stream.take_events(settings.batch_max, within=settings.batch_within):
+            async for events in stream.take_events(
+                settings.batch_max, within=settings.batch_within
+            ):
                 await run_batch(events)
 
-        agent.__name__ = agent.__qualname__ = "agent_" + topic_name.replace(".", "_").replace("-", "_")
+        agent.__name__ = agent.__qualname__ = "agent_" + topic_name.replace(".", "_").replace(
+            "-", "_"
+        )
         app.agent(topic, name=agent.__name__)(agent)
 
     for name in topics.inputs():

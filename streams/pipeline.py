@@ -36,9 +36,9 @@ from rtic.schemas import (
     PlateReadBatchV1,
     PlateReadV1,
     ReferenceChangeV1,
+    decode_json,
     dumps,
     validate_event,
-    decode_json,
 )
 from rtic.topics import Topics
 from rules.base import Rule, RuleStats, evaluate
@@ -131,7 +131,9 @@ class Pipeline:
             topics.reference: EventKind.REFERENCE,
         }
 
-    def dead_letter(self, record: RawRecord, reason: str, now: datetime) -> tuple[str, bytes | None, bytes]:
+    def dead_letter(
+        self, record: RawRecord, reason: str, now: datetime
+    ) -> tuple[str, bytes | None, bytes]:
         """The dead-letter message for a record that could not be used."""
         self.stats.dead_letters[record.topic] += 1
         log.warning(
@@ -228,7 +230,9 @@ class Pipeline:
                     it.enrichment["history"] = b
         except ServiceError as exc:
             self.stats.partial_batches += 1
-            log.warning("history enrichment skipped for %d %s events: %s", len(items), kind.value, exc)
+            log.warning(
+                "history enrichment skipped for %d %s events: %s", len(items), kind.value, exc
+            )
             return str(exc)
         return None
 

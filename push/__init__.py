@@ -1,0 +1,1 @@
+"""Push: the websockets gateway that fans alerts and live events out to people and modules."""
