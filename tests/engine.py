@@ -1,0 +1,160 @@
+"""The whole engine as subprocesses for end-to-end and browser tests.
+
+``Engine`` starts ``rtic worker`` and ``rtic gateway`` (the real commands) on
+the test session's Tansu and Redis, with a prefix of its own, and waits until
+an event produced at the input really comes out of the gateway's websocket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaProducer
+from websockets.asyncio.client import ClientConnection, connect
+
+from rtic.kafka import ensure_topics, make_producer
+from rtic.settings import Settings
+from rtic.tokens import issue_token
+from rtic.topics import Topics
+
+
+@dataclass
+class Engine:
+    settings: Settings
+    log_dir: Path
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    @property
+    def topics(self) -> Topics:
+        return Topics.with_prefix(self.settings.topic_prefix)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.settings.gateway_host}:{self.settings.gateway_port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{self.settings.gateway_host}:{self.settings.gateway_port}/ws"
+
+    def env(self) -> dict[str, str]:
+        s = self.settings
+        return {
+            **os.environ,
+            "RTIC_KAFKA_URL": s.kafka_url,
+            "RTIC_REDIS_URL": s.redis_url,
+            "RTIC_TOPIC_PREFIX": s.topic_prefix,
+            "RTIC_GATEWAY_PORT": str(s.gateway_port),
+            "RTIC_TOKEN_SECRET": s.token_secret.get_secret_value(),
+            "RTIC_APP_ID": f"{s.topic_prefix}rtic-engine",
+        }
+
+    def token(self, role: str = "rtic_analyst", sub: str = "analyst-1", **kw: Any) -> str:
+        return issue_token(
+            self.settings.token_secret.get_secret_value(),
+            sub=sub,
+            role=role,
+            now=datetime.now(UTC),
+            ttl_seconds=3600,
+            **kw,
+        )
+
+    def start(self) -> None:
+        asyncio.run(ensure_topics(self.settings.kafka_url, self.topics.all()))
+        for part in ("worker", "gateway"):
+            log = open(self.log_dir / f"{part}.log", "wb")  # noqa: SIM115 - closed in stop()
+            self.processes[part] = subprocess.Popen(
+                [sys.executable, "-m", "rtic.cli", part],
+                env=self.env(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        asyncio.run(self._wait_ready(90))
+
+    def stop(self) -> None:
+        for proc in self.processes.values():
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self.processes.values():
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    def logs(self) -> str:
+        return "\n".join(
+            f"--- {p.name} ---\n{p.read_text(errors='replace')[-4000:]}" for p in self.log_dir.glob("*.log")
+        )
+
+    @contextlib.asynccontextmanager
+    async def producer(self) -> AsyncIterator[AIOKafkaProducer]:
+        producer = make_producer(self.settings.kafka_url)
+        await producer.start()
+        try:
+            yield producer
+        finally:
+            await producer.stop()
+
+    async def send(self, producer: AIOKafkaProducer, topic: str, key: str, value: Any) -> None:
+        raw = value if isinstance(value, bytes) else orjson.dumps(value)
+        await producer.send_and_wait(topic, raw, key=key.encode())
+
+    @contextlib.asynccontextmanager
+    async def client(self, role: str = "rtic_analyst", sub: str = "analyst-1", **subscribe: Any) -> AsyncIterator[ClientConnection]:
+        async with connect(self.ws_url, additional_headers={"Authorization": f"Bearer {self.token(role, sub)}"}) as ws:
+            hello = orjson.loads(await ws.recv())
+            assert hello["type"] == "hello", hello
+            await ws.send(orjson.dumps({"type": "subscribe", **subscribe}).decode())
+            reply = orjson.loads(await ws.recv())
+            assert reply["type"] == "subscribed", reply
+            yield ws
+
+    async def _wait_ready(self, timeout: float) -> None:
+        """Until a probe event goes all the way through worker and gateway."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for name, proc in self.processes.items():
+                if proc.poll() is not None:
+                    raise RuntimeError(f"{name} exited with {proc.returncode}\n{self.logs()}")
+            try:
+                async with self.client(events=True) as ws, self.producer() as producer:
+                    while time.monotonic() < deadline:
+                        probe = {
+                            "officer_id": "PROBE",
+                            "at": datetime.now(UTC).isoformat(),
+                            "lat": 52.4862,
+                            "lon": -1.8904,
+                            "status": "off_duty",
+                        }
+                        await self.send(producer, self.topics.officer_locations, "PROBE", probe)
+                        with contextlib.suppress(TimeoutError):
+                            async with asyncio.timeout(1.0):
+                                while True:
+                                    msg = orjson.loads(await ws.recv())
+                                    if msg.get("type") == "event" and msg["event"].get("officer_id") == "PROBE":
+                                        return
+                    raise RuntimeError(f"engine not ready within {timeout} s\n{self.logs()}")
+            except (OSError, asyncio.TimeoutError) as exc:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"gateway not reachable: {exc}\n{self.logs()}") from exc
+                await asyncio.sleep(0.3)
+
+
+async def next_message(ws: ClientConnection, msg_type: str, timeout: float = 10.0, **match: Any) -> dict[str, Any]:
+    """The next message of a type (and matching fields) from a socket, or TimeoutError."""
+    async with asyncio.timeout(timeout):
+        while True:
+            msg = orjson.loads(await ws.recv())
+            if msg.get("type") == msg_type and all(msg.get(k) == v for k, v in match.items()):
+                return msg
