@@ -2,18 +2,22 @@
 
 All keys start with ``rtic:`` (or the deployment's topic prefix + ``rtic:``):
 
-============================  ======  =====================================================
-key                           type    holds
-============================  ======  =====================================================
-``rtic:hotlist:{plate}``      hash    entry id -> hotlist entry JSON, by *canonical* plate
-``rtic:hotlist-index``        hash    entry id -> canonical plate (for deletes by id)
-``rtic:marker:person:{id}``   hash    marker id -> marker entry JSON
-``rtic:marker:address:{a}``   hash    marker id -> marker entry JSON, by normalised address
-``rtic:marker-index``         hash    marker id -> the key it lives in (for deletes by id)
-``rtic:calls:address:{a}``    zset    call id scored by received time (epoch s); expires
-``rtic:calls:person:{id}``    zset    call id scored by received time (epoch s); expires
-``rtic:ref:{kind}``           hash    id -> entry JSON for geofences and places
-============================  ======  =====================================================
+=============================  ======  ==================================================
+key                            type    holds
+=============================  ======  ==================================================
+``rtic:hotlist``               hash    canonical plate -> JSON {entry id: hotlist entry}
+``rtic:hotlist-index``         hash    entry id -> canonical plate (for deletes by id)
+``rtic:markers:person``        hash    person id -> JSON {marker id: marker entry}
+``rtic:markers:address``       hash    normalised address -> JSON {marker id: marker entry}
+``rtic:marker-index``          hash    marker id -> ``person:{id}`` or ``address:{key}``
+``rtic:calls:address:{a}``     zset    call id scored by received time (epoch s); expires
+``rtic:calls:person:{id}``     zset    call id scored by received time (epoch s); expires
+``rtic:ref:{kind}``            hash    id -> entry JSON for geofences and places
+=============================  ======  ==================================================
+
+Hotlists and markers are one hash each, so a whole batch of look-ups is a
+single ``HMGET`` (one command, one reply) however many events it holds;
+upserts and deletes change one field's JSON map atomically in a Lua script.
 
 Call-history sets are trimmed to the history window on every write and
 expire a window after their last write, so Redis memory stays bounded.
@@ -52,18 +56,21 @@ class Keys:
     def __init__(self, prefix: str = "") -> None:
         self.base = f"{prefix}rtic:"
 
-    def hotlist(self, canonical_plate: str) -> str:
-        return f"{self.base}hotlist:{canonical_plate}"
+    @property
+    def hotlist(self) -> str:
+        return f"{self.base}hotlist"
 
     @property
     def hotlist_index(self) -> str:
         return f"{self.base}hotlist-index"
 
-    def person_markers(self, person_id: str) -> str:
-        return f"{self.base}marker:person:{person_id}"
+    @property
+    def person_markers(self) -> str:
+        return f"{self.base}markers:person"
 
-    def address_markers(self, address_key: str) -> str:
-        return f"{self.base}marker:address:{address_key}"
+    @property
+    def address_markers(self) -> str:
+        return f"{self.base}markers:address"
 
     @property
     def marker_index(self) -> str:

@@ -25,7 +25,7 @@ from pydantic import BaseModel
 
 from enrichers.geo import GeoIndex
 from enrichers.history import HistoryStore
-from rtic.errors import ContractError, ServiceError
+from rtic.errors import ContractError, EnrichmentError, ServiceError
 from rtic.schemas import (
     AlertV1,
     CallV1,
@@ -228,7 +228,7 @@ class Pipeline:
                 blocks = await self.history.markers_for_incidents([it.model for it in items])  # type: ignore[misc]
                 for it, b in zip(items, blocks, strict=True):
                     it.enrichment["history"] = b
-        except ServiceError as exc:
+        except (ServiceError, EnrichmentError) as exc:
             self.stats.partial_batches += 1
             log.warning(
                 "history enrichment skipped for %d %s events: %s", len(items), kind.value, exc

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,10 +29,12 @@ COVENTRY_CENTRE = (52.4081, -1.5106)
 LONDON = (51.5074, -0.1278)  # outside the force area
 
 _ids = itertools.count(1)
+_SESSION = f"{os.getpid() % 10000:04d}{int(time.time()) % 100000:05d}"
 
 
 def _next(prefix: str) -> str:
-    return f"{prefix}-{next(_ids):06d}"
+    """Unique within the session and across sessions sharing one Redis or broker."""
+    return f"{prefix}-{_SESSION}-{next(_ids):06d}"
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,257 @@
+"""Throughput and latency of the engine's path, on this machine.
+
+Two measurements, each on real parts:
+
+1. ``pipeline``: the batch pipeline alone (decode, validate, place enrichment,
+   one Redis round trip, rules, encode), in-process, against a real Redis.
+   No broker: this is the ceiling the Faust agent can reach.
+2. ``worker``: the real ``rtic worker`` process on a real Tansu broker: reads
+   produced to ``rtic.anpr.v1``, enriched messages consumed from
+   ``rtic.enriched.v1``; throughput over the whole run, latency per message
+   from produce to enriched output (p50/p95/p99).
+
+Usage::
+
+    python benchmarks/pipeline_throughput.py [--reads 60000] [--batch 50] [--record]
+
+``--record`` appends the results, with the machine, to docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+from aiokafka import AIOKafkaConsumer
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from enrichers.geo import GeoIndex  # noqa: E402
+from enrichers.history import HistoryStore  # noqa: E402
+from rtic.kafka import bootstrap_servers, ensure_topics, make_producer  # noqa: E402
+from rtic.services import free_port, redis_answers, start_embedded_redis, start_tansu  # noqa: E402
+from rtic.settings import Settings  # noqa: E402
+from rtic.topics import Topics  # noqa: E402
+from rules.catalogue import default_rules  # noqa: E402
+from streams.pipeline import Pipeline, RawRecord  # noqa: E402
+
+T0 = datetime(2026, 11, 24, 18, 0, tzinfo=UTC)
+
+
+def make_reads(n: int, seed: int = 7) -> list[dict[str, Any]]:
+    """Realistic reads: cameras at fixed points inside the force area, varied plates."""
+    rng = np.random.default_rng(seed)
+    cams_lat = rng.uniform(52.42, 52.55, 200)
+    cams_lon = rng.uniform(-2.05, -1.75, 200)
+    letters = np.array(list("ABCDEFGHJKLMNOPRSTUVWXYZ"))
+    reads = []
+    for i in range(n):
+        c = int(rng.integers(0, 200))
+        plate = (
+            "".join(rng.choice(letters, 2))
+            + f"{int(rng.integers(10, 75)):02d}"
+            + "".join(rng.choice(letters, 3))
+        )
+        reads.append(
+            {
+                "read_id": f"B-{i}",
+                "vrm": plate,
+                "camera_id": f"CAM-{c:03d}",
+                "read_at": (T0 + timedelta(milliseconds=i)).isoformat(),
+                "lat": float(cams_lat[c]),
+                "lon": float(cams_lon[c]),
+                "confidence": 0.9,
+            }
+        )
+    return reads
+
+
+def batches(reads: list[dict[str, Any]], size: int) -> list[bytes]:
+    if size <= 1:
+        return [orjson.dumps(r) for r in reads]
+    return [orjson.dumps({"reads": reads[i : i + size]}) for i in range(0, len(reads), size)]
+
+
+def pct(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) if values else float("nan")
+
+
+async def bench_pipeline(settings: Settings, reads: list[dict[str, Any]], batch: int) -> dict[str, Any]:
+    topics = Topics.with_prefix(settings.topic_prefix)
+    geo = GeoIndex.load(settings.data_dir)
+    history = HistoryStore.from_url(settings.redis_url, prefix=settings.topic_prefix)
+    pipeline = Pipeline(topics, geo, history, default_rules(settings))
+    values = batches(reads, batch)
+    per_take = max(1, 500 // max(batch, 1)) if batch > 1 else 500
+    records = [RawRecord(topics.anpr, 0, i, b"k", v) for i, v in enumerate(values)]
+    # warm up
+    await pipeline.process(records[:per_take])
+    times = []
+    start = time.perf_counter()
+    for i in range(0, len(records), per_take):
+        t = time.perf_counter()
+        await pipeline.process(records[i : i + per_take])
+        times.append(time.perf_counter() - t)
+    elapsed = time.perf_counter() - start
+    await history.close()
+    return {
+        "reads_per_s": len(reads) / elapsed,
+        "us_per_read": elapsed / len(reads) * 1e6,
+        "batch_ms_p50": pct(times, 50) * 1e3,
+        "batch_ms_p99": pct(times, 99) * 1e3,
+    }
+
+
+async def bench_worker(settings: Settings, reads: list[dict[str, Any]], batch: int) -> dict[str, Any]:
+    topics = Topics.with_prefix(settings.topic_prefix)
+    await ensure_topics(settings.kafka_url, topics.all())
+    env = {
+        **os.environ,
+        "RTIC_KAFKA_URL": settings.kafka_url,
+        "RTIC_REDIS_URL": settings.redis_url,
+        "RTIC_TOPIC_PREFIX": settings.topic_prefix,
+        "RTIC_APP_ID": settings.topic_prefix + "bench",
+    }
+    log = open(Path(tempfile.gettempdir()) / "rtic-bench-worker.log", "wb")  # noqa: SIM115
+    worker = subprocess.Popen([sys.executable, "-m", "rtic.cli", "worker"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    consumer = AIOKafkaConsumer(
+        topics.enriched,
+        bootstrap_servers=bootstrap_servers(settings.kafka_url),
+        group_id=None,
+        auto_offset_reset="earliest",
+        fetch_max_wait_ms=20,
+    )
+    producer = make_producer(settings.kafka_url)
+    await consumer.start()
+    await producer.start()
+    try:
+        # Wait for the worker to join: one probe read must come out.
+        probe = orjson.dumps(reads[0] | {"read_id": "PROBE"})
+        deadline = time.monotonic() + 60
+        ready = False
+        while not ready and time.monotonic() < deadline:
+            await producer.send_and_wait(topics.anpr, probe, key=b"probe")
+            got = await consumer.getmany(timeout_ms=1000)
+            ready = any(b"PROBE" in r.value for recs in got.values() for r in recs)
+        if not ready:
+            raise RuntimeError("worker did not come up")
+        values = batches(reads, batch)
+        sent_at: dict[int, float] = {}
+        done_at: dict[int, float] = {}
+
+        async def produce() -> None:
+            for i, v in enumerate(values):
+                sent_at[i] = time.perf_counter()
+                await producer.send(topics.anpr, v, key=b"CAM")
+                if i % 200 == 0:
+                    await asyncio.sleep(0)
+            await producer.flush()
+
+        start = time.perf_counter()
+        prod_task = asyncio.create_task(produce())
+        while len(done_at) < len(values):
+            got = await consumer.getmany(timeout_ms=2000, max_records=5000)
+            if not got and prod_task.done() and time.perf_counter() - start > 120:
+                break
+            now = time.perf_counter()
+            for recs in got.values():
+                for r in recs:
+                    first = orjson.loads(r.value)
+                    rid = (first["reads"][0] if "reads" in first else first)["read_id"]
+                    if rid.startswith("B-"):
+                        idx = int(rid[2:]) // max(batch, 1)
+                        done_at.setdefault(idx, now)
+        elapsed = max(done_at.values()) - start
+        await prod_task
+        lat = [(done_at[i] - sent_at[i]) * 1e3 for i in done_at]
+        return {
+            "reads_per_s": len(reads) / elapsed,
+            "messages_per_s": len(values) / elapsed,
+            "latency_ms_p50": pct(lat, 50),
+            "latency_ms_p95": pct(lat, 95),
+            "latency_ms_p99": pct(lat, 99),
+            "delivered": f"{len(done_at)}/{len(values)}",
+        }
+    finally:
+        await producer.stop()
+        await consumer.stop()
+        worker.terminate()
+        worker.wait(timeout=15)
+        log.close()
+
+
+def machine() -> str:
+    cpu = "unknown cpu"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB, Python {platform.python_version()}, {platform.system()} {platform.release()}"
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--reads", type=int, default=60_000)
+    parser.add_argument("--batch", type=int, nargs="*", default=[50, 1])
+    parser.add_argument("--record", action="store_true", help="append results to docs/benchmarks.md")
+    args = parser.parse_args()
+    base = Settings()
+    embedded = None
+    redis_url = base.redis_url
+    if not redis_answers(redis_url):
+        embedded = start_embedded_redis()
+        redis_url = embedded.url
+    tansu = start_tansu(port=free_port())
+    rows = []
+    try:
+        for batch in args.batch:
+            n = args.reads if batch > 1 else min(args.reads, 20_000)
+            reads = make_reads(n)
+            settings = Settings(kafka_url=tansu.url, redis_url=redis_url, topic_prefix=f"bench{int(time.time())}b{batch}.")
+            p = await bench_pipeline(settings, reads, batch)
+            w = await bench_worker(settings, reads, batch)
+            rows.append((batch, n, p, w))
+            print(f"batch={batch:>3} reads={n}: pipeline {p['reads_per_s']:,.0f} reads/s "
+                  f"({p['us_per_read']:.1f} us/read); worker on Tansu {w['reads_per_s']:,.0f} reads/s, "
+                  f"latency p50 {w['latency_ms_p50']:.0f} ms p95 {w['latency_ms_p95']:.0f} ms "
+                  f"p99 {w['latency_ms_p99']:.0f} ms, delivered {w['delivered']}", flush=True)
+    finally:
+        tansu.stop()
+        if embedded:
+            embedded.stop()
+    if args.record:
+        lines = [
+            f"\n### {datetime.now(UTC):%Y-%m-%d %H:%M} UTC: `python benchmarks/pipeline_throughput.py --reads {args.reads}`\n",
+            f"Machine: {machine()}. Broker: Tansu (in memory). Redis: {'embedded' if embedded else 'local server'}.\n",
+            "| reads per message | reads | pipeline alone (reads/s) | us/read | worker on Tansu (reads/s) | latency p50 (ms) | p95 (ms) | p99 (ms) |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for batch, n, p, w in rows:
+            lines.append(
+                f"| {batch} | {n:,} | {p['reads_per_s']:,.0f} | {p['us_per_read']:.1f} | {w['reads_per_s']:,.0f} | "
+                f"{w['latency_ms_p50']:.0f} | {w['latency_ms_p95']:.0f} | {w['latency_ms_p99']:.0f} |"
+            )
+        path = ROOT / "docs" / "benchmarks.md"
+        with path.open("a") as fh:
+            fh.write("\n".join(lines) + "\n")
+        print(f"recorded in {path}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
