@@ -90,7 +90,7 @@ def _call_history(members: Sequence[tuple[Any, float]] | None) -> dict[str, Any]
 # empty), keeping the index KEYS[1] (id -> map key \x1f field) right. Atomic. The map
 # keys are passed as arguments because an entry's old place is only known from the
 # index: fine on one Redis server (not Redis Cluster).
-_UPSERT_ENTRY = """
+_UPSERT_ENTRY = r"""
 local function remove(mapkey, field, id)
   local cur = redis.call('HGET', mapkey, field)
   if not cur then return end
@@ -100,8 +100,8 @@ local function remove(mapkey, field, id)
   else redis.call('HSET', mapkey, field, cjson.encode(t)) end
 end
 local old = redis.call('HGET', KEYS[1], ARGV[1])
-if old then
-  local sep = string.find(old, '\31', 1, true)
+local sep = old and string.find(old, '\31', 1, true)
+if sep then
   remove(string.sub(old, 1, sep - 1), string.sub(old, sep + 1), ARGV[1])
 end
 if ARGV[2] == '' then

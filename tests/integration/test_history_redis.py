@@ -1,0 +1,130 @@
+"""The history store against a real Redis: reference changes, look-ups, history and outages."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import orjson
+import pytest
+
+from enrichers.geo import GeoIndex
+from enrichers.history import HistoryStore
+from rtic.errors import ServiceError
+from rtic.schemas import CallV1, EventKind, IncidentEventV1, PlateReadV1, ReferenceChangeV1, validate_event
+from rtic.services import free_port
+from rtic.settings import Settings
+from rtic.topics import Topics
+from rules.catalogue import default_rules
+from streams.pipeline import Pipeline, RawRecord
+from tests.conftest import NOW, make_call, make_hotlist_change, make_incident, make_read
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def store(settings: Settings) -> AsyncIterator[HistoryStore]:
+    s = HistoryStore.from_url(settings.redis_url, prefix=settings.topic_prefix)
+    yield s
+    keys = [k async for k in s.redis.scan_iter(match=f"{settings.topic_prefix}rtic:*")]
+    if keys:
+        await s.redis.delete(*keys)
+    await s.close()
+
+
+def _change(d: dict) -> ReferenceChangeV1:
+    model = validate_event(EventKind.REFERENCE, d)
+    assert isinstance(model, ReferenceChangeV1)
+    return model
+
+
+def _read(**kw: object) -> PlateReadV1:
+    return PlateReadV1.model_validate(make_read(**kw))
+
+
+async def test_hotlist_upsert_lookup_misread_move_and_delete(store: HistoryStore) -> None:
+    change = make_hotlist_change(vrm="BD51 SMR", reason="stolen")
+    await store.apply_reference([_change(change)])
+    exact, misread, other = await store.hotlist_for_reads(
+        [_read(vrm="BD51SMR"), _read(vrm="8D5I 5MR"), _read(vrm="ZZ99ZZZ")]
+    )
+    assert [h["match"] for h in exact] == ["exact"]
+    assert exact[0]["reason"] == "stolen" and exact[0]["id"] == change["id"]
+    assert [h["match"] for h in misread] == ["misread"]
+    assert other == []
+    # The same id upserted with another plate moves: the old plate no longer hits.
+    moved = {**change, "entry": {"vrm": "YY11YYY", "reason": "firearms"}}
+    await store.apply_reference([_change(moved)])
+    old, new = await store.hotlist_for_reads([_read(vrm="BD51SMR"), _read(vrm="YY11YYY")])
+    assert old == [] and new[0]["reason"] == "firearms"
+    await store.apply_reference([_change({"kind": "hotlist", "op": "delete", "id": change["id"]})])
+    (gone,) = await store.hotlist_for_reads([_read(vrm="YY11YYY")])
+    assert gone == []
+
+
+async def test_expired_hotlist_entries_do_not_hit(store: HistoryStore) -> None:
+    change = make_hotlist_change(vrm="EX01PRD", reason="stolen")
+    change["entry"]["expires_at"] = (NOW - timedelta(hours=1)).isoformat()
+    await store.apply_reference([_change(change)])
+    (hits,) = await store.hotlist_for_reads([_read(vrm="EX01PRD")])
+    assert hits == []
+
+
+async def test_call_history_counts_once_per_call_and_attaches_markers(store: HistoryStore) -> None:
+    address = "7 Marker Lane, Walsall"
+    await store.apply_reference(
+        [
+            _change({"kind": "address_marker", "op": "upsert", "id": "AM-1", "entry": {"address": address, "marker": "weapons"}}),
+            _change({"kind": "person_marker", "op": "upsert", "id": "PM-1", "entry": {"person_id": "P-77", "marker": "violence_to_officers"}}),
+        ]
+    )
+    calls = [
+        CallV1.model_validate(
+            make_call(
+                location={"lat": 52.58, "lon": -1.98, "address": address.upper()},
+                caller={"person_id": "P-77"},
+                received_at=(NOW + timedelta(days=i)).isoformat(),
+            )
+        )
+        for i in range(3)
+    ]
+    first = await store.record_calls(calls[:2])
+    again = await store.record_calls(calls[1:2])  # redelivery of the second call
+    third = await store.record_calls(calls[2:])
+    assert first[1]["calls_at_address"]["count"] == 2
+    assert again[0]["calls_at_address"]["count"] == 2
+    assert third[0]["calls_at_address"]["count"] == 3
+    assert third[0]["calls_by_person"]["count"] == 3
+    assert third[0]["calls_at_address"]["recent"][0] == calls[2].call_id
+    assert {m["marker"] for m in third[0]["markers"]} == {"weapons", "violence_to_officers"}
+    incident = IncidentEventV1.model_validate(
+        make_incident(location={"lat": 52.58, "lon": -1.98, "address": address}, persons=[{"person_id": "P-77", "role": "victim"}])
+    )
+    (block,) = await store.markers_for_incidents([incident])
+    assert {m["marker"] for m in block["markers"]} == {"weapons", "violence_to_officers"}
+
+
+async def test_calls_older_than_the_window_are_forgotten(store: HistoryStore) -> None:
+    address = "1 Old Road, Dudley"
+    old = CallV1.model_validate(make_call(location={"lat": 52.5, "lon": -2.08, "address": address}, caller=None, received_at=(NOW - timedelta(days=40)).isoformat()))
+    new = CallV1.model_validate(make_call(location={"lat": 52.5, "lon": -2.08, "address": address}, caller=None, received_at=NOW.isoformat()))
+    await store.record_calls([old])
+    (block,) = await store.record_calls([new])
+    assert block["calls_at_address"]["count"] == 1
+    ttl = await store.redis.ttl(store.keys.calls_at_address("1 OLD ROAD DUDLEY"))
+    assert 0 < ttl <= 28 * 86400
+
+
+async def test_redis_down_raises_service_error_and_pipeline_goes_on_partial(geo: GeoIndex, settings: Settings) -> None:
+    dead = HistoryStore.from_url(f"redis://127.0.0.1:{free_port()}/0", timeout=0.3)
+    with pytest.raises(ServiceError):
+        await dead.hotlist_for_reads([_read()])
+    topics = Topics.with_prefix(settings.topic_prefix)
+    pipeline = Pipeline(topics, geo, dead, default_rules())
+    out = await pipeline.process([RawRecord(topics.anpr, 0, 0, b"c", orjson.dumps(make_read()))])
+    ((topic, _key, value),) = out.messages
+    enriched = orjson.loads(value)
+    assert topic == topics.enriched
+    assert enriched["enrichment"]["partial"]["reason"].startswith("redis")
+    assert enriched["enrichment"]["areas"]["district"]["name"] == "Birmingham"
+    await dead.close()
