@@ -149,7 +149,7 @@ class Gateway:
             bootstrap_servers=bootstrap_servers(self.settings.kafka_url),
             group_id=None,
             enable_auto_commit=False,
-            fetch_max_wait_ms=50,
+            fetch_max_wait_ms=20,  # Tansu holds a fetch for the whole wait (streams/transport.py)
         )
         await self._consumer.start()
         await self._assign()

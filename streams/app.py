@@ -26,6 +26,7 @@ from rtic.settings import Settings
 from rtic.topics import Topics
 from rules.catalogue import default_rules
 from streams.pipeline import Output, Pipeline, RawRecord
+from streams.transport import RticApp
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ def build_pipeline(settings: Settings) -> Pipeline:
 def create_app(settings: Settings, pipeline: Pipeline | None = None) -> faust.App:
     """The Faust app for these settings (the worker runs it)."""
     topics = Topics.with_prefix(settings.topic_prefix)
-    app = faust.App(
+    app = RticApp(
         settings.app_id,
         broker=settings.kafka_url,
         value_serializer="raw",

@@ -1,0 +1,83 @@
+"""The RTIC dashboard in a real headless Chromium, against the real engine.
+
+Opens the page served by the real gateway, sees a live event on the map and a
+live alert in the list (both produced to the input topics while the page is
+open), opens the alert's detail, and saves a screenshot to artifacts/.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from rtic.settings import PROJECT_ROOT
+from tests.conftest import make_call, make_hotlist_change, make_read
+from tests.engine import Engine
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = PROJECT_ROOT / "artifacts"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists() and shutil.which("chromium") is None, reason="Debian chromium is not installed (make test installs it)"),
+]
+
+
+@pytest.fixture
+async def page() -> AsyncIterator[object]:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        context = await browser.new_context(viewport={"width": 1600, "height": 1000})
+        pg = await context.new_page()
+        errors: list[str] = []
+        pg.on("pageerror", lambda exc: errors.append(str(exc)))
+        yield pg
+        await browser.close()
+        assert not errors, f"page raised: {errors}"
+
+
+async def test_dashboard_shows_live_events_and_alerts(engine: Engine, page) -> None:  # type: ignore[no-untyped-def]
+    requests: list[str] = []
+    page.on("request", lambda req: requests.append(req.url))
+    await page.goto(f"{engine.base_url}/?token={engine.token('rtic_analyst', 'browser-analyst')}")
+    await page.wait_for_selector("#status:has-text('live')", timeout=15_000)
+    await page.wait_for_selector("#map svg path", timeout=15_000)
+
+    now = datetime.now(UTC).isoformat()
+    async with engine.producer() as producer:
+        change = make_hotlist_change(vrm="BR0W 5ER", reason="firearms")
+        await engine.send(producer, engine.topics.reference, change["id"], change)
+        call = make_call(received_at=now, caller=None, location={"lat": 52.41, "lon": -1.51, "address": "Browser Test, Coventry"})
+        await engine.send(producer, engine.topics.calls, call["call_id"], call)
+        await asyncio.sleep(1.0)
+        read = make_read(vrm="BROW5ER", read_at=now, camera_id="CAM-BROWSER")
+        await engine.send(producer, engine.topics.anpr, read["camera_id"], read)
+
+    await page.wait_for_selector(f"circle.event-dot[data-id='{call['call_id']}']", timeout=10_000)
+    alert_item = page.locator("li.alert[data-severity='critical']").first
+    await alert_item.wait_for(timeout=10_000)
+    assert "BR0W 5ER" in (await alert_item.inner_text())
+    await alert_item.click()
+    detail = page.locator("#detail")
+    await detail.wait_for(state="visible", timeout=5_000)
+    assert "misread" in (await detail.inner_text()).lower()
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / "dashboard-live.png"), full_page=False)
+    outside = [u for u in requests if not u.startswith(engine.base_url) and not u.startswith("ws://") and not u.startswith("data:")]
+    assert outside == [], f"the page fetched from outside the gateway: {outside}"
