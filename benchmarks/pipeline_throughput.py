@@ -38,14 +38,14 @@ from aiokafka import AIOKafkaConsumer
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from enrichers.geo import GeoIndex  # noqa: E402
-from enrichers.history import HistoryStore  # noqa: E402
-from rtic.kafka import bootstrap_servers, ensure_topics, make_producer  # noqa: E402
-from rtic.services import free_port, redis_answers, start_embedded_redis, start_tansu  # noqa: E402
-from rtic.settings import Settings  # noqa: E402
-from rtic.topics import Topics  # noqa: E402
-from rules.catalogue import default_rules  # noqa: E402
-from streams.pipeline import Pipeline, RawRecord  # noqa: E402
+from enrichers.geo import GeoIndex
+from enrichers.history import HistoryStore
+from rtic.kafka import bootstrap_servers, ensure_topics, make_producer
+from rtic.services import free_port, redis_answers, start_embedded_redis, start_tansu
+from rtic.settings import Settings
+from rtic.topics import Topics
+from rules.catalogue import default_rules
+from streams.pipeline import Pipeline, RawRecord
 
 T0 = datetime(2026, 11, 24, 18, 0, tzinfo=UTC)
 
@@ -144,7 +144,7 @@ async def bench_worker(
     for v in values:
         await producer.send(topics.anpr, v, key=b"CAM")
     await producer.flush()
-    log = open(Path(tempfile.gettempdir()) / "rtic-bench-worker.log", "wb")  # noqa: SIM115
+    log = open(Path(tempfile.gettempdir()) / "rtic-bench-worker.log", "wb")
     worker = subprocess.Popen(
         [sys.executable, "-m", "rtic.cli", "worker"], env=env, stdout=log, stderr=subprocess.STDOUT
     )

@@ -109,7 +109,9 @@ def make_officer_location(**overrides: Any) -> dict[str, Any]:
     return loc
 
 
-def make_hotlist_change(vrm: str = "AB12CDE", reason: str = "stolen", **overrides: Any) -> dict[str, Any]:
+def make_hotlist_change(
+    vrm: str = "AB12CDE", reason: str = "stolen", **overrides: Any
+) -> dict[str, Any]:
     change: dict[str, Any] = {
         "kind": "hotlist",
         "op": "upsert",
@@ -137,9 +139,7 @@ async def no_leftover_tasks() -> AsyncIterator[None]:
     yield
     await asyncio.sleep(0)
     left = [
-        t
-        for t in asyncio.all_tasks() - before
-        if not t.done() and t is not asyncio.current_task()
+        t for t in asyncio.all_tasks() - before if not t.done() and t is not asyncio.current_task()
     ]
     if left:
         for t in left:

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import orjson
 from aiokafka import AIOKafkaProducer
@@ -34,6 +34,7 @@ class Engine:
     settings: Settings
     log_dir: Path
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    log_files: list[IO[bytes]] = field(default_factory=list)
 
     @property
     def topics(self) -> Topics:
@@ -72,7 +73,8 @@ class Engine:
     def start(self) -> None:
         asyncio.run(ensure_topics(self.settings.kafka_url, self.topics.all()))
         for part in ("worker", "gateway"):
-            log = open(self.log_dir / f"{part}.log", "wb")  # noqa: SIM115 - closed in stop()
+            log = open(self.log_dir / f"{part}.log", "wb")
+            self.log_files.append(log)
             self.processes[part] = subprocess.Popen(
                 [sys.executable, "-m", "rtic.cli", part],
                 env=self.env(),
@@ -91,10 +93,13 @@ class Engine:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+        for log in self.log_files:
+            log.close()
 
     def logs(self) -> str:
         return "\n".join(
-            f"--- {p.name} ---\n{p.read_text(errors='replace')[-4000:]}" for p in self.log_dir.glob("*.log")
+            f"--- {p.name} ---\n{p.read_text(errors='replace')[-4000:]}"
+            for p in self.log_dir.glob("*.log")
         )
 
     @contextlib.asynccontextmanager
@@ -111,8 +116,12 @@ class Engine:
         await producer.send_and_wait(topic, raw, key=key.encode())
 
     @contextlib.asynccontextmanager
-    async def client(self, role: str = "rtic_analyst", sub: str = "analyst-1", **subscribe: Any) -> AsyncIterator[ClientConnection]:
-        async with connect(self.ws_url, additional_headers={"Authorization": f"Bearer {self.token(role, sub)}"}) as ws:
+    async def client(
+        self, role: str = "rtic_analyst", sub: str = "analyst-1", **subscribe: Any
+    ) -> AsyncIterator[ClientConnection]:
+        async with connect(
+            self.ws_url, additional_headers={"Authorization": f"Bearer {self.token(role, sub)}"}
+        ) as ws:
             hello = orjson.loads(await ws.recv())
             assert hello["type"] == "hello", hello
             await ws.send(orjson.dumps({"type": "subscribe", **subscribe}).decode())
@@ -142,16 +151,21 @@ class Engine:
                             async with asyncio.timeout(1.0):
                                 while True:
                                     msg = orjson.loads(await ws.recv())
-                                    if msg.get("type") == "event" and msg["event"].get("officer_id") == "PROBE":
+                                    if (
+                                        msg.get("type") == "event"
+                                        and msg["event"].get("officer_id") == "PROBE"
+                                    ):
                                         return
                     raise RuntimeError(f"engine not ready within {timeout} s\n{self.logs()}")
-            except (OSError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, OSError) as exc:
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"gateway not reachable: {exc}\n{self.logs()}") from exc
                 await asyncio.sleep(0.3)
 
 
-async def next_message(ws: ClientConnection, msg_type: str, timeout: float = 10.0, **match: Any) -> dict[str, Any]:
+async def next_message(
+    ws: ClientConnection, msg_type: str, timeout: float = 10.0, **match: Any
+) -> dict[str, Any]:
     """The next message of a type (and matching fields) from a socket, or TimeoutError."""
     async with asyncio.timeout(timeout):
         while True:

@@ -33,7 +33,10 @@ CHROMIUM_ARGS = [
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists() and shutil.which("chromium") is None, reason="Debian chromium is not installed (make test installs it)"),
+    pytest.mark.skipif(
+        not Path(CHROMIUM).exists() and shutil.which("chromium") is None,
+        reason="Debian chromium is not installed (make test installs it)",
+    ),
 ]
 
 
@@ -42,7 +45,9 @@ async def page() -> AsyncIterator[object]:
     from playwright.async_api import async_playwright
 
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        browser = await pw.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
         context = await browser.new_context(viewport={"width": 1600, "height": 1000})
         pg = await context.new_page()
         errors: list[str] = []
@@ -63,7 +68,11 @@ async def test_dashboard_shows_live_events_and_alerts(engine: Engine, page) -> N
     async with engine.producer() as producer:
         change = make_hotlist_change(vrm="BR0W 5ER", reason="firearms")
         await engine.send(producer, engine.topics.reference, change["id"], change)
-        call = make_call(received_at=now, caller=None, location={"lat": 52.41, "lon": -1.51, "address": "Browser Test, Coventry"})
+        call = make_call(
+            received_at=now,
+            caller=None,
+            location={"lat": 52.41, "lon": -1.51, "address": "Browser Test, Coventry"},
+        )
         await engine.send(producer, engine.topics.calls, call["call_id"], call)
         await asyncio.sleep(1.0)
         read = make_read(vrm="BROW5ER", read_at=now, camera_id="CAM-BROWSER")
@@ -79,5 +88,11 @@ async def test_dashboard_shows_live_events_and_alerts(engine: Engine, page) -> N
     assert "misread" in (await detail.inner_text()).lower()
     ARTIFACTS.mkdir(exist_ok=True)
     await page.screenshot(path=str(ARTIFACTS / "dashboard-live.png"), full_page=False)
-    outside = [u for u in requests if not u.startswith(engine.base_url) and not u.startswith("ws://") and not u.startswith("data:")]
+    outside = [
+        u
+        for u in requests
+        if not u.startswith(engine.base_url)
+        and not u.startswith("ws://")
+        and not u.startswith("data:")
+    ]
     assert outside == [], f"the page fetched from outside the gateway: {outside}"

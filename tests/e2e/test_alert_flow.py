@@ -97,7 +97,11 @@ async def test_repeat_calls_from_one_address_alert_on_the_third(engine: Engine) 
     address = f"{int(time.time() * 1000) % 100000} Repeat Road, Birmingham"
     async with engine.client() as ws, engine.producer() as producer:
         calls = [
-            make_call(location={"lat": 52.48, "lon": -1.89, "address": address}, caller=None, received_at=_now())
+            make_call(
+                location={"lat": 52.48, "lon": -1.89, "address": address},
+                caller=None,
+                received_at=_now(),
+            )
             for _ in range(3)
         ]
         for call in calls[:2]:
@@ -121,7 +125,12 @@ async def test_tokens_are_required_and_roles_are_respected(engine: Engine) -> No
             pass
     async with (
         engine.client(role="citizen", sub="citizen-1", events=True) as citizen,
-        engine.client(role="officer", sub="officer-far", radius_m=500.0, position={"lat": 52.4081, "lon": -1.5106}) as far_officer,
+        engine.client(
+            role="officer",
+            sub="officer-far",
+            radius_m=500.0,
+            position={"lat": 52.4081, "lon": -1.5106},
+        ) as far_officer,
         engine.client(role="rtic_analyst", sub="analyst-2") as analyst,
         engine.producer() as producer,
     ):

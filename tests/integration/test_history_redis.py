@@ -11,7 +11,14 @@ import pytest
 from enrichers.geo import GeoIndex
 from enrichers.history import HistoryStore
 from rtic.errors import ServiceError
-from rtic.schemas import CallV1, EventKind, IncidentEventV1, PlateReadV1, ReferenceChangeV1, validate_event
+from rtic.schemas import (
+    CallV1,
+    EventKind,
+    IncidentEventV1,
+    PlateReadV1,
+    ReferenceChangeV1,
+    validate_event,
+)
 from rtic.services import free_port
 from rtic.settings import Settings
 from rtic.topics import Topics
@@ -74,8 +81,22 @@ async def test_call_history_counts_once_per_call_and_attaches_markers(store: His
     address = "7 Marker Lane, Walsall"
     await store.apply_reference(
         [
-            _change({"kind": "address_marker", "op": "upsert", "id": "AM-1", "entry": {"address": address, "marker": "weapons"}}),
-            _change({"kind": "person_marker", "op": "upsert", "id": "PM-1", "entry": {"person_id": "P-77", "marker": "violence_to_officers"}}),
+            _change(
+                {
+                    "kind": "address_marker",
+                    "op": "upsert",
+                    "id": "AM-1",
+                    "entry": {"address": address, "marker": "weapons"},
+                }
+            ),
+            _change(
+                {
+                    "kind": "person_marker",
+                    "op": "upsert",
+                    "id": "PM-1",
+                    "entry": {"person_id": "P-77", "marker": "violence_to_officers"},
+                }
+            ),
         ]
     )
     calls = [
@@ -98,7 +119,10 @@ async def test_call_history_counts_once_per_call_and_attaches_markers(store: His
     assert third[0]["calls_at_address"]["recent"][0] == calls[2].call_id
     assert {m["marker"] for m in third[0]["markers"]} == {"weapons", "violence_to_officers"}
     incident = IncidentEventV1.model_validate(
-        make_incident(location={"lat": 52.58, "lon": -1.98, "address": address}, persons=[{"person_id": "P-77", "role": "victim"}])
+        make_incident(
+            location={"lat": 52.58, "lon": -1.98, "address": address},
+            persons=[{"person_id": "P-77", "role": "victim"}],
+        )
     )
     (block,) = await store.markers_for_incidents([incident])
     assert {m["marker"] for m in block["markers"]} == {"weapons", "violence_to_officers"}
@@ -106,8 +130,20 @@ async def test_call_history_counts_once_per_call_and_attaches_markers(store: His
 
 async def test_calls_older_than_the_window_are_forgotten(store: HistoryStore) -> None:
     address = "1 Old Road, Dudley"
-    old = CallV1.model_validate(make_call(location={"lat": 52.5, "lon": -2.08, "address": address}, caller=None, received_at=(NOW - timedelta(days=40)).isoformat()))
-    new = CallV1.model_validate(make_call(location={"lat": 52.5, "lon": -2.08, "address": address}, caller=None, received_at=NOW.isoformat()))
+    old = CallV1.model_validate(
+        make_call(
+            location={"lat": 52.5, "lon": -2.08, "address": address},
+            caller=None,
+            received_at=(NOW - timedelta(days=40)).isoformat(),
+        )
+    )
+    new = CallV1.model_validate(
+        make_call(
+            location={"lat": 52.5, "lon": -2.08, "address": address},
+            caller=None,
+            received_at=NOW.isoformat(),
+        )
+    )
     await store.record_calls([old])
     (block,) = await store.record_calls([new])
     assert block["calls_at_address"]["count"] == 1
@@ -115,7 +151,9 @@ async def test_calls_older_than_the_window_are_forgotten(store: HistoryStore) ->
     assert 0 < ttl <= 28 * 86400
 
 
-async def test_redis_down_raises_service_error_and_pipeline_goes_on_partial(geo: GeoIndex, settings: Settings) -> None:
+async def test_redis_down_raises_service_error_and_pipeline_goes_on_partial(
+    geo: GeoIndex, settings: Settings
+) -> None:
     dead = HistoryStore.from_url(f"redis://127.0.0.1:{free_port()}/0", timeout=0.3)
     with pytest.raises(ServiceError):
         await dead.hotlist_for_reads([_read()])
