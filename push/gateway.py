@@ -333,20 +333,20 @@ class Gateway:
                 self._boundaries[level] = orjson.dumps(self.geo.boundaries_geojson(level))
             return _response(HTTPStatus.OK, self._boundaries[level], "application/json", cache=True)
         if path == "/api/config":
-            body = {
+            config = {
                 "version": __version__,
                 "reference_version": self.geo.version,
                 "attribution": ATTRIBUTION,
             }
-            return _response(HTTPStatus.OK, orjson.dumps(body), "application/json")
+            return _response(HTTPStatus.OK, orjson.dumps(config), "application/json")
         if path == "/healthz":
-            body = {
+            health: dict[str, object] = {
                 "status": "ok",
                 "clients": len(self.clients),
                 "alerts_buffered": len(self.recent),
                 **self.stats,
             }
-            return _response(HTTPStatus.OK, orjson.dumps(body), "application/json")
+            return _response(HTTPStatus.OK, orjson.dumps(health), "application/json")
         return _response(HTTPStatus.NOT_FOUND, b"not found\n", "text/plain")
 
     # ---- websocket -------------------------------------------------------------------

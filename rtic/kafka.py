@@ -74,4 +74,4 @@ def make_producer(kafka_url: str, **overrides: object) -> AIOKafkaProducer:
         "enable_idempotence": False,
     }
     options.update(overrides)
-    return AIOKafkaProducer(**options)  # type: ignore[arg-type]
+    return AIOKafkaProducer(**options)

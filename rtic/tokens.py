@@ -57,7 +57,12 @@ def issue_token(
     if not sub:
         raise AuthError("a token needs a subject")
     iat = int(now.timestamp())
-    claims = {"sub": sub, "role": role.value, "iat": iat, "exp": iat + ttl_seconds}
+    claims: dict[str, object] = {
+        "sub": sub,
+        "role": role.value,
+        "iat": iat,
+        "exp": iat + ttl_seconds,
+    }
     if cases:
         claims["cases"] = list(cases)
     signing_input = f"{_b64e(orjson.dumps(_HEADER))}.{_b64e(orjson.dumps(claims))}"
