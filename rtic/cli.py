@@ -78,6 +78,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
 def cmd_gateway(args: argparse.Namespace) -> int:
     from push.gateway import run_gateway
 
+    # Every HTTP request would log two lines at INFO; keep warnings and errors.
+    logging.getLogger("websockets").setLevel(logging.WARNING)
     asyncio.run(run_gateway(get_settings()))
     return 0
 

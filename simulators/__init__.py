@@ -1,0 +1,1 @@
+"""Simulators: deterministic demand that feeds the input topics (``rtic simulate``)."""
