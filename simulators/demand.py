@@ -88,6 +88,9 @@ HOTLIST_REASONS = (
     "no_insurance",
     "missing_person",
 )
+# A quarter of calls come from four repeat callers, so that at the demo rate (5 events/s)
+# the repeat-calls rule fires within a few minutes. A later demand model uses real rates.
+REPEAT_SHARE = 0.25
 MISREADS = {"0": "O", "O": "0", "1": "I", "I": "1", "5": "S", "S": "5", "8": "B", "B": "8"}
 
 
@@ -119,6 +122,27 @@ class Place:
     ward: str
 
 
+@dataclass
+class RepeatCaller:
+    """Someone who calls again and again from one address (repeat victim or location)."""
+
+    person_id: str
+    name: str
+    phone: str
+    place: Place
+
+    def caller(self) -> dict[str, str]:
+        return {"person_id": self.person_id, "name": self.name, "phone": self.phone}
+
+
+@dataclass
+class Officer:
+    officer_id: str
+    callsign: str
+    place: Place
+    status: str = "available"
+
+
 class DemandModel:
     """Deterministic demand for one seed (pure: no I/O, no wall clock)."""
 
@@ -138,10 +162,7 @@ class DemandModel:
         areas = shapely.area(self._wards.geoms)
         self._ward_weights = areas / areas.sum()
         self.places = [self._sample_place() for _ in range(600)]
-        self.cameras = [
-            {"camera_id": f"CAM-{i:03d}", **self._point_dict(self._sample_place())}
-            for i in range(40)
-        ]
+        self.cameras = [(f"CAM-{i:03d}", self._sample_place()) for i in range(40)]
         self.plates = [self._plate() for _ in range(3000)]
         self.hotlist = [
             {
@@ -152,21 +173,20 @@ class DemandModel:
             for i in range(12)
         ]
         self.repeat_people = [
-            {
-                "person_id": f"P-{seed}-R{i:02d}",
-                "name": f"{self.rng.choice(FIRST)} {self.rng.choice(LAST)}",
-                "phone": f"07700 9{self.rng.randrange(10**5):05d}",
-                "place": self.rng.choice(self.places),
-            }
-            for i in range(6)
+            RepeatCaller(
+                person_id=f"P-{seed}-R{i:02d}",
+                name=f"{self.rng.choice(FIRST)} {self.rng.choice(LAST)}",
+                phone=f"07700 9{self.rng.randrange(10**5):05d}",
+                place=self.rng.choice(self.places),
+            )
+            for i in range(4)
         ]
         self.officers = [
-            {
-                "officer_id": f"OFF-{i:03d}",
-                "callsign": f"{self.rng.choice(['BW', 'CV', 'DY', 'SW', 'SH', 'WS', 'WV'])}-{10 + i}",
-                "place": self._sample_place(),
-                "status": "available",
-            }
+            Officer(
+                officer_id=f"OFF-{i:03d}",
+                callsign=f"{self.rng.choice(['BW', 'CV', 'DY', 'SW', 'SH', 'WS', 'WV'])}-{10 + i}",
+                place=self._sample_place(),
+            )
             for i in range(30)
         ]
 
@@ -187,10 +207,6 @@ class DemandModel:
         ward = str(self._wards.names[idx])
         address = f"{self.rng.randint(1, 240)} {self.rng.choice(STREETS)}, {ward}"
         return Place(round(lat, 6), round(lon, 6), address, ward)
-
-    @staticmethod
-    def _point_dict(place: Place) -> dict[str, float]:
-        return {"lat": place.lat, "lon": place.lon}
 
     def _plate(self) -> str:
         r = self.rng
@@ -241,7 +257,7 @@ class DemandModel:
                         "op": "upsert",
                         "id": mid,
                         "entry": {
-                            "person_id": person["person_id"],
+                            "person_id": person.person_id,
                             "marker": "violence_to_officers",
                             "note": "simulated",
                         },
@@ -259,11 +275,11 @@ class DemandModel:
                         "op": "upsert",
                         "id": aid,
                         "entry": {
-                            "address": person["place"].address,
+                            "address": person.place.address,
                             "marker": "weapons",
                             "note": "simulated",
-                            "lat": person["place"].lat,
-                            "lon": person["place"].lon,
+                            "lat": person.place.lat,
+                            "lon": person.place.lon,
                         },
                     },
                 )
@@ -293,7 +309,7 @@ class DemandModel:
         return [self._officer_ping(at)]
 
     def _camera_batch(self, at: datetime) -> SimEvent:
-        cam = self.rng.choice(self.cameras)
+        camera_id, cam = self.rng.choice(self.cameras)
         reads = []
         for _ in range(self.rng.randint(1, 5)):
             roll = self.rng.random()
@@ -307,22 +323,22 @@ class DemandModel:
                 {
                     "read_id": self._id("READ"),
                     "vrm": plate,
-                    "camera_id": cam["camera_id"],
+                    "camera_id": camera_id,
                     "read_at": at.isoformat(),
-                    "lat": cam["lat"],
-                    "lon": cam["lon"],
+                    "lat": cam.lat,
+                    "lon": cam.lon,
                     "confidence": round(self.rng.uniform(0.7, 0.99), 2),
                     "direction": self.rng.choice("NESW"),
                 }
             )
-        return self._event(at, "anpr", cam["camera_id"], {"reads": reads})
+        return self._event(at, "anpr", camera_id, {"reads": reads})
 
     def _call(self, at: datetime) -> list[SimEvent]:
         r = self.rng
-        if r.random() < 0.10:
+        if r.random() < REPEAT_SHARE:
             person = r.choice(self.repeat_people)
-            place: Place = person["place"]
-            caller = {k: person[k] for k in ("person_id", "name", "phone")}
+            place = person.place
+            caller = person.caller()
             category = "domestic_abuse"
         else:
             place = r.choice(self.places) if r.random() < 0.5 else self._sample_place()
@@ -368,9 +384,9 @@ class DemandModel:
         closed = arrived + timedelta(seconds=r.uniform(900, 5400))
         steps = [
             ("created", created, []),
-            ("assigned", assigned, [officer["officer_id"]]),
-            ("arrived", arrived, [officer["officer_id"]]),
-            ("closed", closed, [officer["officer_id"]]),
+            ("assigned", assigned, [officer.officer_id]),
+            ("arrived", arrived, [officer.officer_id]),
+            ("closed", closed, [officer.officer_id]),
         ]
         return [
             self._event(
@@ -384,7 +400,7 @@ class DemandModel:
 
     def _officer_ping(self, at: datetime) -> SimEvent:
         officer = self.rng.choice(self.officers)
-        place: Place = officer["place"]
+        place = officer.place
         # A short walk or drive from the last fix (about 0-300 m).
         place = Place(
             round(place.lat + self.rng.uniform(-0.002, 0.002), 6),
@@ -392,20 +408,20 @@ class DemandModel:
             place.address,
             place.ward,
         )
-        officer["place"] = place
+        officer.place = place
         if self.rng.random() < 0.1:
-            officer["status"] = "committed" if officer["status"] == "available" else "available"
+            officer.status = "committed" if officer.status == "available" else "available"
         return self._event(
             at,
             "officer_location",
-            officer["officer_id"],
+            officer.officer_id,
             {
-                "officer_id": officer["officer_id"],
-                "callsign": officer["callsign"],
+                "officer_id": officer.officer_id,
+                "callsign": officer.callsign,
                 "at": at.isoformat(),
                 "lat": place.lat,
                 "lon": place.lon,
-                "status": officer["status"],
+                "status": officer.status,
             },
         )
 

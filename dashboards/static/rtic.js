@@ -1,0 +1,414 @@
+// RTIC live: the analysts' dashboard. Plain JS, no dependencies, nothing from the internet.
+// Protocol: docs/contract.md (hello -> subscribe -> subscribed; alert, event, alert_ack, acked, error, pong).
+"use strict";
+
+const SVGNS = "http://www.w3.org/2000/svg";
+const MAX_DOTS = 500;
+const DOT_LIFETIME_MS = 60000;
+const MAX_ALERTS = 200;
+const REF_LAT = 52.48;
+const KX = Math.cos((REF_LAT * Math.PI) / 180);
+
+const state = {
+  token: new URLSearchParams(location.search).get("token"),
+  ws: null,
+  retry: 1000,
+  lastAlertId: null,
+  alerts: new Map(), // alert_id -> alert
+  events: new Map(), // event id -> {kind, event}
+  areaNames: new Map(), // area code -> name
+  severities: new Set(["critical", "high", "medium", "low"]),
+  project: null,
+  svg: null,
+  layers: {},
+  counts: { call: 0, incident: 0, anpr: 0, officer_location: 0, alerts: 0 },
+  pingTimer: null,
+};
+
+const $ = (sel) => document.querySelector(sel);
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") node.className = v;
+    else if (k.startsWith("data-")) node.setAttribute(k, v);
+    else node[k] = v;
+  }
+  for (const child of children) {
+    if (child == null) continue;
+    node.append(child instanceof Node ? child : String(child));
+  }
+  return node;
+}
+
+function svgEl(tag, attrs = {}) {
+  const node = document.createElementNS(SVGNS, tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  return node;
+}
+
+function setStatus(text, cls) {
+  const s = $("#status");
+  s.textContent = text;
+  s.className = "status " + cls;
+}
+
+// ---- map -------------------------------------------------------------------------
+
+function eachRing(geometry, fn) {
+  const polys = geometry.type === "Polygon" ? [geometry.coordinates] : geometry.coordinates;
+  for (const poly of polys) for (const ring of poly) fn(ring);
+}
+
+function buildProjection(features) {
+  let minX = Infinity, minY = Infinity, maxX = -Infinity, maxY = -Infinity;
+  for (const f of features) {
+    eachRing(f.geometry, (ring) => {
+      for (const [lon, lat] of ring) {
+        const x = lon * KX, y = -lat;
+        if (x < minX) minX = x; if (x > maxX) maxX = x;
+        if (y < minY) minY = y; if (y > maxY) maxY = y;
+      }
+    });
+  }
+  const scale = 1000 / Math.max(maxX - minX, maxY - minY);
+  const pad = 20;
+  return {
+    point: (lon, lat) => [pad + (lon * KX - minX) * scale, pad + (-lat - minY) * scale],
+    width: (maxX - minX) * scale + 2 * pad,
+    height: (maxY - minY) * scale + 2 * pad,
+    metresPerUnit: 111250 / scale,
+  };
+}
+
+function pathFor(geometry, project) {
+  const parts = [];
+  eachRing(geometry, (ring) => {
+    parts.push(ring.map(([lon, lat], i) => {
+      const [x, y] = project.point(lon, lat);
+      return (i ? "L" : "M") + x.toFixed(1) + " " + y.toFixed(1);
+    }).join("") + "Z");
+  });
+  return parts.join("");
+}
+
+async function drawMap() {
+  const [wards, districts, config] = await Promise.all([
+    fetch("/api/boundaries?level=ward").then((r) => r.json()),
+    fetch("/api/boundaries?level=district").then((r) => r.json()),
+    fetch("/api/config").then((r) => r.json()),
+  ]);
+  $("#attribution").textContent = config.attribution || "";
+  const project = buildProjection(districts.features);
+  state.project = project;
+  const svg = svgEl("svg", { viewBox: `0 0 ${project.width.toFixed(0)} ${project.height.toFixed(0)}`, role: "img",
+    "aria-label": "West Midlands force area" });
+  const layers = {};
+  for (const name of ["wards", "districts", "labels", "events", "alerts"]) {
+    layers[name] = svgEl("g", { class: "layer-" + name });
+    svg.append(layers[name]);
+  }
+  for (const f of wards.features) {
+    state.areaNames.set(f.properties.code, f.properties.name);
+    const p = svgEl("path", { d: pathFor(f.geometry, project), class: "ward" });
+    const title = svgEl("title");
+    title.textContent = f.properties.name;
+    p.append(title);
+    layers.wards.append(p);
+  }
+  for (const f of districts.features) {
+    state.areaNames.set(f.properties.code, f.properties.name);
+    layers.districts.append(svgEl("path", { d: pathFor(f.geometry, project), class: "district" }));
+    const b = bbox(f.geometry);
+    const [x, y] = project.point((b[0] + b[2]) / 2, (b[1] + b[3]) / 2);
+    const label = svgEl("text", { x: x.toFixed(0), y: y.toFixed(0), class: "district-label" });
+    label.textContent = f.properties.name;
+    layers.labels.append(label);
+  }
+  state.svg = svg;
+  state.layers = layers;
+  $("#map").prepend(svg);
+  $("#map-message").textContent = "";
+}
+
+function bbox(geometry) {
+  let b = [Infinity, Infinity, -Infinity, -Infinity];
+  let best = null, bestArea = -1;
+  const polys = geometry.type === "Polygon" ? [geometry.coordinates] : geometry.coordinates;
+  for (const poly of polys) {
+    const r = [Infinity, Infinity, -Infinity, -Infinity];
+    for (const [lon, lat] of poly[0]) {
+      r[0] = Math.min(r[0], lon); r[1] = Math.min(r[1], lat); r[2] = Math.max(r[2], lon); r[3] = Math.max(r[3], lat);
+    }
+    const area = (r[2] - r[0]) * (r[3] - r[1]);
+    if (area > bestArea) { bestArea = area; best = r; }
+  }
+  return best || b;
+}
+
+function position(kind, event) {
+  if (kind === "call" || kind === "incident") return event.location ? [event.location.lat, event.location.lon] : null;
+  if (typeof event.lat === "number" && typeof event.lon === "number") return [event.lat, event.lon];
+  return null;
+}
+
+function eventId(kind, e) {
+  return e.call_id || e.read_id || (e.incident_id && `${e.incident_id}:${e.event}`) || e.officer_id || "";
+}
+
+// ---- live feed -------------------------------------------------------------------
+
+function onEvent(kind, event) {
+  if (kind in state.counts) {
+    state.counts[kind] += 1;
+    const c = $("#count-" + kind);
+    if (c) c.textContent = state.counts[kind];
+  }
+  if (!state.project) return;
+  const pos = position(kind, event);
+  if (!pos) return;
+  const id = eventId(kind, event);
+  state.events.set(id, { kind, event });
+  const [x, y] = state.project.point(pos[1], pos[0]);
+  const dot = svgEl("circle", { cx: x.toFixed(1), cy: y.toFixed(1), r: kind === "incident" ? 4.5 : 3.2,
+    class: "event-dot kind-" + kind, "data-kind": kind, "data-id": id });
+  dot.addEventListener("click", () => showEvent(id));
+  const layer = state.layers.events;
+  layer.append(dot);
+  while (layer.childElementCount > MAX_DOTS) {
+    const old = layer.firstElementChild;
+    state.events.delete(old.getAttribute("data-id"));
+    old.remove();
+  }
+  setTimeout(() => {
+    if (dot.isConnected) { state.events.delete(id); dot.remove(); }
+  }, DOT_LIFETIME_MS * 3);
+}
+
+function areaLabel(alert) {
+  const names = (alert.area || []).map((c) => state.areaNames.get(c)).filter(Boolean);
+  return names.slice(0, 2).join(", ") || (alert.area && alert.area.length ? alert.area[0] : "outside force area");
+}
+
+function timeOf(iso) {
+  const d = new Date(iso);
+  return isNaN(d) ? "" : d.toLocaleTimeString("en-GB", { hour12: false });
+}
+
+function onAlert(alert) {
+  if (state.alerts.has(alert.alert_id)) return; // shown once, even if redelivered or resumed
+  state.alerts.set(alert.alert_id, alert);
+  state.lastAlertId = alert.alert_id;
+  state.counts.alerts += 1;
+  $("#count-alerts").textContent = state.counts.alerts;
+  $("#no-alerts").hidden = true;
+  const li = el("li", { class: "alert" + (state.severities.has(alert.severity) ? "" : " hidden"),
+      "data-alert-id": alert.alert_id, "data-severity": alert.severity, tabIndex: 0 },
+    el("div", { class: "meta" },
+      el("span", { class: "sev sev-" + alert.severity }, alert.severity),
+      el("span", {}, timeOf(alert.created_at)),
+      el("span", {}, areaLabel(alert)),
+      el("span", { class: "state" })),
+    el("div", { class: "title" }, alert.title),
+    el("div", { class: "summary" }, alert.summary));
+  li.addEventListener("click", () => showAlert(alert.alert_id));
+  li.addEventListener("keydown", (e) => { if (e.key === "Enter") showAlert(alert.alert_id); });
+  const list = $("#alerts");
+  list.prepend(li);
+  while (list.childElementCount > MAX_ALERTS) {
+    const old = list.lastElementChild;
+    state.alerts.delete(old.getAttribute("data-alert-id"));
+    old.remove();
+  }
+  if (state.project && alert.location) {
+    const [x, y] = state.project.point(alert.location.lon, alert.location.lat);
+    const g = svgEl("g", { class: "alert-marker sev-" + alert.severity, "data-alert-id": alert.alert_id });
+    g.append(svgEl("circle", { class: "pulse", cx: x.toFixed(1), cy: y.toFixed(1), r: 6 }));
+    const core = svgEl("circle", { class: "core", cx: x.toFixed(1), cy: y.toFixed(1), r: 6 });
+    core.addEventListener("click", () => showAlert(alert.alert_id));
+    g.append(core);
+    state.layers.alerts.append(g);
+    while (state.layers.alerts.childElementCount > MAX_ALERTS) state.layers.alerts.firstElementChild.remove();
+  }
+}
+
+function onAck(ack) {
+  const li = document.querySelector(`li.alert[data-alert-id="${CSS.escape(ack.alert_id)}"]`);
+  if (li) {
+    li.classList.add("acked");
+    li.querySelector(".state").textContent = `${ack.action} by ${ack.by}`;
+  }
+  const marker = document.querySelector(`.alert-marker[data-alert-id="${CSS.escape(ack.alert_id)}"]`);
+  if (marker) marker.classList.add("acked");
+  const alert = state.alerts.get(ack.alert_id);
+  if (alert) alert._ack = ack;
+}
+
+// ---- detail panel ----------------------------------------------------------------
+
+function dl(pairs) {
+  const list = el("dl");
+  for (const [k, v] of pairs) {
+    if (v == null || v === "" || (Array.isArray(v) && !v.length)) continue;
+    list.append(el("dt", {}, k), el("dd", {}, typeof v === "object" ? JSON.stringify(v) : v));
+  }
+  return list;
+}
+
+function enrichmentSections(enrichment) {
+  const out = [];
+  if (!enrichment) return out;
+  const areas = enrichment.areas || {};
+  out.push(el("h4", {}, "Place"));
+  out.push(dl([
+    ["District", areas.district && `${areas.district.name} (${areas.district.code})`],
+    ["Ward", areas.ward && `${areas.ward.name} (${areas.ward.code})`],
+    ["LSOA", areas.lsoa && `${areas.lsoa.name} (${areas.lsoa.code})`],
+    ["In force area", enrichment.in_force_area === false ? "no" : null],
+    ...Object.entries(enrichment.nearby_places || {}).map(([kind, p]) => [`Nearest ${kind}`, `${p.name}, ${Math.round(p.distance_m)} m`]),
+  ]));
+  const h = enrichment.history || {};
+  const historyPairs = [];
+  for (const hit of h.hotlist || []) historyPairs.push(["Hotlist", `${hit.vrm}: ${hit.reason} (${hit.match === "exact" ? "exact" : "misread"})`]);
+  if (h.calls_at_address) historyPairs.push(["Calls at address", `${h.calls_at_address.count} in 28 days`]);
+  if (h.calls_by_person) historyPairs.push(["Calls by caller", `${h.calls_by_person.count} in 28 days`]);
+  for (const m of h.markers || []) historyPairs.push(["Warning marker", `${m.marker}${m.person_id ? " (person " + m.person_id + ")" : ""}${m.address ? " (address)" : ""}`]);
+  if (historyPairs.length) { out.push(el("h4", {}, "History")); out.push(dl(historyPairs)); }
+  if (enrichment.partial) out.push(el("p", { class: "partial" }, "Partial enrichment: " + enrichment.partial.reason));
+  out.push(el("p", { class: "meta" }, `Reference ${enrichment.reference_version || "?"}`));
+  return out;
+}
+
+function openDetail(children) {
+  const body = $("#detail-body");
+  body.replaceChildren(...children);
+  $("#detail").hidden = false;
+}
+
+function showAlert(id) {
+  const a = state.alerts.get(id);
+  if (!a) return;
+  document.querySelectorAll("li.alert.selected").forEach((n) => n.classList.remove("selected"));
+  const li = document.querySelector(`li.alert[data-alert-id="${CSS.escape(id)}"]`);
+  if (li) li.classList.add("selected");
+  const d = a.details || {};
+  const children = [
+    el("h3", {}, a.title),
+    el("div", { class: "meta" }, el("span", { class: "sev sev-" + a.severity }, a.severity), " ", timeOf(a.created_at), " · ", areaLabel(a)),
+    el("p", {}, a.summary),
+    d.why ? el("div", { class: "why" }, d.why) : null,
+    el("h4", {}, "Facts"),
+    dl([
+      ["Rule", a.rule_id],
+      ["Plate read", d.vrm_read], ["Plate listed", d.vrm_listed], ["Match", d.match], ["Reason", d.reason],
+      ["Camera", d.camera_id], ["Confidence", d.confidence],
+      ["Matched on", d.matched_on], ["Count", d.count], ["Recent calls", (d.recent_call_ids || []).join(", ")],
+      ["Source events", (a.source_event_ids || []).join(", ")],
+      ["Location", a.location && `${a.location.address ? a.location.address + " · " : ""}${a.location.lat.toFixed(5)}, ${a.location.lon.toFixed(5)}`],
+      ["For", [...(a.audience?.roles || []), ...(a.audience?.officers || [])].join(", ")],
+      ["Alert id", a.alert_id],
+    ]),
+  ];
+  if (a._ack) children.push(el("p", { class: "state" }, `${a._ack.action} by ${a._ack.by} at ${timeOf(a._ack.at)}`));
+  const actions = el("div", { class: "actions" });
+  for (const action of ["ack", "assign", "dismiss"]) {
+    const b = el("button", { class: action, "data-action": action }, action === "ack" ? "Acknowledge" : action[0].toUpperCase() + action.slice(1));
+    b.addEventListener("click", () => send({ type: "ack", alert_id: a.alert_id, action }));
+    actions.append(b);
+  }
+  children.push(actions);
+  openDetail(children);
+}
+
+function showEvent(id) {
+  const item = state.events.get(id);
+  if (!item) return;
+  const { kind, event } = item;
+  const title = {
+    call: `Call ${event.call_id}: ${(event.category || "").replace(/_/g, " ")}`,
+    incident: `Incident ${event.incident_id}: ${event.event}`,
+    anpr: `Plate read ${event.vrm} at ${event.camera_id}`,
+    officer_location: `Officer ${event.callsign || event.officer_id}`,
+  }[kind] || kind;
+  const pairs = {
+    call: [["Received", timeOf(event.received_at)], ["Channel", event.channel], ["Grade", event.grade], ["Address", event.location?.address], ["Caller", event.caller?.name], ["Description", event.description]],
+    incident: [["At", timeOf(event.at)], ["Grade", event.grade], ["Category", event.category], ["Address", event.location?.address], ["Units", (event.units || []).join(", ")]],
+    anpr: [["Read at", timeOf(event.read_at)], ["Confidence", event.confidence], ["Direction", event.direction]],
+    officer_location: [["At", timeOf(event.at)], ["Status", event.status]],
+  }[kind] || [];
+  openDetail([el("h3", {}, title), dl(pairs), ...enrichmentSections(event.enrichment)]);
+}
+
+// ---- socket ----------------------------------------------------------------------
+
+function send(msg) {
+  if (state.ws && state.ws.readyState === WebSocket.OPEN) state.ws.send(JSON.stringify(msg));
+}
+
+function connect() {
+  const proto = location.protocol === "https:" ? "wss:" : "ws:";
+  const ws = new WebSocket(`${proto}//${location.host}/ws?token=${encodeURIComponent(state.token)}`);
+  state.ws = ws;
+  setStatus("connecting", "connecting");
+  ws.onmessage = (msg) => {
+    let m;
+    try { m = JSON.parse(msg.data); } catch { return; }
+    switch (m.type) {
+      case "hello":
+        $("#who").textContent = `${m.sub} · ${m.role.replace("_", " ")}`;
+        send({ type: "subscribe", events: true });
+        break;
+      case "subscribed":
+        setStatus("live", "live");
+        state.retry = 1000;
+        if (state.lastAlertId) send({ type: "resume", last_alert_id: state.lastAlertId });
+        break;
+      case "alert": onAlert(m); break;
+      case "event": onEvent(m.kind, m.event); break;
+      case "alert_ack": onAck(m); break;
+      case "acked": setStatus(`live · ${m.action} sent`, "live"); break;
+      case "error": setStatus(`live · error: ${m.message}`, "live"); break;
+      default: break;
+    }
+  };
+  ws.onclose = (e) => {
+    setStatus(e.code === 1008 ? "disconnected: token refused or expired" : "disconnected: reconnecting", "disconnected");
+    if (e.code === 1008) return;
+    setTimeout(connect, state.retry);
+    state.retry = Math.min(state.retry * 2, 10000);
+  };
+  ws.onerror = () => setStatus("disconnected: reconnecting", "disconnected");
+}
+
+function setupFilters() {
+  for (const chip of document.querySelectorAll("#filters .chip")) {
+    chip.addEventListener("click", () => {
+      const sev = chip.dataset.severity;
+      const on = !state.severities.has(sev);
+      if (on) state.severities.add(sev); else state.severities.delete(sev);
+      chip.classList.toggle("on", on);
+      chip.setAttribute("aria-pressed", String(on));
+      for (const li of document.querySelectorAll(`li.alert[data-severity="${sev}"]`)) li.classList.toggle("hidden", !on);
+    });
+  }
+  $("#detail-close").addEventListener("click", () => { $("#detail").hidden = true; });
+  document.addEventListener("keydown", (e) => { if (e.key === "Escape") $("#detail").hidden = true; });
+}
+
+async function main() {
+  setupFilters();
+  if (!state.token) {
+    setStatus("no token", "error");
+    $("#map-message").textContent = "This page needs a token: open it as /?token=… (print one with: rtic token --role rtic_analyst --sub YOUR-NAME)";
+    return;
+  }
+  try {
+    await drawMap();
+  } catch (err) {
+    $("#map-message").textContent = "Could not load the map: " + err;
+  }
+  connect();
+  state.pingTimer = setInterval(() => send({ type: "ping" }), 20000);
+}
+
+main();
