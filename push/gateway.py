@@ -30,7 +30,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import orjson
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
@@ -40,7 +40,7 @@ import dashboards
 from enrichers.geo import GeoIndex
 from push.access import Subscription, admits_alert, admits_event, parse_subscription
 from rtic import __version__
-from rtic.errors import AuthError, ContractError
+from rtic.errors import AuthError, ContractError, ServiceError
 from rtic.kafka import bootstrap_servers, ensure_topics, make_producer
 from rtic.schemas import AlertAckV1, Role, dumps
 from rtic.settings import Settings
@@ -131,7 +131,7 @@ class Gateway:
         self.officer_positions: dict[str, tuple[float, float]] = {}
         self._boundaries: dict[str, bytes] = {}
         self._consumer: AIOKafkaConsumer | None = None
-        self._producer = make_producer(settings.kafka_url)
+        self._producer: AIOKafkaProducer | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.server: Server | None = None
         self.ready = asyncio.Event()
@@ -144,6 +144,7 @@ class Gateway:
         await ensure_topics(
             self.settings.kafka_url, self.topics.all(), self.settings.topic_partitions
         )
+        self._producer = make_producer(self.settings.kafka_url)
         await self._producer.start()
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap_servers(self.settings.kafka_url),
@@ -181,7 +182,8 @@ class Gateway:
             await self.server.wait_closed()
         if self._consumer is not None:
             await self._consumer.stop()
-        await self._producer.stop()
+        if self._producer is not None:
+            await self._producer.stop()
 
     async def _assign(self) -> None:
         """Own every partition; read recent alerts for resume, live events from the end."""
@@ -438,6 +440,14 @@ class Gateway:
                 sent += 1
         return _frame("resumed", {"count": sent, "complete": complete})
 
+    async def record_ack(self, ack: AlertAckV1) -> None:
+        """Write an acknowledgement to ``rtic.alert-acks.v1``."""
+        if self._producer is None:
+            raise ServiceError("the gateway is not started")
+        await self._producer.send_and_wait(
+            self.topics.alert_acks, dumps(ack), key=ack.alert_id.encode()
+        )
+
     def _ack(self, client: Client, msg: dict[str, Any]) -> bytes:
         who = client.principal
         if who.role is Role.CITIZEN:
@@ -454,9 +464,7 @@ class Gateway:
         ack = AlertAckV1(
             alert_id=alert_id, action=action, by=who.sub, role=who.role, at=self.clock(), note=note
         )
-        task = asyncio.get_running_loop().create_task(
-            self._producer.send_and_wait(self.topics.alert_acks, dumps(ack), key=alert_id.encode())
-        )
+        task = asyncio.get_running_loop().create_task(self.record_ack(ack))
         task.add_done_callback(_log_failure)
         return _frame("acked", {"alert_id": alert_id, "action": action})
 

@@ -1,0 +1,47 @@
+"""The pure parts of the history store: what Redis replies mean."""
+
+from datetime import timedelta
+
+import orjson
+
+from enrichers.history import _call_history, _decode_entries, _hotlist_hits, _live
+from rtic.schemas import PlateReadV1
+from tests.conftest import NOW, make_read
+
+
+def _field(*entries: dict) -> bytes:
+    return orjson.dumps({e["id"]: orjson.dumps(e).decode() for e in entries})
+
+
+def test_hotlist_hits_mark_exact_and_misread_and_drop_expired() -> None:
+    read = PlateReadV1.model_validate(make_read(vrm="AB12 CDE"))
+    raw = _field(
+        {"id": "1", "vrm": "A812CDE", "reason": "stolen"},
+        {"id": "2", "vrm": "AB12CDE", "reason": "firearms"},
+        {
+            "id": "3",
+            "vrm": "AB12CDE",
+            "reason": "other",
+            "expires_at": (NOW - timedelta(seconds=1)).isoformat(),
+        },
+    )
+    hits = _hotlist_hits(read, raw)
+    assert [(h["id"], h["match"]) for h in hits] == [("2", "exact"), ("1", "misread")]
+    assert _hotlist_hits(read, None) == []
+
+
+def test_bad_stored_json_is_skipped_not_fatal() -> None:
+    assert _decode_entries(b"not json") == []
+    assert _decode_entries(orjson.dumps({"a": "{broken"})) == []
+
+
+def test_call_history_counts_and_lists_most_recent_first() -> None:
+    block = _call_history([(b"C1", 1.0), (b"C2", 2.0), (b"C3", 3.0)])
+    assert block == {"count": 3, "recent": ["C3", "C2", "C1"]}
+    assert _call_history(None) == {"count": 0, "recent": []}
+
+
+def test_live_respects_expiry() -> None:
+    assert _live({}, NOW)
+    assert _live({"expires_at": (NOW + timedelta(hours=1)).isoformat()}, NOW)
+    assert not _live({"expires_at": NOW.isoformat()}, NOW)
