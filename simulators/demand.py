@@ -159,6 +159,7 @@ class DemandModel:
         self._seq = itertools.count()
         self._ids = Counter[str]()
         self._wards = geo.levels["ward"]
+        self._districts = geo.levels["district"]
         areas = shapely.area(self._wards.geoms)
         self._ward_weights = areas / areas.sum()
         self.places = [self._sample_place() for _ in range(600)]
@@ -401,14 +402,15 @@ class DemandModel:
     def _officer_ping(self, at: datetime) -> SimEvent:
         officer = self.rng.choice(self.officers)
         place = officer.place
-        # A short walk or drive from the last fix (about 0-300 m).
-        place = Place(
+        # A short walk or drive from the last fix (about 0-300 m), never out of the force area.
+        moved = Place(
             round(place.lat + self.rng.uniform(-0.002, 0.002), 6),
             round(place.lon + self.rng.uniform(-0.003, 0.003), 6),
             place.address,
             place.ward,
         )
-        officer.place = place
+        if len(self._districts.tree.query(shapely.Point(moved.lon, moved.lat), predicate="within")):
+            place = officer.place = moved
         if self.rng.random() < 0.1:
             officer.status = "committed" if officer.status == "available" else "available"
         return self._event(

@@ -48,7 +48,7 @@ def test_every_message_is_valid_and_in_time_order(geo: GeoIndex) -> None:
 
 def test_points_fall_inside_the_force_area(geo: GeoIndex) -> None:
     points = []
-    for ev in take(geo, 1000):
+    for ev in take(geo, 3000):
         v = ev.value
         if ev.kind in ("call", "incident"):
             points.append((v["location"]["lat"], v["location"]["lon"]))
@@ -58,8 +58,7 @@ def test_points_fall_inside_the_force_area(geo: GeoIndex) -> None:
             points.append((v["lat"], v["lon"]))
     areas = geo.areas([p[0] for p in points], [p[1] for p in points])
     outside = [p for p, a in zip(points, areas, strict=True) if "district" not in a]
-    # Officers drift up to ~300 m per ping, so one near the edge may step out; places never do.
-    assert len(outside) <= len(points) * 0.01, outside[:5]
+    assert outside == []
 
 
 def test_hotlisted_plates_and_misreads_are_read(geo: GeoIndex) -> None:
