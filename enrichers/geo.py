@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,7 @@ DISTRICT_NAMES = {
     "E08000031": "Wolverhampton",
 }
 LEVELS = ("district", "ward", "lsoa")
+AREA_CACHE_SIZE = 200_000  # points remembered (about 100 MB at most); cleared when full
 _LEVEL_FIELDS = {"ward": ("WD13CD", "WD13NM"), "lsoa": ("LSOA11CD", "LSOA11NM")}
 
 # Metres per degree around the force area (52.5 N): an equirectangular
@@ -61,7 +63,7 @@ def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return float((dx * dx + dy * dy) ** 0.5)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class AreaLevel:
     """One level of areas: polygons in a tree, and parallel codes and names."""
 
@@ -70,6 +72,12 @@ class AreaLevel:
     codes: np.ndarray
     names: np.ndarray
     geoms: np.ndarray
+    parents: np.ndarray | None = None  # for wards: the district code each lies in
+
+    @cached_property
+    def entries(self) -> list[dict[str, str]]:
+        """``{"code", "name"}`` per area, built once and shared (read-only)."""
+        return [{"code": str(c), "name": str(n)} for c, n in zip(self.codes, self.names, strict=True)]
 
     def lookup(self, points: np.ndarray) -> np.ndarray:
         """Index of the containing area for each point, -1 outside every area."""
@@ -106,6 +114,13 @@ class GeoIndex:
         self.levels = levels
         self.places = places
         self.version = version
+        self._area_cache: dict[tuple[float, float], dict[str, Any]] = {}
+        self._ward_district: np.ndarray | None = None
+        if "ward" in levels and "district" in levels:
+            position = {code: i for i, code in enumerate(levels["district"].codes)}
+            ward_district = getattr(levels["ward"], "parents", None)
+            if ward_district is not None:
+                self._ward_district = np.array([position[c] for c in ward_district], dtype=np.int64)
 
     @classmethod
     def load(cls, data_dir: Path) -> GeoIndex:
@@ -132,8 +147,9 @@ class GeoIndex:
             codes = np.concatenate([f[code_f].to_numpy(dtype=object) for f in frames])
             names = np.concatenate([f[name_f].to_numpy(dtype=object) for f in frames])
             geoms = np.concatenate([f.geometry.to_numpy() for f in frames])
+            parents = np.concatenate([f["district"].to_numpy(dtype=object) for f in frames])
             shapely.prepare(geoms)
-            levels[level] = AreaLevel(level, STRtree(geoms), codes, names, geoms)
+            levels[level] = AreaLevel(level, STRtree(geoms), codes, names, geoms, parents)
         dgeoms = np.array(district_geoms, dtype=object)
         shapely.prepare(dgeoms)
         levels = {
@@ -156,16 +172,47 @@ class GeoIndex:
         return cls(levels, places, version=f"geo-{digest.hexdigest()[:12]}")
 
     def areas(self, lats: Sequence[float], lons: Sequence[float]) -> list[dict[str, Any]]:
-        """For each point, ``{level: {"code", "name"}}`` for every level it falls in."""
-        lat_a = np.asarray(lats, dtype=float)
-        lon_a = np.asarray(lons, dtype=float)
+        """For each point, ``{level: {"code", "name"}}`` for every level it falls in.
+
+        Points seen before (fixed cameras, repeat addresses) come from a bounded
+        cache; the rest are looked up together, one vectorised query per level.
+        The returned dicts are shared with the cache: read them, never change them.
+        """
+        results: list[dict[str, Any] | None] = []
+        missing: list[int] = []
+        cache = self._area_cache
+        for i, key in enumerate(zip(lats, lons, strict=True)):
+            hit = cache.get(key)
+            results.append(hit)
+            if hit is None:
+                missing.append(i)
+        if missing:
+            lat_a = np.asarray([lats[i] for i in missing], dtype=float)
+            lon_a = np.asarray([lons[i] for i in missing], dtype=float)
+            fresh = self._lookup_areas(lat_a, lon_a)
+            if len(cache) + len(fresh) > AREA_CACHE_SIZE:
+                cache.clear()
+            for i, found in zip(missing, fresh, strict=True):
+                results[i] = found
+                cache[(lats[i], lons[i])] = found
+        return results  # type: ignore[return-value]
+
+    def _lookup_areas(self, lat_a: np.ndarray, lon_a: np.ndarray) -> list[dict[str, Any]]:
         points = shapely.points(lon_a, lat_a)
         results: list[dict[str, Any]] = [{} for _ in range(len(points))]
-        for level in self.levels.values():
-            idx = level.lookup(points)
-            for i in np.nonzero(idx >= 0)[0]:
-                a = idx[i]
-                results[i][level.name] = {"code": level.codes[a], "name": level.names[a]}
+        found: dict[str, np.ndarray] = {}
+        for name, level in self.levels.items():
+            if name == "district" and self._ward_district is not None and "ward" in self.levels:
+                continue  # a ward lies in one district: no need to test the big district polygons
+            found[name] = level.lookup(points)
+        if "district" not in found and "ward" in found and self._ward_district is not None:
+            wards = found["ward"]
+            found["district"] = np.where(wards >= 0, self._ward_district[np.maximum(wards, 0)], -1)
+        for name, level in self.levels.items():
+            entries = level.entries
+            for i, a in enumerate(found[name].tolist()):
+                if a >= 0:
+                    results[i][name] = entries[a]
         return results
 
     def nearest_places(

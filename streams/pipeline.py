@@ -174,10 +174,11 @@ class Pipeline:
         items = [it for m in messages for it in m.items]
         self._enrich_place(kind, items)
         partial = await self._enrich_history(kind, items)
+        enriched_at = now.isoformat()
         for it in items:
             it.enrichment["kind"] = kind.value
             it.enrichment["reference_version"] = self.geo.version
-            it.enrichment["enriched_at"] = now.isoformat()
+            it.enrichment["enriched_at"] = enriched_at
             if partial:
                 it.enrichment["partial"] = {"reason": partial}
         seen: set[str] = set()
