@@ -84,6 +84,18 @@ def batches(reads: list[dict[str, Any]], size: int) -> list[bytes]:
     return [orjson.dumps({"reads": reads[i : i + size]}) for i in range(0, len(reads), size)]
 
 
+async def drop_keys(history: HistoryStore, prefix: str) -> None:
+    """Leave the Redis as it was: unlink every key the run made under its prefix."""
+    batch: list[bytes] = []
+    async for key in history.redis.scan_iter(match=f"{prefix}rtic:*", count=10_000):
+        batch.append(key)
+        if len(batch) >= 5_000:
+            await history.redis.unlink(*batch)
+            batch.clear()
+    if batch:
+        await history.redis.unlink(*batch)
+
+
 def pct(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
 
@@ -107,6 +119,7 @@ async def bench_pipeline(
         await pipeline.process(records[i : i + per_take])
         times.append(time.perf_counter() - t)
     elapsed = time.perf_counter() - start
+    await drop_keys(history, settings.topic_prefix)
     await history.close()
     return {
         "reads_per_s": len(reads) / elapsed,
@@ -208,6 +221,9 @@ async def bench_worker(
         worker.terminate()
         worker.wait(timeout=15)
         log.close()
+        history = HistoryStore.from_url(settings.redis_url)
+        await drop_keys(history, settings.topic_prefix)
+        await history.close()
 
 
 def machine() -> str:

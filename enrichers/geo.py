@@ -77,7 +77,9 @@ class AreaLevel:
     @cached_property
     def entries(self) -> list[dict[str, str]]:
         """``{"code", "name"}`` per area, built once and shared (read-only)."""
-        return [{"code": str(c), "name": str(n)} for c, n in zip(self.codes, self.names, strict=True)]
+        return [
+            {"code": str(c), "name": str(n)} for c, n in zip(self.codes, self.names, strict=True)
+        ]
 
     def lookup(self, points: np.ndarray) -> np.ndarray:
         """Index of the containing area for each point, -1 outside every area."""

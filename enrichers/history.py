@@ -1,8 +1,12 @@
-"""History enrichment: hotlists, warning markers and call history, kept in Redis.
+"""History enrichment, kept in Redis: hotlists, warning markers, call history at an
+address and by a caller, calls and incidents within 50 m in the last 28 days, a
+plate's recent ANPR trail, and the nearest available officers.
 
-The key layout is in ``enrichers/keys.py``. Every method works on a whole
-batch with one pipelined round trip, never one per event. Interpreting what Redis returned is pure (``_hotlist_hits``,
-``_call_history``) so it is tested without a server.
+The key layout is in ``enrichers/keys.py``. ``HistoryStore.enrich`` works on a
+whole batch with one pipelined round trip, never one per event (small Lua
+scripts keep a look-up and its write in one command). Interpreting what Redis
+returned is pure (``_hotlist_hits``, ``_call_history``, ``_nearby``, ``_trail``,
+``_units``) so it is tested without a server.
 
 If Redis does not answer within the settings' timeout a method raises
 ``ServiceError`` (worth retrying); if it answers with an error, ``EnrichmentError``
@@ -13,8 +17,8 @@ If Redis does not answer within the settings' timeout a method raises
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -22,13 +26,15 @@ import redis.asyncio as aioredis
 from pydantic import BaseModel
 from redis.exceptions import RedisError, ResponseError
 
-from enrichers.keys import Keys, canonical_vrm, normalise_address, normalise_vrm
+from enrichers.keys import Keys, canonical_vrm, fold_misreads, normalise_address, normalise_vrm
 from rtic.errors import EnrichmentError, ServiceError
 from rtic.schemas import (
     AddressMarkerV1,
     CallV1,
+    EventKind,
     HotlistEntryV1,
     IncidentEventV1,
+    OfficerLocationV1,
     PersonMarkerV1,
     PlateReadV1,
     ReferenceChangeV1,
@@ -79,6 +85,111 @@ def _hotlist_hits(read: PlateReadV1, raw: bytes | str | None) -> list[dict[str, 
     return hits
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+TRAIL_KEEP = 20  # reads kept per plate (the list is trimmed back to this past twice as many)
+TRAIL_TTL_S = 7 * 86_400  # a plate's trail expires about a week after its reads stop
+TRAIL_SHOWN = 5
+NEARBY_RADIUS_M = 50
+UNITS_RADIUS_M = 10_000
+UNITS_COUNT = 3
+STALE_FIX_S = 300  # an officer's fix older than this is marked stale
+
+Finish = Callable[[list[Any]], list[dict[str, Any]]]
+
+
+class _Batch:
+    """A pipeline and the position of each command's reply in it."""
+
+    def __init__(self, pipe: Any) -> None:
+        self.pipe = pipe
+        self.size = 0
+
+    def add(self, command: str, *args: Any, **kwargs: Any) -> int:
+        getattr(self.pipe, command)(*args, **kwargs)
+        self.size += 1
+        return self.size - 1
+
+
+def _week(ts: float) -> str:
+    """The ISO week of an epoch time, as used in geo history keys (``2026-W48``)."""
+    year, week, _ = datetime.fromtimestamp(ts, UTC).isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def _trail(raw: list[Any] | None, read_id: str) -> list[dict[str, Any]]:
+    """The plate's previous reads, newest first, this read and redeliveries left out."""
+    out, seen = [], {read_id}
+    for item in raw or []:
+        try:
+            r = orjson.loads(item)
+        except orjson.JSONDecodeError:
+            continue
+        if r.get("read_id") in seen:
+            continue
+        seen.add(r.get("read_id"))
+        out.append(r)
+        if len(out) >= TRAIL_SHOWN:
+            break
+    return out
+
+
+def _nearby(raw: list[Any] | None, own_id: str, at: datetime, window_s: int) -> dict[str, Any]:
+    """Calls or incidents within 50 m in the window before ``at``: counts by category, last few."""
+    now = at.timestamp()
+    found: dict[str, tuple[str, int]] = {}
+    for item in raw or []:
+        member = item.decode() if isinstance(item, bytes) else str(item)
+        ident, _, rest = member.partition("|")
+        category, _, ts_text = rest.rpartition("|")
+        try:
+            ts = int(ts_text)
+        except ValueError:
+            continue
+        if ident == own_id or not (now - window_s <= ts <= now):
+            continue
+        found[ident] = (category, ts)
+    by_category: dict[str, int] = {}
+    for category, _ in found.values():
+        by_category[category] = by_category.get(category, 0) + 1
+    recent = sorted(found.items(), key=lambda kv: kv[1][1], reverse=True)[:RECENT]
+    return {
+        "radius_m": NEARBY_RADIUS_M,
+        "count": len(found),
+        "by_category": by_category,
+        "recent": [
+            {"id": i, "category": c, "at": datetime.fromtimestamp(ts, UTC).isoformat()}
+            for i, (c, ts) in recent
+        ],
+    }
+
+
+def _units(raw: list[Any] | None, now: datetime) -> list[dict[str, Any]]:
+    """Nearest available officers: distance and age of their last fix (stale ones after fresh)."""
+    out = []
+    for pair in raw or []:
+        try:
+            dist, state = float(pair[0]), orjson.loads(pair[1])
+        except (TypeError, ValueError, IndexError, orjson.JSONDecodeError):
+            continue
+        if state.get("status") not in (None, "available"):
+            continue
+        try:
+            age = (now - datetime.fromisoformat(state["at"])).total_seconds()
+        except (KeyError, TypeError, ValueError):
+            continue
+        out.append(
+            {
+                "officer_id": state.get("officer_id"),
+                "callsign": state.get("callsign"),
+                "distance_m": round(dist, 0),
+                "fix_age_s": round(max(age, 0.0), 0),
+                "stale": age > STALE_FIX_S,
+            }
+        )
+    out.sort(key=lambda u: (u["stale"], u["distance_m"]))
+    return out[:UNITS_COUNT]
+
+
 def _call_history(members: Sequence[tuple[Any, float]] | None) -> dict[str, Any]:
     """Count and the most recent call ids from a scored set range."""
     members = members or []
@@ -90,6 +201,55 @@ def _call_history(members: Sequence[tuple[Any, float]] | None) -> dict[str, Any]
 # empty), keeping the index KEYS[1] (id -> map key \x1f field) right. Atomic. The map
 # keys are passed as arguments because an entry's old place is only known from the
 # index: fine on one Redis server (not Redis Cluster).
+# A batch of reads in one command. KEYS[1] the hotlist hash; ARGV[1] a JSON array of
+# {p: canonical plate, k: trail key, r: read JSON}; ARGV[2..4] keep, ttl, shown. For each
+# read: its hotlist field ('' if none) and, only when listed, the plate's previous reads;
+# then the read is pushed onto its trail (trimmed past twice `keep`, so rarely) and the
+# trail's expiry set on its first read and refreshed every 8th. The answer is one JSON string. Trail keys are named in ARGV,
+# not KEYS, to keep the call small: fine on one Redis server, not on Redis Cluster.
+_READS = r"""
+local reads = cjson.decode(ARGV[1])
+local keep, ttl, shown = tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
+local out = {}
+for i, item in ipairs(reads) do
+  local hot = redis.call('HGET', KEYS[1], item.p)
+  local prev = {}
+  if hot then prev = redis.call('LRANGE', item.k, 0, shown - 1) else hot = '' end
+  local n = redis.call('LPUSH', item.k, item.r)
+  if n > 2 * keep then redis.call('LTRIM', item.k, 0, keep - 1) end
+  if n == 1 or n % 8 == 0 then redis.call('EXPIRE', item.k, ttl) end
+  out[i] = {h = hot, t = prev}
+end
+return cjson.encode(out)
+"""
+
+# Members within ARGV[3] metres of (ARGV[1], ARGV[2]) in the week sets KEYS; then
+# ARGV[4] (if not empty) added to the first (current week's) set, which expires.
+_NEARBY = r"""
+local out = {}
+for i, key in ipairs(KEYS) do
+  local found = redis.call('GEOSEARCH', key, 'FROMLONLAT', ARGV[1], ARGV[2], 'BYRADIUS', ARGV[3], 'm')
+  for _, m in ipairs(found) do out[#out + 1] = m end
+end
+if ARGV[4] ~= '' then
+  redis.call('GEOADD', KEYS[1], ARGV[1], ARGV[2], ARGV[4])
+  redis.call('EXPIRE', KEYS[1], ARGV[5])
+end
+return out
+"""
+
+# The nearest officers to (ARGV[1], ARGV[2]) within ARGV[3] m, up to ARGV[4]: {distance, state}.
+_NEAREST_UNITS = r"""
+local found = redis.call('GEOSEARCH', KEYS[1], 'FROMLONLAT', ARGV[1], ARGV[2], 'BYRADIUS', ARGV[3], 'm',
+                         'ASC', 'COUNT', ARGV[4], 'WITHDIST')
+local out = {}
+for i, f in ipairs(found) do
+  local state = redis.call('HGET', KEYS[2], f[1])
+  if state then out[#out + 1] = {f[2], state} end
+end
+return out
+"""
+
 _UPSERT_ENTRY = r"""
 local function remove(mapkey, field, id)
   local cur = redis.call('HGET', mapkey, field)
@@ -157,30 +317,111 @@ class HistoryStore:
         except (RedisError, OSError, TimeoutError) as exc:
             raise ServiceError(f"redis: {type(exc).__name__}: {exc}".strip(": ")) from exc
 
+    # ---- one round trip per batch ----------------------------------------------------
+
+    async def enrich(
+        self, kind: EventKind, models: Sequence[BaseModel], now: datetime
+    ) -> list[dict[str, Any]]:
+        """Everything Redis knows about a batch of one kind, in one pipelined round trip.
+
+        Returns, per event, the parts of its enrichment block that come from
+        Redis: ``history`` (hotlist hits and ANPR trail for reads; call history,
+        nearby calls and incidents and markers for calls; markers and nearby
+        history for incidents) and ``nearest_units`` for calls and incidents.
+        Officer pings are recorded (positions for nearest units).
+        """
+        if not models:
+            return []
+        batch = _Batch(self.redis.pipeline(transaction=False))
+        if kind is EventKind.ANPR:
+            finish = self._plan_reads(batch, models, now)  # type: ignore[arg-type]
+        elif kind is EventKind.CALL:
+            finish = self._plan_calls(batch, models, now)  # type: ignore[arg-type]
+        elif kind is EventKind.INCIDENT:
+            finish = self._plan_incidents(batch, models, now)  # type: ignore[arg-type]
+        elif kind is EventKind.OFFICER_LOCATION:
+            finish = self._plan_officers(batch, models)  # type: ignore[arg-type]
+        else:
+            return [{} for _ in models]
+        results = await self._run(batch.pipe)
+        return finish(results)
+
     async def hotlist_for_reads(self, reads: Sequence[PlateReadV1]) -> list[list[dict[str, Any]]]:
         """Live hotlist entries for each read (misread-tolerant): one HMGET for the batch."""
         if not reads:
             return []
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.hmget(self.keys.hotlist, [canonical_vrm(r.vrm) for r in reads])
-        (raw,) = await self._run(pipe)
-        return [_hotlist_hits(read, r) for read, r in zip(reads, raw, strict=True)]
+        batch = _Batch(self.redis.pipeline(transaction=False))
+        i = batch.add("hmget", self.keys.hotlist, [canonical_vrm(r.vrm) for r in reads])
+        res = await self._run(batch.pipe)
+        return [_hotlist_hits(read, r) for read, r in zip(reads, res[i], strict=True)]
 
     async def record_calls(self, calls: Sequence[CallV1]) -> list[dict[str, Any]]:
-        """Record each call in its address's and caller's history; return the history.
+        """Record calls and return each one's history block (see ``enrich``)."""
+        blocks = await self.enrich(EventKind.CALL, calls, calls[0].received_at if calls else _EPOCH)
+        return [b["history"] for b in blocks]
 
-        A redelivered call (same ``call_id``) is not counted twice.
+    async def markers_for_incidents(
+        self, incidents: Sequence[IncidentEventV1]
+    ) -> list[dict[str, Any]]:
+        """Each incident's history block (markers, nearby history; see ``enrich``)."""
+        blocks = await self.enrich(
+            EventKind.INCIDENT, incidents, incidents[0].at if incidents else _EPOCH
+        )
+        return [b["history"] for b in blocks]
+
+    # ---- planners: add commands to the batch, return how to read the replies ------------
+
+    def _plan_reads(self, batch: _Batch, reads: Sequence[PlateReadV1], now: datetime) -> Finish:
+        """One script call for the whole batch: hotlist look-ups, trails of listed plates, trail writes.
+
+        The reads go in as one JSON argument and the answer comes back as one JSON
+        string, so the cost per read on this side is an ``orjson`` item, not a
+        Redis argument to encode and a reply to parse.
         """
-        if not calls:
-            return []
+        plates = [normalise_vrm(r.vrm) for r in reads]
+        payload = orjson.dumps(
+            [
+                {
+                    "p": fold_misreads(plate),
+                    "k": self.keys.trail(plate),
+                    "r": orjson.dumps(
+                        {
+                            "read_id": r.read_id,
+                            "camera_id": r.camera_id,
+                            "at": r.read_at.isoformat(),
+                            "lat": r.lat,
+                            "lon": r.lon,
+                        }
+                    ).decode(),
+                }
+                for r, plate in zip(reads, plates, strict=True)
+            ]
+        )
+        idx = batch.add(
+            "eval", _READS, 1, self.keys.hotlist, payload, TRAIL_KEEP, TRAIL_TTL_S, TRAIL_SHOWN + 1
+        )
+
+        def finish(res: list[Any]) -> list[dict[str, Any]]:
+            answers = orjson.loads(res[idx])
+            out = []
+            for read, answer in zip(reads, answers, strict=True):
+                hits = _hotlist_hits(read, answer["h"] or None)
+                block: dict[str, Any] = {"hotlist": hits}
+                if hits:
+                    block["trail"] = _trail(answer["t"] or [], read.read_id)
+                out.append({"history": block})
+            return out
+
+        return finish
+
+    def _plan_calls(self, batch: _Batch, calls: Sequence[CallV1], now: datetime) -> Finish:
         addresses = [
             normalise_address(c.location.address) if c.location.address else "" for c in calls
         ]
         persons = [c.caller.person_id if c.caller and c.caller.person_id else "" for c in calls]
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.hmget(self.keys.address_markers, addresses)
-        pipe.hmget(self.keys.person_markers, persons)
-        plan: list[list[str]] = []
+        am = batch.add("hmget", self.keys.address_markers, addresses)
+        pm = batch.add("hmget", self.keys.person_markers, persons)
+        plans: list[list[tuple[str, int]]] = []
         for call, address, person in zip(calls, addresses, persons, strict=True):
             ts = call.received_at.timestamp()
             steps = []
@@ -190,52 +431,161 @@ class HistoryStore:
             ):
                 if key is None:
                     continue
-                pipe.zadd(key, {call.call_id: ts})
-                pipe.zremrangebyscore(key, "-inf", ts - self.window_s)
-                pipe.zrangebyscore(key, ts - self.window_s, ts, withscores=True)
-                pipe.expire(key, self.window_s)
-                steps.append(field)
-            plan.append(steps)
-        raw = await self._run(pipe)
-        address_markers, person_markers = raw[0], raw[1]
-        out: list[dict[str, Any]] = []
-        pos = 2
-        for i, (call, steps) in enumerate(zip(calls, plan, strict=True)):
-            markers = [
-                m
-                for m in _decode_entries(address_markers[i]) + _decode_entries(person_markers[i])
-                if _live(m, call.received_at)
-            ]
-            block: dict[str, Any] = {"markers": markers}
-            for field in steps:
-                block[field] = _call_history(raw[pos + 2])
-                pos += 4
-            out.append(block)
-        return out
+                batch.add("zadd", key, {call.call_id: ts})
+                batch.add("zremrangebyscore", key, "-inf", ts - self.window_s)
+                steps.append(
+                    (
+                        field,
+                        batch.add("zrangebyscore", key, ts - self.window_s, ts, withscores=True),
+                    )
+                )
+                batch.add("expire", key, self.window_s)
+            steps.append(
+                (
+                    "nearby",
+                    self._plan_nearby(
+                        batch,
+                        "calls",
+                        call.call_id,
+                        call.category,
+                        call.received_at,
+                        call.location.lat,
+                        call.location.lon,
+                    ),
+                )
+            )
+            plans.append(steps)
+        units = self._plan_units(batch, [(c.location.lat, c.location.lon) for c in calls])
 
-    async def markers_for_incidents(
-        self, incidents: Sequence[IncidentEventV1]
-    ) -> list[dict[str, Any]]:
-        """Warning markers on each incident's address and persons: two HMGETs for the batch."""
-        if not incidents:
-            return []
+        def finish(res: list[Any]) -> list[dict[str, Any]]:
+            out = []
+            for i, (call, steps) in enumerate(zip(calls, plans, strict=True)):
+                markers = _decode_entries(res[am][i]) + _decode_entries(res[pm][i])
+                block: dict[str, Any] = {
+                    "markers": [m for m in markers if _live(m, call.received_at)]
+                }
+                for field, idx in steps:
+                    if field == "nearby":
+                        block["nearby"] = _nearby(
+                            res[idx], call.call_id, call.received_at, self.window_s
+                        )
+                    else:
+                        block[field] = _call_history(res[idx])
+                out.append({"history": block, "nearest_units": _units(res[units[i]], now)})
+            return out
+
+        return finish
+
+    def _plan_incidents(
+        self, batch: _Batch, incidents: Sequence[IncidentEventV1], now: datetime
+    ) -> Finish:
         addresses = [
             normalise_address(i.location.address) if i.location.address else "" for i in incidents
         ]
         persons = [[p.person_id for p in i.persons or []] for i in incidents]
-        flat_persons = [p for ps in persons for p in ps] or [""]
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.hmget(self.keys.address_markers, addresses)
-        pipe.hmget(self.keys.person_markers, flat_persons)
-        by_address, by_person = await self._run(pipe)
-        out, pos = [], 0
-        for i, inc in enumerate(incidents):
-            found = _decode_entries(by_address[i])
-            for _ in persons[i]:
-                found += _decode_entries(by_person[pos])
-                pos += 1
-            out.append({"markers": [m for m in found if _live(m, inc.at)]})
-        return out
+        am = batch.add("hmget", self.keys.address_markers, addresses)
+        pm = batch.add("hmget", self.keys.person_markers, [p for ps in persons for p in ps] or [""])
+        nearby = [
+            self._plan_nearby(
+                batch,
+                "incidents",
+                inc.incident_id,
+                inc.category,
+                inc.at,
+                inc.location.lat,
+                inc.location.lon,
+                record=inc.event == "created",
+            )
+            for inc in incidents
+        ]
+        units = self._plan_units(batch, [(i.location.lat, i.location.lon) for i in incidents])
+
+        def finish(res: list[Any]) -> list[dict[str, Any]]:
+            out, pos = [], 0
+            for i, inc in enumerate(incidents):
+                found = _decode_entries(res[am][i])
+                for _ in persons[i]:
+                    found += _decode_entries(res[pm][pos])
+                    pos += 1
+                block = {
+                    "markers": [m for m in found if _live(m, inc.at)],
+                    "nearby": _nearby(res[nearby[i]], inc.incident_id, inc.at, self.window_s),
+                }
+                out.append({"history": block, "nearest_units": _units(res[units[i]], now)})
+            return out
+
+        return finish
+
+    def _plan_officers(self, batch: _Batch, pings: Sequence[OfficerLocationV1]) -> Finish:
+        for ping in pings:
+            state = orjson.dumps(
+                {
+                    "officer_id": ping.officer_id,
+                    "callsign": ping.callsign,
+                    "status": ping.status,
+                    "at": ping.at.isoformat(),
+                    "lat": ping.lat,
+                    "lon": ping.lon,
+                }
+            )
+            if ping.status == "off_duty":
+                batch.add("zrem", self.keys.officer_positions, ping.officer_id)
+            else:
+                batch.add(
+                    "geoadd", self.keys.officer_positions, (ping.lon, ping.lat, ping.officer_id)
+                )
+            batch.add("hset", self.keys.officer_state, ping.officer_id, state)
+
+        def finish(res: list[Any]) -> list[dict[str, Any]]:
+            return [{} for _ in pings]
+
+        return finish
+
+    def _plan_nearby(
+        self,
+        batch: _Batch,
+        what: str,
+        ident: str,
+        category: str,
+        at: datetime,
+        lat: float,
+        lon: float,
+        record: bool = True,
+    ) -> int:
+        """Record this call or incident in its week's geo set; read the last weeks' within 50 m."""
+        ts = at.timestamp()
+        weeks = [
+            self.keys.geo_history(what, _week(ts - 7 * 86_400 * k))
+            for k in range(self.window_s // (7 * 86_400) + 2)
+        ]
+        member = f"{ident}|{category}|{int(ts)}" if record else ""
+        return batch.add(
+            "eval",
+            _NEARBY,
+            len(weeks),
+            *weeks,
+            lon,
+            lat,
+            NEARBY_RADIUS_M,
+            member,
+            self.window_s + 7 * 86_400,
+        )
+
+    def _plan_units(self, batch: _Batch, points: Sequence[tuple[float, float]]) -> list[int]:
+        return [
+            batch.add(
+                "eval",
+                _NEAREST_UNITS,
+                2,
+                self.keys.officer_positions,
+                self.keys.officer_state,
+                lon,
+                lat,
+                UNITS_RADIUS_M,
+                UNITS_COUNT * 3,
+            )
+            for lat, lon in points
+        ]
 
     async def apply_reference(self, changes: Sequence[ReferenceChangeV1]) -> None:
         """Apply hotlist and marker upserts and deletes, in order, each atomically."""

@@ -12,6 +12,11 @@ key                            type    holds
 ``rtic:marker-index``          hash    marker id -> ``person:{id}`` or ``address:{key}``
 ``rtic:calls:address:{a}``     zset    call id scored by received time (epoch s); expires
 ``rtic:calls:person:{id}``     zset    call id scored by received time (epoch s); expires
+``rtic:trail:{plate}``         list    a plate's last 20 reads (JSON), newest first; expires 7 days
+``rtic:geo:calls:{week}``      geo     ``call_id|category|epoch`` by position, per ISO week; expires
+``rtic:geo:incidents:{week}``  geo     ``incident_id|category|epoch`` (created events); expires
+``rtic:officers:geo``          geo     officer id by last position (off-duty officers removed)
+``rtic:officers:state``        hash    officer id -> last ping JSON (callsign, status, at)
 ``rtic:ref:{kind}``            hash    id -> entry JSON for geofences and places
 =============================  ======  ==================================================
 
@@ -43,6 +48,11 @@ def normalise_vrm(vrm: str) -> str:
 def canonical_vrm(vrm: str) -> str:
     """The plate with confusable characters folded: equal for a plate and its usual misreads."""
     return normalise_vrm(vrm).translate(_CONFUSABLE)
+
+
+def fold_misreads(normalised_vrm: str) -> str:
+    """``canonical_vrm`` for a plate already normalised (saves the second normalisation)."""
+    return normalised_vrm.translate(_CONFUSABLE)
 
 
 def normalise_address(address: str) -> str:
@@ -81,6 +91,20 @@ class Keys:
 
     def calls_by_person(self, person_id: str) -> str:
         return f"{self.base}calls:person:{person_id}"
+
+    def trail(self, plate: str) -> str:
+        return f"{self.base}trail:{plate}"
+
+    def geo_history(self, what: str, week: str) -> str:
+        return f"{self.base}geo:{what}:{week}"
+
+    @property
+    def officer_positions(self) -> str:
+        return f"{self.base}officers:geo"
+
+    @property
+    def officer_state(self) -> str:
+        return f"{self.base}officers:state"
 
     def reference(self, kind: str) -> str:
         return f"{self.base}ref:{kind}"

@@ -173,7 +173,7 @@ class Pipeline:
             return out
         items = [it for m in messages for it in m.items]
         self._enrich_place(kind, items)
-        partial = await self._enrich_history(kind, items)
+        partial = await self._enrich_history(kind, items, now)
         enriched_at = now.isoformat()
         for it in items:
             it.enrichment["kind"] = kind.value
@@ -211,24 +211,16 @@ class Pipeline:
             for it, p in zip(located, places, strict=True):
                 it.enrichment["nearby_places"] = p
 
-    async def _enrich_history(self, kind: EventKind, items: list[_Item]) -> str | None:
+    async def _enrich_history(
+        self, kind: EventKind, items: list[_Item], now: datetime
+    ) -> str | None:
         """History for the batch; the reason if it could not be had (events go on)."""
         if self.history is None:
             return "history store not configured"
         try:
-            if kind is EventKind.ANPR:
-                reads = [it.model for it in items]
-                hits = await self.history.hotlist_for_reads(reads)  # type: ignore[arg-type]
-                for it, h in zip(items, hits, strict=True):
-                    it.enrichment["history"] = {"hotlist": h}
-            elif kind is EventKind.CALL:
-                blocks = await self.history.record_calls([it.model for it in items])  # type: ignore[misc]
-                for it, b in zip(items, blocks, strict=True):
-                    it.enrichment["history"] = b
-            elif kind is EventKind.INCIDENT:
-                blocks = await self.history.markers_for_incidents([it.model for it in items])  # type: ignore[misc]
-                for it, b in zip(items, blocks, strict=True):
-                    it.enrichment["history"] = b
+            blocks = await self.history.enrich(kind, [it.model for it in items], now)
+            for it, block in zip(items, blocks, strict=True):
+                it.enrichment.update(block)
         except (ServiceError, EnrichmentError) as exc:
             self.stats.partial_batches += 1
             log.warning(

@@ -33,7 +33,9 @@ pytestmark = pytest.mark.integration
 async def store(settings: Settings) -> AsyncIterator[HistoryStore]:
     s = HistoryStore.from_url(settings.redis_url, prefix=settings.topic_prefix)
     yield s
-    keys = [k async for k in s.redis.scan_iter(match=f"{settings.topic_prefix}rtic:*")]
+    keys = [
+        k async for k in s.redis.scan_iter(match=f"{settings.topic_prefix}rtic:*", count=10_000)
+    ]
     if keys:
         await s.redis.delete(*keys)
     await s.close()
@@ -166,3 +168,58 @@ async def test_redis_down_raises_service_error_and_pipeline_goes_on_partial(
     assert enriched["enrichment"]["partial"]["reason"].startswith("redis")
     assert enriched["enrichment"]["areas"]["district"]["name"] == "Birmingham"
     await dead.close()
+
+
+async def test_enrich_batch_gives_trail_nearby_history_and_nearest_units(
+    store: HistoryStore,
+) -> None:
+    from rtic.schemas import OfficerLocationV1
+    from tests.conftest import make_officer_location
+
+    pings = [
+        make_officer_location(officer_id="U-NEAR", at_point=(52.4865, -1.8904), callsign="BW-1"),
+        make_officer_location(officer_id="U-FAR", at_point=(52.4962, -1.8904), callsign="BW-2"),
+        make_officer_location(officer_id="U-BUSY", at_point=(52.4863, -1.8904), status="committed"),
+        make_officer_location(
+            officer_id="U-OLD",
+            at_point=(52.4864, -1.8904),
+            at=(NOW - timedelta(minutes=20)).isoformat(),
+        ),
+    ]
+    await store.enrich(
+        EventKind.OFFICER_LOCATION, [OfficerLocationV1.model_validate(p) for p in pings], NOW
+    )
+    here = {"lat": 52.4862, "lon": -1.8904, "address": "1 Trail Street"}
+    earlier = CallV1.model_validate(
+        make_call(
+            location=here, category="assault", received_at=(NOW - timedelta(days=3)).isoformat()
+        )
+    )
+    await store.enrich(EventKind.CALL, [earlier], NOW)
+    call = CallV1.model_validate(
+        make_call(location={**here, "lat": 52.48623}, received_at=NOW.isoformat())
+    )  # ~3 m away
+    (block,) = await store.enrich(EventKind.CALL, [call], NOW)
+    nearby = block["history"]["nearby"]
+    assert nearby["count"] == 1 and nearby["by_category"] == {"assault": 1}
+    assert nearby["recent"][0]["id"] == earlier.call_id
+    units = block["nearest_units"]
+    assert [u["officer_id"] for u in units] == [
+        "U-NEAR",
+        "U-FAR",
+        "U-OLD",
+    ]  # busy left out, stale last
+    assert units[0]["distance_m"] < 60 and units[0]["stale"] is False and units[2]["stale"] is True
+
+    reads = [
+        PlateReadV1.model_validate(make_read(vrm="TR41 LLL", camera_id=f"CAM-T{i}"))
+        for i in range(3)
+    ]
+    unlisted = await store.enrich(EventKind.ANPR, reads[:1], NOW)
+    assert unlisted[0]["history"] == {"hotlist": []}  # trails are shown for listed plates only
+    await store.apply_reference([_change(make_hotlist_change(vrm="TR41 LLL", reason="stolen"))])
+    blocks = await store.enrich(EventKind.ANPR, reads[1:], NOW)
+    assert [r["camera_id"] for r in blocks[0]["history"]["trail"]] == ["CAM-T0"]
+    assert [r["camera_id"] for r in blocks[1]["history"]["trail"]] == ["CAM-T1", "CAM-T0"]
+    again = await store.enrich(EventKind.ANPR, reads[2:], NOW)  # a redelivery does not list itself
+    assert [r["camera_id"] for r in again[0]["history"]["trail"]] == ["CAM-T1", "CAM-T0"]

@@ -45,3 +45,48 @@ def test_live_respects_expiry() -> None:
     assert _live({}, NOW)
     assert _live({"expires_at": (NOW + timedelta(hours=1)).isoformat()}, NOW)
     assert not _live({"expires_at": NOW.isoformat()}, NOW)
+
+
+def test_nearby_counts_by_category_within_the_window_and_not_itself() -> None:
+    from enrichers.history import _nearby
+
+    ts = int(NOW.timestamp())
+    raw = [
+        f"C1|assault|{ts - 3600}".encode(),
+        f"C2|assault|{ts - 86400}".encode(),
+        f"C3|burglary|{ts - 40 * 86400}".encode(),  # outside 28 days
+        f"SELF|asb|{ts}".encode(),
+        b"garbage",
+        f"C1|assault|{ts - 3600}".encode(),  # the same call from another week's set
+    ]
+    block = _nearby(raw, "SELF", NOW, 28 * 86400)
+    assert block["count"] == 2 and block["by_category"] == {"assault": 2}
+    assert [r["id"] for r in block["recent"]] == ["C1", "C2"]
+
+
+def test_units_drop_busy_and_mark_stale() -> None:
+    from enrichers.history import _units
+
+    def state(oid: str, status: str, age_s: int) -> bytes:
+        return orjson.dumps(
+            {
+                "officer_id": oid,
+                "status": status,
+                "at": (NOW - timedelta(seconds=age_s)).isoformat(),
+            }
+        )
+
+    raw = [
+        [b"10.5", state("A", "available", 900)],
+        [b"20", state("B", "committed", 1)],
+        [b"30", state("C", "available", 10)],
+        [b"x", b"{"],
+    ]
+    units = _units(raw, NOW)
+    assert [(u["officer_id"], u["stale"]) for u in units] == [("C", False), ("A", True)]
+
+
+def test_weeks_are_iso_weeks() -> None:
+    from enrichers.history import _week
+
+    assert _week(NOW.timestamp()) == "2026-W48"
