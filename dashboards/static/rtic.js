@@ -271,9 +271,19 @@ function enrichmentSections(enrichment) {
   const historyPairs = [];
   for (const hit of h.hotlist || []) historyPairs.push(["Hotlist", `${hit.vrm}: ${hit.reason} (${hit.match === "exact" ? "exact" : "misread"})`]);
   if (h.calls_at_address) historyPairs.push(["Calls at address", `${h.calls_at_address.count} in 28 days`]);
+  if (h.nearby) {
+    const cats = Object.entries(h.nearby.by_category || {}).map(([c, n]) => `${n} ${c.replace(/_/g, " ")}`).join(", ");
+    historyPairs.push([`Within ${h.nearby.radius_m} m`, h.nearby.count ? `${h.nearby.count} in 28 days: ${cats}` : "nothing in 28 days"]);
+  }
+  for (const r of h.trail || []) historyPairs.push(["Seen before", `${r.camera_id} at ${timeOf(r.at)}`]);
   if (h.calls_by_person) historyPairs.push(["Calls by caller", `${h.calls_by_person.count} in 28 days`]);
   for (const m of h.markers || []) historyPairs.push(["Warning marker", `${m.marker}${m.person_id ? " (person " + m.person_id + ")" : ""}${m.address ? " (address)" : ""}`]);
   if (historyPairs.length) { out.push(el("h4", {}, "History")); out.push(dl(historyPairs)); }
+  const units = enrichment.nearest_units || [];
+  if (units.length) {
+    out.push(el("h4", {}, "Nearest available units"));
+    out.push(dl(units.map((u) => [u.callsign || u.officer_id, `${Math.round(u.distance_m)} m, fix ${Math.round(u.fix_age_s)} s old${u.stale ? " (stale)" : ""}`])));
+  }
   if (enrichment.partial) out.push(el("p", { class: "partial" }, "Partial enrichment: " + enrichment.partial.reason));
   out.push(el("p", { class: "meta" }, `Reference ${enrichment.reference_version || "?"}`));
   return out;
