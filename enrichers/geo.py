@@ -117,6 +117,7 @@ class GeoIndex:
         self.places = places
         self.version = version
         self._area_cache: dict[tuple[float, float], dict[str, Any]] = {}
+        self.extra_places: dict[str, PlaceLayer] = {}  # operator layers, changed at run time
         self._ward_district: np.ndarray | None = None
         if "ward" in levels and "district" in levels:
             position = {code: i for i, code in enumerate(levels["district"].codes)}
@@ -227,7 +228,7 @@ class GeoIndex:
             return results
         xs, ys = to_metres(np.asarray(lons, dtype=float), np.asarray(lats, dtype=float))
         points = shapely.points(xs, ys)
-        for layer in self.places.values():
+        for layer in {**self.places, **self.extra_places}.values():
             (pidx, lidx), dists = layer.tree.query_nearest(
                 points, max_distance=max_distance_m, return_distance=True, all_matches=False
             )

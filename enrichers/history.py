@@ -598,7 +598,12 @@ class HistoryStore:
                 if ch.op == "delete":
                     pipe.hdel(key, ch.id)
                 else:
-                    pipe.hset(key, ch.id, orjson.dumps(ch.entry))
+                    entry = ch.validated_entry()
+                    assert entry is not None
+                    pipe.hset(
+                        key, ch.id, orjson.dumps(entry.model_dump(mode="json", exclude_none=True))
+                    )
+                pipe.incr(self.keys.reference_version(ch.kind))
                 continue
             index = self.keys.hotlist_index if ch.kind == "hotlist" else self.keys.marker_index
             if ch.op == "delete":
@@ -610,6 +615,27 @@ class HistoryStore:
             doc = orjson.dumps({**entry.model_dump(mode="json", exclude_none=True), "id": ch.id})
             pipe.eval(_UPSERT_ENTRY, 1, index, ch.id, map_key, field, doc.decode())
         await self._run(pipe)
+
+    async def reference_versions(self, kinds: Sequence[str]) -> list[int]:
+        """The change counters of live reference layers (0 if never changed)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for kind in kinds:
+            pipe.get(self.keys.reference_version(kind))
+        return [int(v or 0) for v in await self._run(pipe)]
+
+    async def reference_entries(self, kind: str) -> tuple[int, dict[str, dict[str, Any]]]:
+        """A live reference layer (geofences or places) and its version, read together."""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.get(self.keys.reference_version(kind))
+        pipe.hgetall(self.keys.reference(kind))
+        version, raw = await self._run(pipe)
+        entries = {}
+        for k, v in (raw or {}).items():
+            try:
+                entries[k.decode() if isinstance(k, bytes) else k] = orjson.loads(v)
+            except orjson.JSONDecodeError:
+                continue
+        return int(version or 0), entries
 
     def _place(self, entry: BaseModel) -> tuple[str, str]:
         """The hash and field an entry lives in."""

@@ -17,7 +17,8 @@ key                            type    holds
 ``rtic:geo:incidents:{week}``  geo     ``incident_id|category|epoch`` (created events); expires
 ``rtic:officers:geo``          geo     officer id by last position (off-duty officers removed)
 ``rtic:officers:state``        hash    officer id -> last ping JSON (callsign, status, at)
-``rtic:ref:{kind}``            hash    id -> entry JSON for geofences and places
+``rtic:ref:{kind}``            hash    id -> entry JSON for geofences and operator places
+``rtic:ref-version:{kind}``    string  change counter of that layer (workers reload on change)
 =============================  ======  ==================================================
 
 Hotlists and markers are one hash each, so a whole batch of look-ups is a
@@ -108,3 +109,6 @@ class Keys:
 
     def reference(self, kind: str) -> str:
         return f"{self.base}ref:{kind}"
+
+    def reference_version(self, kind: str) -> str:
+        return f"{self.base}ref-version:{kind}"

@@ -17,12 +17,16 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 import orjson
+import shapely
+import shapely.errors
+import shapely.geometry
 from pydantic import (
     AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
     ValidationError,
+    model_validator,
 )
 
 from rtic.errors import DecodeError, ValidationFailed
@@ -185,10 +189,67 @@ class AddressMarkerV1(_Open):
     expires_at: AwareDatetime | None = None
 
 
+class CircleV1(_Closed):
+    lat: Lat
+    lon: Lon
+    radius_m: Annotated[float, Field(gt=0, le=50_000)]
+
+
+class GeofenceV1(_Open):
+    """An operator-defined zone (``kind: geofence``): a GeoJSON polygon or a circle,
+    active from ``valid_from`` to ``valid_to`` (either open)."""
+
+    name: NonEmpty
+    geometry: dict[str, Any] | None = Field(
+        None, description="GeoJSON Polygon or MultiPolygon, WGS84"
+    )
+    circle: CircleV1 | None = None
+    valid_from: AwareDatetime | None = None
+    valid_to: AwareDatetime | None = None
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _one_shape(self) -> GeofenceV1:
+        if (self.geometry is None) == (self.circle is None):
+            raise ValueError("give exactly one of 'geometry' (a GeoJSON polygon) or 'circle'")
+        if self.geometry is not None:
+            if self.geometry.get("type") not in ("Polygon", "MultiPolygon"):
+                raise ValueError("geometry must be a GeoJSON Polygon or MultiPolygon")
+            try:
+                shape = shapely.geometry.shape(self.geometry)
+            except (
+                KeyError,
+                TypeError,
+                ValueError,
+                IndexError,
+                shapely.errors.GEOSException,
+            ) as exc:
+                raise ValueError(f"geometry is not a valid polygon: {exc}") from exc
+            if shape.is_empty or not shape.is_valid:
+                raise ValueError("geometry is not a valid polygon (empty or self-intersecting)")
+        if self.valid_from and self.valid_to and self.valid_to <= self.valid_from:
+            raise ValueError("valid_to must be after valid_from")
+        return self
+
+
+class PlaceV1(_Open):
+    """A place of interest an operator adds (``kind: place``): a care home, a refuge..."""
+
+    name: NonEmpty
+    kind: NonEmpty = Field(
+        description="the layer: care_home, refuge, licensed_premises, hotspot..."
+    )
+    lat: Lat
+    lon: Lon
+    generated: bool = Field(False, description="true for sample data made up for a demo or test")
+
+
 _ENTRY_MODELS: dict[str, type[BaseModel]] = {
     "hotlist": HotlistEntryV1,
     "person_marker": PersonMarkerV1,
     "address_marker": AddressMarkerV1,
+    "geofence": GeofenceV1,
+    "place": PlaceV1,
 }
 
 
@@ -206,9 +267,7 @@ class ReferenceChangeV1(_Open):
             return None
         if self.entry is None:
             raise ValidationFailed(f"{self.kind} upsert needs an 'entry' object")
-        model = _ENTRY_MODELS.get(self.kind)
-        if model is None:  # geofence and place entries: checked by their enricher
-            return None
+        model = _ENTRY_MODELS[self.kind]
         try:
             return model.model_validate(self.entry)
         except ValidationError as exc:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from pydantic import BaseModel
 
 from enrichers.geo import GeoIndex
 from enrichers.history import HistoryStore
+from enrichers.zones import Geofences, build_place_layers
 from rtic.errors import ContractError, EnrichmentError, ServiceError
 from rtic.schemas import (
     AlertV1,
@@ -44,6 +46,7 @@ from rtic.topics import Topics
 from rules.base import Rule, RuleStats, evaluate
 
 log = logging.getLogger(__name__)
+LAYER_CHECK_S = 1.0  # how stale a worker's geofences and operator places may be
 
 Clock = Callable[[], datetime]
 
@@ -91,6 +94,7 @@ class _Item:
     lat: float | None
     lon: float | None
     event_id: str
+    at: datetime
     enrichment: dict[str, Any] = field(default_factory=dict)
 
 
@@ -123,6 +127,9 @@ class Pipeline:
         self.rules = list(rules)
         self.clock = clock
         self.stats = PipelineStats()
+        self.geofences = Geofences.build(0, {})
+        self._layer_versions = {"geofence": 0, "place": 0}
+        self._layers_checked: float | None = None
         self.kind_by_topic = {
             topics.calls: EventKind.CALL,
             topics.incidents: EventKind.INCIDENT,
@@ -170,14 +177,16 @@ class Pipeline:
             messages.append(_Message(rec, data, model, _items(model)))
         if kind is EventKind.REFERENCE:
             await self._apply_reference(messages, out, now)
+            self._layers_checked = None  # look at the live layers again on the next batch
             return out
+        await self._refresh_layers()
         items = [it for m in messages for it in m.items]
         self._enrich_place(kind, items)
         partial = await self._enrich_history(kind, items, now)
         enriched_at = now.isoformat()
         for it in items:
             it.enrichment["kind"] = kind.value
-            it.enrichment["reference_version"] = self.geo.version
+            it.enrichment["reference_version"] = self.reference_version
             it.enrichment["enriched_at"] = enriched_at
             if partial:
                 it.enrichment["partial"] = {"reason": partial}
@@ -195,6 +204,36 @@ class Pipeline:
             out.messages.append((self.topics.alerts, _key(alert.alert_id), dumps(alert)))
         return out
 
+    @property
+    def reference_version(self) -> str:
+        """Which reference data an enrichment used: boundaries and places, geofences, operator places."""
+        v = self._layer_versions
+        return f"{self.geo.version}/geofences-{v['geofence']}/places-{v['place']}"
+
+    async def _refresh_layers(self) -> None:
+        """Reload geofences and operator places when they changed (checked at most once a second)."""
+        if self.history is None:
+            return
+        tick = time.monotonic()
+        if self._layers_checked is not None and tick - self._layers_checked < LAYER_CHECK_S:
+            return
+        self._layers_checked = tick
+        kinds = list(self._layer_versions)
+        try:
+            versions = await self.history.reference_versions(kinds)
+            for kind, version in zip(kinds, versions, strict=True):
+                if version == self._layer_versions[kind]:
+                    continue
+                version, entries = await self.history.reference_entries(kind)
+                if kind == "geofence":
+                    self.geofences = Geofences.build(version, entries)
+                else:
+                    self.geo.extra_places = build_place_layers(entries)
+                self._layer_versions[kind] = version
+                log.info("loaded %d %s entries (version %d)", len(entries), kind, version)
+        except (ServiceError, EnrichmentError) as exc:
+            log.warning("live reference layers not refreshed (keeping the last ones): %s", exc)
+
     def _enrich_place(self, kind: EventKind, items: list[_Item]) -> None:
         located = [it for it in items if it.lat is not None and it.lon is not None]
         if not located:
@@ -206,6 +245,9 @@ class Pipeline:
             it.enrichment["areas"] = a
             it.enrichment["area_codes"] = self.geo.area_codes(a)
             it.enrichment["in_force_area"] = bool(a)
+        zones = self.geofences.hits(lats, lons, [it.at for it in located])  # type: ignore[arg-type]
+        for it, z in zip(located, zones, strict=True):
+            it.enrichment["geofences"] = z
         if kind in (EventKind.CALL, EventKind.INCIDENT):
             places = self.geo.nearest_places(lats, lons)  # type: ignore[arg-type]
             for it, p in zip(located, places, strict=True):
@@ -255,15 +297,17 @@ class Pipeline:
 
 def _items(model: BaseModel) -> list[_Item]:
     if isinstance(model, PlateReadBatchV1):
-        return [_Item(r, r.lat, r.lon, r.read_id) for r in model.reads]
+        return [_Item(r, r.lat, r.lon, r.read_id, r.read_at) for r in model.reads]
     if isinstance(model, PlateReadV1):
-        return [_Item(model, model.lat, model.lon, model.read_id)]
+        return [_Item(model, model.lat, model.lon, model.read_id, model.read_at)]
     if isinstance(model, CallV1):
-        return [_Item(model, model.location.lat, model.location.lon, model.call_id)]
+        loc = model.location
+        return [_Item(model, loc.lat, loc.lon, model.call_id, model.received_at)]
     if isinstance(model, IncidentEventV1):
-        return [_Item(model, model.location.lat, model.location.lon, model.incident_id)]
+        loc = model.location
+        return [_Item(model, loc.lat, loc.lon, model.incident_id, model.at)]
     if isinstance(model, OfficerLocationV1):
-        return [_Item(model, model.lat, model.lon, model.officer_id)]
+        return [_Item(model, model.lat, model.lon, model.officer_id, model.at)]
     if isinstance(model, ReferenceChangeV1):
         return []
     raise TypeError(type(model).__name__)

@@ -223,3 +223,53 @@ async def test_enrich_batch_gives_trail_nearby_history_and_nearest_units(
     assert [r["camera_id"] for r in blocks[1]["history"]["trail"]] == ["CAM-T1", "CAM-T0"]
     again = await store.enrich(EventKind.ANPR, reads[2:], NOW)  # a redelivery does not list itself
     assert [r["camera_id"] for r in again[0]["history"]["trail"]] == ["CAM-T1", "CAM-T0"]
+
+
+async def test_geofences_and_places_change_at_run_time(
+    geo: GeoIndex, settings: Settings, store: HistoryStore
+) -> None:
+    topics = Topics.with_prefix(settings.topic_prefix)
+    pipeline = Pipeline(topics, geo, store, default_rules())
+    fence = {
+        "kind": "geofence",
+        "op": "upsert",
+        "id": "GF-1",
+        "entry": {"name": "Stadium", "circle": {"lat": 52.4862, "lon": -1.8904, "radius_m": 250}},
+    }
+    place = {
+        "kind": "place",
+        "op": "upsert",
+        "id": "CH-1",
+        "entry": {
+            "name": "Care home (generated)",
+            "kind": "care_home",
+            "lat": 52.4866,
+            "lon": -1.8904,
+            "generated": True,
+        },
+    }
+    await pipeline.process(
+        [
+            RawRecord(topics.reference, 0, i, b"k", orjson.dumps(c))
+            for i, c in enumerate((fence, place))
+        ]
+    )
+    out = await pipeline.process([RawRecord(topics.calls, 0, 0, b"k", orjson.dumps(make_call()))])
+    enrichment = orjson.loads(out.messages[0][2])["enrichment"]
+    assert enrichment["geofences"] == [{"id": "GF-1", "name": "Stadium"}]
+    assert enrichment["nearby_places"]["care_home"]["name"] == "Care home (generated)"
+    assert enrichment["reference_version"].endswith("/geofences-1/places-1")
+    await pipeline.process(
+        [
+            RawRecord(
+                topics.reference,
+                0,
+                9,
+                b"k",
+                orjson.dumps({"kind": "geofence", "op": "delete", "id": "GF-1"}),
+            )
+        ]
+    )
+    out = await pipeline.process([RawRecord(topics.calls, 0, 1, b"k", orjson.dumps(make_call()))])
+    assert orjson.loads(out.messages[0][2])["enrichment"]["geofences"] == []
+    geo.extra_places = {}  # the session's GeoIndex is shared with other tests

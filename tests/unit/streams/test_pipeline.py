@@ -39,7 +39,8 @@ async def test_a_call_comes_out_enriched_and_partial_without_history(geo: GeoInd
     assert e["area_codes"][0] == "E08000025" and e["in_force_area"] is True
     assert "school" in e["nearby_places"]
     assert e["partial"]["reason"] == "history store not configured"
-    assert e["reference_version"] == geo.version
+    assert e["reference_version"] == f"{geo.version}/geofences-0/places-0"
+    assert e["geofences"] == []
 
 
 async def test_bad_records_become_dead_letters_and_the_good_one_goes_on(geo: GeoIndex) -> None:

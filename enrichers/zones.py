@@ -1,0 +1,110 @@
+"""Live reference layers that operators change at run time: geofences and places.
+
+Built from the entries kept in Redis (``rtic:ref:geofence``, ``rtic:ref:place``)
+whenever their change counter moves, and queried in batches like the
+boundaries. Pure: no I/O; ``now`` comes from the caller.
+
+A circle is turned into a 64-sided polygon in local metres, so "inside" is
+one vectorised point-in-polygon test for circles and polygons alike.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import shapely
+import shapely.geometry
+from shapely import STRtree
+
+from enrichers.geo import M_PER_DEG_LAT, M_PER_DEG_LON, PlaceLayer, to_metres
+
+
+def circle_polygon(lat: float, lon: float, radius_m: float, sides: int = 64) -> shapely.Polygon:
+    """A polygon in WGS84 degrees approximating a circle of ``radius_m`` metres."""
+    angles = np.linspace(0, 2 * math.pi, sides, endpoint=False)
+    lons = lon + radius_m * np.cos(angles) / M_PER_DEG_LON
+    lats = lat + radius_m * np.sin(angles) / M_PER_DEG_LAT
+    return shapely.Polygon(np.column_stack([lons, lats]))
+
+
+@dataclass(frozen=True, eq=False)
+class Geofences:
+    """Active and scheduled geofences, indexed for batch look-ups."""
+
+    version: int
+    ids: list[str]
+    names: list[str]
+    valid_from: list[datetime | None]
+    valid_to: list[datetime | None]
+    tree: STRtree | None
+
+    @classmethod
+    def build(cls, version: int, entries: Mapping[str, Mapping[str, Any]]) -> Geofences:
+        ids, names, starts, ends, geoms = [], [], [], [], []
+        for ident, e in sorted(entries.items()):
+            try:
+                if e.get("circle"):
+                    c = e["circle"]
+                    geom = circle_polygon(float(c["lat"]), float(c["lon"]), float(c["radius_m"]))
+                else:
+                    geom = shapely.geometry.shape(e["geometry"])
+                start = datetime.fromisoformat(e["valid_from"]) if e.get("valid_from") else None
+                end = datetime.fromisoformat(e["valid_to"]) if e.get("valid_to") else None
+            except (KeyError, TypeError, ValueError, shapely.errors.GEOSException):
+                continue  # validated on the way in; a bad stored entry is skipped, not fatal
+            ids.append(ident)
+            names.append(str(e.get("name", ident)))
+            starts.append(start)
+            ends.append(end)
+            geoms.append(geom)
+        tree = None
+        if geoms:
+            arr = np.array(geoms, dtype=object)
+            shapely.prepare(arr)
+            tree = STRtree(arr)
+        return cls(version, ids, names, starts, ends, tree)
+
+    def hits(
+        self, lats: Sequence[float], lons: Sequence[float], times: Sequence[datetime]
+    ) -> list[list[dict[str, str]]]:
+        """For each point, the geofences it is inside that are active at its time."""
+        out: list[list[dict[str, str]]] = [[] for _ in lats]
+        if self.tree is None or not len(lats):
+            return out
+        pidx, gidx = self.tree.query(
+            shapely.points(np.asarray(lons), np.asarray(lats)), predicate="intersects"
+        )
+        for p, g in zip(pidx.tolist(), gidx.tolist(), strict=True):
+            at = times[p]
+            start, end = self.valid_from[g], self.valid_to[g]
+            if (start is None or start <= at) and (end is None or at < end):
+                out[p].append({"id": self.ids[g], "name": self.names[g]})
+        return out
+
+
+def build_place_layers(entries: Mapping[str, Mapping[str, Any]]) -> dict[str, PlaceLayer]:
+    """Operator places grouped into one layer per ``kind``."""
+    by_kind: dict[str, list[tuple[str, Mapping[str, Any]]]] = {}
+    for ident, e in sorted(entries.items()):
+        if isinstance(e.get("lat"), int | float) and isinstance(e.get("lon"), int | float):
+            by_kind.setdefault(str(e.get("kind", "place")), []).append((ident, e))
+    layers = {}
+    for kind, items in by_kind.items():
+        lats = np.array([float(e["lat"]) for _, e in items])
+        lons = np.array([float(e["lon"]) for _, e in items])
+        xs, ys = to_metres(lons, lats)
+        layers[kind] = PlaceLayer(
+            kind=kind,
+            tree=STRtree(shapely.points(xs, ys)),
+            names=np.array([str(e.get("name", i)) for i, e in items], dtype=object),
+            ids=np.array([i for i, _ in items], dtype=object),
+            lats=lats,
+            lons=lons,
+            generated=all(bool(e.get("generated")) for _, e in items),
+        )
+    return layers
