@@ -98,6 +98,53 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     )
 
 
+def cmd_reference_load(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from enrichers.reference_files import parse_reference_file
+    from rtic.errors import ContractError
+    from rtic.kafka import ensure_topics, make_producer
+    from rtic.schemas import dumps
+    from rtic.topics import Topics
+
+    path = Path(args.path)
+    if not path.is_file():
+        print(f"no such file: {path}", file=sys.stderr)
+        return 2
+    if args.kind == "boundaries":
+        print(
+            "boundaries are loaded when a worker starts, from RTIC_DATA_DIR/boundaries/<level>/: "
+            "put the GeoJSON there and restart the workers",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        report = parse_reference_file(path, path.read_text(encoding="utf-8"), args.kind)
+    except (ContractError, UnicodeDecodeError) as exc:
+        print(f"{path.name}: {exc}", file=sys.stderr)
+        return 2
+    print(report.summary())
+    if args.dry_run or not report.changes:
+        return 1 if report.rejected else 0
+    settings = get_settings()
+    topics = Topics.with_prefix(settings.topic_prefix)
+
+    async def send() -> None:
+        await ensure_topics(settings.kafka_url, topics.all(), settings.topic_partitions)
+        producer = make_producer(settings.kafka_url)
+        await producer.start()
+        try:
+            for change in report.changes:
+                await producer.send(topics.reference, dumps(change), key=change.id.encode())
+            await producer.flush()
+        finally:
+            await producer.stop()
+
+    asyncio.run(send())
+    print(f"sent {len(report.changes)} changes to {topics.reference}")
+    return 1 if report.rejected else 0
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     from rtic.embedded import run_up
 
@@ -135,6 +182,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--case", action="append", help="case reference in scope (repeatable)")
     p.add_argument("--ttl", type=int, default=None, help="lifetime in seconds")
     p.set_defaults(func=cmd_token)
+
+    p = sub.add_parser("reference", help="reference data: hotlists, markers, geofences, places")
+    ref = p.add_subparsers(dest="reference_command", required=True)
+    p = ref.add_parser("load", help="validate a file and send its entries to rtic.reference.v1")
+    p.add_argument("path", help=".csv, .json, .jsonl or .geojson")
+    p.add_argument(
+        "--kind",
+        choices=["hotlist", "person_marker", "address_marker", "geofence", "place", "boundaries"],
+        help="what the rows are (default: from the file)",
+    )
+    p.add_argument("--dry-run", action="store_true", help="validate and report only")
+    p.set_defaults(func=cmd_reference_load)
 
     p = sub.add_parser("topics", help="create the contract's topics if missing")
     p.set_defaults(func=cmd_topics)

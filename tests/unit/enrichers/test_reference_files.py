@@ -1,0 +1,88 @@
+"""Reference files: every format, kinds recognised, rejected rows reported with row and reason."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+
+from enrichers.reference_files import parse_reference_file
+from rtic.errors import ContractError
+from rtic.settings import PROJECT_ROOT
+
+
+def test_hotlist_csv_with_bad_rows() -> None:
+    text = "vrm,reason,expires_at\nAB12 CDE,stolen,\nXY99 ZZZ,parking,\n,stolen,\nKL11 MNO,firearms,2027-01-01T00:00:00Z\n"
+    report = parse_reference_file(Path("hot.csv"), text)
+    assert report.rows == 4
+    assert [c.entry["vrm"] for c in report.changes if c.entry] == ["AB12 CDE", "KL11 MNO"]
+    assert [row for row, _ in report.rejected] == [2, 3]
+    assert "reason" in report.rejected[0][1] and "vrm" in report.rejected[1][1]
+    assert "4 rows: 2 accepted, 2 rejected" in report.summary()
+    assert report.changes[0].id == "hot-hotlist-1"
+
+
+def test_marker_and_place_csv_by_columns() -> None:
+    markers = parse_reference_file(Path("m.csv"), "person_id,marker,note\nP1,weapons,knife\nP2,,\n")
+    assert markers.changes[0].kind == "person_marker" and markers.rejected[0][0] == 2
+    places = parse_reference_file(
+        Path("p.csv"), "name,kind,lat,lon\nA refuge,refuge,52.48,-1.89\nNowhere,refuge,north,-1.9\n"
+    )
+    assert places.changes[0].kind == "place"
+    assert places.rejected[0][0] == 2 and "lat" in places.rejected[0][1]
+    with pytest.raises(ContractError, match="--kind"):
+        parse_reference_file(Path("x.csv"), "a,b\n1,2\n")
+
+
+def test_geojson_points_are_places_and_polygons_geofences() -> None:
+    hospitals = (PROJECT_ROOT / "data" / "places" / "hospitals.geojson").read_text()
+    report = parse_reference_file(Path("hospitals.geojson"), hospitals)
+    assert report.rows == 63 and not report.rejected
+    assert {c.kind for c in report.changes} == {"place"}
+    zone = {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "properties": {"name": "Zone", "id": "Z1"},
+                "geometry": {
+                    "type": "Polygon",
+                    "coordinates": [[[-1.9, 52.4], [-1.8, 52.4], [-1.8, 52.5], [-1.9, 52.4]]],
+                },
+            },
+            {
+                "type": "Feature",
+                "properties": {"name": "Line"},
+                "geometry": {"type": "LineString", "coordinates": [[-1.9, 52.4], [-1.8, 52.4]]},
+            },
+        ],
+    }
+    report = parse_reference_file(Path("zones.geojson"), orjson.dumps(zone).decode())
+    assert [(c.kind, c.id) for c in report.changes] == [("geofence", "Z1")]
+    assert report.rejected[0][0] == 2 and "LineString" in report.rejected[0][1]
+
+
+def test_jsonl_changes_and_entries_with_kind() -> None:
+    lines = "\n".join(
+        [
+            orjson.dumps({"kind": "hotlist", "op": "delete", "id": "HL-1"}).decode(),
+            "{not json",
+            orjson.dumps(
+                {
+                    "kind": "hotlist",
+                    "op": "upsert",
+                    "id": "HL-2",
+                    "entry": {"vrm": "A1", "reason": "other"},
+                }
+            ).decode(),
+        ]
+    )
+    report = parse_reference_file(Path("changes.jsonl"), lines)
+    assert [c.id for c in report.changes] == ["HL-1", "HL-2"] and report.rejected[0][0] == 2
+    entries = parse_reference_file(
+        Path("e.jsonl"), '{"address": "1 High St", "marker": "dog"}\n', kind="address_marker"
+    )
+    assert entries.changes[0].kind == "address_marker"
+    with pytest.raises(ContractError):
+        parse_reference_file(Path("x.xml"), "<a/>")
