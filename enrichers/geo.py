@@ -11,8 +11,10 @@ Levels, each a code and a name, from the data folder (see data/README.md):
 - ``ward``: electoral wards (2013), a stand-in for police neighbourhoods
 - ``lsoa``: Lower Layer Super Output Areas (2011)
 
-A point on a shared border takes the area with the lowest code, so every
-point inside the force area gets exactly one code per level.
+A point on a shared border takes the area with the lowest code; a point inside
+the force area that falls in a sliver between generalised polygons of one level
+takes that level's nearest area (within about 350 m). So every point inside the
+force area gets exactly one code per level.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ DISTRICT_NAMES = {
     "E08000031": "Wolverhampton",
 }
 LEVELS = ("district", "ward", "lsoa")
+GAP_TOLERANCE_DEG = 0.005  # about 350 m east-west, 550 m north-south
 AREA_CACHE_SIZE = 200_000  # points remembered (about 100 MB at most); cleared when full
 _LEVEL_FIELDS = {"ward": ("WD13CD", "WD13NM"), "lsoa": ("LSOA11CD", "LSOA11NM")}
 
@@ -208,6 +211,19 @@ class GeoIndex:
             if name == "district" and self._ward_district is not None and "ward" in self.levels:
                 continue  # a ward lies in one district: no need to test the big district polygons
             found[name] = level.lookup(points)
+        # The generalised layers (wards 2013, LSOAs 2011) leave slivers between them: a
+        # point inside the force area that falls in a gap of one layer takes that layer's
+        # nearest area within GAP_TOLERANCE_DEG, so it gets one code at every level.
+        inside = np.zeros(len(points), dtype=bool)
+        for idx in found.values():
+            inside |= idx >= 0
+        for name, idx in found.items():
+            gaps = np.nonzero(inside & (idx < 0))[0]
+            if len(gaps):
+                pidx, aidx = self.levels[name].tree.query_nearest(
+                    points[gaps], max_distance=GAP_TOLERANCE_DEG, all_matches=False
+                )
+                idx[gaps[pidx]] = aidx
         if "district" not in found and "ward" in found and self._ward_district is not None:
             wards = found["ward"]
             found["district"] = np.where(wards >= 0, self._ward_district[np.maximum(wards, 0)], -1)

@@ -1,12 +1,12 @@
 """History enrichment, kept in Redis: hotlists, warning markers, call history at an
 address and by a caller, calls and incidents within 50 m in the last 28 days, a
-plate's recent ANPR trail, and the nearest available officers.
+plate's recent ANPR trail, and officers' last pings (for nearest units).
 
 The key layout is in ``enrichers/keys.py``. ``HistoryStore.enrich`` works on a
 whole batch with one pipelined round trip, never one per event (small Lua
 scripts keep a look-up and its write in one command). Interpreting what Redis
-returned is pure (``_hotlist_hits``, ``_call_history``, ``_nearby``, ``_trail``,
-``_units``) so it is tested without a server.
+returned is pure (``_hotlist_hits``, ``_call_history``, ``_nearby``, ``_trail``)
+so it is tested without a server.
 
 If Redis does not answer within the settings' timeout a method raises
 ``ServiceError`` (worth retrying); if it answers with an error, ``EnrichmentError``
@@ -90,9 +90,6 @@ TRAIL_KEEP = 20  # reads kept per plate (the list is trimmed back to this past t
 TRAIL_TTL_S = 7 * 86_400  # a plate's trail expires about a week after its reads stop
 TRAIL_SHOWN = 5
 NEARBY_RADIUS_M = 50
-UNITS_RADIUS_M = 10_000
-UNITS_COUNT = 3
-STALE_FIX_S = 300  # an officer's fix older than this is marked stale
 
 Finish = Callable[[list[Any]], list[dict[str, Any]]]
 
@@ -163,33 +160,6 @@ def _nearby(raw: list[Any] | None, own_id: str, at: datetime, window_s: int) -> 
     }
 
 
-def _units(raw: list[Any] | None, now: datetime) -> list[dict[str, Any]]:
-    """Nearest available officers: distance and age of their last fix (stale ones after fresh)."""
-    out = []
-    for pair in raw or []:
-        try:
-            dist, state = float(pair[0]), orjson.loads(pair[1])
-        except (TypeError, ValueError, IndexError, orjson.JSONDecodeError):
-            continue
-        if state.get("status") not in (None, "available"):
-            continue
-        try:
-            age = (now - datetime.fromisoformat(state["at"])).total_seconds()
-        except (KeyError, TypeError, ValueError):
-            continue
-        out.append(
-            {
-                "officer_id": state.get("officer_id"),
-                "callsign": state.get("callsign"),
-                "distance_m": round(dist, 0),
-                "fix_age_s": round(max(age, 0.0), 0),
-                "stale": age > STALE_FIX_S,
-            }
-        )
-    out.sort(key=lambda u: (u["stale"], u["distance_m"]))
-    return out[:UNITS_COUNT]
-
-
 def _call_history(members: Sequence[tuple[Any, float]] | None) -> dict[str, Any]:
     """Count and the most recent call ids from a scored set range."""
     members = members or []
@@ -234,18 +204,6 @@ end
 if ARGV[4] ~= '' then
   redis.call('GEOADD', KEYS[1], ARGV[1], ARGV[2], ARGV[4])
   redis.call('EXPIRE', KEYS[1], ARGV[5])
-end
-return out
-"""
-
-# The nearest officers to (ARGV[1], ARGV[2]) within ARGV[3] m, up to ARGV[4]: {distance, state}.
-_NEAREST_UNITS = r"""
-local found = redis.call('GEOSEARCH', KEYS[1], 'FROMLONLAT', ARGV[1], ARGV[2], 'BYRADIUS', ARGV[3], 'm',
-                         'ASC', 'COUNT', ARGV[4], 'WITHDIST')
-local out = {}
-for i, f in ipairs(found) do
-  local state = redis.call('HGET', KEYS[2], f[1])
-  if state then out[#out + 1] = {f[2], state} end
 end
 return out
 """
@@ -327,8 +285,8 @@ class HistoryStore:
         Returns, per event, the parts of its enrichment block that come from
         Redis: ``history`` (hotlist hits and ANPR trail for reads; call history,
         nearby calls and incidents and markers for calls; markers and nearby
-        history for incidents) and ``nearest_units`` for calls and incidents.
-        Officer pings are recorded (positions for nearest units).
+        history for incidents). Officer pings are recorded; workers index them
+        for nearest units (``enrichers.zones.Officers``).
         """
         if not models:
             return []
@@ -455,7 +413,6 @@ class HistoryStore:
                 )
             )
             plans.append(steps)
-        units = self._plan_units(batch, [(c.location.lat, c.location.lon) for c in calls])
 
         def finish(res: list[Any]) -> list[dict[str, Any]]:
             out = []
@@ -471,7 +428,7 @@ class HistoryStore:
                         )
                     else:
                         block[field] = _call_history(res[idx])
-                out.append({"history": block, "nearest_units": _units(res[units[i]], now)})
+                out.append({"history": block})
             return out
 
         return finish
@@ -498,7 +455,6 @@ class HistoryStore:
             )
             for inc in incidents
         ]
-        units = self._plan_units(batch, [(i.location.lat, i.location.lon) for i in incidents])
 
         def finish(res: list[Any]) -> list[dict[str, Any]]:
             out, pos = [], 0
@@ -511,7 +467,7 @@ class HistoryStore:
                     "markers": [m for m in found if _live(m, inc.at)],
                     "nearby": _nearby(res[nearby[i]], inc.incident_id, inc.at, self.window_s),
                 }
-                out.append({"history": block, "nearest_units": _units(res[units[i]], now)})
+                out.append({"history": block})
             return out
 
         return finish
@@ -528,12 +484,6 @@ class HistoryStore:
                     "lon": ping.lon,
                 }
             )
-            if ping.status == "off_duty":
-                batch.add("zrem", self.keys.officer_positions, ping.officer_id)
-            else:
-                batch.add(
-                    "geoadd", self.keys.officer_positions, (ping.lon, ping.lat, ping.officer_id)
-                )
             batch.add("hset", self.keys.officer_state, ping.officer_id, state)
 
         def finish(res: list[Any]) -> list[dict[str, Any]]:
@@ -570,22 +520,6 @@ class HistoryStore:
             member,
             self.window_s + 7 * 86_400,
         )
-
-    def _plan_units(self, batch: _Batch, points: Sequence[tuple[float, float]]) -> list[int]:
-        return [
-            batch.add(
-                "eval",
-                _NEAREST_UNITS,
-                2,
-                self.keys.officer_positions,
-                self.keys.officer_state,
-                lon,
-                lat,
-                UNITS_RADIUS_M,
-                UNITS_COUNT * 3,
-            )
-            for lat, lon in points
-        ]
 
     async def apply_reference(self, changes: Sequence[ReferenceChangeV1]) -> None:
         """Apply hotlist and marker upserts and deletes, in order, each atomically."""
@@ -636,6 +570,19 @@ class HistoryStore:
             except orjson.JSONDecodeError:
                 continue
         return int(version or 0), entries
+
+    async def officer_states(self) -> dict[str, dict[str, Any]]:
+        """Every officer's last ping (the workers index them for nearest units)."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hgetall(self.keys.officer_state)
+        (raw,) = await self._run(pipe)
+        states = {}
+        for k, v in (raw or {}).items():
+            try:
+                states[k.decode() if isinstance(k, bytes) else k] = orjson.loads(v)
+            except orjson.JSONDecodeError:
+                continue
+        return states
 
     def _place(self, entry: BaseModel) -> tuple[str, str]:
         """The hash and field an entry lives in."""

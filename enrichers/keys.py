@@ -15,7 +15,6 @@ key                            type    holds
 ``rtic:trail:{plate}``         list    a plate's last 20 reads (JSON), newest first; expires 7 days
 ``rtic:geo:calls:{week}``      geo     ``call_id|category|epoch`` by position, per ISO week; expires
 ``rtic:geo:incidents:{week}``  geo     ``incident_id|category|epoch`` (created events); expires
-``rtic:officers:geo``          geo     officer id by last position (off-duty officers removed)
 ``rtic:officers:state``        hash    officer id -> last ping JSON (callsign, status, at)
 ``rtic:ref:{kind}``            hash    id -> entry JSON for geofences and operator places
 ``rtic:ref-version:{kind}``    string  change counter of that layer (workers reload on change)
@@ -98,10 +97,6 @@ class Keys:
 
     def geo_history(self, what: str, week: str) -> str:
         return f"{self.base}geo:{what}:{week}"
-
-    @property
-    def officer_positions(self) -> str:
-        return f"{self.base}officers:geo"
 
     @property
     def officer_state(self) -> str:

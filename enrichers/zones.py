@@ -1,4 +1,4 @@
-"""Live reference layers that operators change at run time: geofences and places.
+"""Live layers that change at run time: geofences, operator places, officers' positions.
 
 Built from the entries kept in Redis (``rtic:ref:geofence``, ``rtic:ref:place``)
 whenever their change counter moves, and queried in batches like the
@@ -108,3 +108,75 @@ def build_place_layers(entries: Mapping[str, Mapping[str, Any]]) -> dict[str, Pl
             generated=all(bool(e.get("generated")) for _, e in items),
         )
     return layers
+
+
+UNITS_COUNT = 3
+UNITS_RADIUS_M = 10_000.0
+STALE_FIX_S = 300.0  # an officer's fix older than this is marked stale
+
+
+@dataclass(frozen=True, eq=False)
+class Officers:
+    """Available officers' last fixes, for the nearest units to a batch of events.
+
+    A force has hundreds to a few thousand officers on duty, so distances from a
+    batch to all of them are one numpy computation; no per-event Redis call.
+    """
+
+    ids: list[str]
+    callsigns: list[str | None]
+    xs: np.ndarray
+    ys: np.ndarray
+    fixes: np.ndarray  # epoch seconds of each last fix
+
+    @classmethod
+    def build(cls, states: Mapping[str, Mapping[str, Any]]) -> Officers:
+        ids, callsigns, lats, lons, fixes = [], [], [], [], []
+        for oid, st in sorted(states.items()):
+            if st.get("status") not in (None, "available"):
+                continue
+            try:
+                lat, lon = float(st["lat"]), float(st["lon"])
+                fix = datetime.fromisoformat(st["at"]).timestamp()
+            except (KeyError, TypeError, ValueError):
+                continue
+            ids.append(oid)
+            callsigns.append(st.get("callsign"))
+            lats.append(lat)
+            lons.append(lon)
+            fixes.append(fix)
+        xs, ys = to_metres(np.array(lons, dtype=float), np.array(lats, dtype=float))
+        return cls(ids, callsigns, xs, ys, np.array(fixes, dtype=float))
+
+    def nearest(
+        self, lats: Sequence[float], lons: Sequence[float], now: datetime, k: int = UNITS_COUNT
+    ) -> list[list[dict[str, Any]]]:
+        """For each point, up to ``k`` available officers within 10 km: fresh fixes first, then stale."""
+        out: list[list[dict[str, Any]]] = [[] for _ in lats]
+        if not self.ids or not len(lats):
+            return out
+        px, py = to_metres(np.asarray(lons, dtype=float), np.asarray(lats, dtype=float))
+        ages = now.timestamp() - self.fixes
+        stale = ages > STALE_FIX_S
+        for start in range(0, len(px), 256):  # bounded memory: 256 x officers at a time
+            dx = px[start : start + 256, None] - self.xs[None, :]
+            dy = py[start : start + 256, None] - self.ys[None, :]
+            dist = np.hypot(dx, dy)
+            # Stale fixes sort after fresh ones: add a distance penalty beyond any radius.
+            rank = dist + stale[None, :] * (2 * UNITS_RADIUS_M)
+            take = min(k, len(self.ids))
+            best = np.argpartition(rank, take - 1, axis=1)[:, :take]
+            for row, cols in enumerate(best):
+                cols = cols[np.argsort(rank[row, cols])]
+                out[start + row] = [
+                    {
+                        "officer_id": self.ids[c],
+                        "callsign": self.callsigns[c],
+                        "distance_m": round(float(dist[row, c])),
+                        "fix_age_s": round(max(float(ages[c]), 0.0)),
+                        "stale": bool(stale[c]),
+                    }
+                    for c in cols.tolist()
+                    if dist[row, c] <= UNITS_RADIUS_M
+                ]
+        return out

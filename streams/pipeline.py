@@ -26,7 +26,7 @@ from pydantic import BaseModel
 
 from enrichers.geo import GeoIndex
 from enrichers.history import HistoryStore
-from enrichers.zones import Geofences, build_place_layers
+from enrichers.zones import Geofences, Officers, build_place_layers
 from rtic.errors import ContractError, EnrichmentError, ServiceError
 from rtic.schemas import (
     AlertV1,
@@ -128,6 +128,7 @@ class Pipeline:
         self.clock = clock
         self.stats = PipelineStats()
         self.geofences = Geofences.build(0, {})
+        self.officers = Officers.build({})
         self._layer_versions = {"geofence": 0, "place": 0}
         self._layers_checked: float | None = None
         self.kind_by_topic = {
@@ -183,6 +184,13 @@ class Pipeline:
         items = [it for m in messages for it in m.items]
         self._enrich_place(kind, items)
         partial = await self._enrich_history(kind, items, now)
+        if kind in (EventKind.CALL, EventKind.INCIDENT):
+            points = [
+                (it, it.lat, it.lon) for it in items if it.lat is not None and it.lon is not None
+            ]
+            units = self.officers.nearest([p[1] for p in points], [p[2] for p in points], now)
+            for (it, _, _), u in zip(points, units, strict=True):
+                it.enrichment["nearest_units"] = u
         enriched_at = now.isoformat()
         for it in items:
             it.enrichment["kind"] = kind.value
@@ -211,7 +219,8 @@ class Pipeline:
         return f"{self.geo.version}/geofences-{v['geofence']}/places-{v['place']}"
 
     async def _refresh_layers(self) -> None:
-        """Reload geofences and operator places when they changed (checked at most once a second)."""
+        """Reload officers' positions, and geofences and operator places when they changed
+        (at most once a second: a worker's view is at most that stale)."""
         if self.history is None:
             return
         tick = time.monotonic()
@@ -220,6 +229,7 @@ class Pipeline:
         self._layers_checked = tick
         kinds = list(self._layer_versions)
         try:
+            self.officers = Officers.build(await self.history.officer_states())
             versions = await self.history.reference_versions(kinds)
             for kind, version in zip(kinds, versions, strict=True):
                 if version == self._layer_versions[kind]:

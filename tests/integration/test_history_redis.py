@@ -171,11 +171,12 @@ async def test_redis_down_raises_service_error_and_pipeline_goes_on_partial(
 
 
 async def test_enrich_batch_gives_trail_nearby_history_and_nearest_units(
-    store: HistoryStore,
+    store: HistoryStore, geo: GeoIndex, settings: Settings
 ) -> None:
-    from rtic.schemas import OfficerLocationV1
     from tests.conftest import make_officer_location
 
+    topics = Topics.with_prefix(settings.topic_prefix)
+    pipeline = Pipeline(topics, geo, store, default_rules(), clock=lambda: NOW)
     pings = [
         make_officer_location(officer_id="U-NEAR", at_point=(52.4865, -1.8904), callsign="BW-1"),
         make_officer_location(officer_id="U-FAR", at_point=(52.4962, -1.8904), callsign="BW-2"),
@@ -186,24 +187,25 @@ async def test_enrich_batch_gives_trail_nearby_history_and_nearest_units(
             at=(NOW - timedelta(minutes=20)).isoformat(),
         ),
     ]
-    await store.enrich(
-        EventKind.OFFICER_LOCATION, [OfficerLocationV1.model_validate(p) for p in pings], NOW
+    await pipeline.process(
+        [
+            RawRecord(topics.officer_locations, 0, i, b"k", orjson.dumps(p))
+            for i, p in enumerate(pings)
+        ]
     )
     here = {"lat": 52.4862, "lon": -1.8904, "address": "1 Trail Street"}
-    earlier = CallV1.model_validate(
-        make_call(
-            location=here, category="assault", received_at=(NOW - timedelta(days=3)).isoformat()
-        )
+    earlier = make_call(
+        location=here, category="assault", received_at=(NOW - timedelta(days=3)).isoformat()
     )
-    await store.enrich(EventKind.CALL, [earlier], NOW)
-    call = CallV1.model_validate(
-        make_call(location={**here, "lat": 52.48623}, received_at=NOW.isoformat())
-    )  # ~3 m away
-    (block,) = await store.enrich(EventKind.CALL, [call], NOW)
-    nearby = block["history"]["nearby"]
+    await pipeline.process([RawRecord(topics.calls, 0, 0, b"k", orjson.dumps(earlier))])
+    pipeline._layers_checked = None  # as a second later: the worker re-reads officers' positions
+    call = make_call(location={**here, "lat": 52.48623}, received_at=NOW.isoformat())  # ~3 m away
+    out = await pipeline.process([RawRecord(topics.calls, 0, 1, b"k", orjson.dumps(call))])
+    enrichment = orjson.loads(out.messages[0][2])["enrichment"]
+    nearby = enrichment["history"]["nearby"]
     assert nearby["count"] == 1 and nearby["by_category"] == {"assault": 1}
-    assert nearby["recent"][0]["id"] == earlier.call_id
-    units = block["nearest_units"]
+    assert nearby["recent"][0]["id"] == earlier["call_id"]
+    units = enrichment["nearest_units"]
     assert [u["officer_id"] for u in units] == [
         "U-NEAR",
         "U-FAR",

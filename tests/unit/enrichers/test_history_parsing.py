@@ -64,28 +64,6 @@ def test_nearby_counts_by_category_within_the_window_and_not_itself() -> None:
     assert [r["id"] for r in block["recent"]] == ["C1", "C2"]
 
 
-def test_units_drop_busy_and_mark_stale() -> None:
-    from enrichers.history import _units
-
-    def state(oid: str, status: str, age_s: int) -> bytes:
-        return orjson.dumps(
-            {
-                "officer_id": oid,
-                "status": status,
-                "at": (NOW - timedelta(seconds=age_s)).isoformat(),
-            }
-        )
-
-    raw = [
-        [b"10.5", state("A", "available", 900)],
-        [b"20", state("B", "committed", 1)],
-        [b"30", state("C", "available", 10)],
-        [b"x", b"{"],
-    ]
-    units = _units(raw, NOW)
-    assert [(u["officer_id"], u["stale"]) for u in units] == [("C", False), ("A", True)]
-
-
 def test_weeks_are_iso_weeks() -> None:
     from enrichers.history import _week
 

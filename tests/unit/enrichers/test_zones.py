@@ -80,3 +80,36 @@ def test_operator_places_join_the_nearest_places(geo: GeoIndex) -> None:
         assert "school" in near
     finally:
         geo.extra_places = {}
+
+
+def test_nearest_available_officers_fresh_first_then_stale() -> None:
+    from enrichers.zones import Officers
+
+    def state(lat: float, status: str = "available", age_s: int = 10) -> dict:
+        return {
+            "lat": lat,
+            "lon": LON,
+            "status": status,
+            "callsign": "BW",
+            "at": (NOW - timedelta(seconds=age_s)).isoformat(),
+        }
+
+    officers = Officers.build(
+        {
+            "NEAR": state(LAT + 0.0003),
+            "FAR": state(LAT + 0.01),
+            "BUSY": state(LAT + 0.0001, status="committed"),
+            "OFF": state(LAT, status="off_duty"),
+            "OLD": state(LAT + 0.0002, age_s=1200),
+            "AWAY": state(LAT + 0.5),  # ~55 km: beyond the radius
+            "BAD": {"lat": "x"},
+        }
+    )
+    (units, none) = officers.nearest([LAT, 51.0], [LON, 0.0], NOW)
+    assert [u["officer_id"] for u in units] == ["NEAR", "FAR", "OLD"]
+    assert (
+        30 < units[0]["distance_m"] < 40 and units[0]["fix_age_s"] == 10 and not units[0]["stale"]
+    )
+    assert units[2]["stale"] is True
+    assert none == []
+    assert Officers.build({}).nearest([LAT], [LON], NOW) == [[]]

@@ -1,0 +1,222 @@
+"""The enrichment step alone, on batches of realistic events: events/s and us/event.
+
+- place: areas (district, ward, LSOA), geofences, and for calls and incidents the
+  nearest place of each layer; for plate reads from fixed cameras (cache hits) and
+  for calls at fresh random addresses inside the force area (no cache hits);
+- history: ``HistoryStore.enrich`` against the real Redis at RTIC_REDIS_URL (or an
+  embedded one) for plate reads (hotlist + trail) and calls (call history, 50 m
+  history, markers);
+- nearest units alone: distances from a batch to every available officer.
+
+One process, one core (this script does not start other work). Usage::
+
+    python benchmarks/enrichment.py [--events 20000] [--batch 500] [--record]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import shapely
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.pipeline_throughput import drop_keys, machine
+from enrichers.geo import GeoIndex
+from enrichers.history import HistoryStore
+from enrichers.zones import Geofences, Officers
+from rtic.schemas import CallV1, EventKind, OfficerLocationV1, PlateReadV1
+from rtic.services import redis_answers, start_embedded_redis
+from rtic.settings import Settings
+
+NOW = datetime.now(UTC)
+
+
+def points_inside(geo: GeoIndex, n: int, seed: int) -> tuple[list[float], list[float]]:
+    rng = np.random.default_rng(seed)
+    tree = geo.levels["district"].tree
+    lats: list[float] = []
+    lons: list[float] = []
+    while len(lats) < n:
+        la = rng.uniform(52.35, 52.67, 4 * n)
+        lo = rng.uniform(-2.21, -1.42, 4 * n)
+        inside = tree.query(shapely.points(lo, la), predicate="within")[0]
+        for i in np.unique(inside)[: n - len(lats)]:
+            lats.append(float(la[i]))
+            lons.append(float(lo[i]))
+    return lats, lons
+
+
+def timed(fn: Callable[[int, int], Any], n: int, batch: int) -> float:
+    start = time.perf_counter()
+    for i in range(0, n, batch):
+        fn(i, min(i + batch, n))
+    return time.perf_counter() - start
+
+
+async def atimed(fn: Callable[[int, int], Any], n: int, batch: int) -> float:
+    start = time.perf_counter()
+    for i in range(0, n, batch):
+        await fn(i, min(i + batch, n))
+    return time.perf_counter() - start
+
+
+async def run(n: int, batch: int, redis_url: str) -> list[tuple[str, int, float]]:
+    geo = GeoIndex.load(Settings().data_dir)
+    fences = Geofences.build(
+        1,
+        {
+            f"GF{i}": {
+                "name": f"zone {i}",
+                "circle": {"lat": 52.40 + i * 0.01, "lon": -1.95 + i * 0.02, "radius_m": 400},
+            }
+            for i in range(20)
+        },
+    )
+    rows: list[tuple[str, int, float]] = []
+    cam_lats, cam_lons = points_inside(geo, 200, 1)
+    rng = np.random.default_rng(2)
+    cams = rng.integers(0, 200, n)
+    r_lats = [cam_lats[c] for c in cams]
+    r_lons = [cam_lons[c] for c in cams]
+    times = [NOW] * n
+    geo.areas(cam_lats, cam_lons)  # the cameras have been seen before
+
+    def place_reads(a: int, b: int) -> None:
+        geo.areas(r_lats[a:b], r_lons[a:b])
+        fences.hits(r_lats[a:b], r_lons[a:b], times[a:b])
+
+    rows.append(
+        (
+            "place: plate reads from 200 fixed cameras (areas + geofences)",
+            n,
+            timed(place_reads, n, batch),
+        )
+    )
+    c_lats, c_lons = points_inside(geo, n, 3)
+
+    def place_calls(a: int, b: int) -> None:
+        geo.areas(c_lats[a:b], c_lons[a:b])
+        fences.hits(c_lats[a:b], c_lons[a:b], times[a:b])
+        geo.nearest_places(c_lats[a:b], c_lons[a:b])
+
+    rows.append(
+        (
+            "place: calls at new addresses (areas + geofences + nearest places)",
+            n,
+            timed(place_calls, n, batch),
+        )
+    )
+
+    prefix = f"benchenrich{int(time.time())}."
+    store = HistoryStore.from_url(redis_url, prefix=prefix, timeout=5.0)
+    try:
+        pings = [
+            OfficerLocationV1(
+                officer_id=f"O{i}", at=NOW, lat=c_lats[i], lon=c_lons[i], status="available"
+            )
+            for i in range(300)
+        ]
+        await store.enrich(EventKind.OFFICER_LOCATION, pings, NOW)
+        letters = "ABCDEFGHJKLMNPRSTUVWXYZ"
+        reads = [
+            PlateReadV1(
+                read_id=f"R{i}",
+                vrm=f"{letters[i % 23]}{letters[i // 23 % 23]}{i % 70 + 10} {letters[i // 529 % 23]}AB",
+                camera_id=f"C{cams[i]}",
+                read_at=NOW,
+                lat=r_lats[i],
+                lon=r_lons[i],
+            )
+            for i in range(n)
+        ]
+
+        async def history_reads(a: int, b: int) -> None:
+            await store.enrich(EventKind.ANPR, reads[a:b], NOW)
+
+        rows.append(
+            (
+                "history: plate reads (hotlist + trail, one script call per batch)",
+                n,
+                await atimed(history_reads, n, batch),
+            )
+        )
+        calls = [
+            CallV1(
+                call_id=f"C{i}",
+                received_at=NOW,
+                channel="999",
+                category="assault",
+                location={"lat": c_lats[i], "lon": c_lons[i], "address": f"{i % 997} Bench Road"},
+                caller={"person_id": f"P{i % 1500}"},
+            )
+            for i in range(n)
+        ]
+
+        async def history_calls(a: int, b: int) -> None:
+            await store.enrich(EventKind.CALL, calls[a:b], NOW)
+
+        rows.append(
+            (
+                "history: calls (call history, 50 m history, markers)",
+                n,
+                await atimed(history_calls, n, batch),
+            )
+        )
+
+        officers = Officers.build(await store.officer_states())
+
+        def units_only(a: int, b: int) -> None:
+            officers.nearest(c_lats[a:b], c_lons[a:b], NOW)
+
+        rows.append(
+            (
+                "nearest units: 300 available officers, numpy per batch",
+                n,
+                timed(units_only, n, batch),
+            )
+        )
+    finally:
+        await drop_keys(store, prefix)
+        await store.close()
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--record", action="store_true")
+    args = parser.parse_args()
+    url = Settings().redis_url
+    embedded = None if redis_answers(url) else start_embedded_redis()
+    try:
+        rows = asyncio.run(run(args.events, args.batch, embedded.url if embedded else url))
+    finally:
+        if embedded:
+            embedded.stop()
+    for name, n, secs in rows:
+        print(f"{name}: {n / secs:,.0f} events/s, {secs / n * 1e6:.1f} us/event")
+    if args.record:
+        lines = [
+            f"\n### {datetime.now(UTC):%Y-%m-%d %H:%M} UTC: `python benchmarks/enrichment.py --events {args.events} --batch {args.batch}`\n",
+            f"Machine: {machine()}. One process; Redis: {'embedded' if embedded else 'local server'} (its own process).\n",
+            "| step | events/s | us/event |",
+            "|---|---:|---:|",
+            *(f"| {name} | {n / secs:,.0f} | {secs / n * 1e6:.1f} |" for name, n, secs in rows),
+        ]
+        with (ROOT / "docs" / "benchmarks.md").open("a") as fh:
+            fh.write("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
