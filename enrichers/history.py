@@ -5,7 +5,7 @@ plate's recent ANPR trail, and officers' last pings (for nearest units).
 The key layout is in ``enrichers/keys.py``. ``HistoryStore.enrich`` works on a
 whole batch with one pipelined round trip, never one per event (small Lua
 scripts keep a look-up and its write in one command). Interpreting what Redis
-returned is pure (``_hotlist_hits``, ``_call_history``, ``_nearby``, ``_trail``)
+returned is pure (``_hotlist_hits``, ``_call_history_ids``, ``_nearby``, ``_trail``)
 so it is tested without a server.
 
 If Redis does not answer within the settings' timeout a method raises
@@ -17,6 +17,7 @@ If Redis does not answer within the settings' timeout a method raises
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -90,6 +91,7 @@ TRAIL_KEEP = 20  # reads kept per plate (the list is trimmed back to this past t
 TRAIL_TTL_S = 7 * 86_400  # a plate's trail expires about a week after its reads stop
 TRAIL_SHOWN = 5
 NEARBY_RADIUS_M = 50
+WEEK_S = 7 * 86_400
 
 Finish = Callable[[list[Any]], list[dict[str, Any]]]
 
@@ -160,10 +162,14 @@ def _nearby(raw: list[Any] | None, own_id: str, at: datetime, window_s: int) -> 
     }
 
 
-def _call_history(members: Sequence[tuple[Any, float]] | None) -> dict[str, Any]:
-    """Count and the most recent call ids from a scored set range."""
-    members = members or []
-    ids = [m.decode() if isinstance(m, bytes) else str(m) for m, _ in members]
+def _as_list(value: Any) -> list[Any]:
+    """Lua's cjson writes an empty array as ``{}``: read either as a list."""
+    return value if isinstance(value, list) else []
+
+
+def _call_history_ids(ids: Sequence[Any]) -> dict[str, Any]:
+    """Count and the most recent call ids, from ids in time order."""
+    ids = [m.decode() if isinstance(m, bytes) else str(m) for m in ids]
     return {"count": len(ids), "recent": ids[-RECENT:][::-1]}
 
 
@@ -193,19 +199,37 @@ end
 return cjson.encode(out)
 """
 
-# Members within ARGV[3] metres of (ARGV[1], ARGV[2]) in the week sets KEYS; then
-# ARGV[4] (if not empty) added to the first (current week's) set, which expires.
-_NEARBY = r"""
+# Calls or incidents of a batch in one command. ARGV[1] a JSON array of items
+# {id, ts, w (window s), zk: [call-history set keys], gk: [weekly geo keys, current
+# first], m: geo member to record ('' for none), lon, lat}; ARGV[2] the radius in
+# metres, ARGV[3] the geo sets' lifetime. For each item: every call-history set gets
+# the call (scored by time), is trimmed to the window and read back; the weekly geo
+# sets are searched within the radius; then the item is recorded in this week's set.
+# The answer is one JSON string: per item {h: [ids per call set], n: [geo members]}.
+# Keys are named in ARGV: fine on one Redis server, not on Redis Cluster.
+_HISTORY_BATCH = r"""
+local items = cjson.decode(ARGV[1])
+local radius, geo_ttl = ARGV[2], ARGV[3]
 local out = {}
-for i, key in ipairs(KEYS) do
-  local found = redis.call('GEOSEARCH', key, 'FROMLONLAT', ARGV[1], ARGV[2], 'BYRADIUS', ARGV[3], 'm')
-  for _, m in ipairs(found) do out[#out + 1] = m end
+for i, it in ipairs(items) do
+  local h, n = {}, {}
+  for j, key in ipairs(it.zk) do
+    redis.call('ZADD', key, it.ts, it.id)
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', it.ts - it.w)
+    h[j] = redis.call('ZRANGEBYSCORE', key, it.ts - it.w, it.ts)
+    redis.call('EXPIRE', key, it.w)
+  end
+  for _, key in ipairs(it.gk) do
+    local found = redis.call('GEOSEARCH', key, 'FROMLONLAT', it.lon, it.lat, 'BYRADIUS', radius, 'm')
+    for _, m in ipairs(found) do n[#n + 1] = m end
+  end
+  if it.m ~= '' then
+    redis.call('GEOADD', it.gk[1], it.lon, it.lat, it.m)
+    redis.call('EXPIRE', it.gk[1], geo_ttl)
+  end
+  out[i] = {h = h, n = n}
 end
-if ARGV[4] ~= '' then
-  redis.call('GEOADD', KEYS[1], ARGV[1], ARGV[2], ARGV[4])
-  redis.call('EXPIRE', KEYS[1], ARGV[5])
-end
-return out
+return cjson.encode(out)
 """
 
 _UPSERT_ENTRY = r"""
@@ -250,6 +274,7 @@ class HistoryStore:
         self.redis = client
         self.keys = keys
         self.window_s = history_days * 86_400
+        self._weeks = math.ceil(self.window_s / WEEK_S) + 1  # ISO weeks a window can touch
         self.timeout = timeout
 
     @classmethod
@@ -373,61 +398,52 @@ class HistoryStore:
         return finish
 
     def _plan_calls(self, batch: _Batch, calls: Sequence[CallV1], now: datetime) -> Finish:
+        """Markers (two HMGETs) and one script call for call history and 50 m history."""
         addresses = [
             normalise_address(c.location.address) if c.location.address else "" for c in calls
         ]
         persons = [c.caller.person_id if c.caller and c.caller.person_id else "" for c in calls]
         am = batch.add("hmget", self.keys.address_markers, addresses)
         pm = batch.add("hmget", self.keys.person_markers, persons)
-        plans: list[list[tuple[str, int]]] = []
+        fields: list[list[str]] = []
+        items = []
         for call, address, person in zip(calls, addresses, persons, strict=True):
-            ts = call.received_at.timestamp()
-            steps = []
-            for field, key in (
-                ("calls_at_address", self.keys.calls_at_address(address) if address else None),
-                ("calls_by_person", self.keys.calls_by_person(person) if person else None),
-            ):
-                if key is None:
-                    continue
-                batch.add("zadd", key, {call.call_id: ts})
-                batch.add("zremrangebyscore", key, "-inf", ts - self.window_s)
-                steps.append(
-                    (
-                        field,
-                        batch.add("zrangebyscore", key, ts - self.window_s, ts, withscores=True),
-                    )
-                )
-                batch.add("expire", key, self.window_s)
-            steps.append(
-                (
-                    "nearby",
-                    self._plan_nearby(
-                        batch,
-                        "calls",
-                        call.call_id,
-                        call.category,
-                        call.received_at,
-                        call.location.lat,
-                        call.location.lon,
-                    ),
+            sets, names = [], []
+            if address:
+                sets.append(self.keys.calls_at_address(address))
+                names.append("calls_at_address")
+            if person:
+                sets.append(self.keys.calls_by_person(person))
+                names.append("calls_by_person")
+            fields.append(names)
+            loc = call.location
+            items.append(
+                self._history_item(
+                    "calls",
+                    call.call_id,
+                    call.category,
+                    call.received_at,
+                    loc.lat,
+                    loc.lon,
+                    sets,
+                    True,
                 )
             )
-            plans.append(steps)
+        idx = self._add_history_batch(batch, items)
 
         def finish(res: list[Any]) -> list[dict[str, Any]]:
+            answers = orjson.loads(res[idx])
             out = []
-            for i, (call, steps) in enumerate(zip(calls, plans, strict=True)):
+            for i, (call, names, answer) in enumerate(zip(calls, fields, answers, strict=True)):
                 markers = _decode_entries(res[am][i]) + _decode_entries(res[pm][i])
                 block: dict[str, Any] = {
                     "markers": [m for m in markers if _live(m, call.received_at)]
                 }
-                for field, idx in steps:
-                    if field == "nearby":
-                        block["nearby"] = _nearby(
-                            res[idx], call.call_id, call.received_at, self.window_s
-                        )
-                    else:
-                        block[field] = _call_history(res[idx])
+                for name, ids in zip(names, _as_list(answer["h"]), strict=True):
+                    block[name] = _call_history_ids(_as_list(ids))
+                block["nearby"] = _nearby(
+                    _as_list(answer["n"]), call.call_id, call.received_at, self.window_s
+                )
                 out.append({"history": block})
             return out
 
@@ -436,27 +452,30 @@ class HistoryStore:
     def _plan_incidents(
         self, batch: _Batch, incidents: Sequence[IncidentEventV1], now: datetime
     ) -> Finish:
+        """Markers on the address and persons, and 50 m history: three commands for the batch."""
         addresses = [
             normalise_address(i.location.address) if i.location.address else "" for i in incidents
         ]
         persons = [[p.person_id for p in i.persons or []] for i in incidents]
         am = batch.add("hmget", self.keys.address_markers, addresses)
         pm = batch.add("hmget", self.keys.person_markers, [p for ps in persons for p in ps] or [""])
-        nearby = [
-            self._plan_nearby(
-                batch,
+        items = [
+            self._history_item(
                 "incidents",
                 inc.incident_id,
                 inc.category,
                 inc.at,
                 inc.location.lat,
                 inc.location.lon,
-                record=inc.event == "created",
+                [],
+                inc.event == "created",
             )
             for inc in incidents
         ]
+        idx = self._add_history_batch(batch, items)
 
         def finish(res: list[Any]) -> list[dict[str, Any]]:
+            answers = orjson.loads(res[idx])
             out, pos = [], 0
             for i, inc in enumerate(incidents):
                 found = _decode_entries(res[am][i])
@@ -465,7 +484,9 @@ class HistoryStore:
                     pos += 1
                 block = {
                     "markers": [m for m in found if _live(m, inc.at)],
-                    "nearby": _nearby(res[nearby[i]], inc.incident_id, inc.at, self.window_s),
+                    "nearby": _nearby(
+                        _as_list(answers[i]["n"]), inc.incident_id, inc.at, self.window_s
+                    ),
                 }
                 out.append({"history": block})
             return out
@@ -491,33 +512,38 @@ class HistoryStore:
 
         return finish
 
-    def _plan_nearby(
+    def _history_item(
         self,
-        batch: _Batch,
         what: str,
         ident: str,
         category: str,
         at: datetime,
         lat: float,
         lon: float,
-        record: bool = True,
-    ) -> int:
-        """Record this call or incident in its week's geo set; read the last weeks' within 50 m."""
+        call_sets: list[str],
+        record: bool,
+    ) -> dict[str, Any]:
+        """One item of ``_HISTORY_BATCH``: its call-history sets and the weekly geo sets to search."""
         ts = at.timestamp()
-        weeks = [
-            self.keys.geo_history(what, _week(ts - 7 * 86_400 * k))
-            for k in range(self.window_s // (7 * 86_400) + 2)
-        ]
-        member = f"{ident}|{category}|{int(ts)}" if record else ""
+        weeks = [self.keys.geo_history(what, _week(ts - WEEK_S * k)) for k in range(self._weeks)]
+        return {
+            "id": ident,
+            "ts": ts,
+            "w": self.window_s,
+            "zk": call_sets,
+            "gk": weeks,
+            "m": f"{ident}|{category}|{int(ts)}" if record else "",
+            "lon": lon,
+            "lat": lat,
+        }
+
+    def _add_history_batch(self, batch: _Batch, items: list[dict[str, Any]]) -> int:
         return batch.add(
             "eval",
-            _NEARBY,
-            len(weeks),
-            *weeks,
-            lon,
-            lat,
+            _HISTORY_BATCH,
+            0,
+            orjson.dumps(items),
             NEARBY_RADIUS_M,
-            member,
             self.window_s + 7 * 86_400,
         )
 

@@ -4,7 +4,7 @@ from datetime import timedelta
 
 import orjson
 
-from enrichers.history import _call_history, _decode_entries, _hotlist_hits, _live
+from enrichers.history import _call_history_ids, _decode_entries, _hotlist_hits, _live
 from rtic.schemas import PlateReadV1
 from tests.conftest import NOW, make_read
 
@@ -36,9 +36,9 @@ def test_bad_stored_json_is_skipped_not_fatal() -> None:
 
 
 def test_call_history_counts_and_lists_most_recent_first() -> None:
-    block = _call_history([(b"C1", 1.0), (b"C2", 2.0), (b"C3", 3.0)])
+    block = _call_history_ids([b"C1", "C2", b"C3"])
     assert block == {"count": 3, "recent": ["C3", "C2", "C1"]}
-    assert _call_history(None) == {"count": 0, "recent": []}
+    assert _call_history_ids([]) == {"count": 0, "recent": []}
 
 
 def test_live_respects_expiry() -> None:
