@@ -78,7 +78,13 @@ async def test_dashboard_shows_live_events_and_alerts(engine: Engine, page) -> N
         read = make_read(vrm="BROW5ER", read_at=now, camera_id="CAM-BROWSER")
         await engine.send(producer, engine.topics.anpr, read["camera_id"], read)
 
-    await page.wait_for_selector(f"circle.event-dot[data-id='{call['call_id']}']", timeout=10_000)
+    dot = page.locator(f"circle.event-dot[data-id='{call['call_id']}']")
+    await dot.wait_for(timeout=10_000)
+    await dot.dispatch_event("click")
+    event_detail = page.locator("#detail")
+    await event_detail.wait_for(state="visible", timeout=5_000)
+    text = await event_detail.inner_text()
+    assert "Coventry" in text and "District" in text and "Nearest school" in text
     alert_item = page.locator("li.alert[data-severity='critical']").first
     await alert_item.wait_for(timeout=10_000)
     assert "BR0W 5ER" in (await alert_item.inner_text())
