@@ -145,6 +145,34 @@ def cmd_reference_load(args: argparse.Namespace) -> int:
     return 1 if report.rejected else 0
 
 
+def cmd_replay(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from simulators.replay import run_replay
+
+    speed = None if args.speed == "max" else float(args.speed)
+    if speed is not None and speed <= 0:
+        print("--speed must be positive or 'max'", file=sys.stderr)
+        return 2
+    mapping = Path(args.mapping) if args.mapping else None
+    return asyncio.run(run_replay(get_settings(), Path(args.path), speed=speed, mapping=mapping))
+
+
+def cmd_record(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from simulators.replay import run_record
+
+    return asyncio.run(
+        run_record(
+            get_settings(),
+            Path(args.out),
+            duration=args.duration,
+            from_beginning=args.from_beginning,
+        )
+    )
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     from rtic.embedded import run_up
 
@@ -175,6 +203,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     p.add_argument("--count", type=int, default=None, help="stop after this many events")
     p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser(
+        "replay", help="send recorded events to the input topics, keeping their timing"
+    )
+    p.add_argument("path", help="JSON Lines (contract events or 'rtic record' output) or CSV")
+    p.add_argument("--speed", default="1", help="1 = real time, 60 = a minute a second, or 'max'")
+    p.add_argument(
+        "--mapping", help="column mapping (YAML) for a CSV of calls; see simulators/mappings/"
+    )
+    p.set_defaults(func=cmd_replay)
+
+    p = sub.add_parser("record", help="capture the live input topics to JSON Lines for replay")
+    p.add_argument("--out", required=True, help="file to append to")
+    p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    p.add_argument("--from-beginning", action="store_true", help="start at the oldest message kept")
+    p.set_defaults(func=cmd_record)
 
     p = sub.add_parser("token", help="print a bearer token (alone on the last line)")
     p.add_argument("--role", required=True, choices=[r.value for r in Role])
