@@ -162,6 +162,17 @@ def _nearby(raw: list[Any] | None, own_id: str, at: datetime, window_s: int) -> 
     }
 
 
+def _json_hash(raw: dict[Any, Any] | None) -> dict[str, dict[str, Any]]:
+    """A Redis hash of JSON values, decoded; a value that is not JSON is skipped."""
+    out = {}
+    for k, v in (raw or {}).items():
+        try:
+            out[k.decode() if isinstance(k, bytes) else k] = orjson.loads(v)
+        except orjson.JSONDecodeError:
+            continue
+    return out
+
+
 def _as_list(value: Any) -> list[Any]:
     """Lua's cjson writes an empty array as ``{}``: read either as a list."""
     return value if isinstance(value, list) else []
@@ -589,26 +600,14 @@ class HistoryStore:
         pipe.get(self.keys.reference_version(kind))
         pipe.hgetall(self.keys.reference(kind))
         version, raw = await self._run(pipe)
-        entries = {}
-        for k, v in (raw or {}).items():
-            try:
-                entries[k.decode() if isinstance(k, bytes) else k] = orjson.loads(v)
-            except orjson.JSONDecodeError:
-                continue
-        return int(version or 0), entries
+        return int(version or 0), _json_hash(raw)
 
     async def officer_states(self) -> dict[str, dict[str, Any]]:
         """Every officer's last ping (the workers index them for nearest units)."""
         pipe = self.redis.pipeline(transaction=False)
         pipe.hgetall(self.keys.officer_state)
         (raw,) = await self._run(pipe)
-        states = {}
-        for k, v in (raw or {}).items():
-            try:
-                states[k.decode() if isinstance(k, bytes) else k] = orjson.loads(v)
-            except orjson.JSONDecodeError:
-                continue
-        return states
+        return _json_hash(raw)
 
     def _place(self, entry: BaseModel) -> tuple[str, str]:
         """The hash and field an entry lives in."""

@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import IO, Any
 
 import orjson
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from websockets.asyncio.client import ClientConnection, connect
 
-from rtic.kafka import ensure_topics, make_producer
+from rtic.kafka import bootstrap_servers, ensure_topics, make_producer
 from rtic.settings import Settings
 from rtic.tokens import issue_token
 from rtic.topics import Topics
@@ -114,6 +114,23 @@ class Engine:
     async def send(self, producer: AIOKafkaProducer, topic: str, key: str, value: Any) -> None:
         raw = value if isinstance(value, bytes) else orjson.dumps(value)
         await producer.send_and_wait(topic, raw, key=key.encode())
+
+    @contextlib.asynccontextmanager
+    async def tail(self, topic: str) -> AsyncIterator[AIOKafkaConsumer]:
+        """A consumer of ``topic`` that sees only what is produced from now on."""
+        consumer = AIOKafkaConsumer(
+            topic,
+            bootstrap_servers=bootstrap_servers(self.settings.kafka_url),
+            group_id=None,
+            auto_offset_reset="latest",
+        )
+        await consumer.start()
+        try:
+            await consumer.seek_to_end()
+            await consumer.position(next(iter(consumer.assignment())))
+            yield consumer
+        finally:
+            await consumer.stop()
 
     @contextlib.asynccontextmanager
     async def client(

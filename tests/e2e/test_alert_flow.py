@@ -14,9 +14,7 @@ from datetime import UTC, datetime
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer
 
-from rtic.kafka import bootstrap_servers
 from tests.conftest import make_call, make_hotlist_change, make_read
 from tests.engine import Engine, next_message
 
@@ -49,16 +47,7 @@ async def test_misread_of_hotlisted_plate_alerts_a_subscribed_client(engine: Eng
 
 async def test_bad_messages_go_to_dead_letter_and_the_stream_goes_on(engine: Engine) -> None:
     topics = engine.topics
-    consumer = AIOKafkaConsumer(
-        topics.dead_letter,
-        bootstrap_servers=bootstrap_servers(engine.settings.kafka_url),
-        group_id=None,
-        auto_offset_reset="latest",
-    )
-    await consumer.start()
-    try:
-        await consumer.seek_to_end()
-        await consumer.position(next(iter(consumer.assignment())))
+    async with engine.tail(topics.dead_letter) as consumer:
         async with engine.client() as ws, engine.producer() as producer:
             change = make_hotlist_change(vrm="KL66 XYZ", reason="wanted_driver")
             await engine.send(producer, topics.reference, change["id"], change)
@@ -81,8 +70,6 @@ async def test_bad_messages_go_to_dead_letter_and_the_stream_goes_on(engine: Eng
                 batch = await consumer.getmany(timeout_ms=500)
                 for records in batch.values():
                     letters.extend(orjson.loads(r.value) for r in records)
-    finally:
-        await consumer.stop()
     by_raw = {base64.b64decode(letter["raw"]): letter for letter in letters}
     for topic, raw in bad:
         letter = by_raw[raw]

@@ -9,10 +9,8 @@ from datetime import UTC, datetime
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer
 
 from enrichers.geo import GeoIndex
-from rtic.kafka import bootstrap_servers
 from simulators.demand import DemandModel, topic_for
 from tests.engine import Engine
 
@@ -23,16 +21,7 @@ async def test_simulated_read_call_and_incident_are_fully_enriched(
     engine: Engine, geo: GeoIndex
 ) -> None:
     topics = engine.topics
-    consumer = AIOKafkaConsumer(
-        topics.enriched,
-        bootstrap_servers=bootstrap_servers(engine.settings.kafka_url),
-        group_id=None,
-        auto_offset_reset="latest",
-    )
-    await consumer.start()
-    try:
-        await consumer.seek_to_end()
-        await consumer.position(next(iter(consumer.assignment())))
+    async with engine.tail(topics.enriched) as consumer:
         # At 5 events/s, 600 events span about two simulated minutes: incidents follow calls.
         model = DemandModel(geo, seed=42, start=datetime.now(UTC), rate=5.0)
         events = list(itertools.islice(model.events(), 400))
@@ -54,8 +43,6 @@ async def test_simulated_read_call_and_incident_are_fully_enriched(
                             continue  # a call from before the officers were indexed
                         seen.setdefault(kind, event)
             seen.pop("officer_location", None)
-    finally:
-        await consumer.stop()
     assert set(seen) == {"anpr", "call", "incident"}, f"only {sorted(seen)} came out"
     read, call, incident = seen["anpr"], seen["call"], seen["incident"]
     for event in (read, call, incident):
