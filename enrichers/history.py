@@ -52,12 +52,16 @@ def _decode_entries(raw: bytes | str | None) -> list[dict[str, Any]]:
         entries = orjson.loads(raw)
     except orjson.JSONDecodeError:
         return []
+    if not isinstance(entries, dict):  # valid JSON but not a map: as bad as broken JSON
+        return []
     out = []
     for v in entries.values():
         try:
-            out.append(orjson.loads(v) if isinstance(v, str) else v)
+            entry = orjson.loads(v) if isinstance(v, str) else v
         except orjson.JSONDecodeError:
             continue
+        if isinstance(entry, dict):
+            out.append(entry)
     return out
 
 

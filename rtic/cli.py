@@ -85,8 +85,17 @@ def cmd_gateway(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from simulators.demand import run_simulator
+    from pathlib import Path
 
+    from simulators.demand import lsoa_weights_from_csv, run_simulator
+
+    weights = None
+    if args.lsoa_weights:
+        try:
+            weights = lsoa_weights_from_csv(Path(args.lsoa_weights).read_text(encoding="utf-8-sig"))
+        except (OSError, ValueError) as exc:
+            print(f"simulate: {exc}", file=sys.stderr)
+            return 2
     return asyncio.run(
         run_simulator(
             get_settings(),
@@ -94,6 +103,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             seed=args.seed,
             duration=args.duration,
             count=args.count,
+            preset=args.preset,
+            lsoa_weights=weights,
         )
     )
 
@@ -202,6 +213,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=1, help="same seed, same events")
     p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     p.add_argument("--count", type=int, default=None, help="stop after this many events")
+    p.add_argument(
+        "--preset",
+        choices=["west-midlands", "national-anpr"],
+        help="real volumes instead of --rate",
+    )
+    p.add_argument(
+        "--lsoa-weights", help="CSV: police open-data crimes (counted per LSOA) or lsoa,weight"
+    )
     p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser(

@@ -72,6 +72,8 @@ def issue_token(
 
 def verify_token(secret: str, token: str, *, now: datetime) -> Principal:
     """The principal of a valid token, or ``AuthError`` saying why not."""
+    if not token.isascii():  # a JWT is ASCII; anything else must be a 401, not a crash
+        raise AuthError("malformed token")
     try:
         head, body, sig = token.strip().split(".")
     except ValueError as exc:

@@ -1,35 +1,41 @@
-"""First-cut demand simulator: calls, incidents, plate reads and officer pings.
+"""Demand simulator: calls, incidents, plate reads and officer pings.
 
 Two halves, as everywhere in the engine:
 
-- ``DemandModel`` is pure and deterministic: given a seed, a start time and a
-  rate it yields contract messages in time order. Places are sampled inside
-  the real ward polygons of the force area (weighted by ward area), never
-  uniformly over a box. It seeds the things that make rules fire: hotlisted
-  plates (some read with a typical misread) and a pool of repeat callers and
-  addresses, plus a few warning markers.
+- ``DemandModel`` is pure and deterministic: given a seed, a start time and
+  volumes it yields contract messages in time order. Calls follow a daily and
+  weekly rhythm (quiet early morning, evening peak, busier Friday and Saturday
+  nights) and plate reads the commuting peaks, by thinning three Poisson
+  streams. Places are sampled inside the real LSOA polygons of the force area
+  with weights a deployment can set (default: the same for every LSOA, which
+  follows population), never uniformly over a box. It seeds what makes rules
+  fire: hotlisted plates (some read with a typical misread), a pool of repeat
+  callers and a few warning markers.
 - ``run_simulator`` is the Kafka edge: it paces the model on the wall clock
   and produces to the input topics.
 
-Rate counts events: a camera batch of k reads (1 to 5) counts k. Of the draws,
-about 60 % are camera batches, 15 % calls (with incidents that follow them through their
-lifecycle) and 25 % officer pings. A later issue replaces the flat rate with
-a daily and weekly rhythm; the model's interface stays.
+Volumes: ``--rate`` sets a demo mix (70 % plate reads, 10 % calls, 20 %
+officer pings, a camera batch of k reads counting k); ``--preset`` sets real
+volumes (``west-midlands``, ``national-anpr``). Assumptions and sources:
+docs/simulators.md.
 """
 
 from __future__ import annotations
 
 import asyncio
+import csv
 import heapq
+import io
 import itertools
 import logging
 import random
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import shapely
@@ -88,10 +94,87 @@ HOTLIST_REASONS = (
     "no_insurance",
     "missing_person",
 )
-# A quarter of calls come from four repeat callers, so that at the demo rate (5 events/s)
-# the repeat-calls rule fires within a few minutes. A later demand model uses real rates.
-REPEAT_SHARE = 0.25
 MISREADS = {"0": "O", "O": "0", "1": "I", "I": "1", "5": "S", "S": "5", "8": "B", "B": "8"}
+
+
+# Daily rhythm by local hour (Europe/London), relative: calls for service are lowest
+# in the early morning and peak in the late afternoon and evening; road traffic (ANPR
+# reads) has the two commuting peaks. Illustrative shapes in line with published
+# police demand and road traffic profiles; normalised so a week averages 1.
+CALL_HOURLY = (0.9, 0.75, 0.6, 0.5, 0.45, 0.45, 0.55, 0.7, 0.85, 0.95, 1.0, 1.05,
+               1.1, 1.1, 1.15, 1.2, 1.25, 1.3, 1.3, 1.3, 1.25, 1.2, 1.1, 1.0)  # fmt: skip
+TRAFFIC_HOURLY = (0.25, 0.15, 0.1, 0.1, 0.15, 0.35, 0.8, 1.5, 1.7, 1.3, 1.1, 1.1,
+                  1.15, 1.15, 1.2, 1.4, 1.7, 1.8, 1.4, 1.0, 0.8, 0.6, 0.5, 0.35)  # fmt: skip
+NIGHT_OUT_BOOST = 1.4  # Friday and Saturday nights, 20:00 to 03:00, for calls
+LOCAL = ZoneInfo("Europe/London")
+
+
+def call_profile(at: datetime) -> float:
+    """Relative call demand at a moment (weekly mean about 1)."""
+    local = at.astimezone(LOCAL)
+    h, dow = local.hour, local.weekday()  # Monday 0
+    night_out = (dow == 4 and h >= 20) or (dow == 5 and (h >= 20 or h < 3)) or (dow == 6 and h < 3)
+    return CALL_HOURLY[h] * (NIGHT_OUT_BOOST if night_out else 1.0) / _CALL_MEAN
+
+
+def traffic_profile(at: datetime) -> float:
+    """Relative road traffic (plate reads) at a moment (weekly mean about 1)."""
+    local = at.astimezone(LOCAL)
+    weekend = 0.8 if local.weekday() >= 5 else 1.0
+    return TRAFFIC_HOURLY[local.hour] * weekend / _TRAFFIC_MEAN
+
+
+def _weekly_mean(hourly: tuple[float, ...], factor: Any) -> float:
+    total = 0.0
+    for dow in range(7):
+        for h in range(24):
+            total += hourly[h] * factor(dow, h)
+    return total / (7 * 24)
+
+
+_CALL_MEAN = _weekly_mean(
+    CALL_HOURLY,
+    lambda dow, h: (
+        NIGHT_OUT_BOOST
+        if (dow == 4 and h >= 20) or (dow == 5 and (h >= 20 or h < 3)) or (dow == 6 and h < 3)
+        else 1.0
+    ),
+)
+_TRAFFIC_MEAN = _weekly_mean(TRAFFIC_HOURLY, lambda dow, h: 0.8 if dow >= 5 else 1.0)
+_CALL_PEAK = max(CALL_HOURLY) * NIGHT_OUT_BOOST / _CALL_MEAN
+_TRAFFIC_PEAK = max(TRAFFIC_HOURLY) / _TRAFFIC_MEAN
+
+
+@dataclass(frozen=True)
+class Volumes:
+    """Mean rates over a week, per stream (the rhythm moves around them)."""
+
+    calls_per_s: float
+    reads_per_s: float
+    pings_per_s: float
+    cameras: int = 40
+    officers: int = 30
+    repeat_share: float = 0.25  # calls from the repeat callers' pool
+    repeat_callers: int = 4
+
+    @classmethod
+    def from_rate(cls, rate: float) -> Volumes:
+        """The demo mix for a total rate: 70 % plate reads, 10 % calls, 20 % officer pings."""
+        return cls(calls_per_s=0.10 * rate, reads_per_s=0.70 * rate, pings_per_s=0.20 * rate)
+
+
+# Volume presets. West Midlands: about 5,000 calls for service a day (999, 101 and
+# online), some 10 million ANPR reads a day, about 900 officers on duty pinging every
+# 30 s. National ANPR: around 80 million reads a day across the UK network.
+PRESETS = {
+    "west-midlands": Volumes(
+        calls_per_s=0.06, reads_per_s=115.0, pings_per_s=30.0, cameras=600, officers=900
+    ),
+    "national-anpr": Volumes(
+        calls_per_s=1.0, reads_per_s=925.0, pings_per_s=30.0, cameras=3000, officers=900
+    ),
+}
+MEAN_BATCH_READS = 3  # camera batches hold 1 to 5 reads
 
 
 def _weighted(rng: random.Random, table: tuple[tuple[Any, int], ...]) -> Any:
@@ -146,24 +229,37 @@ class Officer:
 class DemandModel:
     """Deterministic demand for one seed (pure: no I/O, no wall clock)."""
 
-    def __init__(self, geo: GeoIndex, *, seed: int, start: datetime, rate: float) -> None:
+    def __init__(
+        self,
+        geo: GeoIndex,
+        *,
+        seed: int,
+        start: datetime,
+        rate: float | None = None,
+        volumes: Volumes | None = None,
+        lsoa_weights: Mapping[str, float] | None = None,
+        rhythm: bool = True,
+    ) -> None:
         if start.tzinfo is None:
             raise ValueError("start must be timezone-aware")
-        if rate <= 0:
-            raise ValueError("rate must be positive")
+        if volumes is None:
+            if rate is None or rate <= 0:
+                raise ValueError("rate must be positive")
+            volumes = Volumes.from_rate(rate)
+        self.volumes = volumes
+        self.rhythm = rhythm
         self.rng = random.Random(seed)
         self.np_rng = np.random.default_rng(seed)
         self.seed = seed
         self.start = start
-        self.rate = rate
         self._seq = itertools.count()
         self._ids = Counter[str]()
-        self._wards = geo.levels["ward"]
+        self.geo = geo
         self._districts = geo.levels["district"]
-        areas = shapely.area(self._wards.geoms)
-        self._ward_weights = areas / areas.sum()
+        self._lsoas = geo.levels["lsoa"]
+        self.lsoa_weights = self._lsoa_weights(lsoa_weights)
         self.places = [self._sample_place() for _ in range(600)]
-        self.cameras = [(f"CAM-{i:03d}", self._sample_place()) for i in range(40)]
+        self.cameras = [(f"CAM-{i:03d}", self._sample_place()) for i in range(volumes.cameras)]
         self.plates = [self._plate() for _ in range(3000)]
         self.hotlist = [
             {
@@ -180,7 +276,7 @@ class DemandModel:
                 phone=f"07700 9{self.rng.randrange(10**5):05d}",
                 place=self.rng.choice(self.places),
             )
-            for i in range(4)
+            for i in range(volumes.repeat_callers)
         ]
         self.officers = [
             Officer(
@@ -188,14 +284,27 @@ class DemandModel:
                 callsign=f"{self.rng.choice(['BW', 'CV', 'DY', 'SW', 'SH', 'WS', 'WV'])}-{10 + i}",
                 place=self._sample_place(),
             )
-            for i in range(30)
+            for i in range(volumes.officers)
         ]
 
     # ---- sampling --------------------------------------------------------------------
 
+    def _lsoa_weights(self, weights: Mapping[str, float] | None) -> np.ndarray:
+        """Where demand falls: by LSOA. Default: the same for every LSOA, and LSOAs are
+        drawn to hold similar populations, so demand follows where people live. A
+        deployment passes its own (for example open-data crime counts per LSOA)."""
+        codes = self._lsoas.codes
+        if weights is None:
+            w = np.ones(len(codes))
+        else:
+            w = np.array([max(float(weights.get(str(c), 0.0)), 0.0) for c in codes])
+            if w.sum() <= 0:
+                raise ValueError("the LSOA weights give no weight to any LSOA of the force area")
+        return w / w.sum()
+
     def _sample_place(self) -> Place:
-        idx = int(self.np_rng.choice(len(self._wards.geoms), p=self._ward_weights))
-        poly = self._wards.geoms[idx]
+        idx = int(self.np_rng.choice(len(self._lsoas.geoms), p=self.lsoa_weights))
+        poly = self._lsoas.geoms[idx]
         minx, miny, maxx, maxy = poly.bounds
         for _ in range(200):
             lon = self.rng.uniform(minx, maxx)
@@ -205,7 +314,9 @@ class DemandModel:
         else:  # a sliver of a ward: its representative point is inside by construction
             pt = poly.representative_point()
             lon, lat = pt.x, pt.y
-        ward = str(self._wards.names[idx])
+        ward = (
+            self.geo.areas([lat], [lon])[0].get("ward", {}).get("name", str(self._lsoas.names[idx]))
+        )
         address = f"{self.rng.randint(1, 240)} {self.rng.choice(STREETS)}, {ward}"
         return Place(round(lat, 6), round(lon, 6), address, ward)
 
@@ -288,26 +399,45 @@ class DemandModel:
         return out
 
     def events(self) -> Iterator[SimEvent]:
-        """Reference data, then demand in time order, for ever (the caller stops it)."""
-        yield from self.reference_data()
-        pending: list[SimEvent] = []  # incident lifecycle events due later
-        t = 0.0
-        while True:
-            drawn = self._draw(self.start + timedelta(seconds=t))
-            for ev in drawn:
-                heapq.heappush(pending, ev)
-            while pending and pending[0].at <= self.start + timedelta(seconds=t):
-                yield heapq.heappop(pending)
-            weight = sum(ev.weight for ev in drawn if ev.kind != "incident") or 1
-            t += self.rng.expovariate(self.rate / weight)
+        """Reference data, then demand in time order, for ever (the caller stops it).
 
-    def _draw(self, at: datetime) -> list[SimEvent]:
-        roll = self.rng.random()
-        if roll < 0.60:
-            return [self._camera_batch(at)]
-        if roll < 0.75:
-            return self._call(at)
-        return [self._officer_ping(at)]
+        Three Poisson streams (calls, camera batches, officer pings) whose rates follow
+        the daily and weekly rhythm (by thinning), merged in time order with the
+        incident lifecycle events they schedule.
+        """
+        yield from self.reference_data()
+        v = self.volumes
+        streams = [
+            ("call", v.calls_per_s, call_profile, _CALL_PEAK),
+            ("anpr", v.reads_per_s / MEAN_BATCH_READS, traffic_profile, _TRAFFIC_PEAK),
+            ("officer_location", v.pings_per_s, None, 1.0),
+        ]
+        pending: list[SimEvent] = []  # scheduled: incident lifecycle events
+        upcoming: list[tuple[float, int]] = []
+        for i, (_, rate, _, peak) in enumerate(streams):
+            if rate > 0:
+                heapq.heappush(
+                    upcoming, (self.rng.expovariate(rate * (peak if self.rhythm else 1.0)), i)
+                )
+        while upcoming:
+            t, i = heapq.heappop(upcoming)
+            kind, rate, profile, peak = streams[i]
+            top = peak if self.rhythm else 1.0
+            heapq.heappush(upcoming, (t + self.rng.expovariate(rate * top), i))
+            at = self.start + timedelta(seconds=t)
+            while pending and pending[0].at <= at:
+                yield heapq.heappop(pending)
+            if self.rhythm and profile is not None and self.rng.random() * top > profile(at):
+                continue  # thinned: a quieter moment
+            if kind == "call":
+                call, *later = self._call(at)
+                for ev in later:
+                    heapq.heappush(pending, ev)
+                yield call
+            elif kind == "anpr":
+                yield self._camera_batch(at)
+            else:
+                yield self._officer_ping(at)
 
     def _camera_batch(self, at: datetime) -> SimEvent:
         camera_id, cam = self.rng.choice(self.cameras)
@@ -336,7 +466,7 @@ class DemandModel:
 
     def _call(self, at: datetime) -> list[SimEvent]:
         r = self.rng
-        if r.random() < REPEAT_SHARE:
+        if self.repeat_people and r.random() < self.volumes.repeat_share:
             person = r.choice(self.repeat_people)
             place = person.place
             caller = person.caller()
@@ -428,6 +558,31 @@ class DemandModel:
         )
 
 
+def lsoa_weights_from_csv(text: str) -> dict[str, float]:
+    """LSOA weights from a CSV: a police open-data crime file (crimes counted per
+    ``LSOA code``), or two columns ``lsoa`` (or ``LSOA11CD``) and ``weight``."""
+    reader = csv.DictReader(io.StringIO(text))
+    cols = set(reader.fieldnames or [])
+    weights: dict[str, float] = {}
+    if "LSOA code" in cols:
+        for row in reader:
+            code = (row.get("LSOA code") or "").strip()
+            if code:
+                weights[code] = weights.get(code, 0.0) + 1.0
+        return weights
+    key = "lsoa" if "lsoa" in cols else "LSOA11CD" if "LSOA11CD" in cols else None
+    if key is None or "weight" not in cols:
+        raise ValueError(
+            "an LSOA weights CSV needs 'LSOA code' (police data) or 'lsoa' and 'weight'"
+        )
+    for row in reader:
+        try:
+            weights[(row[key] or "").strip()] = float(row["weight"])
+        except (TypeError, ValueError):
+            continue
+    return weights
+
+
 def topic_for(topics: Topics, kind: str) -> str:
     return {
         "call": topics.calls,
@@ -439,14 +594,22 @@ def topic_for(topics: Topics, kind: str) -> str:
 
 
 async def run_simulator(
-    settings: Settings, *, rate: float, seed: int, duration: float | None, count: int | None
+    settings: Settings,
+    *,
+    rate: float,
+    seed: int,
+    duration: float | None,
+    count: int | None,
+    preset: str | None = None,
+    lsoa_weights: Mapping[str, float] | None = None,
 ) -> int:
     """Produce the model's demand on the wall clock until ``duration`` or ``count`` (or Ctrl-C)."""
     topics = Topics.with_prefix(settings.topic_prefix)
     await ensure_topics(settings.kafka_url, topics.all(), settings.topic_partitions)
     geo = GeoIndex.load(settings.data_dir)
     start = datetime.now(UTC)
-    model = DemandModel(geo, seed=seed, start=start, rate=rate)
+    volumes = PRESETS[preset] if preset else Volumes.from_rate(rate)
+    model = DemandModel(geo, seed=seed, start=start, volumes=volumes, lsoa_weights=lsoa_weights)
     producer = make_producer(settings.kafka_url)
     await producer.start()
     sent = Counter[str]()

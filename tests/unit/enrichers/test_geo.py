@@ -90,3 +90,99 @@ def test_inside_the_force_area_exactly_one_code_per_level_and_batch_equals_singl
     for i, areas in enumerate(batch):
         assert set(areas) == set(LEVELS), (lats[i], lons[i], areas)
         assert geo.areas([lats[i]], [lons[i]])[0] == areas
+
+
+# ---- Birmingham, ward by ward -----------------------------------------------------------
+
+BIRMINGHAM = "E08000025"
+
+
+def _birmingham_wards(geo: GeoIndex) -> list[int]:
+    wards = geo.levels["ward"]
+    return [i for i, parent in enumerate(wards.parents) if parent == BIRMINGHAM]
+
+
+def _point_inside(geom: shapely.Geometry, seed: int) -> tuple[float, float]:
+    """A uniformly random point strictly inside ``geom`` (lat, lon)."""
+    rng = np.random.default_rng(seed)
+    minx, miny, maxx, maxy = geom.bounds
+    for _ in range(10_000):
+        lon, lat = rng.uniform(minx, maxx), rng.uniform(miny, maxy)
+        if geom.contains(shapely.Point(lon, lat)):
+            return lat, lon
+    raise AssertionError("no point found inside the polygon")
+
+
+def test_birmingham_has_its_wards(geo: GeoIndex) -> None:
+    assert len(_birmingham_wards(geo)) > 30
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_a_point_inside_a_birmingham_ward_gets_that_ward_and_one_code_per_level(
+    geo: GeoIndex, data: st.DataObject
+) -> None:
+    wards = geo.levels["ward"]
+    i = data.draw(st.sampled_from(_birmingham_wards(geo)), label="ward")
+    lat, lon = _point_inside(wards.geoms[i], data.draw(st.integers(0, 2**32 - 1), label="seed"))
+    (areas,) = geo.areas([lat], [lon])
+    assert set(areas) == set(LEVELS)
+    assert areas["district"] == {"code": BIRMINGHAM, "name": "Birmingham"}
+    containing = [
+        str(wards.codes[j]) for j in wards.tree.query(shapely.Point(lon, lat), "intersects")
+    ]
+    # Generalised polygons can overlap a little; then the lowest code wins.
+    assert areas["ward"]["code"] == min(containing)
+    assert str(wards.codes[i]) in containing
+    assert geo.area_codes(areas) == [BIRMINGHAM, areas["ward"]["code"], areas["lsoa"]["code"]]
+
+
+# ---- the cache and edge cases -------------------------------------------------------------
+
+
+def test_no_points_no_areas(geo: GeoIndex) -> None:
+    assert geo.areas([], []) == []
+    assert geo.nearest_places([], []) == []
+    assert geo.area_codes({}) == []
+
+
+def test_a_repeated_point_gets_the_same_answer_in_one_batch_and_from_the_cache(
+    geo: GeoIndex,
+) -> None:
+    lat, lon = 52.4801, -1.9025  # central Birmingham
+    first, again = geo.areas([lat, lat], [lon, lon])
+    assert first == again and first["district"]["name"] == "Birmingham"
+    (cached,) = geo.areas([lat], [lon])
+    assert cached == first
+
+
+def test_areas_come_back_in_the_order_asked(geo: GeoIndex) -> None:
+    points = [LONDON, BIRMINGHAM_CENTRE, COVENTRY_CENTRE, LONDON, BIRMINGHAM_CENTRE]
+    got = geo.areas([p[0] for p in points], [p[1] for p in points])
+    names = [a.get("district", {}).get("name") for a in got]
+    assert names == [None, "Birmingham", "Coventry", None, "Birmingham"]
+
+
+def test_nearest_places_respect_the_distance_limit(geo: GeoIndex) -> None:
+    (near,) = geo.nearest_places([BIRMINGHAM_CENTRE[0]], [BIRMINGHAM_CENTRE[1]])
+    (tight,) = geo.nearest_places(
+        [BIRMINGHAM_CENTRE[0]], [BIRMINGHAM_CENTRE[1]], max_distance_m=1.0
+    )
+    assert set(tight) <= set(near)
+    assert all(p["distance_m"] <= 1.0 for p in tight.values())
+    for kind, place in near.items():
+        assert place["distance_m"] <= 5000, kind
+        assert place["name"] and place["id"]
+
+
+COORD = st.tuples(st.floats(52.3, 52.7), st.floats(-2.3, -1.4))
+
+
+@given(COORD, COORD, COORD)
+def test_distance_is_a_metric(
+    a: tuple[float, float], b: tuple[float, float], c: tuple[float, float]
+) -> None:
+    ab, ba = distance_m(*a, *b), distance_m(*b, *a)
+    assert ab == ba >= 0
+    assert distance_m(*a, *a) == 0
+    assert distance_m(*a, *c) <= ab + distance_m(*b, *c) + 1e-6
