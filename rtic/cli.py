@@ -89,6 +89,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
     from simulators.demand import lsoa_weights_from_csv, run_simulator
 
+    if args.scenario:
+        return _run_scenario(args.scenario)
     weights = None
     if args.lsoa_weights:
         try:
@@ -156,6 +158,26 @@ def cmd_reference_load(args: argparse.Namespace) -> int:
     return 1 if report.rejected else 0
 
 
+def _run_scenario(name: str) -> int:
+    import secrets
+
+    from simulators.scenarios import SCENARIOS, send_scenario
+
+    if name not in SCENARIOS:
+        print(f"unknown scenario {name!r}; one of: {', '.join(SCENARIOS)}", file=sys.stderr)
+        return 2
+    scenario = SCENARIOS[name]
+    tag = secrets.token_hex(3).upper()
+    sent = asyncio.run(send_scenario(get_settings(), name, tag, datetime.now(UTC)))
+    print(f"scenario {name} ({tag}): {scenario.description}")
+    print(f"sent {len(sent)} events; expected alerts:")
+    for exp in scenario.expected:
+        print(f"  {exp.count} x {exp.rule_id}")
+    if scenario.needs_rules:
+        print(f"  (needs rules not in the catalogue yet: {', '.join(scenario.needs_rules)})")
+    return 0
+
+
 def cmd_replay(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -217,6 +239,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--preset",
         choices=["west-midlands", "national-anpr"],
         help="real volumes instead of --rate",
+    )
+    p.add_argument(
+        "--scenario",
+        choices=["stolen-car", "repeat-domestic-abuse", "club-fight", "unassigned-grade-1"],
+        help="send one scripted situation instead of demand",
     )
     p.add_argument(
         "--lsoa-weights", help="CSV: police open-data crimes (counted per LSOA) or lsoa,weight"

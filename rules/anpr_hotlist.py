@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+
 from pydantic import BaseModel
 
 from rtic.schemas import AlertV1, LocationV1, PlateReadV1, Severity
@@ -43,7 +45,7 @@ def anpr_hotlist_hit(event: BaseModel, ctx: RuleContext) -> list[AlertV1]:
                 title=f"Hotlisted vehicle {listed}: {reason.replace('_', ' ')}",
                 summary=(
                     f"{listed} ({reason.replace('_', ' ')}) {how} by camera {event.camera_id} "
-                    f"in {place} at {event.read_at:%H:%M:%S}Z"
+                    f"in {place} at {event.read_at.astimezone(UTC):%H:%M:%S}Z"
                     + (f", heading {event.direction}" if event.direction else "")
                 ),
                 source_event_ids=[event.read_id],

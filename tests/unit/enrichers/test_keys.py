@@ -50,10 +50,7 @@ def test_canonical_is_idempotent_and_stable_under_usual_misreads(plate: str) -> 
         lambda plate: st.tuples(
             st.just(plate),
             st.tuples(
-                *(
-                    st.sampled_from(c + MISREADS[c]) if c in MISREADS else st.just(c)
-                    for c in plate
-                )
+                *(st.sampled_from(c + MISREADS[c]) if c in MISREADS else st.just(c) for c in plate)
             ).map("".join),
         )
     )

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from push.access import Subscription, admits_alert, admits_case, admits_event, parse_subscription
 from rtic.errors import ContractError
@@ -120,3 +122,187 @@ def test_a_good_subscription_is_understood() -> None:
         "cases": [],
         "events": True,
     }
+
+
+SUPERVISOR = Principal("sup", Role.SUPERVISOR)
+
+
+@pytest.mark.parametrize(
+    "msg",
+    [
+        {"severities": "critical"},
+        {"cases": [1]},
+        {"cases": "CASE-1"},
+        {"areas": [f"A{i}" for i in range(501)]},
+        {"radius_m": 0},
+        {"radius_m": 50_001},
+        {"radius_m": [5]},
+        {"position": {"lat": 52.5}},
+        {"position": [52.5, -1.9]},
+        {"position": "here"},
+        {"position": {"lat": 52.5, "lon": 181}},
+        {"events": 1},
+    ],
+)
+def test_more_bad_subscriptions_are_refused(msg: dict[str, Any]) -> None:
+    with pytest.raises(ContractError):
+        parse_subscription(msg)
+
+
+def test_empty_and_null_fields_mean_no_narrowing() -> None:
+    assert parse_subscription({}) == Subscription()
+    assert parse_subscription({"areas": None, "severities": None, "cases": None}) == Subscription()
+    assert parse_subscription({"radius_m": 50_000}).radius_m == 50_000.0
+    assert parse_subscription({"type": "subscribe", "colour": "blue"}) == Subscription()
+
+
+def test_supervisors_see_what_analysts_see() -> None:
+    for sub in (
+        Subscription(),
+        Subscription(areas=frozenset({BRUM})),
+        Subscription(areas=frozenset({"E08000026"})),
+        Subscription(severities=frozenset({Severity.LOW})),
+    ):
+        assert admits_alert(SUPERVISOR, sub, alert()) == admits_alert(ANALYST, sub, alert())
+
+
+def test_an_officer_severity_filter_applies_even_to_alerts_naming_them() -> None:
+    mine = alert(audience={"roles": [], "officers": ["OFF-1"]})
+    assert admits_alert(OFFICER, Subscription(), mine)
+    assert not admits_alert(OFFICER, Subscription(severities=frozenset({Severity.LOW})), mine)
+    assert not admits_alert(Principal("OFF-2", Role.OFFICER), Subscription(), mine)
+
+
+def test_an_officer_radius_uses_the_sent_position_before_the_last_ping() -> None:
+    sub = Subscription(radius_m=1000, position=(52.4081, -1.5106))  # Coventry
+    assert not admits_alert(OFFICER, sub, alert(), officer_position=(52.487, -1.891))
+    assert not admits_alert(OFFICER, Subscription(radius_m=1000), alert())  # nowhere known
+    assert not admits_alert(
+        OFFICER,
+        Subscription(radius_m=1000),
+        alert(location=None),
+        officer_position=(52.487, -1.891),
+    )
+
+
+def test_an_officer_may_match_on_the_audience_areas_too() -> None:
+    a = alert(area=[], audience={"roles": ["officer"], "areas": [BRUM], "officers": []})
+    assert admits_alert(OFFICER, Subscription(areas=frozenset({BRUM})), a)
+
+
+def test_case_updates_follow_the_token_scope_then_the_subscription() -> None:
+    scoped = Principal("co", Role.CASE_OFFICER, cases=("CASE-1",))
+    assert admits_case(scoped, Subscription(), "CASE-1")
+    assert not admits_case(scoped, Subscription(), "CASE-2")
+    assert not admits_case(scoped, Subscription(cases=frozenset({"CASE-2"})), "CASE-2")
+    assert not admits_case(CASE_OFFICER, Subscription(cases=frozenset({"CASE-1"})), "CASE-2")
+    assert admits_case(SUPERVISOR, Subscription(), "ANY")
+    assert not admits_case(OFFICER, Subscription(), "CASE-1")
+    # A citizen cannot widen their scope by subscribing to someone else's case.
+    assert not admits_case(CITIZEN, Subscription(cases=frozenset({"CASE-2"})), "CASE-2")
+
+
+# ---- properties: a client never receives what its role and scope do not allow -----------
+
+AREAS = st.sampled_from([BRUM, "E08000026", "E05001197", "X"])
+SEVERITIES = st.sampled_from(list(Severity))
+ROLE_NAMES = st.sampled_from([r.value for r in Role] + ["nobody"])
+OFFICER_IDS = st.sampled_from(["OFF-1", "OFF-2", "cit", "an"])
+POINTS = st.tuples(st.floats(52.3, 52.7), st.floats(-2.2, -1.4))
+
+ALERTS = st.fixed_dictionaries(
+    {
+        "alert_id": st.just("a"),
+        "severity": SEVERITIES.map(str),
+        "area": st.lists(AREAS, max_size=3),
+        "location": st.none() | POINTS.map(lambda p: {"lat": p[0], "lon": p[1]}),
+        "audience": st.fixed_dictionaries(
+            {
+                "roles": st.lists(ROLE_NAMES, max_size=3),
+                "areas": st.lists(AREAS, max_size=2),
+                "officers": st.lists(OFFICER_IDS, max_size=2),
+            }
+        ),
+    }
+)
+SUBSCRIPTIONS = st.builds(
+    Subscription,
+    areas=st.frozensets(AREAS, max_size=2),
+    severities=st.frozensets(SEVERITIES, max_size=2),
+    radius_m=st.none() | st.floats(1, 50_000),
+    position=st.none() | POINTS,
+    cases=st.frozensets(st.sampled_from(["CASE-1", "CASE-2"]), max_size=2),
+    events=st.booleans(),
+)
+PRINCIPALS = st.builds(
+    Principal,
+    sub=OFFICER_IDS,
+    role=st.sampled_from(list(Role)),
+    cases=st.lists(st.sampled_from(["CASE-1", "CASE-2"]), max_size=2).map(tuple),
+)
+
+
+@settings(max_examples=400)
+@given(PRINCIPALS, SUBSCRIPTIONS, ALERTS, st.none() | POINTS)
+def test_an_alert_goes_only_where_role_scope_and_filters_allow(
+    who: Principal,
+    sub: Subscription,
+    a: dict[str, Any],
+    position: tuple[float, float] | None,
+) -> None:
+    if not admits_alert(who, sub, a, officer_position=position):
+        return
+    audience = a["audience"]
+    assert who.role is not Role.CITIZEN
+    assert not sub.severities or a["severity"] in {s.value for s in sub.severities}
+    if who.role is Role.OFFICER:
+        assert who.sub in audience["officers"] or "officer" in audience["roles"]
+    if who.role is Role.CASE_OFFICER:
+        assert "case_officer" in audience["roles"]
+    if who.role is not Role.OFFICER and sub.areas:
+        assert sub.areas & set(a["area"])
+
+
+@given(PRINCIPALS, SUBSCRIPTIONS, st.lists(AREAS, max_size=3))
+def test_the_live_feed_is_only_for_analysts_and_supervisors_who_asked(
+    who: Principal, sub: Subscription, areas: list[str]
+) -> None:
+    if admits_event(who, sub, areas):
+        assert who.role in (Role.RTIC_ANALYST, Role.SUPERVISOR) and sub.events
+        assert not sub.areas or sub.areas & set(areas)
+
+
+@given(PRINCIPALS, SUBSCRIPTIONS, st.sampled_from(["CASE-1", "CASE-2", "CASE-3"]))
+def test_a_case_update_only_reaches_a_scope_that_holds_it(
+    who: Principal, sub: Subscription, case_ref: str
+) -> None:
+    if admits_case(who, sub, case_ref):
+        assert who.role is not Role.OFFICER
+        if who.role is Role.CITIZEN or who.cases:
+            assert case_ref in who.cases
+
+
+JSONISH = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=6),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300)
+@given(
+    st.dictionaries(
+        st.sampled_from(["areas", "severities", "radius_m", "position", "cases", "events", "x"]),
+        JSONISH,
+    )
+)
+def test_any_subscribe_message_is_understood_or_refused_with_a_contract_error(
+    msg: dict[str, Any],
+) -> None:
+    try:
+        sub = parse_subscription(msg)
+    except ContractError:
+        return
+    assert sub.radius_m is None or 0 < sub.radius_m <= 50_000
+    if sub.position is not None:
+        assert -90 <= sub.position[0] <= 90 and -180 <= sub.position[1] <= 180

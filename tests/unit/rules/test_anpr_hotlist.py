@@ -82,3 +82,56 @@ def test_low_confidence_reads_are_ignored_when_a_minimum_is_set() -> None:
     hit = {"id": "1", "vrm": "AB12CDE", "reason": "stolen", "match": "exact"}
     low = PlateReadV1.model_validate(make_read(confidence=0.5))
     assert evaluate(strict, EventKind.ANPR, low, enrichment(hit), NOW, RuleStats()) == []
+
+
+def hit(entry_id: str = "HL1", reason: str = "stolen", **extra: Any) -> dict[str, Any]:
+    return {"id": entry_id, "vrm": "AB12CDE", "reason": reason, "match": "exact", **extra}
+
+
+def test_one_alert_per_entry_matched_each_with_its_own_id() -> None:
+    read = make_read()
+    alerts = run(read, enrichment(hit("HL1", "stolen"), hit("HL2", "firearms")))
+    assert [a.details["hotlist_entry"]["id"] for a in alerts] == ["HL1", "HL2"]
+    assert len({a.alert_id for a in alerts}) == 2
+    assert [a.severity for a in alerts] == ["high", "critical"]
+
+
+def test_the_alert_is_placed_timed_addressed_and_explains_its_rule() -> None:
+    read = make_read(lat=52.4801, lon=-1.9025)
+    (alert,) = run(read, enrichment(hit()))
+    assert (alert.location.lat, alert.location.lon) == (52.4801, -1.9025)  # type: ignore[union-attr]
+    assert alert.created_at == NOW
+    assert set(alert.audience.roles) == {"rtic_analyst", "supervisor", "officer"}
+    assert alert.audience.areas == alert.area == ["E08000025", "E05001197"]
+    assert alert.details["rule"] == {"id": "anpr_hotlist_hit", "params": {"min_confidence": 0.0}}
+    assert alert.details["camera_id"] == read["camera_id"]
+    assert alert.details["confidence"] == read["confidence"]
+
+
+def test_a_read_outside_the_force_area_still_alerts_and_says_so() -> None:
+    (alert,) = run(make_read(), {"areas": {}, "area_codes": [], "history": {"hotlist": [hit()]}})
+    assert "outside force area" in alert.summary
+    assert alert.area == [] and alert.audience.areas == []
+
+
+def test_an_unknown_reason_is_medium() -> None:
+    (alert,) = run(make_read(), enrichment(hit(reason="smuggling")))
+    assert alert.severity == "medium"
+
+
+def test_a_read_without_confidence_is_not_filtered_by_a_minimum() -> None:
+    from dataclasses import replace
+
+    strict = [replace(RULES[0], spec=replace(RULES[0].spec, params={"min_confidence": 0.8}))]
+    read = PlateReadV1.model_validate(make_read(confidence=None))
+    assert len(evaluate(strict, EventKind.ANPR, read, enrichment(hit()), NOW)) == 1
+    exact = PlateReadV1.model_validate(make_read(confidence=0.8))
+    assert len(evaluate(strict, EventKind.ANPR, exact, enrichment(hit()), NOW)) == 1
+
+
+def test_the_summary_gives_the_read_time_in_utc() -> None:
+    # 22:30 at UTC+1 is 21:30Z; the summary must not print local time with a Z.
+    (alert,) = run(make_read(read_at="2026-11-24T22:30:00+01:00"), enrichment(hit()))
+    assert "21:30:00Z" in alert.summary
+    (same,) = run(make_read(read_at="2026-11-24T21:30:00+00:00"), enrichment(hit()))
+    assert "21:30:00Z" in same.summary

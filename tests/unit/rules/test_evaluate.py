@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from rtic.schemas import CallV1, EventKind, Severity
+from rtic.schemas import CallV1, EventKind, Role, Severity
 from rules.base import Rule, RuleSpec, RuleStats, evaluate, make_alert, stable_alert_id
 from tests.conftest import NOW, make_call
 
@@ -60,3 +62,99 @@ def test_stable_ids() -> None:
     assert stable_alert_id("r", "a", "b") == stable_alert_id("r", "a", "b")
     assert stable_alert_id("r", "a", "b") != stable_alert_id("r", "ab")
     assert stable_alert_id("r", "a").startswith("r-")
+
+
+def only_for_officer_one(event, ctx):  # type: ignore[no-untyped-def]
+    return [
+        make_alert(
+            ctx,
+            facts=("y",),
+            title="t",
+            summary="s",
+            source_event_ids=["e"],
+            location=None,
+            details={"k": 1},
+            severity=Severity.CRITICAL,
+            officers=["OFF-1"],
+        )
+    ]
+
+
+def test_a_failing_rule_is_not_counted_as_evaluated_and_errors_add_up() -> None:
+    stats = RuleStats()
+    rules = [Rule(spec("broken"), boom), Rule(spec("fine"), always)]
+    call = CallV1.model_validate(make_call())
+    for _ in range(3):
+        assert [a.rule_id for a in evaluate(rules, EventKind.CALL, call, {}, NOW, stats)] == [
+            "fine"
+        ]
+    assert stats.errors == {"broken": 3}
+    assert stats.evaluated == {"fine": 3} and stats.fired == {"fine": 3}
+
+
+def test_a_failing_rule_is_isolated_without_stats_too() -> None:
+    rules = [Rule(spec("broken"), boom), Rule(spec("fine"), always), Rule(spec("broken2"), boom)]
+    alerts = evaluate(rules, EventKind.CALL, CallV1.model_validate(make_call()), {}, NOW)
+    assert [a.rule_id for a in alerts] == ["fine"]
+
+
+def test_a_rule_that_returns_garbage_or_hits_bad_enrichment_is_isolated() -> None:
+    def bad_enrichment(event, ctx):  # type: ignore[no-untyped-def]
+        return [ctx.enrichment["history"]["hotlist"][0]]  # KeyError on an empty enrichment
+
+    stats = RuleStats()
+    rules = [Rule(spec("nosy"), bad_enrichment), Rule(spec("fine"), always)]
+    alerts = evaluate(rules, EventKind.CALL, CallV1.model_validate(make_call()), {}, NOW, stats)
+    assert [a.rule_id for a in alerts] == ["fine"] and stats.errors["nosy"] == 1
+
+
+def test_alerts_come_in_rule_order_and_a_rule_may_return_several() -> None:
+    def twice(event, ctx):  # type: ignore[no-untyped-def]
+        return always(event, ctx) + only_for_officer_one(event, ctx)
+
+    stats = RuleStats()
+    rules = [Rule(spec("b"), twice), Rule(spec("a"), always)]
+    alerts = evaluate(rules, EventKind.CALL, CallV1.model_validate(make_call()), {}, NOW, stats)
+    assert [a.rule_id for a in alerts] == ["b", "b", "a"]
+    assert stats.fired == {"b": 2, "a": 1}
+
+
+def test_make_alert_fills_id_area_audience_and_rule_description() -> None:
+    rule = Rule(
+        RuleSpec(
+            "r1",
+            "R1",
+            "",
+            frozenset({EventKind.CALL}),
+            Severity.LOW,
+            audience_roles=(Role.OFFICER,),
+            params={"threshold": 2},
+        ),
+        only_for_officer_one,
+    )
+    enrichment = {"area_codes": ["E08000025", "E05001197"]}
+    (alert,) = evaluate([rule], EventKind.CALL, CallV1.model_validate(make_call()), enrichment, NOW)
+    assert alert.alert_id == stable_alert_id("r1", "y")
+    assert alert.severity == "critical"  # the rule's own choice beats the spec's default
+    assert alert.area == ["E08000025", "E05001197"] and alert.created_at == NOW
+    assert alert.audience.roles == ["officer"] and alert.audience.officers == ["OFF-1"]
+    assert alert.audience.areas == ["E08000025", "E05001197"]
+    assert alert.details == {"k": 1, "rule": {"id": "r1", "params": {"threshold": 2}}}
+
+
+FACT = st.text(max_size=12).filter(lambda s: "\x1f" not in s)
+
+
+@given(st.text(min_size=1, max_size=12), st.lists(FACT, max_size=4))
+def test_stable_ids_are_a_function_of_rule_and_facts(rule_id: str, facts: list[str]) -> None:
+    first = stable_alert_id(rule_id, *facts)
+    assert first == stable_alert_id(rule_id, *facts)
+    assert first.startswith(f"{rule_id}-") and len(first) == len(rule_id) + 21
+
+
+@given(st.lists(FACT, max_size=4), st.lists(FACT, max_size=4))
+def test_different_facts_give_different_ids(a: list[str], b: list[str]) -> None:
+    # Facts are joined with \x1f, so facts that contain \x1f themselves are left out
+    # here: ("a\x1fb",) and ("a", "b") do share an id (see the report).
+    if a != b:
+        assert stable_alert_id("r", *a) != stable_alert_id("r", *b)
