@@ -167,13 +167,15 @@ def _nearby(raw: list[Any] | None, own_id: str, at: datetime, window_s: int) -> 
 
 
 def _json_hash(raw: dict[Any, Any] | None) -> dict[str, dict[str, Any]]:
-    """A Redis hash of JSON values, decoded; a value that is not JSON is skipped."""
+    """A Redis hash of JSON objects, decoded; a value that is not a JSON object is skipped."""
     out = {}
     for k, v in (raw or {}).items():
         try:
-            out[k.decode() if isinstance(k, bytes) else k] = orjson.loads(v)
+            value = orjson.loads(v)
         except orjson.JSONDecodeError:
             continue
+        if isinstance(value, dict):  # anything else is as unusable as broken JSON
+            out[k.decode() if isinstance(k, bytes) else k] = value
     return out
 
 

@@ -8,6 +8,12 @@ from rtic.schemas import AlertV1, CallV1
 from rules.base import RuleContext, make_alert
 
 
+def ordinal(n: int) -> str:
+    """1st, 2nd, 3rd, 4th ... 11th, 12th, 13th ... 21st."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
 def repeat_calls(event: BaseModel, ctx: RuleContext) -> list[AlertV1]:
     """An alert when this call makes ``threshold`` or more from one address or caller."""
     assert isinstance(event, CallV1)
@@ -31,7 +37,7 @@ def repeat_calls(event: BaseModel, ctx: RuleContext) -> list[AlertV1]:
             facts=(label, who.upper(), event.call_id),
             title=f"Repeat calls: {h['count']} from the same {label} in {days} days",
             summary=(
-                f"{event.category.replace('_', ' ')} call {event.call_id}: the {h['count']}th call "
+                f"{event.category.replace('_', ' ')} call {event.call_id}: the {ordinal(h['count'])} call "
                 f"in {days} days from {'this address' if label == 'address' else 'this caller'}"
                 + (f" ({event.location.address})" if event.location.address else "")
             ),

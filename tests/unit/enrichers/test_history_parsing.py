@@ -234,10 +234,5 @@ def test_json_hash_decodes_keys_and_skips_values_that_are_not_json() -> None:
     assert _json_hash(None) == {} and _json_hash({}) == {}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_json_hash keeps JSON values that are not objects (typed dict[str, dict]); "
-    "Officers.build then calls .get on them. See the report.",
-)
 def test_json_hash_skips_values_that_are_json_but_not_objects() -> None:
     assert _json_hash({b"O1": b"1", b"O2": b"[]", b"O3": b'{"lat": 1}'}) == {"O3": {"lat": 1}}

@@ -113,11 +113,6 @@ def test_the_address_case_does_not_change_the_alert_id() -> None:
     assert run(call, history)[0].alert_id == run(shouting, history)[0].alert_id
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="rules/repeat_calls.py summary writes f'{count}th call': '3th', '2th', '21th'. "
-    "See the report.",
-)
 @pytest.mark.parametrize(("count", "ordinal"), [(3, "3rd"), (2, "2nd"), (21, "21st")])
 def test_the_summary_uses_proper_ordinals(count: int, ordinal: str) -> None:
     rules = [
