@@ -220,10 +220,24 @@ class RepeatCaller:
 
 @dataclass
 class Officer:
+    """An officer on duty: where they are, and the job they are on (if any)."""
+
     officer_id: str
     callsign: str
     place: Place
     status: str = "available"
+    # Jobs taken, in time order, none overlapping: (assigned, arrived, closed, where).
+    jobs: list[tuple[datetime, datetime, datetime, Place]] = field(default_factory=list)
+
+    def busy(self, at: datetime) -> bool:
+        """Whether a job taken earlier is still open at ``at``."""
+        return bool(self.jobs) and at < self.jobs[-1][2]
+
+    def job_at(self, at: datetime) -> tuple[datetime, datetime, datetime, Place] | None:
+        """The job that is not closed yet at ``at`` (past jobs are dropped)."""
+        while self.jobs and self.jobs[0][2] <= at:
+            self.jobs.pop(0)
+        return self.jobs[0] if self.jobs else None
 
 
 class DemandModel:
@@ -496,10 +510,22 @@ class DemandModel:
             out.extend(self._incident(at, call, grade))
         return out
 
+    def _inside(self, place: Place) -> bool:
+        return bool(
+            len(self._districts.tree.query(shapely.Point(place.lon, place.lat), predicate="within"))
+        )
+
+    def _nearest_free_officer(self, at: datetime, lat: float, lon: float) -> Officer | None:
+        free = [o for o in self.officers if not o.busy(at)]
+        if not free:
+            return None
+        return min(free, key=lambda o: (o.place.lat - lat) ** 2 + ((o.place.lon - lon) * 0.61) ** 2)
+
     def _incident(self, at: datetime, call: dict[str, Any], grade: int) -> list[SimEvent]:
+        """An incident's lifecycle: the nearest free officer takes it, travels, attends and
+        becomes free again when it closes. If nobody is free it is never assigned."""
         r = self.rng
         inc_id = self._id("INC")
-        officer = r.choice(self.officers)
         base = {
             "incident_id": inc_id,
             "grade": grade,
@@ -513,12 +539,19 @@ class DemandModel:
         assigned = created + timedelta(seconds=r.uniform(20, 120 if grade == 1 else 600))
         arrived = assigned + timedelta(seconds=r.uniform(180, 900 if grade == 1 else 2400))
         closed = arrived + timedelta(seconds=r.uniform(900, 5400))
-        steps = [
-            ("created", created, []),
-            ("assigned", assigned, [officer.officer_id]),
-            ("arrived", arrived, [officer.officer_id]),
-            ("closed", closed, [officer.officer_id]),
-        ]
+        loc = call["location"]
+        officer = self._nearest_free_officer(assigned, loc["lat"], loc["lon"])
+        if officer is None:
+            steps: list[tuple[str, datetime, list[str]]] = [("created", created, [])]
+        else:
+            scene = Place(loc["lat"], loc["lon"], loc.get("address") or "", "")
+            officer.jobs.append((assigned, arrived, closed, scene))
+            steps = [
+                ("created", created, []),
+                ("assigned", assigned, [officer.officer_id]),
+                ("arrived", arrived, [officer.officer_id]),
+                ("closed", closed, [officer.officer_id]),
+            ]
         return [
             self._event(
                 when,
@@ -532,17 +565,32 @@ class DemandModel:
     def _officer_ping(self, at: datetime) -> SimEvent:
         officer = self.rng.choice(self.officers)
         place = officer.place
-        # A short walk or drive from the last fix (about 0-300 m), never out of the force area.
-        moved = Place(
-            round(place.lat + self.rng.uniform(-0.002, 0.002), 6),
-            round(place.lon + self.rng.uniform(-0.003, 0.003), 6),
-            place.address,
-            place.ward,
-        )
-        if len(self._districts.tree.query(shapely.Point(moved.lon, moved.lat), predicate="within")):
-            place = officer.place = moved
-        if self.rng.random() < 0.1:
-            officer.status = "committed" if officer.status == "available" else "available"
+        job = officer.job_at(at)  # a closed job is dropped: free again, from where it was
+        if job is not None and at >= job[1]:
+            place = officer.place = job[3]  # at the scene
+        elif job is not None and at >= job[0]:
+            # On the way: half way to the scene, if that is still inside the force area.
+            step = Place(
+                round(place.lat + (job[3].lat - place.lat) * 0.5, 6),
+                round(place.lon + (job[3].lon - place.lon) * 0.5, 6),
+                place.address,
+                place.ward,
+            )
+            if self._inside(step):
+                place = officer.place = step
+        else:
+            # Patrolling: a short walk or drive (about 0-300 m), never out of the force area.
+            moved = Place(
+                round(place.lat + self.rng.uniform(-0.002, 0.002), 6),
+                round(place.lon + self.rng.uniform(-0.003, 0.003), 6),
+                place.address,
+                place.ward,
+            )
+            if len(
+                self._districts.tree.query(shapely.Point(moved.lon, moved.lat), predicate="within")
+            ):
+                place = officer.place = moved
+        officer.status = "committed" if job is not None and at >= job[0] else "available"
         return self._event(
             at,
             "officer_location",

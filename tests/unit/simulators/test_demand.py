@@ -103,3 +103,40 @@ def test_bad_arguments_are_refused(geo: GeoIndex) -> None:
         DemandModel(geo, seed=1, start=datetime(2026, 1, 1), rate=1.0)
     with pytest.raises(ValueError):
         DemandModel(geo, seed=1, start=START, rate=0)
+
+
+def test_officers_take_jobs_attend_and_become_free_again(geo: GeoIndex) -> None:
+    from simulators.demand import Volumes
+
+    volumes = Volumes(
+        calls_per_s=0.05,
+        reads_per_s=0,
+        pings_per_s=2.0,
+        cameras=1,
+        officers=5,
+        repeat_share=0,
+        repeat_callers=0,
+    )
+    model = DemandModel(geo, seed=11, start=START, volumes=volumes, rhythm=False)
+    events = list(itertools.islice(model.events(), 6000))
+    jobs: dict[str, dict[str, object]] = {}
+    for ev in events:
+        if ev.kind == "incident" and ev.value["units"]:
+            job = jobs.setdefault(
+                ev.key, {"officer": ev.value["units"][0], "loc": ev.value["location"]}
+            )
+            job[ev.value["event"]] = ev.at
+    done = [j for j in jobs.values() if "closed" in j]
+    assert done, "no job went through its whole lifecycle"
+    checked = 0
+    for job in done:
+        pings = [e for e in events if e.kind == "officer_location" and e.key == job["officer"]]
+        for p in pings:
+            if job["arrived"] <= p.at < job["closed"]:  # type: ignore[operator]
+                assert p.value["status"] == "committed"
+                assert (p.value["lat"], p.value["lon"]) == (job["loc"]["lat"], job["loc"]["lon"])  # type: ignore[index]
+                checked += 1
+    assert checked, "no ping fell inside a job"
+    # With five officers and a call every 20 s, some grade 1-2 incidents find nobody free.
+    unassigned = {e.key for e in events if e.kind == "incident"} - set(jobs)
+    assert unassigned
