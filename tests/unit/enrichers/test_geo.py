@@ -98,8 +98,9 @@ BIRMINGHAM = "E08000025"
 
 
 def _birmingham_wards(geo: GeoIndex) -> list[int]:
-    wards = geo.levels["ward"]
-    return [i for i, parent in enumerate(wards.parents) if parent == BIRMINGHAM]
+    parents = geo.levels["ward"].parents
+    assert parents is not None
+    return [i for i, parent in enumerate(parents) if parent == BIRMINGHAM]
 
 
 def _point_inside(geom: shapely.Geometry, seed: int) -> tuple[float, float]:

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import orjson
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from websockets.datastructures import Headers
 from websockets.http11 import Request
 
@@ -195,3 +198,294 @@ def test_http_routes(gateway: Gateway) -> None:
     assert gateway.http(request("/api/boundaries?level=planet")).status_code == 400
     assert orjson.loads(gateway.http(request("/healthz")).body)["status"] == "ok"
     assert gateway.http(request("/nothing")).status_code == 404
+
+
+# ---- more nonsense, each answered with its own error code ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [
+        (b"", "bad_json"),
+        (b"\xff\xfe{}", "bad_json"),
+        ("{'type': 'ping'}", "bad_json"),
+        (b'"ping"', "bad_message"),
+        (b"null", "bad_message"),
+        (b'{"type": 1}', "bad_message"),
+        (b'{"type": null}', "bad_message"),
+        (b'{"type": "PING"}', "unknown_type"),
+        (b'{"type": ""}', "unknown_type"),
+    ],
+)
+def test_each_kind_of_nonsense_gets_its_code(gateway: Gateway, raw: bytes | str, code: str) -> None:
+    c = client()
+    out = reply(gateway, c, raw)
+    assert out["type"] == "error" and out["code"] == code and out["message"]
+    assert c.errors == 1
+
+
+def test_errors_are_counted_per_client_and_good_messages_are_not(gateway: Gateway) -> None:
+    noisy, quiet = client(), client()
+    for _ in range(3):
+        reply(gateway, noisy, b"{nope")
+    reply(gateway, quiet, {"type": "ping"})
+    assert (noisy.errors, quiet.errors) == (3, 0)
+
+
+def test_ping_answers_with_the_gateway_clock(gateway: Gateway) -> None:
+    assert reply(gateway, client(), {"type": "ping"}) == {"type": "pong", "at": NOW.isoformat()}
+
+
+def test_subscribe_answers_with_the_filters_understood_and_a_new_one_replaces_it(
+    gateway: Gateway,
+) -> None:
+    c = client(Role.OFFICER, "OFF-1")
+    first = reply(
+        gateway,
+        c,
+        {
+            "type": "subscribe",
+            "areas": ["E08000025"],
+            "radius_m": 800,
+            "position": {"lat": 52.48, "lon": -1.89},
+        },
+    )
+    assert first["filters"]["areas"] == ["E08000025"] and first["filters"]["radius_m"] == 800.0
+    second = reply(gateway, c, {"type": "subscribe"})
+    assert second["filters"]["areas"] == [] and c.subscription is not None
+    assert c.subscription.radius_m is None
+
+
+def test_a_bad_subscribe_keeps_the_previous_subscription(gateway: Gateway) -> None:
+    c = client()
+    reply(gateway, c, {"type": "subscribe", "severities": ["critical"]})
+    out = reply(gateway, c, {"type": "subscribe", "severities": ["urgent"]})
+    assert out["code"] == "bad_subscribe" and "urgent" in out["message"]
+    assert c.subscription is not None and c.subscription.severities == {"critical"}
+
+
+@pytest.mark.parametrize(
+    ("msg", "words"),
+    [
+        ({"type": "resume"}, "last_alert_id or since"),
+        ({"type": "resume", "since": "yesterday"}, "ISO 8601"),
+        ({"type": "resume", "since": "2026-11-24T21:00:00"}, "timezone"),
+        ({"type": "resume", "last_alert_id": 5}, "last_alert_id or since"),
+    ],
+)
+def test_bad_resumes_are_refused(gateway: Gateway, msg: dict[str, Any], words: str) -> None:
+    c = client()
+    reply(gateway, c, {"type": "subscribe"})
+    out = reply(gateway, c, msg)
+    assert out["code"] == "bad_resume" and words in out["message"]
+
+
+def test_resume_before_subscribe_says_so(gateway: Gateway) -> None:
+    out = reply(gateway, client(), {"type": "resume", "since": NOW.isoformat()})
+    assert out["code"] == "bad_resume" and "subscribe before resume" in out["message"]
+
+
+async def test_resume_since_a_time_sends_later_alerts_in_order(gateway: Gateway) -> None:
+    for minute in range(4):
+        a = alert(f"t{minute}")
+        a["created_at"] = (NOW + timedelta(minutes=minute)).isoformat().replace("+00:00", "Z")
+        gateway.publish_alert(a)
+    c = client()
+    reply(gateway, c, {"type": "subscribe"})
+    since = (NOW + timedelta(minutes=1)).isoformat()
+    assert reply(gateway, c, {"type": "resume", "since": since}) == {
+        "type": "resumed",
+        "count": 2,
+        "complete": True,
+    }
+    assert [m["alert_id"] for m in drain(c)] == ["t2", "t3"]
+
+
+@pytest.mark.parametrize(
+    ("msg", "words"),
+    [
+        ({"type": "ack"}, "alert_id"),
+        ({"type": "ack", "alert_id": ""}, "alert_id"),
+        ({"type": "ack", "alert_id": 7}, "alert_id"),
+        ({"type": "ack", "alert_id": "a1", "note": 5}, "note"),
+        ({"type": "ack", "alert_id": "a1", "action": ["ack"]}, "action"),
+    ],
+)
+def test_bad_acks_are_refused(gateway: Gateway, msg: dict[str, Any], words: str) -> None:
+    out = reply(gateway, client(), msg)
+    assert out["code"] == "bad_ack" and words in out["message"]
+
+
+def test_a_citizen_cannot_ack_anything(gateway: Gateway) -> None:
+    out = reply(
+        gateway, client(Role.CITIZEN, "cit"), {"type": "ack", "alert_id": "a1", "action": "ack"}
+    )
+    assert out["code"] == "bad_ack" and "citizens" in out["message"]
+
+
+# ---- fan-out: once per id, only where allowed -------------------------------------------
+
+
+async def test_an_alert_is_queued_once_even_if_resumed_after_it_arrived(gateway: Gateway) -> None:
+    c = client()
+    reply(gateway, c, {"type": "subscribe"})
+    gateway.clients.add(c)
+    gateway.publish_alert(alert("a1"))
+    gateway.publish_alert(alert("a2"))
+    reply(gateway, c, {"type": "resume", "last_alert_id": "a1"})  # a2 is already queued
+    gateway.publish_alert(alert("a2"))
+    assert [m["alert_id"] for m in drain(c)] == ["a1", "a2"]
+    assert gateway.stats["alerts"] == 2
+
+
+def test_an_alert_without_a_text_id_is_ignored(gateway: Gateway) -> None:
+    c = client()
+    reply(gateway, c, {"type": "subscribe"})
+    gateway.clients.add(c)
+    for bad_id in (None, 5, ["a"]):
+        gateway.publish_alert({**alert("x"), "alert_id": bad_id})
+    assert drain(c) == [] and not gateway.recent
+
+
+def test_the_resume_buffer_is_bounded(geo: GeoIndex) -> None:
+    gw = Gateway(
+        Settings(token_secret=SECRET, gateway_resume_buffer=3),
+        geo=geo,
+        clock=lambda: NOW,
+    )
+    for i in range(5):
+        gw.publish_alert(alert(f"a{i}"))
+    assert list(gw.recent) == ["a2", "a3", "a4"]
+    gw.publish_alert(alert("a0"))  # fell out of the buffer: it is new again
+    assert list(gw.recent) == ["a3", "a4", "a0"]
+
+
+async def test_citizens_get_no_alerts_no_events_and_no_acks(gateway: Gateway) -> None:
+    citizen = client(Role.CITIZEN, "cit", cases=("CASE-1",))
+    reply(gateway, citizen, {"type": "subscribe", "events": True, "cases": ["CASE-1"]})
+    gateway.clients.add(citizen)
+    everyone = alert("a1")
+    everyone["audience"] = {"roles": [r.value for r in Role], "areas": [], "officers": ["cit"]}
+    gateway.publish_alert(everyone)
+    gateway.publish_enriched(
+        {
+            "call_id": "C1",
+            "lat": 52.48,
+            "lon": -1.89,
+            "enrichment": {"kind": "call", "area_codes": []},
+        }
+    )
+    gateway.publish_ack({"alert_id": "a1", "action": "ack", "by": "an"})
+    assert drain(citizen) == []
+    assert reply(gateway, citizen, {"type": "resume", "last_alert_id": "older"})["count"] == 0
+    assert drain(citizen) == []
+
+
+async def test_events_go_to_analysts_who_asked_and_not_to_officers(gateway: Gateway) -> None:
+    asked, not_asked, officer = client(), client(), client(Role.OFFICER, "OFF-1")
+    reply(gateway, asked, {"type": "subscribe", "events": True})
+    reply(gateway, not_asked, {"type": "subscribe"})
+    reply(gateway, officer, {"type": "subscribe", "events": True, "areas": ["E08000025"]})
+    gateway.clients.update({asked, not_asked, officer})
+    gateway.publish_enriched(
+        {
+            "camera_id": "CAM-1",
+            "reads": [
+                {"read_id": "R1", "enrichment": {"kind": "anpr", "area_codes": ["E08000025"]}},
+                {"read_id": "R2", "enrichment": {"kind": "anpr", "area_codes": []}},
+            ],
+        }
+    )
+    events = drain(asked)
+    assert [(e["type"], e["kind"], e["event"]["read_id"]) for e in events] == [
+        ("event", "anpr", "R1"),
+        ("event", "anpr", "R2"),
+    ]
+    assert drain(not_asked) == [] and drain(officer) == []
+
+
+async def test_an_officer_ping_places_the_officer_for_radius_alerts(gateway: Gateway) -> None:
+    officer = client(Role.OFFICER, "OFF-7")
+    reply(gateway, officer, {"type": "subscribe", "radius_m": 1000})
+    gateway.clients.add(officer)
+    gateway.publish_alert(alert("before"))  # position unknown: not for them
+    gateway.publish_enriched(
+        {
+            "officer_id": "OFF-7",
+            "lat": 52.481,
+            "lon": -1.891,
+            "enrichment": {"kind": "officer_location", "area_codes": []},
+        }
+    )
+    gateway.publish_alert(alert("after"))
+    assert [m["alert_id"] for m in drain(officer)] == ["after"]
+
+
+# ---- authentication -----------------------------------------------------------------------
+
+
+def test_expired_forged_and_odd_tokens_are_refused(gateway: Gateway) -> None:
+    expired = issue_token(
+        SECRET, sub="an", role="rtic_analyst", now=NOW - timedelta(hours=2), ttl_seconds=60
+    )
+    forged = issue_token("not-the-secret", sub="an", role="rtic_analyst", now=NOW, ttl_seconds=60)
+    cases = [
+        (request("/ws", {"Authorization": f"Bearer {expired}"}), "expired"),
+        (request(f"/ws?token={expired}"), "expired"),
+        (request("/ws", {"Authorization": f"Bearer {forged}"}), "signature"),
+        (request(f"/ws?token={forged}"), "signature"),
+        (request("/ws", {"Authorization": "Basic dXNlcjpwYXNz"}), "missing"),
+        (request("/ws", {"Authorization": "Bearer "}), "missing"),
+        (request("/ws?token="), "missing"),
+        (request("/ws?token=%C3%A9.a.b"), "malformed"),
+    ]
+    for req, words in cases:
+        with pytest.raises(AuthError, match=words):
+            gateway.authenticate(req)
+
+
+def test_the_header_wins_over_the_query_and_the_scheme_is_case_blind(gateway: Gateway) -> None:
+    good = issue_token(SECRET, sub="hdr", role="supervisor", now=NOW, ttl_seconds=60)
+    other = issue_token(SECRET, sub="qry", role="citizen", now=NOW, ttl_seconds=60)
+    both = request(f"/ws?token={other}", {"Authorization": f"bearer {good}"})
+    assert gateway.authenticate(both).sub == "hdr"
+    who = gateway.authenticate(request("/ws", {"Authorization": f"BEARER {good}"}))
+    assert (who.sub, who.role) == ("hdr", Role.SUPERVISOR)
+
+
+# ---- property: nothing a client sends can break the gateway --------------------------------
+
+# No "ack": a valid one starts a task on the running loop (tested above, in a loop).
+MESSAGE_TYPES = st.sampled_from(["ping", "subscribe", "resume", "teleport", "", 3, None])
+INTS = st.integers(-(2**63), 2**63 - 1)  # what JSON through orjson can carry
+
+
+# The gateway fixture is shared by the examples on purpose: each example has its own
+# client, and on_client_message changes nothing on the gateway but through the client.
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.binary(max_size=60)
+    | st.text(max_size=60)
+    | st.fixed_dictionaries(
+        {"type": MESSAGE_TYPES},
+        optional={
+            "severities": st.lists(st.text(max_size=8), max_size=2) | st.text(max_size=4),
+            "areas": st.lists(st.text(max_size=8), max_size=2) | INTS,
+            "radius_m": st.none() | INTS | st.floats() | st.text(max_size=3),
+            "position": st.none() | st.dictionaries(st.sampled_from(["lat", "lon"]), st.floats()),
+            "events": st.booleans() | INTS,
+            "last_alert_id": st.none() | st.text(max_size=5) | INTS,
+            "since": st.none() | st.text(max_size=30),
+        },
+    ).map(orjson.dumps)
+)
+def test_any_message_gets_a_frame_and_never_an_exception(
+    gateway: Gateway, raw: bytes | str
+) -> None:
+    c = client()
+    errors_before = c.errors
+    out = orjson.loads(gateway.on_client_message(c, raw) or b"null")
+    assert isinstance(out, dict) and out["type"] in {"error", "pong", "subscribed", "resumed"}
+    assert (out["type"] == "error") == (c.errors == errors_before + 1)

@@ -258,9 +258,13 @@ def test_a_delete_needs_no_entry_and_ignores_one() -> None:
     assert isinstance(change, ReferenceChangeV1) and change.validated_entry() is None
 
 
+def _containers(inner: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=4), inner)
+
+
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=4),
-    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=4), inner),
+    _containers,
     max_leaves=20,
 )
 

@@ -99,7 +99,8 @@ def test_one_alert_per_entry_matched_each_with_its_own_id() -> None:
 def test_the_alert_is_placed_timed_addressed_and_explains_its_rule() -> None:
     read = make_read(lat=52.4801, lon=-1.9025)
     (alert,) = run(read, enrichment(hit()))
-    assert (alert.location.lat, alert.location.lon) == (52.4801, -1.9025)  # type: ignore[union-attr]
+    assert alert.location is not None
+    assert (alert.location.lat, alert.location.lon) == (52.4801, -1.9025)
     assert alert.created_at == NOW
     assert set(alert.audience.roles) == {"rtic_analyst", "supervisor", "officer"}
     assert alert.audience.areas == alert.area == ["E08000025", "E05001197"]

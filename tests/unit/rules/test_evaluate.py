@@ -7,9 +7,10 @@ import logging
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import BaseModel
 
-from rtic.schemas import CallV1, EventKind, Role, Severity
-from rules.base import Rule, RuleSpec, RuleStats, evaluate, make_alert, stable_alert_id
+from rtic.schemas import AlertV1, CallV1, EventKind, Role, Severity
+from rules.base import Rule, RuleContext, RuleSpec, RuleStats, evaluate, make_alert, stable_alert_id
 from tests.conftest import NOW, make_call
 
 
@@ -64,7 +65,7 @@ def test_stable_ids() -> None:
     assert stable_alert_id("r", "a").startswith("r-")
 
 
-def only_for_officer_one(event, ctx):  # type: ignore[no-untyped-def]
+def only_for_officer_one(event: BaseModel, ctx: RuleContext) -> list[AlertV1]:
     return [
         make_alert(
             ctx,
@@ -99,7 +100,7 @@ def test_a_failing_rule_is_isolated_without_stats_too() -> None:
 
 
 def test_a_rule_that_returns_garbage_or_hits_bad_enrichment_is_isolated() -> None:
-    def bad_enrichment(event, ctx):  # type: ignore[no-untyped-def]
+    def bad_enrichment(event: BaseModel, ctx: RuleContext) -> list[AlertV1]:
         return [ctx.enrichment["history"]["hotlist"][0]]  # KeyError on an empty enrichment
 
     stats = RuleStats()
@@ -109,7 +110,7 @@ def test_a_rule_that_returns_garbage_or_hits_bad_enrichment_is_isolated() -> Non
 
 
 def test_alerts_come_in_rule_order_and_a_rule_may_return_several() -> None:
-    def twice(event, ctx):  # type: ignore[no-untyped-def]
+    def twice(event: BaseModel, ctx: RuleContext) -> list[AlertV1]:
         return always(event, ctx) + only_for_officer_one(event, ctx)
 
     stats = RuleStats()

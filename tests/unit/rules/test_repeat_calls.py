@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from rtic.schemas import CallV1, EventKind
@@ -73,10 +75,12 @@ def test_the_threshold_and_window_come_from_settings() -> None:
         if r.spec.rule_id == "repeat_calls"
     ]
     call = CallV1.model_validate(make_call())
-    enrichment = {"history": {"calls_at_address": {"count": 4, "recent": []}}, "area_codes": []}
-    assert evaluate(rules, EventKind.CALL, call, enrichment, NOW) == []
-    enrichment["history"]["calls_at_address"]["count"] = 5
-    (alert,) = evaluate(rules, EventKind.CALL, call, enrichment, NOW)
+
+    def enrichment(count: int) -> dict[str, Any]:
+        return {"history": {"calls_at_address": {"count": count, "recent": []}}}
+
+    assert evaluate(rules, EventKind.CALL, call, enrichment(4), NOW) == []
+    (alert,) = evaluate(rules, EventKind.CALL, call, enrichment(5), NOW)
     assert "14 days" in alert.title and "threshold 5" in alert.details["why"]
 
 

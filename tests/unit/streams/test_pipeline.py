@@ -9,12 +9,29 @@ from __future__ import annotations
 import base64
 
 import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import BaseModel
 
 from enrichers.geo import GeoIndex
+from rtic.errors import ServiceError
+from rtic.schemas import AlertV1, EventKind, PlateReadV1, Severity
 from rtic.topics import Topics
+from rules.base import Rule, RuleContext, RuleSpec, make_alert
 from rules.catalogue import default_rules
 from streams.pipeline import Pipeline, RawRecord
-from tests.conftest import LONDON, NOW, make_call, make_read
+from tests.conftest import (
+    BIRMINGHAM_CENTRE,
+    COVENTRY_CENTRE,
+    LONDON,
+    NOW,
+    make_call,
+    make_hotlist_change,
+    make_incident,
+    make_officer_location,
+    make_read,
+)
 
 TOPICS = Topics.with_prefix("unit.")
 
@@ -23,7 +40,7 @@ def pipeline(geo: GeoIndex) -> Pipeline:
     return Pipeline(TOPICS, geo, None, default_rules(), clock=lambda: NOW)
 
 
-def rec(topic: str, value: bytes, offset: int = 0, key: bytes | None = b"k") -> RawRecord:
+def rec(topic: str, value: bytes | None, offset: int = 0, key: bytes | None = b"k") -> RawRecord:
     return RawRecord(topic, 3, offset, key, value)
 
 
@@ -84,3 +101,176 @@ async def test_a_single_read_is_keyed_by_camera(geo: GeoIndex) -> None:
     out = await pipeline(geo).process([rec(TOPICS.anpr, orjson.dumps(read))])
     ((_, key, value),) = out.messages
     assert key == b"CAM-1" and orjson.loads(value)["read_id"] == read["read_id"]
+
+
+# ---- dead letters -------------------------------------------------------------------------
+
+
+async def test_a_dead_letter_is_keyed_by_its_source_topic_and_says_when(geo: GeoIndex) -> None:
+    out = await pipeline(geo).process([rec(TOPICS.calls, b"{", offset=7)])
+    ((topic, key, value),) = out.messages
+    letter = orjson.loads(value)
+    assert topic == TOPICS.dead_letter and key == TOPICS.calls.encode()
+    assert letter["at"] == "2026-11-24T21:30:00Z"
+    assert set(letter) == {"source_topic", "partition", "offset", "raw", "key", "reason", "at"}
+
+
+async def test_an_empty_value_is_a_dead_letter_not_a_crash(geo: GeoIndex) -> None:
+    out = await pipeline(geo).process(
+        [rec(TOPICS.incidents, None), rec(TOPICS.incidents, b"", offset=1)]
+    )
+    letters = [orjson.loads(v) for _, _, v in out.messages]
+    assert out.dead_letters == 2
+    assert [(d["raw"], d["reason"]) for d in letters] == [
+        ("", "DecodeError: empty message"),
+        ("", "DecodeError: empty message"),
+    ]
+
+
+async def test_a_camera_batch_with_one_bad_read_is_one_dead_letter(geo: GeoIndex) -> None:
+    # Validation is per message: the batch is refused whole, with the read named.
+    raw = orjson.dumps({"reads": [make_read(), make_read(vrm="")]})
+    out = await pipeline(geo).process([rec(TOPICS.anpr, raw)])
+    ((topic, _, value),) = out.messages
+    letter = orjson.loads(value)
+    assert topic == TOPICS.dead_letter and "reads.1.vrm" in letter["reason"]
+    assert base64.b64decode(letter["raw"]) == raw
+
+
+async def test_a_batch_of_only_bad_records_gives_only_dead_letters(geo: GeoIndex) -> None:
+    p = pipeline(geo)
+    out = await p.process([rec(TOPICS.anpr, b"nope", offset=i) for i in range(3)])
+    assert out.dead_letters == 3 and out.alerts == []
+    assert {t for t, _, _ in out.messages} == {TOPICS.dead_letter}
+    assert p.stats.received["anpr"] == 3 and p.stats.dead_letters[TOPICS.anpr] == 3
+
+
+async def test_no_records_no_output(geo: GeoIndex) -> None:
+    out = await pipeline(geo).process([])
+    assert out.messages == [] and out.alerts == [] and out.dead_letters == 0
+
+
+# ---- each input kind ----------------------------------------------------------------------
+
+
+async def test_a_read_outside_the_force_area_is_not_in_it(geo: GeoIndex) -> None:
+    read = make_read(at_point=LONDON)
+    out = await pipeline(geo).process([rec(TOPICS.anpr, orjson.dumps(read))])
+    ((_, _, value),) = out.messages
+    e = orjson.loads(value)["enrichment"]
+    assert e["in_force_area"] is False and e["areas"] == {} and e["area_codes"] == []
+    assert e["kind"] == "anpr" and "nearby_places" not in e
+
+
+async def test_an_incident_is_keyed_by_its_id_with_places_and_units(geo: GeoIndex) -> None:
+    incident = make_incident(at_point=COVENTRY_CENTRE)
+    out = await pipeline(geo).process([rec(TOPICS.incidents, orjson.dumps(incident))])
+    ((topic, key, value),) = out.messages
+    e = orjson.loads(value)["enrichment"]
+    assert (topic, key) == (TOPICS.enriched, incident["incident_id"].encode())
+    assert e["kind"] == "incident" and e["areas"]["district"]["name"] == "Coventry"
+    assert e["nearest_units"] == [] and "nearby_places" in e
+
+
+async def test_an_officer_ping_is_keyed_by_officer_without_places(geo: GeoIndex) -> None:
+    ping = make_officer_location()
+    out = await pipeline(geo).process([rec(TOPICS.officer_locations, orjson.dumps(ping))])
+    ((_, key, value),) = out.messages
+    e = orjson.loads(value)["enrichment"]
+    assert key == ping["officer_id"].encode()
+    assert e["kind"] == "officer_location" and e["in_force_area"] is True
+    assert "nearby_places" not in e and "nearest_units" not in e
+
+
+async def test_messages_come_out_in_the_order_they_came_in(geo: GeoIndex) -> None:
+    calls = [make_call(at_point=p) for p in (LONDON, BIRMINGHAM_CENTRE, COVENTRY_CENTRE)]
+    out = await pipeline(geo).process(
+        [rec(TOPICS.calls, orjson.dumps(c), offset=i) for i, c in enumerate(calls)]
+    )
+    assert [orjson.loads(v)["call_id"] for _, _, v in out.messages] == [c["call_id"] for c in calls]
+
+
+async def test_reference_changes_need_the_history_store(geo: GeoIndex) -> None:
+    # Without Redis a change must not be dropped: the batch raises and is retried.
+    p = pipeline(geo)
+    with pytest.raises(ServiceError):
+        await p.process([rec(TOPICS.reference, orjson.dumps(make_hotlist_change()))])
+    bad = await p.process([rec(TOPICS.reference, orjson.dumps({"kind": "hotlist"}))])
+    assert bad.dead_letters == 1
+
+
+# ---- rules inside the pipeline ------------------------------------------------------------
+
+
+def _spec(rule_id: str) -> RuleSpec:
+    return RuleSpec(rule_id, rule_id, "", frozenset({EventKind.ANPR}), Severity.HIGH)
+
+
+def _per_read(event: BaseModel, ctx: RuleContext) -> list[AlertV1]:
+    assert isinstance(event, PlateReadV1)
+    return [
+        make_alert(
+            ctx,
+            facts=(event.read_id,),
+            title="t",
+            summary="s",
+            source_event_ids=[event.read_id],
+            location=None,
+            details={"in_force_area": ctx.enrichment["in_force_area"]},
+        )
+    ]
+
+
+def _broken(event: BaseModel, ctx: RuleContext) -> list[AlertV1]:
+    raise RuntimeError("rule bug")
+
+
+async def test_alerts_are_keyed_by_id_once_per_batch_and_a_broken_rule_stops_nothing(
+    geo: GeoIndex,
+) -> None:
+    p = Pipeline(
+        TOPICS,
+        geo,
+        None,
+        [Rule(_spec("broken"), _broken), Rule(_spec("per_read"), _per_read)],
+        clock=lambda: NOW,
+    )
+    read, other = make_read(), make_read(at_point=LONDON)
+    batch = {"reads": [read, read, other]}  # the first read redelivered inside the batch
+    out = await p.process([rec(TOPICS.anpr, orjson.dumps(batch))])
+    enriched = [v for t, _, v in out.messages if t == TOPICS.enriched]
+    alerts = [(k, orjson.loads(v)) for t, k, v in out.messages if t == TOPICS.alerts]
+    assert len(enriched) == 1
+    assert [a["source_event_ids"] for _, a in alerts] == [[read["read_id"]], [other["read_id"]]]
+    assert all(k == a["alert_id"].encode() for k, a in alerts)
+    assert [a["details"]["in_force_area"] for _, a in alerts] == [True, False]
+    assert p.stats.rules.errors["broken"] == 3 and p.stats.alerts == 2
+
+
+# ---- property: every record comes out exactly once ---------------------------------------
+
+RECORD_VALUES = st.one_of(
+    st.binary(max_size=40),
+    st.builds(lambda: orjson.dumps(make_call())),
+    st.builds(lambda: orjson.dumps(make_call(at_point=LONDON))),
+    st.builds(lambda: orjson.dumps(make_call(grade=9))),
+    st.builds(lambda: orjson.dumps([make_call()])),
+    st.sampled_from([b"", b"{}", b"null"]),
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(RECORD_VALUES, max_size=8))
+async def test_every_record_comes_out_once_enriched_or_dead_lettered(
+    geo: GeoIndex, values: list[bytes]
+) -> None:
+    out = await pipeline(geo).process(
+        [rec(TOPICS.calls, v, offset=i) for i, v in enumerate(values)]
+    )
+    assert len(out.messages) == len(values)
+    offsets = [orjson.loads(v)["offset"] for t, _, v in out.messages if t == TOPICS.dead_letter]
+    assert out.dead_letters == len(offsets) == len(set(offsets))
+    for topic, _, value in out.messages:
+        assert topic in (TOPICS.enriched, TOPICS.dead_letter)
+        if topic == TOPICS.enriched:
+            assert "partial" in orjson.loads(value)["enrichment"]
