@@ -81,10 +81,12 @@ def parse_subscription(msg: dict[str, Any]) -> Subscription:
     position = None
     pos = msg.get("position")
     if pos is not None:
-        try:
-            lat, lon = float(pos["lat"]), float(pos["lon"])
-        except (TypeError, KeyError, ValueError) as exc:
-            raise ContractError("position must be {lat, lon}") from exc
+        if not isinstance(pos, dict) or not all(
+            isinstance(pos.get(k), int | float) and not isinstance(pos.get(k), bool)
+            for k in ("lat", "lon")
+        ):
+            raise ContractError("position must be {lat, lon} in decimal degrees")
+        lat, lon = float(pos["lat"]), float(pos["lon"])
         if not (-90 <= lat <= 90 and -180 <= lon <= 180):
             raise ContractError("position out of range")
         position = (lat, lon)

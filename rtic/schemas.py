@@ -227,6 +227,9 @@ class GeofenceV1(_Open):
                 raise ValueError(f"geometry is not a valid polygon: {exc}") from exc
             if shape.is_empty or not shape.is_valid:
                 raise ValueError("geometry is not a valid polygon (empty or self-intersecting)")
+            minx, miny, maxx, maxy = shape.bounds
+            if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
+                raise ValueError("geometry coordinates must be WGS84 longitude and latitude")
         if self.valid_from and self.valid_to and self.valid_to <= self.valid_from:
             raise ValueError("valid_to must be after valid_from")
         return self
@@ -375,6 +378,29 @@ def validate_event(kind: EventKind, data: dict[str, Any]) -> BaseModel:
     if isinstance(model, ReferenceChangeV1):
         model.validated_entry()
     return model
+
+
+def validate_read_batch(
+    data: dict[str, Any],
+) -> tuple[PlateReadBatchV1 | None, list[tuple[int, str]]]:
+    """A camera batch read by read: the batch of the valid reads (``None`` if none is),
+    and ``(index, reason)`` for each invalid one, so one bad read does not hold back
+    the others. A batch that is not a list of 1 to 10,000 objects fails whole."""
+    reads = data.get("reads")
+    if not isinstance(reads, list) or not 1 <= len(reads) <= 10_000:
+        validate_event(EventKind.ANPR, data)  # raises with the batch-level reason
+    assert isinstance(reads, list)
+    good: list[PlateReadV1] = []
+    bad: list[tuple[int, str]] = []
+    for i, read in enumerate(reads):
+        try:
+            good.append(PlateReadV1.model_validate(read))
+        except ValidationError as exc:
+            bad.append((i, _reason(exc)))
+    if not good:
+        return None, bad
+    envelope = {k: v for k, v in data.items() if k != "reads"}
+    return PlateReadBatchV1.model_construct(reads=good, **envelope), bad
 
 
 def decode_event(kind: EventKind, raw: bytes | str | None) -> tuple[dict[str, Any], BaseModel]:

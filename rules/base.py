@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import orjson
 from pydantic import BaseModel
 
 from rtic.schemas import AlertV1, AudienceV1, EventKind, LocationV1, Role, Severity
@@ -66,7 +67,8 @@ class Rule:
 
 def stable_alert_id(rule_id: str, *facts: str) -> str:
     """The same rule and facts always give the same id (so redeliveries are recognisable)."""
-    digest = hashlib.sha256("\x1f".join((rule_id, *facts)).encode()).hexdigest()[:20]
+    # JSON-encode the list, so ("a\x1fb",) and ("a", "b") cannot give the same id.
+    digest = hashlib.sha256(orjson.dumps([rule_id, *facts])).hexdigest()[:20]
     return f"{rule_id}-{digest}"
 
 

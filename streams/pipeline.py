@@ -41,6 +41,7 @@ from rtic.schemas import (
     decode_json,
     dumps,
     validate_event,
+    validate_read_batch,
 )
 from rtic.topics import Topics
 from rules.base import Rule, RuleStats, evaluate
@@ -170,7 +171,30 @@ class Pipeline:
         for rec in records:
             try:
                 data = decode_json(rec.value)
-                model = validate_event(kind, data)
+                if kind is EventKind.ANPR and "reads" in data:
+                    batch, bad = validate_read_batch(data)
+                    if bad:
+                        # One dead letter for the message, naming the reads left out; the
+                        # others go on (the enriched batch lists the indices left out).
+                        reason = "ValidationFailed: " + "; ".join(
+                            f"reads[{i}]: {why}" for i, why in bad[:5]
+                        )
+                        if len(bad) > 5:
+                            reason += f"; and {len(bad) - 5} more reads"
+                        out.messages.append(self.dead_letter(rec, reason, now))
+                        out.dead_letters += 1
+                    if batch is None:
+                        continue
+                    if bad:
+                        left_out = {i for i, _ in bad}
+                        data = {
+                            **data,
+                            "reads": [r for i, r in enumerate(data["reads"]) if i not in left_out],
+                            "dead_lettered_reads": sorted(left_out),
+                        }
+                    model: BaseModel = batch
+                else:
+                    model = validate_event(kind, data)
             except ContractError as exc:
                 out.messages.append(self.dead_letter(rec, f"{type(exc).__name__}: {exc}", now))
                 out.dead_letters += 1

@@ -310,3 +310,11 @@ def test_any_subscribe_message_is_understood_or_refused_with_a_contract_error(
     assert sub.radius_m is None or 0 < sub.radius_m <= 50_000
     if sub.position is not None:
         assert -90 <= sub.position[0] <= 90 and -180 <= sub.position[1] <= 180
+
+
+@pytest.mark.parametrize(
+    "position", [{"lat": "52.5", "lon": -1.9}, {"lat": True, "lon": -1.9}, [52.5, -1.9]]
+)
+def test_positions_must_be_numbers(position: Any) -> None:
+    with pytest.raises(ContractError, match="decimal degrees"):
+        parse_subscription({"radius_m": 500, "position": position})

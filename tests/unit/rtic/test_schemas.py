@@ -348,3 +348,15 @@ def test_any_in_range_point_and_any_timezone_make_a_valid_call(
 def test_any_out_of_range_latitude_is_refused_by_name(lat: float) -> None:
     with pytest.raises(ValidationFailed, match=r"location\.lat"):
         validate_event(EventKind.CALL, make_call(at_point=(lat, 0.0)))
+
+
+def test_geofence_coordinates_must_be_wgs84() -> None:
+    ring = [[500.0, 52.0], [501.0, 52.0], [501.0, 53.0], [500.0, 52.0]]
+    change = {
+        "kind": "geofence",
+        "op": "upsert",
+        "id": "G",
+        "entry": {"name": "x", "geometry": {"type": "Polygon", "coordinates": [ring]}},
+    }
+    with pytest.raises(ValidationFailed, match="WGS84"):
+        validate_event(EventKind.REFERENCE, change)

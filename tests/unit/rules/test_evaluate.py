@@ -159,3 +159,7 @@ def test_different_facts_give_different_ids(a: list[str], b: list[str]) -> None:
     # here: ("a\x1fb",) and ("a", "b") do share an id (see the report).
     if a != b:
         assert stable_alert_id("r", *a) != stable_alert_id("r", *b)
+
+
+def test_facts_that_join_alike_still_get_different_ids() -> None:
+    assert stable_alert_id("r", "a\x1fb") != stable_alert_id("r", "a", "b")

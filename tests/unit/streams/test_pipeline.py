@@ -127,14 +127,30 @@ async def test_an_empty_value_is_a_dead_letter_not_a_crash(geo: GeoIndex) -> Non
     ]
 
 
-async def test_a_camera_batch_with_one_bad_read_is_one_dead_letter(geo: GeoIndex) -> None:
-    # Validation is per message: the batch is refused whole, with the read named.
-    raw = orjson.dumps({"reads": [make_read(), make_read(vrm="")]})
+async def test_a_camera_batch_with_bad_reads_dead_letters_them_and_the_rest_go_on(
+    geo: GeoIndex,
+) -> None:
+    good = [make_read(camera_id="CAM-B"), make_read(camera_id="CAM-B")]
+    raw = orjson.dumps({"reads": [good[0], make_read(vrm=""), good[1], {"read_id": 7}]})
     out = await pipeline(geo).process([rec(TOPICS.anpr, raw)])
-    ((topic, _, value),) = out.messages
-    letter = orjson.loads(value)
-    assert topic == TOPICS.dead_letter and "reads.1.vrm" in letter["reason"]
+    letters = [orjson.loads(v) for t, _, v in out.messages if t == TOPICS.dead_letter]
+    enriched = [orjson.loads(v) for t, _, v in out.messages if t == TOPICS.enriched]
+    ((letter,),) = (letters,)
+    assert "reads[1]: vrm" in letter["reason"] and "reads[3]:" in letter["reason"]
     assert base64.b64decode(letter["raw"]) == raw
+    ((batch,),) = (enriched,)
+    assert [r["read_id"] for r in batch["reads"]] == [r["read_id"] for r in good]
+    assert batch["dead_lettered_reads"] == [1, 3]
+    assert all("enrichment" in r for r in batch["reads"])
+
+
+async def test_a_camera_batch_of_only_bad_reads_is_only_a_dead_letter(geo: GeoIndex) -> None:
+    out = await pipeline(geo).process([rec(TOPICS.anpr, orjson.dumps({"reads": [{"vrm": 1}]}))])
+    ((topic, _, value),) = out.messages
+    assert topic == TOPICS.dead_letter and "reads[0]" in orjson.loads(value)["reason"]
+    out = await pipeline(geo).process([rec(TOPICS.anpr, orjson.dumps({"reads": []}))])
+    ((topic, _, value),) = out.messages
+    assert topic == TOPICS.dead_letter and "reads" in orjson.loads(value)["reason"]
 
 
 async def test_a_batch_of_only_bad_records_gives_only_dead_letters(geo: GeoIndex) -> None:
