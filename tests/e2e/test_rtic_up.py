@@ -59,6 +59,11 @@ def test_rtic_up_runs_everything_and_stops_cleanly(redis_url: str, tmp_path) -> 
         token = issue_token(
             "up-test-secret", sub="t", role="rtic_analyst", now=datetime.now(UTC), ttl_seconds=300
         )
+        # The page must be served whatever the working directory of `rtic up`.
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{gateway_port}/?token={token}", timeout=5
+        ) as page:
+            assert page.status == 200 and b"RTIC live" in page.read()
 
         async def first_event() -> dict:
             async with connect(f"ws://127.0.0.1:{gateway_port}/ws?token={token}") as ws:
