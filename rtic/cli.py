@@ -206,6 +206,42 @@ def cmd_record(args: argparse.Namespace) -> int:
     )
 
 
+def cmd_rules_check(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from rules.catalogue import default_rules
+    from rules.config import RuleFileError, load_rule_file
+
+    path = Path(args.path)
+    try:
+        load_rule_file(path.read_text(encoding="utf-8"), default_rules(get_settings()), str(path))
+    except OSError as exc:
+        print(f"{path}: {exc}", file=sys.stderr)
+        return 2
+    except RuleFileError as exc:
+        print(exc)
+        return 1
+    print(f"{path}: OK")
+    return 0
+
+
+def cmd_rules_list(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from rules.catalogue import default_rules
+    from rules.config import RuleFileError, describe, load_rule_file
+
+    rules = default_rules(get_settings())
+    if args.file:
+        try:
+            rules = load_rule_file(Path(args.file).read_text(encoding="utf-8"), rules, args.file)
+        except (OSError, RuleFileError) as exc:
+            print(exc, file=sys.stderr)
+            return 1
+    print(describe(rules))
+    return 0
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     from rtic.embedded import run_up
 
@@ -284,6 +320,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--dry-run", action="store_true", help="validate and report only")
     p.set_defaults(func=cmd_reference_load)
+
+    p = sub.add_parser("rules", help="the rule catalogue and rule files")
+    rules_sub = p.add_subparsers(dest="rules_command", required=True)
+    p = rules_sub.add_parser("check", help="validate a rule file: every problem with its line")
+    p.add_argument("path")
+    p.set_defaults(func=cmd_rules_check)
+    p = rules_sub.add_parser("list", help="the catalogue, as configured by a rule file if given")
+    p.add_argument("file", nargs="?")
+    p.set_defaults(func=cmd_rules_list)
 
     p = sub.add_parser("topics", help="create the contract's topics if missing")
     p.set_defaults(func=cmd_topics)

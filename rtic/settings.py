@@ -64,6 +64,10 @@ class Settings(BaseSettings):
         3, ge=2, description="Calls from one address or person in the window that raise an alert."
     )
     redis_timeout: float = Field(1.0, gt=0, description="Seconds before a Redis call is given up.")
+    rules_file: Path | None = Field(
+        None,
+        description="YAML rule file (rules/README.md); reloaded when it changes. None: the defaults.",
+    )
 
 
 @lru_cache(maxsize=1)

@@ -40,7 +40,7 @@ def build_pipeline(settings: Settings) -> Pipeline:
         history_days=settings.history_days,
         timeout=settings.redis_timeout,
     )
-    return Pipeline(topics, geo, history, default_rules(settings))
+    return Pipeline(topics, geo, history, default_rules(settings), rules_file=settings.rules_file)
 
 
 def create_app(settings: Settings, pipeline: Pipeline | None = None) -> faust.App:

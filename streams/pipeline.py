@@ -20,6 +20,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
@@ -27,7 +28,7 @@ from pydantic import BaseModel
 from enrichers.geo import GeoIndex
 from enrichers.history import HistoryStore
 from enrichers.zones import Geofences, Officers, build_place_layers
-from rtic.errors import ContractError, EnrichmentError, ServiceError
+from rtic.errors import ConfigError, ContractError, EnrichmentError, ServiceError
 from rtic.schemas import (
     AlertV1,
     CallV1,
@@ -45,6 +46,7 @@ from rtic.schemas import (
 )
 from rtic.topics import Topics
 from rules.base import Rule, RuleStats, evaluate
+from rules.config import RuleFileError, load_rule_file
 
 log = logging.getLogger(__name__)
 LAYER_CHECK_S = 1.0  # how stale a worker's geofences and operator places may be
@@ -121,11 +123,17 @@ class Pipeline:
         history: HistoryStore | None,
         rules: Sequence[Rule],
         clock: Clock = utc_now,
+        rules_file: Path | None = None,
     ) -> None:
         self.topics = topics
         self.geo = geo
         self.history = history
+        self.catalogue = list(rules)
         self.rules = list(rules)
+        self.rules_file = rules_file
+        self._rules_mtime: float | None = None
+        if rules_file is not None:
+            self._load_rules(strict=True)
         self.clock = clock
         self.stats = PipelineStats()
         self.geofences = Geofences.build(0, {})
@@ -242,15 +250,35 @@ class Pipeline:
         v = self._layer_versions
         return f"{self.geo.version}/geofences-{v['geofence']}/places-{v['place']}"
 
+    def _load_rules(self, strict: bool = False) -> None:
+        """Read the rule file if it changed. A bad file keeps the last good set (and says
+        why in the log); at start (``strict``) it stops the worker instead."""
+        assert self.rules_file is not None
+        try:
+            mtime = self.rules_file.stat().st_mtime
+            if mtime == self._rules_mtime:
+                return
+            self._rules_mtime = mtime
+            self.rules = load_rule_file(
+                self.rules_file.read_text(), self.catalogue, str(self.rules_file)
+            )
+            log.info("rules loaded from %s", self.rules_file)
+        except (OSError, RuleFileError) as exc:
+            if strict:
+                raise ConfigError(f"cannot use the rule file: {exc}") from exc
+            log.error("rule file not used, keeping the last good rules:\n%s", exc)
+
     async def _refresh_layers(self) -> None:
-        """Reload officers' positions, and geofences and operator places when they changed
-        (at most once a second: a worker's view is at most that stale)."""
-        if self.history is None:
-            return
+        """Reload the rule file, officers' positions, and geofences and operator places
+        when they changed (at most once a second: a worker's view is at most that stale)."""
         tick = time.monotonic()
         if self._layers_checked is not None and tick - self._layers_checked < LAYER_CHECK_S:
             return
         self._layers_checked = tick
+        if self.rules_file is not None:
+            self._load_rules()
+        if self.history is None:
+            return
         kinds = list(self._layer_versions)
         try:
             self.officers = Officers.build(await self.history.officer_states())
