@@ -6,7 +6,11 @@ from rtic.schemas import EventKind, Role, Severity
 from rtic.settings import Settings
 from rules.anpr_hotlist import anpr_hotlist_hit
 from rules.base import Rule, RuleSpec
+from rules.missing_person import missing_person_match
+from rules.near_repeat import near_repeat_burglary
+from rules.officer_safety import officer_safety
 from rules.repeat_calls import repeat_calls
+from rules.vulnerable_place import vulnerable_place
 
 
 def default_rules(settings: Settings | None = None) -> list[Rule]:
@@ -34,8 +38,58 @@ def default_rules(settings: Settings | None = None) -> list[Rule]:
                 kinds=frozenset({EventKind.CALL}),
                 severity=Severity.MEDIUM,
                 audience_roles=(Role.RTIC_ANALYST, Role.SUPERVISOR),
-                params={"threshold": threshold, "window_days": days},
+                params={"threshold": threshold, "domestic_abuse_threshold": 2, "window_days": days},
             ),
             repeat_calls,
+        ),
+        Rule(
+            RuleSpec(
+                rule_id="officer_safety",
+                title="Officer safety",
+                description="An incident at an address, or with a person, that has a warning marker: "
+                "to the assigned and nearest units before they arrive.",
+                kinds=frozenset({EventKind.INCIDENT}),
+                severity=Severity.HIGH,
+                audience_roles=(Role.RTIC_ANALYST, Role.SUPERVISOR),
+            ),
+            officer_safety,
+        ),
+        Rule(
+            RuleSpec(
+                rule_id="vulnerable_place",
+                title="Vulnerable place",
+                description="A violent or sexual offence, or a missing person, within `distance_m` of a "
+                "school, care home or refuge.",
+                kinds=frozenset({EventKind.CALL, EventKind.INCIDENT}),
+                severity=Severity.HIGH,
+                audience_roles=(Role.RTIC_ANALYST, Role.SUPERVISOR, Role.OFFICER),
+                params={"distance_m": 200.0},
+            ),
+            vulnerable_place,
+        ),
+        Rule(
+            RuleSpec(
+                rule_id="near_repeat_burglary",
+                title="Near-repeat burglary risk",
+                description="After a burglary, homes within `radius_m` are at raised risk for `days`: "
+                "a patrol priority for the neighbourhood team.",
+                kinds=frozenset({EventKind.CALL, EventKind.INCIDENT}),
+                severity=Severity.MEDIUM,
+                audience_roles=(Role.RTIC_ANALYST, Role.SUPERVISOR, Role.OFFICER),
+                params={"radius_m": 400.0, "days": 14},
+            ),
+            near_repeat_burglary,
+        ),
+        Rule(
+            RuleSpec(
+                rule_id="missing_person",
+                title="Missing person",
+                description="A call from or about a person, or at an address, linked to an open "
+                "missing-person report (marker `missing_person`).",
+                kinds=frozenset({EventKind.CALL}),
+                severity=Severity.HIGH,
+                audience_roles=(Role.RTIC_ANALYST, Role.SUPERVISOR, Role.OFFICER),
+            ),
+            missing_person_match,
         ),
     ]

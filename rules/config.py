@@ -67,7 +67,12 @@ class ParamSpec:
 # What an analyst may tune, per rule (parameters not listed here are fixed by settings).
 TUNABLE: dict[str, dict[str, ParamSpec]] = {
     "anpr_hotlist_hit": {"min_confidence": ParamSpec(float, 0.0, 1.0)},
-    "repeat_calls": {"threshold": ParamSpec(int, 2, 50)},
+    "repeat_calls": {
+        "threshold": ParamSpec(int, 2, 50),
+        "domestic_abuse_threshold": ParamSpec(int, 2, 50),
+    },
+    "vulnerable_place": {"distance_m": ParamSpec(float, 10, 2000)},
+    "near_repeat_burglary": {"radius_m": ParamSpec(float, 50, 2000), "days": ParamSpec(int, 1, 60)},
 }
 
 

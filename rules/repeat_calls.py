@@ -18,6 +18,8 @@ def repeat_calls(event: BaseModel, ctx: RuleContext) -> list[AlertV1]:
     """An alert when this call makes ``threshold`` or more from one address or caller."""
     assert isinstance(event, CallV1)
     threshold = int(ctx.params.get("threshold", 3))
+    if event.category == "domestic_abuse":
+        threshold = int(ctx.params.get("domestic_abuse_threshold", 2))
     days = int(ctx.params.get("window_days", 28))
     history = ctx.enrichment.get("history", {})
     found = []

@@ -185,7 +185,9 @@ SCENARIOS: dict[str, Scenario] = {
             "repeat-domestic-abuse",
             "A domestic abuse victim calls from the same address for the third time in three weeks.",
             _repeat_domestic_abuse,
-            (ExpectedAlerts("repeat_calls", 1, about=("-2",)),),
+            # Domestic abuse counts from the second call: one alert on the second and one on the
+            # third today; the rules issue's deduplication makes that one alert that grows.
+            (ExpectedAlerts("repeat_calls", 2, about=("-1", "-2")),),
         ),
         Scenario(
             "club-fight",

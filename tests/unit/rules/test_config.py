@@ -32,7 +32,8 @@ def test_a_file_configures_severity_audience_params_and_enabled() -> None:
   repeat_calls:
     enabled: false
 """
-    hot, repeat = load_rule_file(text, default_rules())
+    by_id = {r.spec.rule_id: r for r in load_rule_file(text, default_rules())}
+    hot, repeat = by_id["anpr_hotlist_hit"], by_id["repeat_calls"]
     assert hot.spec.severity == "critical" and [r.value for r in hot.spec.audience_roles] == [
         "rtic_analyst"
     ]

@@ -51,7 +51,7 @@ def test_caller_counts_too_and_the_larger_count_is_reported() -> None:
 def test_two_calls_do_not_fire() -> None:
     assert (
         run(
-            make_call(),
+            make_call(category="asb"),
             {
                 "calls_at_address": {"count": 2, "recent": []},
                 "calls_by_person": {"count": 1, "recent": []},
@@ -60,6 +60,17 @@ def test_two_calls_do_not_fire() -> None:
         == []
     )
     assert run(make_call(), {}) == []
+
+
+def test_domestic_abuse_fires_on_the_second_call() -> None:
+    two = {"calls_at_address": {"count": 2, "recent": []}}
+    (alert,) = run(make_call(category="domestic_abuse"), two)
+    assert "threshold 2" in alert.details["why"] and "the 2nd call" in alert.summary
+    assert (
+        run(make_call(category="domestic_abuse"), {"calls_at_address": {"count": 1, "recent": []}})
+        == []
+    )
+    assert run(make_call(category="burglary"), two) == []
 
 
 def test_a_redelivered_call_gives_the_same_alert_id() -> None:
@@ -74,7 +85,7 @@ def test_the_threshold_and_window_come_from_settings() -> None:
         for r in default_rules(Settings(repeat_call_threshold=5, history_days=14))
         if r.spec.rule_id == "repeat_calls"
     ]
-    call = CallV1.model_validate(make_call())
+    call = CallV1.model_validate(make_call(category="burglary"))
 
     def enrichment(count: int) -> dict[str, Any]:
         return {"history": {"calls_at_address": {"count": count, "recent": []}}}
