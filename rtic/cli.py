@@ -225,6 +225,48 @@ def cmd_rules_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rules_test(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from enrichers.geo import GeoIndex
+    from rtic.services import redis_answers, start_embedded_redis
+    from rules.catalogue import default_rules
+    from rules.config import RuleFileError, load_rule_file
+    from rules.tryout import load_events, report, run_rules_over
+    from simulators.replay import AdapterReport
+
+    settings = get_settings()
+    try:
+        rules = load_rule_file(
+            Path(args.path).read_text(encoding="utf-8"), default_rules(settings), args.path
+        )
+    except (OSError, RuleFileError) as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    adapter = AdapterReport()
+    try:
+        events = load_events(Path(args.events), adapter)
+    except Exception as exc:
+        print(f"{args.events}: {exc}", file=sys.stderr)
+        return 2
+    print(adapter.summary(), file=sys.stderr)
+    embedded = None if redis_answers(settings.redis_url) else start_embedded_redis()
+    try:
+        alerts = asyncio.run(
+            run_rules_over(
+                events,
+                rules,
+                GeoIndex.load(settings.data_dir),
+                embedded.url if embedded else settings.redis_url,
+            )
+        )
+    finally:
+        if embedded:
+            embedded.stop()
+    print(report(alerts, rules))
+    return 0
+
+
 def cmd_rules_list(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -326,6 +368,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = rules_sub.add_parser("check", help="validate a rule file: every problem with its line")
     p.add_argument("path")
     p.set_defaults(func=cmd_rules_check)
+    p = rules_sub.add_parser(
+        "test", help="run a rule file over recorded events and print what would fire"
+    )
+    p.add_argument("path", help="the rule file")
+    p.add_argument(
+        "--events", required=True, help="JSON Lines of events (or any file rtic replay reads)"
+    )
+    p.set_defaults(func=cmd_rules_test)
     p = rules_sub.add_parser("list", help="the catalogue, as configured by a rule file if given")
     p.add_argument("file", nargs="?")
     p.set_defaults(func=cmd_rules_list)
