@@ -194,9 +194,11 @@ def _call_history_ids(ids: Sequence[Any]) -> dict[str, Any]:
 # empty), keeping the index KEYS[1] (id -> map key \x1f field) right. Atomic. The map
 # keys are passed as arguments because an entry's old place is only known from the
 # index: fine on one Redis server (not Redis Cluster).
-# A batch of reads in one command. KEYS[1] the hotlist hash; ARGV[1] a JSON array of
+# A batch of reads in one command. KEYS[1] the hotlist hash, KEYS[2] the vehicles of open
+# incidents (same layout: canonical plate -> JSON map of entries); ARGV[1] a JSON array of
 # {p: canonical plate, k: trail key, r: read JSON}; ARGV[2..4] keep, ttl, shown. For each
-# read: its hotlist field ('' if none) and, only when listed, the plate's previous reads;
+# read: its hotlist and open-incident fields ('' if none) and, only when either is
+# found, the plate's previous reads;
 # then the read is pushed onto its trail (trimmed past twice `keep`, so rarely) and the
 # trail's expiry set on its first read and refreshed every 8th. The answer is one JSON string. Trail keys are named in ARGV,
 # not KEYS, to keep the call small: fine on one Redis server, not on Redis Cluster.
@@ -206,12 +208,13 @@ local keep, ttl, shown = tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
 local out = {}
 for i, item in ipairs(reads) do
   local hot = redis.call('HGET', KEYS[1], item.p)
+  local linked = redis.call('HGET', KEYS[2], item.p)
   local prev = {}
-  if hot then prev = redis.call('LRANGE', item.k, 0, shown - 1) else hot = '' end
+  if hot or linked then prev = redis.call('LRANGE', item.k, 0, shown - 1) end
   local n = redis.call('LPUSH', item.k, item.r)
   if n > 2 * keep then redis.call('LTRIM', item.k, 0, keep - 1) end
   if n == 1 or n % 8 == 0 then redis.call('EXPIRE', item.k, ttl) end
-  out[i] = {h = hot, t = prev}
+  out[i] = {h = hot or '', v = linked or '', t = prev}
 end
 return cjson.encode(out)
 """
@@ -398,7 +401,15 @@ class HistoryStore:
             ]
         )
         idx = batch.add(
-            "eval", _READS, 1, self.keys.hotlist, payload, TRAIL_KEEP, TRAIL_TTL_S, TRAIL_SHOWN + 1
+            "eval",
+            _READS,
+            2,
+            self.keys.hotlist,
+            self.keys.incident_vehicles,
+            payload,
+            TRAIL_KEEP,
+            TRAIL_TTL_S,
+            TRAIL_SHOWN + 1,
         )
 
         def finish(res: list[Any]) -> list[dict[str, Any]]:
@@ -407,8 +418,11 @@ class HistoryStore:
             for read, answer in zip(reads, answers, strict=True):
                 hits = _hotlist_hits(read, answer["h"] or None)
                 block: dict[str, Any] = {"hotlist": hits}
-                if hits:
-                    block["trail"] = _trail(answer["t"] or [], read.read_id)
+                linked = _decode_entries(answer.get("v") or None)
+                if linked:
+                    block["linked_incidents"] = linked
+                if hits or linked:
+                    block["trail"] = _trail(_as_list(answer["t"]), read.read_id)
                 out.append({"history": block})
             return out
 
@@ -490,6 +504,44 @@ class HistoryStore:
             for inc in incidents
         ]
         idx = self._add_history_batch(batch, items)
+        for inc in incidents:
+            for vehicle in inc.vehicles or []:
+                plate = canonical_vrm(vehicle.vrm)
+                entry_id = f"{inc.incident_id}|{plate}"
+                if inc.event == "closed":
+                    batch.add(
+                        "eval",
+                        _UPSERT_ENTRY,
+                        1,
+                        self.keys.incident_vehicles_index,
+                        entry_id,
+                        "",
+                        "",
+                        "",
+                    )
+                    continue
+                doc = orjson.dumps(
+                    {
+                        "id": entry_id,
+                        "incident_id": inc.incident_id,
+                        "vrm": vehicle.vrm,
+                        "role": vehicle.role,
+                        "category": inc.category,
+                        "grade": inc.grade,
+                        "units": inc.units or [],
+                        "at": inc.at.isoformat(),
+                    }
+                ).decode()
+                batch.add(
+                    "eval",
+                    _UPSERT_ENTRY,
+                    1,
+                    self.keys.incident_vehicles_index,
+                    entry_id,
+                    self.keys.incident_vehicles,
+                    plate,
+                    doc,
+                )
 
         def finish(res: list[Any]) -> list[dict[str, Any]]:
             answers = orjson.loads(res[idx])

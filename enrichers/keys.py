@@ -12,6 +12,8 @@ key                            type    holds
 ``rtic:marker-index``          hash    marker id -> ``person:{id}`` or ``address:{key}``
 ``rtic:calls:address:{a}``     zset    call id scored by received time (epoch s); expires
 ``rtic:calls:person:{id}``     zset    call id scored by received time (epoch s); expires
+``rtic:incident-vehicles``     hash    canonical plate -> JSON {entry id: vehicle of an open incident}
+``rtic:incident-vehicles-index`` hash  ``incident|plate`` -> where it lives (removed when closed)
 ``rtic:trail:{plate}``         list    a plate's last 20 reads (JSON), newest first; expires 7 days
 ``rtic:geo:calls:{week}``      geo     ``call_id|category|epoch`` by position, per ISO week; expires
 ``rtic:geo:incidents:{week}``  geo     ``incident_id|category|epoch`` (created events); expires
@@ -91,6 +93,14 @@ class Keys:
 
     def calls_by_person(self, person_id: str) -> str:
         return f"{self.base}calls:person:{person_id}"
+
+    @property
+    def incident_vehicles(self) -> str:
+        return f"{self.base}incident-vehicles"
+
+    @property
+    def incident_vehicles_index(self) -> str:
+        return f"{self.base}incident-vehicles-index"
 
     def trail(self, plate: str) -> str:
         return f"{self.base}trail:{plate}"

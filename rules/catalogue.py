@@ -6,6 +6,7 @@ from rtic.schemas import EventKind, Role, Severity
 from rtic.settings import Settings
 from rules.anpr_hotlist import anpr_hotlist_hit
 from rules.base import Rule, RuleSpec
+from rules.linked_vehicle import vehicle_linked_to_incident
 from rules.missing_person import missing_person_match
 from rules.near_repeat import near_repeat_burglary
 from rules.officer_safety import officer_safety
@@ -29,6 +30,19 @@ def default_rules(settings: Settings | None = None) -> list[Rule]:
                 params={"min_confidence": 0.0},
             ),
             anpr_hotlist_hit,
+        ),
+        Rule(
+            RuleSpec(
+                rule_id="vehicle_linked_to_incident",
+                title="Vehicle linked to an open incident",
+                description="A vehicle of an open incident (suspect, victim, stolen...) read by ANPR "
+                "within `window_minutes` of the incident: to its units and the RTIC.",
+                kinds=frozenset({EventKind.ANPR}),
+                severity=Severity.HIGH,
+                audience_roles=(Role.RTIC_ANALYST, Role.SUPERVISOR),
+                params={"window_minutes": 120.0},
+            ),
+            vehicle_linked_to_incident,
         ),
         Rule(
             RuleSpec(

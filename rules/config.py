@@ -72,6 +72,7 @@ TUNABLE: dict[str, dict[str, ParamSpec]] = {
         "domestic_abuse_threshold": ParamSpec(int, 2, 50),
     },
     "vulnerable_place": {"distance_m": ParamSpec(float, 10, 2000)},
+    "vehicle_linked_to_incident": {"window_minutes": ParamSpec(float, 5, 24 * 60)},
     "near_repeat_burglary": {"radius_m": ParamSpec(float, 50, 2000), "days": ParamSpec(int, 1, 60)},
 }
 

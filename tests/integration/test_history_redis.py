@@ -275,3 +275,25 @@ async def test_geofences_and_places_change_at_run_time(
     out = await pipeline.process([RawRecord(topics.calls, 0, 1, b"k", orjson.dumps(make_call()))])
     assert orjson.loads(out.messages[0][2])["enrichment"]["geofences"] == []
     geo.extra_places = {}  # the session's GeoIndex is shared with other tests
+
+
+async def test_vehicles_of_open_incidents_are_found_by_reads_until_closed(
+    store: HistoryStore,
+) -> None:
+    incident = make_incident(
+        vehicles=[{"vrm": "RB12 BER", "role": "suspect"}], category="robbery", units=["OFF-3"]
+    )
+    await store.enrich(EventKind.INCIDENT, [IncidentEventV1.model_validate(incident)], NOW)
+    (block,) = await store.enrich(
+        EventKind.ANPR, [_read(vrm="R812 8ER")], NOW
+    )  # a misread finds it too
+    (link,) = block["history"]["linked_incidents"]
+    assert (
+        link["incident_id"] == incident["incident_id"]
+        and link["role"] == "suspect"
+        and link["units"] == ["OFF-3"]
+    )
+    closed = {**incident, "event": "closed"}
+    await store.enrich(EventKind.INCIDENT, [IncidentEventV1.model_validate(closed)], NOW)
+    (after,) = await store.enrich(EventKind.ANPR, [_read(vrm="RB12BER")], NOW)
+    assert "linked_incidents" not in after["history"]

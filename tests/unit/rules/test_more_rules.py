@@ -142,3 +142,45 @@ def test_a_call_linked_to_a_missing_person_fires() -> None:
     assert alert.severity == "high" and "P-100" in alert.title
     assert "investigating team" in alert.details["why"]
     assert run("missing_person", EventKind.CALL, call, {"history": {"markers": [WEAPONS]}}) == []
+
+
+# ---- vehicle linked to an open incident ---------------------------------------------------
+
+
+def test_a_suspect_vehicle_seen_within_the_window_alerts_its_units() -> None:
+    from datetime import timedelta
+
+    from rtic.schemas import PlateReadV1
+    from tests.conftest import make_read
+
+    link = {
+        "incident_id": "INC-1",
+        "vrm": "RB12 BER",
+        "role": "suspect",
+        "category": "robbery",
+        "grade": 1,
+        "units": ["OFF-3"],
+        "at": (NOW - timedelta(minutes=40)).isoformat(),
+    }
+    read = PlateReadV1.model_validate(make_read(vrm="RB12 BER"))
+    (alert,) = run(
+        "vehicle_linked_to_incident",
+        EventKind.ANPR,
+        read,
+        {"history": {"linked_incidents": [link]}},
+    )
+    assert alert.severity == "high" and alert.audience.officers == ["OFF-3"]
+    assert "suspect" in alert.title and "40 minutes" in alert.details["why"]
+    old = {**link, "at": (NOW - timedelta(hours=3)).isoformat()}
+    assert (
+        run(
+            "vehicle_linked_to_incident",
+            EventKind.ANPR,
+            read,
+            {"history": {"linked_incidents": [old]}},
+        )
+        == []
+    )
+    assert (
+        run("vehicle_linked_to_incident", EventKind.ANPR, read, {"history": {"hotlist": []}}) == []
+    )

@@ -1,0 +1,56 @@
+"""Vehicle linked to an open incident seen by ANPR (for example the suspect vehicle of a
+robbery in the last two hours): to the units assigned to that incident and the RTIC."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from pydantic import BaseModel
+
+from rtic.schemas import AlertV1, LocationV1, PlateReadV1, Severity
+from rules.base import RuleContext, make_alert
+
+
+def vehicle_linked_to_incident(event: BaseModel, ctx: RuleContext) -> list[AlertV1]:
+    assert isinstance(event, PlateReadV1)
+    window = timedelta(minutes=float(ctx.params.get("window_minutes", 120)))
+    place = ctx.enrichment.get("areas", {}).get("ward", {}).get("name", "outside force area")
+    alerts = []
+    for link in ctx.enrichment.get("history", {}).get("linked_incidents", []):
+        try:
+            since = event.read_at - datetime.fromisoformat(link["at"])
+        except (KeyError, TypeError, ValueError):
+            continue
+        if since > window or since < -timedelta(minutes=5):
+            continue
+        role = str(link.get("role") or "linked vehicle").replace("_", " ")
+        category = str(link.get("category", "incident")).replace("_", " ")
+        units = [str(u) for u in link.get("units") or []]
+        minutes = max(int(since.total_seconds() // 60), 0)
+        alerts.append(
+            make_alert(
+                ctx,
+                facts=(event.read_id, str(link.get("incident_id"))),
+                severity=Severity.HIGH if int(link.get("grade", 3)) <= 2 else Severity.MEDIUM,
+                title=f"{link.get('vrm')} ({role}) of {category} {link.get('incident_id')} seen by ANPR",
+                summary=(
+                    f"{link.get('vrm')}, the {role} in grade {link.get('grade')} {category} "
+                    f"{link.get('incident_id')} ({minutes} min ago), read by camera {event.camera_id} in {place} "
+                    f"at {event.read_at:%H:%M:%S}"
+                    + (f", heading {event.direction}" if event.direction else "")
+                ),
+                source_event_ids=[event.read_id],
+                location=LocationV1(lat=event.lat, lon=event.lon),
+                officers=units,
+                details={
+                    "incident": link,
+                    "vrm_read": event.vrm,
+                    "camera_id": event.camera_id,
+                    "why": (
+                        f"Plate {event.vrm} is the {role} of open incident {link.get('incident_id')}, "
+                        f"created {minutes} minutes before this read (window {window.total_seconds() / 60:.0f} min)."
+                    ),
+                },
+            )
+        )
+    return alerts
