@@ -252,6 +252,40 @@ end
 return cjson.encode(out)
 """
 
+# Repeated hits of a rule, folded into one open alert. ARGV[1] a JSON array of
+# {k: the group's key, a: the alert id a new group takes, s: the hit's source id,
+# w: the window in seconds, t: the event time (epoch s)}. A group stays open while hits
+# keep coming within the window of each other, on the event clock (so replays group
+# as live streams do). A hit already counted (a redelivery) does
+# not count again. Answer: JSON, per hit [alert id, version, hits, first time].
+_GROUP = r"""
+local items = cjson.decode(ARGV[1])
+local out = {}
+for i, it in ipairs(items) do
+  local src = it.k .. ':src'
+  local alert_id = redis.call('HGET', it.k, 'alert_id')
+  local last = tonumber(redis.call('HGET', it.k, 'last'))
+  if alert_id and last and it.t - last > it.w then
+    redis.call('DEL', it.k, src)  -- the window passed on the event clock: a new alert
+    alert_id = false
+  end
+  if not alert_id then
+    alert_id = it.a
+    redis.call('HSET', it.k, 'alert_id', it.a, 'version', 1, 'first', it.t, 'last', it.t)
+    redis.call('SADD', src, it.s)
+  elseif redis.call('SADD', src, it.s) == 1 then
+    redis.call('HINCRBY', it.k, 'version', 1)
+    if it.t > last then redis.call('HSET', it.k, 'last', it.t) end
+  end
+  -- Memory bound on the wall clock; the window itself is kept on the event clock above.
+  redis.call('EXPIRE', it.k, 2 * it.w + 60)
+  redis.call('EXPIRE', src, 2 * it.w + 60)
+  out[i] = {alert_id, tonumber(redis.call('HGET', it.k, 'version')), redis.call('SCARD', src),
+            tonumber(redis.call('HGET', it.k, 'first'))}
+end
+return cjson.encode(out)
+"""
+
 _UPSERT_ENTRY = r"""
 local function remove(mapkey, field, id)
   local cur = redis.call('HGET', mapkey, field)
@@ -659,6 +693,24 @@ class HistoryStore:
         pipe.hgetall(self.keys.reference(kind))
         version, raw = await self._run(pipe)
         return int(version or 0), _json_hash(raw)
+
+    async def group_alerts(
+        self, hits: Sequence[tuple[str, str, str, float, float]]
+    ) -> list[tuple[str, int, int, float]]:
+        """Fold repeated hits into open alerts: for each (group, candidate id, source id,
+        window s, time) the open alert's (id, version, hits, first time). One round trip."""
+        if not hits:
+            return []
+        payload = orjson.dumps(
+            [
+                {"k": self.keys.open_alert(g), "a": a, "s": src, "w": max(int(w), 1), "t": t}
+                for g, a, src, w, t in hits
+            ]
+        )
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.eval(_GROUP, 0, payload)
+        (raw,) = await self._run(pipe)
+        return [(str(a), int(v), int(n), float(f)) for a, v, n, f in orjson.loads(raw)]
 
     async def officer_states(self) -> dict[str, dict[str, Any]]:
         """Every officer's last ping (the workers index them for nearest units)."""

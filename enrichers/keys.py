@@ -14,6 +14,7 @@ key                            type    holds
 ``rtic:calls:person:{id}``     zset    call id scored by received time (epoch s); expires
 ``rtic:incident-vehicles``     hash    canonical plate -> JSON {entry id: vehicle of an open incident}
 ``rtic:incident-vehicles-index`` hash  ``incident|plate`` -> where it lives (removed when closed)
+``rtic:open-alert:{group}``    hash    the open alert of repeated hits (id, version, first); expires
 ``rtic:trail:{plate}``         list    a plate's last 20 reads (JSON), newest first; expires 7 days
 ``rtic:geo:calls:{week}``      geo     ``call_id|category|epoch`` by position, per ISO week; expires
 ``rtic:geo:incidents:{week}``  geo     ``incident_id|category|epoch`` (created events); expires
@@ -101,6 +102,9 @@ class Keys:
     @property
     def incident_vehicles_index(self) -> str:
         return f"{self.base}incident-vehicles-index"
+
+    def open_alert(self, group: str) -> str:
+        return f"{self.base}open-alert:{group}"
 
     def trail(self, plate: str) -> str:
         return f"{self.base}trail:{plate}"

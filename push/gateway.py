@@ -13,8 +13,10 @@ silently: a client whose queue is full is closed with code 1013 ("try again
 later") and, on reconnecting, sends ``resume`` with the last alert id it saw
 to be sent what it missed from the gateway's buffer of recent alerts.
 
-Every alert id is pushed to a client once: a redelivered alert (same id) is
-recognised in the buffer and not sent again.
+Every alert version is pushed to a client once: a redelivered alert (same id,
+same version) is recognised in the buffer and not sent again; an update (same
+id, higher version: repeated hits folded into one open alert) is sent, and
+clients replace what they show.
 """
 
 from __future__ import annotations
@@ -73,7 +75,7 @@ class Client:
         self.principal = principal
         self.subscription: Subscription | None = None
         self.queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=queue_size)
-        self.sent_alerts: set[str] = set()
+        self.sent_alerts: dict[str, int] = {}  # alert id -> version sent
         self.dropped_events = 0
         self.errors = 0
         self.overflowed = False
@@ -85,9 +87,10 @@ class Client:
             return
         self.queue.put_nowait(frame)
 
-    def offer_alert(self, alert_id: str, frame: bytes) -> None:
-        """Queue an alert once; on overflow, close so the client resumes (never drop silently)."""
-        if alert_id in self.sent_alerts or self.overflowed:
+    def offer_alert(self, alert_id: str, frame: bytes, version: int = 1) -> None:
+        """Queue an alert (or a newer version of it) once; on overflow, close so the client
+        resumes (never drop silently)."""
+        if self.sent_alerts.get(alert_id, 0) >= version or self.overflowed:
             return
         try:
             self.queue.put_nowait(frame)
@@ -98,7 +101,7 @@ class Client:
                 self.ws.close(1013, "too slow: reconnect and resume")
             )
             return
-        self.sent_alerts.add(alert_id)
+        self.sent_alerts[alert_id] = version
         if len(self.sent_alerts) > 50_000:
             self.sent_alerts.clear()  # bounded memory; the resume buffer still dedups
 
@@ -241,9 +244,12 @@ class Gateway:
         alert_id = alert.get("alert_id")
         if not isinstance(alert_id, str):
             return
-        if alert_id in self.recent:
+        version = int(alert.get("version") or 1)
+        known = self.recent.get(alert_id)
+        if known is not None and int(known.get("version") or 1) >= version:
             return  # a redelivery: already pushed
-        self.recent[alert_id] = alert
+        self.recent.pop(alert_id, None)
+        self.recent[alert_id] = alert  # the newest version, at the end of the buffer
         while len(self.recent) > self.settings.gateway_resume_buffer:
             self.recent.popitem(last=False)
         self.stats["alerts"] += 1
@@ -253,7 +259,7 @@ class Gateway:
                 continue
             pos = self.officer_positions.get(client.principal.sub)
             if admits_alert(client.principal, client.subscription, alert, pos):
-                client.offer_alert(alert_id, frame)
+                client.offer_alert(alert_id, frame, version)
 
     def publish_enriched(self, message: dict[str, Any]) -> None:
         """Turn an enriched message into live map events (one per read of a camera batch)."""
@@ -436,7 +442,9 @@ class Gateway:
         for alert in alerts:
             pos = self.officer_positions.get(client.principal.sub)
             if admits_alert(client.principal, client.subscription, alert, pos):
-                client.offer_alert(alert["alert_id"], _frame("alert", alert))
+                client.offer_alert(
+                    alert["alert_id"], _frame("alert", alert), int(alert.get("version") or 1)
+                )
                 sent += 1
         return _frame("resumed", {"count": sent, "complete": complete})
 

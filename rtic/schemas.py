@@ -299,6 +299,11 @@ class AlertV1(_Closed):
     area: list[str]
     audience: AudienceV1
     details: dict[str, Any] = Field(default_factory=dict)
+    # Extensions (docs/contract.md): an alert that groups repeated hits is sent again,
+    # same alert_id, with a higher version; clients replace what they show.
+    version: int = Field(1, ge=1, description="1 for a new alert; higher for an update of it")
+    updated_at: AwareDatetime | None = None
+    group: str | None = Field(None, description="what repeated hits share, for the rule's window")
 
 
 class AlertAckV1(_Closed):

@@ -41,6 +41,7 @@ def anpr_hotlist_hit(event: BaseModel, ctx: RuleContext) -> list[AlertV1]:
             make_alert(
                 ctx,
                 facts=(event.read_id, str(hit.get("id", listed))),
+                group=(str(hit.get("id", listed)),),
                 severity=severity,
                 title=f"Hotlisted vehicle {listed}: {reason.replace('_', ' ')}",
                 summary=(

@@ -83,10 +83,17 @@ def make_alert(
     details: dict[str, Any],
     severity: Severity | None = None,
     officers: Sequence[str] = (),
+    group: Sequence[str] | None = None,
 ) -> AlertV1:
-    """An alert from a rule, with its stable id, area and audience filled in."""
+    """An alert from a rule, with its stable id, area and audience filled in.
+
+    ``group``: facts that repeated hits share (a plate's hotlist entry, say). Within
+    the rule's ``group_window_s`` the stream folds them into one open alert that is
+    updated (same id, higher version) instead of raising a new one each time.
+    """
     spec = ctx.spec
     return AlertV1(
+        group=stable_alert_id(spec.rule_id, *group) if group else None,
         alert_id=stable_alert_id(spec.rule_id, *facts),
         rule_id=spec.rule_id,
         severity=severity or spec.severity,

@@ -27,7 +27,7 @@ def default_rules(settings: Settings | None = None) -> list[Rule]:
                 kinds=frozenset({EventKind.ANPR}),
                 severity=Severity.HIGH,
                 audience_roles=(Role.RTIC_ANALYST, Role.SUPERVISOR, Role.OFFICER),
-                params={"min_confidence": 0.0},
+                params={"min_confidence": 0.0, "group_window_s": 300.0},
             ),
             anpr_hotlist_hit,
         ),

@@ -66,7 +66,10 @@ class ParamSpec:
 
 # What an analyst may tune, per rule (parameters not listed here are fixed by settings).
 TUNABLE: dict[str, dict[str, ParamSpec]] = {
-    "anpr_hotlist_hit": {"min_confidence": ParamSpec(float, 0.0, 1.0)},
+    "anpr_hotlist_hit": {
+        "min_confidence": ParamSpec(float, 0.0, 1.0),
+        "group_window_s": ParamSpec(float, 0, 86_400),
+    },
     "repeat_calls": {
         "threshold": ParamSpec(int, 2, 50),
         "domestic_abuse_threshold": ParamSpec(int, 2, 50),

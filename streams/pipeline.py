@@ -237,12 +237,61 @@ class Pipeline:
                     continue
                 seen.add(alert.alert_id)
                 out.alerts.append(alert)
+        out.alerts = await self._group_alerts(out.alerts, now)
         self.stats.alerts += len(out.alerts)
         for m in messages:
             out.messages.append(self._enriched_message(kind, m))
         for alert in out.alerts:
             out.messages.append((self.topics.alerts, _key(alert.alert_id), dumps(alert)))
         return out
+
+    async def _group_alerts(self, alerts: list[AlertV1], now: datetime) -> list[AlertV1]:
+        """Fold repeated hits of a rule into one open alert (same id, higher version).
+
+        Without Redis the alerts go out ungrouped: more alerts, none lost.
+        """
+        grouped = [
+            a
+            for a in alerts
+            if a.group
+            and float(a.details.get("rule", {}).get("params", {}).get("group_window_s", 0)) > 0
+        ]
+        if not grouped or self.history is None:
+            return alerts
+        hits = [
+            (
+                a.group or "",
+                a.alert_id,
+                ",".join(a.source_event_ids),
+                float(a.details["rule"]["params"]["group_window_s"]),
+                now.timestamp(),
+            )
+            for a in grouped
+        ]
+        try:
+            answers = await self.history.group_alerts(hits)
+        except (ServiceError, EnrichmentError) as exc:
+            log.warning("alerts not grouped (sent as they are): %s", exc)
+            return alerts
+        latest: dict[str, AlertV1] = {}
+        for alert, (alert_id, version, count, first) in zip(grouped, answers, strict=True):
+            first_at = datetime.fromtimestamp(first, UTC)
+            update = {"alert_id": alert_id, "version": version}
+            if version > 1:
+                update["updated_at"] = now
+                update["created_at"] = first_at
+                update["summary"] = f"{alert.summary} ({count} hits since {first_at:%H:%M:%S}Z)"
+                update["details"] = {
+                    **alert.details,
+                    "hits": count,
+                    "first_hit_at": first_at.isoformat(),
+                }
+            folded = alert.model_copy(update=update)
+            if alert_id not in latest or latest[alert_id].version < version:
+                latest[alert_id] = folded
+        folded_in = {id(a) for a in grouped}
+        others = [a for a in alerts if id(a) not in folded_in]
+        return others + list(latest.values())
 
     @property
     def reference_version(self) -> str:

@@ -196,7 +196,17 @@ function timeOf(iso) {
 }
 
 function onAlert(alert) {
-  if (state.alerts.has(alert.alert_id)) return; // shown once, even if redelivered or resumed
+  const known = state.alerts.get(alert.alert_id);
+  if (known) {
+    // Shown once, even if redelivered or resumed; a newer version (more hits) replaces it.
+    if ((alert.version || 1) <= (known.version || 1)) return;
+    const old = document.querySelector(`li.alert[data-alert-id="${CSS.escape(alert.alert_id)}"]`);
+    if (old) old.remove();
+    const marker = document.querySelector(`.alert-marker[data-alert-id="${CSS.escape(alert.alert_id)}"]`);
+    if (marker) marker.remove();
+    state.alerts.delete(alert.alert_id);
+    state.counts.alerts -= 1;
+  }
   state.alerts.set(alert.alert_id, alert);
   state.lastAlertId = alert.alert_id;
   state.counts.alerts += 1;

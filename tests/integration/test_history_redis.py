@@ -12,6 +12,7 @@ from enrichers.geo import GeoIndex
 from enrichers.history import HistoryStore
 from rtic.errors import ServiceError
 from rtic.schemas import (
+    AlertV1,
     CallV1,
     EventKind,
     IncidentEventV1,
@@ -297,3 +298,44 @@ async def test_vehicles_of_open_incidents_are_found_by_reads_until_closed(
     await store.enrich(EventKind.INCIDENT, [IncidentEventV1.model_validate(closed)], NOW)
     (after,) = await store.enrich(EventKind.ANPR, [_read(vrm="RB12BER")], NOW)
     assert "linked_incidents" not in after["history"]
+
+
+async def test_repeated_hits_fold_into_one_open_alert_and_redeliveries_do_not_count(
+    geo: GeoIndex, settings: Settings, store: HistoryStore
+) -> None:
+    topics = Topics.with_prefix(settings.topic_prefix)
+    clock = {"now": NOW}
+    pipeline = Pipeline(topics, geo, store, default_rules(), clock=lambda: clock["now"])
+    await pipeline.process(
+        [
+            RawRecord(
+                topics.reference,
+                0,
+                0,
+                b"k",
+                orjson.dumps(make_hotlist_change(vrm="GR0U P11", reason="stolen")),
+            )
+        ]
+    )
+    reads = [make_read(vrm="GR0UP11", camera_id=f"CAM-G{i}") for i in range(3)]
+
+    async def send(i: int, at_minute: float) -> AlertV1:
+        clock["now"] = NOW + timedelta(minutes=at_minute)
+        (alert,) = (
+            await pipeline.process(
+                [RawRecord(topics.anpr, 0, 10 + i, b"c", orjson.dumps(reads[i]))]
+            )
+        ).alerts
+        return alert
+
+    first, second = await send(0, 0), await send(1, 2)
+    assert second.alert_id == first.alert_id and (first.version, second.version) == (1, 2)
+    assert (
+        second.details["hits"] == 2
+        and "2 hits since" in second.summary
+        and second.created_at == first.created_at
+    )
+    again = await send(1, 2.5)  # a redelivery of the second read
+    assert (again.alert_id, again.version) == (first.alert_id, 2)
+    later = await send(2, 30)  # past the 5-minute window: a new alert
+    assert later.alert_id != first.alert_id and later.version == 1

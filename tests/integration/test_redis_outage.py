@@ -90,9 +90,9 @@ async def test_outage_mid_stream_loses_nothing_and_recovers(
         out = await pipeline.process(records)
         enriched = [orjson.loads(v) for t, _, v in out.messages if t == topics.enriched]
         assert len(enriched) == n, "an event was lost"
-        assert len(out.alerts) == sum(
-            1 for e in enriched if e["enrichment"].get("history", {}).get("hotlist")
-        )
+        hits = sum(1 for e in enriched if e["enrichment"].get("history", {}).get("hotlist"))
+        # Repeated hits of one plate fold into one open alert, whose version counts them.
+        assert len(out.alerts) == (1 if hits else 0)
         return enriched
 
     before = await batch()

@@ -489,3 +489,23 @@ def test_any_message_gets_a_frame_and_never_an_exception(
     out = orjson.loads(gateway.on_client_message(c, raw) or b"null")
     assert isinstance(out, dict) and out["type"] in {"error", "pong", "subscribed", "resumed"}
     assert (out["type"] == "error") == (c.errors == errors_before + 1)
+
+
+async def test_an_update_of_an_alert_is_pushed_once_and_replaces_it_for_resume(
+    gateway: Gateway,
+) -> None:
+    c = client()
+    reply(gateway, c, {"type": "subscribe"})
+    gateway.clients.add(c)
+    gateway.publish_alert({**alert("g1"), "version": 1})
+    gateway.publish_alert({**alert("g1"), "version": 2})
+    gateway.publish_alert({**alert("g1"), "version": 2})  # a redelivery of the update
+    gateway.publish_alert({**alert("g1"), "version": 1})  # late and stale
+    assert [(m["alert_id"], m["version"]) for m in drain(c)] == [("g1", 1), ("g1", 2)]
+    assert gateway.recent["g1"]["version"] == 2
+    late = client(sub="late")
+    reply(gateway, late, {"type": "subscribe"})
+    reply(gateway, late, {"type": "resume", "since": "2000-01-01T00:00:00+00:00"})
+    assert [(m["alert_id"], m["version"]) for m in drain(late) if m["type"] == "alert"] == [
+        ("g1", 2)
+    ]

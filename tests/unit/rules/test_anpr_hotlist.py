@@ -104,7 +104,10 @@ def test_the_alert_is_placed_timed_addressed_and_explains_its_rule() -> None:
     assert alert.created_at == NOW
     assert set(alert.audience.roles) == {"rtic_analyst", "supervisor", "officer"}
     assert alert.audience.areas == alert.area == ["E08000025", "E05001197"]
-    assert alert.details["rule"] == {"id": "anpr_hotlist_hit", "params": {"min_confidence": 0.0}}
+    assert alert.details["rule"] == {
+        "id": "anpr_hotlist_hit",
+        "params": {"min_confidence": 0.0, "group_window_s": 300.0},
+    }
     assert alert.details["camera_id"] == read["camera_id"]
     assert alert.details["confidence"] == read["confidence"]
 
