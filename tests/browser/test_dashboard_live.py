@@ -92,6 +92,15 @@ async def test_dashboard_shows_live_events_and_alerts(engine: Engine, page) -> N
     detail = page.locator("#detail")
     await detail.wait_for(state="visible", timeout=5_000)
     assert "misread" in (await detail.inner_text()).lower()
+    # The same car past a second camera updates the open alert: still one item, now 2 hits.
+    async with engine.producer() as producer:
+        again = make_read(
+            vrm="BR0W5ER", read_at=datetime.now(UTC).isoformat(), camera_id="CAM-BROWSER-2"
+        )
+        await engine.send(producer, engine.topics.anpr, again["camera_id"], again)
+    updated = page.locator("li.alert[data-severity='critical']", has_text="2 hits")
+    await updated.wait_for(timeout=10_000)
+    assert await page.locator("li.alert", has_text="BR0W 5ER").count() == 1
     ARTIFACTS.mkdir(exist_ok=True)
     await page.screenshot(path=str(ARTIFACTS / "dashboard-live.png"), full_page=False)
     outside = [
