@@ -95,6 +95,19 @@ class Engine:
                 proc.wait()
         for log in self.log_files:
             log.close()
+        self._drop_redis_keys()
+
+    def _drop_redis_keys(self) -> None:
+        """Leave the shared Redis as it was: unlink every key under this engine's prefix."""
+        import redis
+
+        client = redis.Redis.from_url(self.settings.redis_url)
+        try:
+            keys = list(client.scan_iter(match=f"{self.settings.topic_prefix}rtic:*", count=10_000))
+            for i in range(0, len(keys), 5_000):
+                client.unlink(*keys[i : i + 5_000])
+        finally:
+            client.close()
 
     def logs(self) -> str:
         return "\n".join(

@@ -90,5 +90,12 @@ def test_rtic_up_runs_everything_and_stops_cleanly(redis_url: str, tmp_path) -> 
     output = (tmp_path / "up.log").read_text()
     assert "dashboard:  http://127.0.0.1:" in output and "?token=" in output
     assert "[rtic up] stopped" in output
+    import redis
+
+    client = redis.Redis.from_url(redis_url)  # leave the shared Redis as it was
+    keys = list(client.scan_iter(match=f"{prefix}rtic:*", count=10_000))
+    if keys:
+        client.unlink(*keys)
+    client.close()
     time.sleep(0.5)
     assert [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE] == []
