@@ -19,7 +19,7 @@ key                            type    holds
 ``rtic:geo:calls:{week}``      geo     ``call_id|category|epoch`` by position, per ISO week; expires
 ``rtic:geo:incidents:{week}``  geo     ``incident_id|category|epoch`` (created events); expires
 ``rtic:officers:state``        hash    officer id -> last ping JSON (callsign, status, at)
-``rtic:ref:{kind}``            hash    id -> entry JSON for geofences and operator places
+``rtic:ref:{kind}``            hash    id -> entry JSON for geofences, operator places, snoozes
 ``rtic:ref-version:{kind}``    string  change counter of that layer (workers reload on change)
 =============================  ======  ==================================================
 

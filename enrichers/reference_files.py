@@ -1,4 +1,5 @@
-"""Reference data files to reference changes: hotlists, markers, geofences and places.
+"""Reference data files to reference changes: hotlists, markers, geofences, places and
+snoozes.
 
 Pure: text in, ``(changes, rejected rows)`` out; ``rtic reference load`` (in
 ``rtic/cli.py``) reads the file and sends the changes to ``rtic.reference.v1``,
@@ -12,9 +13,9 @@ Formats (by file name ending):
 - ``.geojson``: Point features become places (properties ``name``, ``kind``),
   Polygon features geofences (``name``, ``valid_from``?, ``valid_to``?).
 - ``.csv``: one entry per row with a header; the kind is ``--kind`` or
-  recognised from the columns (``vrm`` -> hotlist; ``person_id`` + ``marker``
-  -> person marker; ``address`` + ``marker`` -> address marker; ``name`` +
-  ``lat`` + ``lon`` -> place).
+  recognised from the columns (``until`` -> snooze; ``vrm`` -> hotlist;
+  ``person_id`` + ``marker`` -> person marker; ``address`` + ``marker`` ->
+  address marker; ``name`` + ``lat`` + ``lon`` -> place).
 
 Every row is validated as the stream would validate it; a rejected row is
 reported with its row number (1 = first data row or line) and the reason.
@@ -33,7 +34,7 @@ import orjson
 from rtic.errors import ContractError
 from rtic.schemas import EventKind, ReferenceChangeV1, validate_event
 
-KINDS = ("hotlist", "person_marker", "address_marker", "geofence", "place")
+KINDS = ("hotlist", "person_marker", "address_marker", "geofence", "place", "snooze")
 _NUMERIC = {"lat", "lon", "severity_rank"}
 
 
@@ -52,6 +53,8 @@ class LoadReport:
 
 
 def _guess_kind(columns: set[str]) -> str | None:
+    if "until" in columns:  # before ``vrm``: a snooze may name a plate too
+        return "snooze"
     if "vrm" in columns:
         return "hotlist"
     if {"person_id", "marker"} <= columns:

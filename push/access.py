@@ -11,21 +11,33 @@ A client never receives what its role and scope do not allow:
 - ``case_officer``: alerts whose audience names the role; case updates for
   the cases in their token (all cases if the token has none).
 - ``citizen``: only case updates for the case references in their token.
+
+Only ``rtic_analyst`` and ``supervisor`` may snooze a rule for an area or a
+plate (``parse_snooze``) or lift a snooze (``parse_unsnooze``); the gateway
+sends the reference change these build to ``rtic.reference.v1``.
 """
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Collection
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
+
 from enrichers.geo import distance_m
+from enrichers.keys import canonical_vrm
 from rtic.errors import ContractError
-from rtic.schemas import Role, Severity
+from rtic.schemas import ReferenceChangeV1, Role, Severity
 from rtic.tokens import Principal
 
 FEED_ROLES = frozenset({Role.RTIC_ANALYST, Role.SUPERVISOR})
 ALL_ALERTS_ROLES = frozenset({Role.RTIC_ANALYST, Role.SUPERVISOR})
+SNOOZE_ROLES = frozenset({Role.RTIC_ANALYST, Role.SUPERVISOR})
 MAX_RADIUS_M = 50_000.0
+MAX_SNOOZE_MINUTES = 1440
 
 
 @dataclass(frozen=True)
@@ -149,3 +161,81 @@ def admits_case(who: Principal, sub: Subscription, case_ref: str) -> bool:
         in_scope = not who.cases or case_ref in who.cases
         return in_scope and (not sub.cases or case_ref in sub.cases)
     return False
+
+
+def may_snooze(who: Principal) -> bool:
+    """Whether this client may snooze or unsnooze (analysts and supervisors)."""
+    return who.role in SNOOZE_ROLES
+
+
+def snooze_id(rule_id: str | None, area: str | None, vrm: str | None) -> str:
+    """The same rule, area and plate (misreads folded) always give the same snooze id,
+    so snoozing again extends the snooze instead of adding another."""
+    plate = canonical_vrm(vrm) if vrm else None
+    digest = hashlib.sha256(orjson.dumps([rule_id, area, plate])).hexdigest()[:20]
+    return f"snooze-{digest}"
+
+
+def _optional_text(msg: dict[str, Any], name: str, limit: int) -> str | None:
+    value = msg.get(name)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ContractError(f"'{name}' must be text")
+    if not value.strip():
+        raise ContractError(f"'{name}' must not be blank")
+    if len(value) > limit:
+        raise ContractError(f"'{name}' is longer than {limit} characters")
+    return value.strip()
+
+
+def parse_snooze(
+    msg: dict[str, Any],
+    who: Principal,
+    now: datetime,
+    rule_ids: Collection[str] = (),
+) -> ReferenceChangeV1:
+    """A ``snooze`` message to the reference change that records it (``kind: snooze``,
+    ``op: upsert``), or ``ContractError`` saying what is wrong. ``rule_ids``: the rules
+    that may be named (empty: any)."""
+    rule_id = _optional_text(msg, "rule_id", 200)
+    if rule_id is not None and rule_ids and rule_id not in rule_ids:
+        raise ContractError(f"unknown rule_id {rule_id!r}; one of {', '.join(sorted(rule_ids))}")
+    area = _optional_text(msg, "area", 200)
+    vrm = _optional_text(msg, "vrm", 16)
+    if vrm is not None and not any(c.isalnum() for c in vrm):
+        raise ContractError("'vrm' must be a plate (letters and digits)")
+    if area is None and vrm is None:
+        raise ContractError("a snooze needs an 'area' (an area code) or a 'vrm' (a plate)")
+    minutes = msg.get("minutes")
+    if (
+        not isinstance(minutes, int)
+        or isinstance(minutes, bool)
+        or not 1 <= minutes <= MAX_SNOOZE_MINUTES
+    ):
+        raise ContractError(f"'minutes' must be a whole number from 1 to {MAX_SNOOZE_MINUTES}")
+    reason = _optional_text(msg, "reason", 500)
+    entry: dict[str, Any] = {
+        "rule_id": rule_id,
+        "area": area,
+        "vrm": vrm,
+        "until": (now + timedelta(minutes=minutes)).isoformat(),
+        "by": who.sub,
+        "reason": reason,
+    }
+    change = ReferenceChangeV1(
+        kind="snooze",
+        op="upsert",
+        id=snooze_id(rule_id, area, vrm),
+        entry={k: v for k, v in entry.items() if v is not None},
+    )
+    change.validated_entry()  # the worker validates it again; refuse here what it would refuse
+    return change
+
+
+def parse_unsnooze(msg: dict[str, Any]) -> ReferenceChangeV1:
+    """An ``unsnooze`` message to the reference change that lifts the snooze (``op: delete``)."""
+    sid = _optional_text(msg, "snooze_id", 200)
+    if sid is None:
+        raise ContractError("unsnooze needs a 'snooze_id'")
+    return ReferenceChangeV1(kind="snooze", op="delete", id=sid)

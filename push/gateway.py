@@ -3,7 +3,9 @@
 It reads ``rtic.alerts.v1``, ``rtic.enriched.v1`` and ``rtic.alert-acks.v1``
 with its own consumer (no consumer group: every gateway sees everything) and
 fans each message out to the clients whose role, scope and subscription
-admit it (``push/access.py``). Acks from clients go to ``rtic.alert-acks.v1``.
+admit it (``push/access.py``). Acks from clients go to ``rtic.alert-acks.v1``;
+analysts' and supervisors' snoozes go to ``rtic.reference.v1`` as reference
+changes of kind ``snooze`` (the workers hold the matching alerts back).
 
 Backpressure, stated where the fan-out happens: every client has its own
 bounded queue and sender task, so one slow or dead device never delays
@@ -40,14 +42,23 @@ from websockets.http11 import Request, Response
 
 import dashboards
 from enrichers.geo import GeoIndex
-from push.access import Subscription, admits_alert, admits_event, parse_subscription
+from push.access import (
+    Subscription,
+    admits_alert,
+    admits_event,
+    may_snooze,
+    parse_snooze,
+    parse_subscription,
+    parse_unsnooze,
+)
 from rtic import __version__
 from rtic.errors import AuthError, ContractError, ServiceError
 from rtic.kafka import bootstrap_servers, ensure_topics, make_producer
-from rtic.schemas import AlertAckV1, Role, dumps
+from rtic.schemas import AlertAckV1, ReferenceChangeV1, Role, dumps
 from rtic.settings import Settings
 from rtic.tokens import Principal, verify_token
 from rtic.topics import Topics
+from rules.catalogue import default_rules
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +139,7 @@ class Gateway:
         self.secret = settings.token_secret.get_secret_value()
         self.clock = clock
         self.geo = geo or GeoIndex.load(settings.data_dir)
+        self.rule_ids = frozenset(r.spec.rule_id for r in default_rules(settings))
         self.clients: set[Client] = set()
         self.recent: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self.acks: dict[str, dict[str, Any]] = {}
@@ -407,6 +419,8 @@ class Gateway:
                 return self._resume(client, msg)
             if kind == "ack":
                 return self._ack(client, msg)
+            if kind in ("snooze", "unsnooze"):
+                return self._snooze(client, msg, kind)
         except ContractError as exc:
             return self._error(client, "bad_" + kind, str(exc))
         return self._error(client, "unknown_type", f"unknown message type {kind!r}")
@@ -476,10 +490,58 @@ class Gateway:
         task.add_done_callback(_log_failure)
         return _frame("acked", {"alert_id": alert_id, "action": action})
 
+    async def record_reference(self, change: ReferenceChangeV1) -> None:
+        """Write a reference change (a snooze or its lifting) to ``rtic.reference.v1``."""
+        if self._producer is None:
+            raise ServiceError("the gateway is not started")
+        await self._producer.send_and_wait(
+            self.topics.reference, dumps(change), key=change.id.encode()
+        )
+
+    def _snooze(self, client: Client, msg: dict[str, Any], kind: str) -> bytes:
+        """``snooze`` / ``unsnooze``: analysts and supervisors only; the change goes to the
+        reference topic and the client is answered at once (the workers apply it within
+        about a second)."""
+        who = client.principal
+        if not may_snooze(who):
+            return self._error(client, "forbidden", f"a {who.role.value} cannot {kind} alerts")
+        try:
+            change = (
+                parse_snooze(msg, who, self.clock(), self.rule_ids)
+                if kind == "snooze"
+                else parse_unsnooze(msg)
+            )
+        except ContractError as exc:
+            return self._error(client, "bad_request", f"{kind}: {exc}")
+        task = asyncio.get_running_loop().create_task(self.record_reference(change))
+        task.add_done_callback(_log_failure)
+        if change.op == "delete":
+            log.info("%s %s lifted snooze %s", who.role.value, who.sub, change.id)
+            return _frame("unsnoozed", {"snooze_id": change.id})
+        entry = change.entry or {}
+        log.info(
+            "%s %s snoozed %s for %s until %s",
+            who.role.value,
+            who.sub,
+            entry.get("rule_id") or "every rule",
+            entry.get("area") or entry.get("vrm"),
+            entry["until"],
+        )
+        return _frame(
+            "snoozed",
+            {
+                "snooze_id": change.id,
+                "until": entry["until"],
+                "rule_id": entry.get("rule_id"),
+                "area": entry.get("area"),
+                "vrm": entry.get("vrm"),
+            },
+        )
+
 
 def _log_failure(task: asyncio.Task[Any]) -> None:
     if not task.cancelled() and task.exception() is not None:
-        log.error("could not record an ack: %s", task.exception())
+        log.error("could not record a client's change: %s", task.exception())
 
 
 def _response(status: HTTPStatus, body: bytes, content_type: str, cache: bool = False) -> Response:

@@ -351,13 +351,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ttl", type=int, default=None, help="lifetime in seconds")
     p.set_defaults(func=cmd_token)
 
-    p = sub.add_parser("reference", help="reference data: hotlists, markers, geofences, places")
+    p = sub.add_parser(
+        "reference", help="reference data: hotlists, markers, geofences, places, snoozes"
+    )
     ref = p.add_subparsers(dest="reference_command", required=True)
     p = ref.add_parser("load", help="validate a file and send its entries to rtic.reference.v1")
     p.add_argument("path", help=".csv, .json, .jsonl or .geojson")
     p.add_argument(
         "--kind",
-        choices=["hotlist", "person_marker", "address_marker", "geofence", "place", "boundaries"],
+        choices=[
+            "hotlist",
+            "person_marker",
+            "address_marker",
+            "geofence",
+            "place",
+            "snooze",
+            "boundaries",
+        ],
         help="what the rows are (default: from the file)",
     )
     p.add_argument("--dry-run", action="store_true", help="validate and report only")

@@ -247,19 +247,43 @@ class PlaceV1(_Open):
     generated: bool = Field(False, description="true for sample data made up for a demo or test")
 
 
+class SnoozeV1(_Open):
+    """An analyst's snooze (``kind: snooze``): alerts of a rule (or of every rule) for an
+    area or a plate are held back until ``until``. The reference change's ``id`` is the
+    snooze id; ``op: delete`` lifts it early."""
+
+    rule_id: NonEmpty | None = Field(None, description="the rule snoozed; none: every rule")
+    area: NonEmpty | None = Field(None, description="an area code: district, ward or LSOA")
+    vrm: Annotated[str, Field(min_length=1, max_length=16)] | None = Field(
+        None, description="a plate, compared with usual misreads folded (like hotlists)"
+    )
+    until: AwareDatetime
+    by: NonEmpty = Field(description="who snoozed (the token's subject)")
+    reason: Annotated[str, Field(max_length=500)] | None = None
+
+    @model_validator(mode="after")
+    def _area_or_plate(self) -> SnoozeV1:
+        if self.area is None and self.vrm is None:
+            raise ValueError("give an 'area' or a 'vrm' (a snooze never silences everything)")
+        if self.vrm is not None and not any(c.isalnum() for c in self.vrm):
+            raise ValueError("vrm must contain letters or digits")
+        return self
+
+
 _ENTRY_MODELS: dict[str, type[BaseModel]] = {
     "hotlist": HotlistEntryV1,
     "person_marker": PersonMarkerV1,
     "address_marker": AddressMarkerV1,
     "geofence": GeofenceV1,
     "place": PlaceV1,
+    "snooze": SnoozeV1,
 }
 
 
 class ReferenceChangeV1(_Open):
     """A change to reference data (``rtic.reference.v1``, key: entity id)."""
 
-    kind: Literal["hotlist", "person_marker", "address_marker", "geofence", "place"]
+    kind: Literal["hotlist", "person_marker", "address_marker", "geofence", "place", "snooze"]
     op: Literal["upsert", "delete"]
     id: NonEmpty
     entry: dict[str, Any] | None = None

@@ -52,6 +52,7 @@ def anpr_hotlist_hit(event: BaseModel, ctx: RuleContext) -> list[AlertV1]:
                 source_event_ids=[event.read_id],
                 location=LocationV1(lat=event.lat, lon=event.lon),
                 details={
+                    "vrm": listed,  # the plate the alert is about (snoozes match it)
                     "vrm_read": event.vrm,
                     "vrm_listed": listed,
                     "match": hit["match"],

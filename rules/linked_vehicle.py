@@ -43,6 +43,7 @@ def vehicle_linked_to_incident(event: BaseModel, ctx: RuleContext) -> list[Alert
                 location=LocationV1(lat=event.lat, lon=event.lon),
                 officers=units,
                 details={
+                    "vrm": str(link.get("vrm") or event.vrm),  # the plate the alert is about
                     "incident": link,
                     "vrm_read": event.vrm,
                     "camera_id": event.camera_id,

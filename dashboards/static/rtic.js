@@ -1,5 +1,6 @@
 // RTIC live: the analysts' dashboard. Plain JS, no dependencies, nothing from the internet.
-// Protocol: docs/contract.md (hello -> subscribe -> subscribed; alert, event, alert_ack, acked, error, pong).
+// Protocol: docs/contract.md (hello -> subscribe -> subscribed; alert, event, alert_ack, acked,
+// snoozed, unsnoozed, error, pong).
 "use strict";
 
 const SVGNS = "http://www.w3.org/2000/svg";
@@ -8,6 +9,7 @@ const DOT_LIFETIME_MS = 60000;
 const MAX_ALERTS = 200;
 const REF_LAT = 52.48;
 const KX = Math.cos((REF_LAT * Math.PI) / 180);
+const SNOOZE_MINUTES = 60;
 
 const state = {
   token: new URLSearchParams(location.search).get("token"),
@@ -23,6 +25,7 @@ const state = {
   layers: {},
   counts: { call: 0, incident: 0, anpr: 0, officer_location: 0, alerts: 0 },
   pingTimer: null,
+  snoozePending: false, // a snooze or unsnooze sent from the detail panel, not yet answered
 };
 
 const $ = (sel) => document.querySelector(sel);
@@ -337,7 +340,75 @@ function showAlert(id) {
     actions.append(b);
   }
   children.push(actions);
+  children.push(...snoozeControls(a));
   openDetail(children);
+}
+
+// ---- snoozes: hold back a rule's alerts for an area or a plate for a while -------------
+
+function alertPlate(a) {
+  const d = a.details || {};
+  return d.vrm || d.vrm_listed || d.vrm_read || null;
+}
+
+function snoozeArea(a) {
+  // The ward (area codes come district, ward, LSOA): narrow enough to keep other places live.
+  const codes = a.area || [];
+  return codes.length > 1 ? codes[1] : codes[0] || null;
+}
+
+function snoozeControls(a) {
+  const area = snoozeArea(a);
+  const plate = alertPlate(a);
+  if (!area && !plate) return [];
+  const box = el("div", { class: "actions snooze" });
+  const rule = a.rule_id.replace(/_/g, " ");
+  if (area) {
+    const name = state.areaNames.get(area) || area;
+    const b = el("button", { class: "snooze-area", "data-action": "snooze-area", title: `No ${rule} alerts in ${name} for an hour` },
+      `Snooze ${rule} in ${name} 1 h`);
+    b.addEventListener("click", () => sendSnooze({ type: "snooze", rule_id: a.rule_id, area, minutes: SNOOZE_MINUTES }));
+    box.append(b);
+  }
+  if (plate) {
+    const b = el("button", { class: "snooze-plate", "data-action": "snooze-plate", title: `No ${rule} alerts for ${plate} for an hour` },
+      `Snooze ${plate} 1 h`);
+    b.addEventListener("click", () => sendSnooze({ type: "snooze", rule_id: a.rule_id, vrm: plate, minutes: SNOOZE_MINUTES }));
+    box.append(b);
+  }
+  return [el("h4", {}, "Snooze"), box, el("p", { id: "snooze-state", class: "snooze-state", role: "status" })];
+}
+
+function sendSnooze(msg) {
+  state.snoozePending = true;
+  const out = $("#snooze-state");
+  if (out) out.replaceChildren("Sending…");
+  send(msg);
+}
+
+function onSnoozed(m) {
+  state.snoozePending = false;
+  setStatus(`live · snoozed until ${timeOf(m.until)}`, "live");
+  const out = $("#snooze-state");
+  if (!out) return;
+  const what = m.vrm ? m.vrm : state.areaNames.get(m.area) || m.area;
+  const undo = el("button", { class: "unsnooze", "data-action": "unsnooze" }, "Undo");
+  undo.addEventListener("click", () => sendSnooze({ type: "unsnooze", snooze_id: m.snooze_id }));
+  out.replaceChildren(`Snoozed ${(m.rule_id || "every rule").replace(/_/g, " ")} for ${what} until ${timeOf(m.until)} `, undo);
+}
+
+function onUnsnoozed(m) {
+  state.snoozePending = false;
+  setStatus("live · snooze lifted", "live");
+  const out = $("#snooze-state");
+  if (out) out.replaceChildren(`Snooze lifted (${m.snooze_id}).`);
+}
+
+function onError(m) {
+  setStatus(`live · error: ${m.message}`, "live");
+  const out = $("#snooze-state");
+  if (state.snoozePending && out) out.replaceChildren(`Not snoozed: ${m.message}`);
+  state.snoozePending = false;
 }
 
 function showEvent(id) {
@@ -387,7 +458,9 @@ function connect() {
       case "event": onEvent(m.kind, m.event); break;
       case "alert_ack": onAck(m); break;
       case "acked": setStatus(`live · ${m.action} sent`, "live"); break;
-      case "error": setStatus(`live · error: ${m.message}`, "live"); break;
+      case "snoozed": onSnoozed(m); break;
+      case "unsnoozed": onUnsnoozed(m); break;
+      case "error": onError(m); break;
       default: break;
     }
   };

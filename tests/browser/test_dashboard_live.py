@@ -111,3 +111,29 @@ async def test_dashboard_shows_live_events_and_alerts(engine: Engine, page) -> N
         and not u.startswith("data:")
     ]
     assert outside == [], f"the page fetched from outside the gateway: {outside}"
+
+
+async def test_an_analyst_snoozes_an_alerts_plate_from_its_detail(engine: Engine, page) -> None:  # type: ignore[no-untyped-def]
+    await page.goto(f"{engine.base_url}/?token={engine.token('rtic_analyst', 'browser-snoozer')}")
+    await page.wait_for_selector("#status:has-text('live')", timeout=15_000)
+    async with engine.producer() as producer:
+        change = make_hotlist_change(vrm="SN0Z 3ME", reason="stolen")
+        await engine.send(producer, engine.topics.reference, change["id"], change)
+        await asyncio.sleep(1.0)
+        read = make_read(
+            vrm="SN0Z3ME", read_at=datetime.now(UTC).isoformat(), camera_id="CAM-BROWSER-SNZ"
+        )
+        await engine.send(producer, engine.topics.anpr, read["camera_id"], read)
+    item = page.locator("li.alert", has_text="SN0Z 3ME").first
+    await item.wait_for(timeout=10_000)
+    await item.click()
+    plate = page.locator("#detail button[data-action='snooze-plate']")
+    await plate.wait_for(timeout=5_000)
+    assert "SN0Z 3ME" in await plate.inner_text()
+    assert await page.locator("#detail button[data-action='snooze-area']").count() == 1
+    await plate.click()
+    state = page.locator("#snooze-state")
+    await state.filter(has_text="Snoozed").wait_for(timeout=5_000)
+    assert "anpr hotlist hit" in (await state.inner_text())
+    await page.locator("#snooze-state button[data-action='unsnooze']").click()
+    await state.filter(has_text="lifted").wait_for(timeout=5_000)

@@ -86,3 +86,26 @@ def test_jsonl_changes_and_entries_with_kind() -> None:
     assert entries.changes[0].kind == "address_marker"
     with pytest.raises(ContractError):
         parse_reference_file(Path("x.xml"), "<a/>")
+
+
+def test_snooze_files_by_columns_or_kind() -> None:
+    text = (
+        "id,rule_id,area,vrm,until,by,reason\n"
+        "SN-1,anpr_hotlist_hit,,BX15 OKT,2026-11-25T06:00:00Z,an-1,owner driving\n"
+        "SN-2,,E05001197,,2026-11-25T06:00:00Z,an-1,\n"
+        "SN-3,repeat_calls,,,2026-11-25T06:00:00Z,an-1,no area or plate\n"
+        "SN-4,,E05001197,,tomorrow,an-1,\n"
+    )
+    report = parse_reference_file(Path("snoozes.csv"), text)
+    assert [(c.kind, c.id) for c in report.changes] == [("snooze", "SN-1"), ("snooze", "SN-2")]
+    assert report.changes[1].entry == {
+        "id": "SN-2",
+        "area": "E05001197",
+        "until": "2026-11-25T06:00:00Z",
+        "by": "an-1",
+    }
+    assert [row for row, _ in report.rejected] == [3, 4]
+    assert "'area' or a 'vrm'" in report.rejected[0][1] and "until" in report.rejected[1][1]
+    line = orjson.dumps({"vrm": "BX15OKT", "until": "2026-11-25T06:00:00Z", "by": "an-1"})
+    jsonl = parse_reference_file(Path("s.jsonl"), line.decode(), kind="snooze")
+    assert [c.kind for c in jsonl.changes] == ["snooze"] and not jsonl.rejected

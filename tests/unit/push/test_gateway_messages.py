@@ -21,7 +21,7 @@ from websockets.http11 import Request
 from enrichers.geo import GeoIndex
 from push.gateway import Client, Gateway
 from rtic.errors import AuthError
-from rtic.schemas import AlertAckV1, Role
+from rtic.schemas import AlertAckV1, ReferenceChangeV1, Role, SnoozeV1
 from rtic.settings import Settings
 from rtic.tokens import Principal, issue_token
 from tests.conftest import NOW
@@ -509,3 +509,146 @@ async def test_an_update_of_an_alert_is_pushed_once_and_replaces_it_for_resume(
     assert [(m["alert_id"], m["version"]) for m in drain(late) if m["type"] == "alert"] == [
         ("g1", 2)
     ]
+
+
+# ---- snoozes -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def references(gateway: Gateway) -> list[ReferenceChangeV1]:
+    """What the gateway sends to rtic.reference.v1 (its producer replaced by a list)."""
+    sent: list[ReferenceChangeV1] = []
+
+    async def record_reference(change: ReferenceChangeV1) -> None:
+        sent.append(change)
+
+    gateway.record_reference = record_reference  # type: ignore[method-assign]
+    return sent
+
+
+async def test_an_analyst_snoozes_a_rule_for_a_plate_through_the_reference_topic(
+    gateway: Gateway, references: list[ReferenceChangeV1]
+) -> None:
+    msg = {
+        "type": "snooze",
+        "rule_id": "anpr_hotlist_hit",
+        "vrm": "BX15 OKT",
+        "minutes": 60,
+        "reason": "recovered, owner driving",
+    }
+    out = reply(gateway, client(sub="an-7"), msg)
+    until = (NOW + timedelta(minutes=60)).isoformat()
+    assert out["type"] == "snoozed" and out["until"] == until
+    assert out["snooze_id"].startswith("snooze-")
+    assert (out["rule_id"], out["vrm"], out["area"]) == ("anpr_hotlist_hit", "BX15 OKT", None)
+    await asyncio.sleep(0)
+    (change,) = references
+    assert (change.kind, change.op, change.id) == ("snooze", "upsert", out["snooze_id"])
+    entry = change.validated_entry()
+    assert isinstance(entry, SnoozeV1)
+    assert (entry.rule_id, entry.vrm, entry.area, entry.by) == (
+        "anpr_hotlist_hit",
+        "BX15 OKT",
+        None,
+        "an-7",
+    )
+    assert entry.until == NOW + timedelta(minutes=60) and entry.reason == "recovered, owner driving"
+
+
+async def test_the_same_snooze_again_has_the_same_id_and_unsnooze_lifts_it(
+    gateway: Gateway, references: list[ReferenceChangeV1]
+) -> None:
+    sup = client(Role.SUPERVISOR, "sup-1")
+    first = reply(gateway, sup, {"type": "snooze", "area": "E05001197", "minutes": 30})
+    misread = reply(gateway, client(), {"type": "snooze", "vrm": "8X15 0KT", "minutes": 5})
+    again = reply(gateway, client(), {"type": "snooze", "vrm": "bx15okt", "minutes": 90})
+    assert first["type"] == "snoozed" and first["rule_id"] is None  # every rule in that ward
+    assert misread["snooze_id"] == again["snooze_id"] != first["snooze_id"]
+    lifted = reply(gateway, sup, {"type": "unsnooze", "snooze_id": first["snooze_id"]})
+    assert lifted == {"type": "unsnoozed", "snooze_id": first["snooze_id"]}
+    await asyncio.sleep(0)
+    assert [(c.op, c.id) for c in references] == [
+        ("upsert", first["snooze_id"]),
+        ("upsert", misread["snooze_id"]),
+        ("upsert", again["snooze_id"]),
+        ("delete", first["snooze_id"]),
+    ]
+    assert references[3].entry is None
+
+
+@pytest.mark.parametrize(
+    "role", [Role.OFFICER, Role.CASE_OFFICER, Role.CITIZEN], ids=lambda r: r.value
+)
+async def test_only_analysts_and_supervisors_may_snooze(
+    gateway: Gateway, references: list[ReferenceChangeV1], role: Role
+) -> None:
+    c = client(role, "someone")
+    good = {"type": "snooze", "rule_id": "anpr_hotlist_hit", "vrm": "BX15OKT", "minutes": 60}
+    out = reply(gateway, c, good)
+    assert out["type"] == "error" and out["code"] == "forbidden"
+    assert role.value in out["message"]
+    assert reply(gateway, c, {"type": "unsnooze", "snooze_id": "snooze-1"})["code"] == "forbidden"
+    await asyncio.sleep(0)
+    assert references == [] and c.errors == 2
+
+
+@pytest.mark.parametrize(
+    ("msg", "words"),
+    [
+        ({"rule_id": "anpr_hotlist_hit", "minutes": 60}, "'area'"),
+        ({"vrm": "BX15OKT"}, "'minutes'"),
+        ({"vrm": "BX15OKT", "minutes": 0}, "1 to 1440"),
+        ({"vrm": "BX15OKT", "minutes": 1441}, "1 to 1440"),
+        ({"vrm": "BX15OKT", "minutes": 1.5}, "whole number"),
+        ({"vrm": "BX15OKT", "minutes": True}, "whole number"),
+        ({"vrm": "BX15OKT", "minutes": "60"}, "whole number"),
+        ({"vrm": "BX15OKT", "minutes": 60, "rule_id": "nap_time"}, "unknown rule_id"),
+        ({"vrm": "BX15OKT", "minutes": 60, "rule_id": 7}, "'rule_id' must be text"),
+        ({"vrm": ["BX15OKT"], "minutes": 60}, "'vrm' must be text"),
+        ({"vrm": "--", "minutes": 60}, "plate"),
+        ({"vrm": "A" * 17, "minutes": 60}, "longer than 16"),
+        ({"area": {"code": "E05001197"}, "minutes": 60}, "'area' must be text"),
+        ({"area": "E05001197", "minutes": 60, "reason": 3}, "'reason' must be text"),
+    ],
+)
+async def test_bad_snoozes_get_a_bad_request_frame_saying_why(
+    gateway: Gateway, references: list[ReferenceChangeV1], msg: dict[str, Any], words: str
+) -> None:
+    c = client()
+    out = reply(gateway, c, {"type": "snooze", **msg})
+    assert out["type"] == "error" and out["code"] == "bad_request"
+    assert out["message"].startswith("snooze: ") and words in out["message"]
+    await asyncio.sleep(0)
+    assert references == [] and c.errors == 1
+
+
+def test_an_unsnooze_needs_a_snooze_id(gateway: Gateway) -> None:
+    for msg in ({}, {"snooze_id": ""}, {"snooze_id": 42}):
+        out = reply(gateway, client(), {"type": "unsnooze", **msg})
+        assert out["code"] == "bad_request" and "snooze_id" in out["message"]
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.fixed_dictionaries(
+        {"type": st.sampled_from(["snooze", "unsnooze"])},
+        optional={
+            "rule_id": st.none() | st.sampled_from(["anpr_hotlist_hit", "x"]) | INTS,
+            "area": st.none() | st.text(max_size=12) | INTS | st.lists(st.text(max_size=3)),
+            "vrm": st.none() | st.text(max_size=20) | st.floats(),
+            "minutes": st.none() | INTS | st.floats() | st.booleans() | st.text(max_size=4),
+            "reason": st.none() | st.text(max_size=20) | INTS,
+            "snooze_id": st.none() | st.text(max_size=10) | INTS,
+        },
+    )
+)
+async def test_any_snooze_message_gets_a_frame_and_never_an_exception(
+    gateway: Gateway, references: list[ReferenceChangeV1], msg: dict[str, Any]
+) -> None:
+    out = reply(gateway, client(), msg)
+    assert out["type"] in {"error", "snoozed", "unsnoozed"}
+    if out["type"] == "error":
+        assert out["code"] == "bad_request"
+    await asyncio.sleep(0)

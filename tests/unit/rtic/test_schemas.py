@@ -360,3 +360,53 @@ def test_geofence_coordinates_must_be_wgs84() -> None:
     }
     with pytest.raises(ValidationFailed, match="WGS84"):
         validate_event(EventKind.REFERENCE, change)
+
+
+# ---- snoozes (reference kind ``snooze``) --------------------------------------------------
+
+
+def _snooze_change(**entry: Any) -> dict[str, Any]:
+    base = {"until": (NOW + timedelta(hours=1)).isoformat(), "by": "analyst-1"}
+    return {"kind": "snooze", "op": "upsert", "id": "SN-1", "entry": {**base, **entry}}
+
+
+def test_a_snooze_for_an_area_or_a_plate_is_valid() -> None:
+    from rtic.schemas import SnoozeV1
+
+    change = validate_event(EventKind.REFERENCE, _snooze_change(area="E05001197"))
+    assert isinstance(change, ReferenceChangeV1) and change.kind == "snooze"
+    entry = change.validated_entry()
+    assert isinstance(entry, SnoozeV1)
+    assert (entry.rule_id, entry.area, entry.vrm) == (None, "E05001197", None)
+    assert entry.until == NOW + timedelta(hours=1)
+    plate = ReferenceChangeV1.model_validate(
+        _snooze_change(rule_id="anpr_hotlist_hit", vrm="BX15 OKT", reason="known to the team")
+    ).validated_entry()
+    assert isinstance(plate, SnoozeV1) and plate.vrm == "BX15 OKT"
+
+
+@pytest.mark.parametrize(
+    ("entry", "words"),
+    [
+        ({"rule_id": "anpr_hotlist_hit"}, "'area' or a 'vrm'"),
+        ({"area": "E05001197", "until": "2026-11-24T22:30:00"}, "timezone"),
+        ({"area": "E05001197", "until": None}, "until"),
+        ({"area": "E05001197", "by": ""}, "by"),
+        ({"vrm": " - "}, "letters or digits"),
+        ({"vrm": "A" * 17}, "vrm"),
+        ({"area": ""}, "area"),
+    ],
+)
+def test_a_bad_snooze_is_refused_with_a_reason(entry: dict[str, Any], words: str) -> None:
+    with pytest.raises(ValidationFailed, match=words) as err:
+        validate_event(EventKind.REFERENCE, _snooze_change(**entry))
+    assert str(err.value).startswith("snooze entry:")
+
+
+def test_a_snooze_without_until_is_refused_and_a_delete_needs_no_entry() -> None:
+    change = _snooze_change(area="E05001197")
+    del change["entry"]["until"]
+    with pytest.raises(ValidationFailed, match="until"):
+        validate_event(EventKind.REFERENCE, change)
+    lifted = validate_event(EventKind.REFERENCE, {"kind": "snooze", "op": "delete", "id": "SN-1"})
+    assert isinstance(lifted, ReferenceChangeV1) and lifted.validated_entry() is None
