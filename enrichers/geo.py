@@ -261,6 +261,10 @@ class GeoIndex:
         """The codes of one point's areas, broadest first."""
         return [areas[lvl]["code"] for lvl in self.levels if lvl in areas]
 
+    def codes_at(self, lat: float, lon: float) -> list[str]:
+        """The area codes of one point, broadest first (empty outside the force area)."""
+        return self.area_codes(self.areas([lat], [lon])[0])
+
     def boundaries_geojson(self, level: str = "ward", tolerance: float = 0.0004) -> dict[str, Any]:
         """Simplified polygons of one level as GeoJSON (for the dashboard map)."""
         lv = self.levels[level]

@@ -42,6 +42,9 @@ from rtic.schemas import (
 )
 
 RECENT = 5  # how many recent ids an enrichment block lists
+# Reference kinds kept as one versioned hash each (id -> entry JSON, plus a change
+# counter): workers hold the whole layer in memory and reload it when the counter moves.
+VERSIONED_KINDS = ("geofence", "place", "snooze")
 
 
 def _decode_entries(raw: bytes | str | None) -> list[dict[str, Any]]:
@@ -95,6 +98,7 @@ TRAIL_KEEP = 20  # reads kept per plate (the list is trimmed back to this past t
 TRAIL_TTL_S = 7 * 86_400  # a plate's trail expires about a week after its reads stop
 TRAIL_SHOWN = 5
 NEARBY_RADIUS_M = 50
+EMERGING_SHOWN = 50  # at most this many nearby recent calls listed for an emerging incident
 WEEK_S = 7 * 86_400
 
 Finish = Callable[[list[Any]], list[dict[str, Any]]]
@@ -136,9 +140,10 @@ def _trail(raw: list[Any] | None, read_id: str) -> list[dict[str, Any]]:
     return out
 
 
-def _nearby(raw: list[Any] | None, own_id: str, at: datetime, window_s: int) -> dict[str, Any]:
-    """Calls or incidents within 50 m in the window before ``at``: counts by category, last few."""
-    now = at.timestamp()
+def _members(
+    raw: list[Any] | None, own_id: str, lo: float, hi: float
+) -> dict[str, tuple[str, int]]:
+    """Geo history members (``id|category|ts``) timed within [lo, hi], by id; ``own_id`` left out."""
     found: dict[str, tuple[str, int]] = {}
     for item in raw or []:
         member = item.decode() if isinstance(item, bytes) else str(item)
@@ -148,9 +153,16 @@ def _nearby(raw: list[Any] | None, own_id: str, at: datetime, window_s: int) -> 
             ts = int(ts_text)
         except ValueError:
             continue
-        if ident == own_id or not (now - window_s <= ts <= now):
+        if ident == own_id or not (lo <= ts <= hi):
             continue
         found[ident] = (category, ts)
+    return found
+
+
+def _nearby(raw: list[Any] | None, own_id: str, at: datetime, window_s: int) -> dict[str, Any]:
+    """Calls or incidents within 50 m in the window before ``at``: counts by category, last few."""
+    now = at.timestamp()
+    found = _members(raw, own_id, now - window_s, now)
     by_category: dict[str, int] = {}
     for category, _ in found.values():
         by_category[category] = by_category.get(category, 0) + 1
@@ -162,6 +174,24 @@ def _nearby(raw: list[Any] | None, own_id: str, at: datetime, window_s: int) -> 
         "recent": [
             {"id": i, "category": c, "at": datetime.fromtimestamp(ts, UTC).isoformat()}
             for i, (c, ts) in recent
+        ],
+    }
+
+
+def _recent_calls(
+    raw: list[Any] | None, own_id: str, at: datetime, radius_m: float, window_s: float
+) -> dict[str, Any]:
+    """Other calls within ``radius_m`` in the last ``window_s`` (for emerging incidents),
+    oldest first, at most ``EMERGING_SHOWN``."""
+    now = at.timestamp()
+    found = sorted(_members(raw, own_id, now - window_s, now).items(), key=lambda kv: kv[1][1])
+    return {
+        "radius_m": radius_m,
+        "window_minutes": window_s / 60,
+        "count": len(found),
+        "calls": [
+            {"id": i, "category": c, "at": datetime.fromtimestamp(ts, UTC).isoformat()}
+            for i, (c, ts) in found[:EMERGING_SHOWN]
         ],
     }
 
@@ -224,8 +254,10 @@ return cjson.encode(out)
 # first], m: geo member to record ('' for none), lon, lat}; ARGV[2] the radius in
 # metres, ARGV[3] the geo sets' lifetime. For each item: every call-history set gets
 # the call (scored by time), is trimmed to the window and read back; the weekly geo
-# sets are searched within the radius; then the item is recorded in this week's set.
-# The answer is one JSON string: per item {h: [ids per call set], n: [geo members]}.
+# sets are searched within the radius; with {er: metres, ew: seconds} also within er
+# for members of the last ew seconds (emerging incidents); then the item is recorded
+# in this week's set. The answer is one JSON string: per item {h: [ids per call set],
+# n: [geo members], e: [geo members within er and ew]}.
 # Keys are named in ARGV: fine on one Redis server, not on Redis Cluster.
 _HISTORY_BATCH = r"""
 local items = cjson.decode(ARGV[1])
@@ -243,11 +275,22 @@ for i, it in ipairs(items) do
     local found = redis.call('GEOSEARCH', key, 'FROMLONLAT', it.lon, it.lat, 'BYRADIUS', radius, 'm')
     for _, m in ipairs(found) do n[#n + 1] = m end
   end
+  local e = {}
+  if it.er and it.er > 0 then
+    -- calls within it.er metres in the last it.ew seconds (this week's and last week's sets)
+    for k = 1, math.min(2, #it.gk) do
+      local found = redis.call('GEOSEARCH', it.gk[k], 'FROMLONLAT', it.lon, it.lat, 'BYRADIUS', it.er, 'm')
+      for _, m in ipairs(found) do
+        local ts = tonumber(string.match(m, '|(%d+)$'))
+        if ts and ts >= it.ts - it.ew and ts <= it.ts then e[#e + 1] = m end
+      end
+    end
+  end
   if it.m ~= '' then
     redis.call('GEOADD', it.gk[1], it.lon, it.lat, it.m)
     redis.call('EXPIRE', it.gk[1], geo_ttl)
   end
-  out[i] = {h = h, n = n}
+  out[i] = {h = h, n = n, e = e}
 end
 return cjson.encode(out)
 """
@@ -357,7 +400,11 @@ class HistoryStore:
     # ---- one round trip per batch ----------------------------------------------------
 
     async def enrich(
-        self, kind: EventKind, models: Sequence[BaseModel], now: datetime
+        self,
+        kind: EventKind,
+        models: Sequence[BaseModel],
+        now: datetime,
+        emerging: tuple[float, float] | None = None,
     ) -> list[dict[str, Any]]:
         """Everything Redis knows about a batch of one kind, in one pipelined round trip.
 
@@ -365,7 +412,9 @@ class HistoryStore:
         Redis: ``history`` (hotlist hits and ANPR trail for reads; call history,
         nearby calls and incidents and markers for calls; markers and nearby
         history for incidents). Officer pings are recorded; workers index them
-        for nearest units (``enrichers.zones.Officers``).
+        for nearest units (``enrichers.zones.Officers``). With ``emerging``
+        (radius in metres, window in seconds), each call's block also lists the
+        other calls within that radius and window (``recent_calls_nearby``).
         """
         if not models:
             return []
@@ -373,7 +422,7 @@ class HistoryStore:
         if kind is EventKind.ANPR:
             finish = self._plan_reads(batch, models, now)  # type: ignore[arg-type]
         elif kind is EventKind.CALL:
-            finish = self._plan_calls(batch, models, now)  # type: ignore[arg-type]
+            finish = self._plan_calls(batch, models, now, emerging)  # type: ignore[arg-type]
         elif kind is EventKind.INCIDENT:
             finish = self._plan_incidents(batch, models, now)  # type: ignore[arg-type]
         elif kind is EventKind.OFFICER_LOCATION:
@@ -462,8 +511,15 @@ class HistoryStore:
 
         return finish
 
-    def _plan_calls(self, batch: _Batch, calls: Sequence[CallV1], now: datetime) -> Finish:
-        """Markers (two HMGETs) and one script call for call history and 50 m history."""
+    def _plan_calls(
+        self,
+        batch: _Batch,
+        calls: Sequence[CallV1],
+        now: datetime,
+        emerging: tuple[float, float] | None = None,
+    ) -> Finish:
+        """Markers (two HMGETs) and one script call for call history, 50 m history and,
+        with ``emerging`` (radius m, window s), the other calls close in space and time."""
         addresses = [
             normalise_address(c.location.address) if c.location.address else "" for c in calls
         ]
@@ -494,6 +550,9 @@ class HistoryStore:
                     True,
                 )
             )
+        if emerging:
+            for item in items:
+                item["er"], item["ew"] = emerging
         idx = self._add_history_batch(batch, items)
 
         def finish(res: list[Any]) -> list[dict[str, Any]]:
@@ -509,6 +568,10 @@ class HistoryStore:
                 block["nearby"] = _nearby(
                     _as_list(answer["n"]), call.call_id, call.received_at, self.window_s
                 )
+                if emerging:
+                    block["recent_calls_nearby"] = _recent_calls(
+                        _as_list(answer.get("e")), call.call_id, call.received_at, *emerging
+                    )
                 out.append({"history": block})
             return out
 
@@ -651,12 +714,14 @@ class HistoryStore:
         )
 
     async def apply_reference(self, changes: Sequence[ReferenceChangeV1]) -> None:
-        """Apply hotlist and marker upserts and deletes, in order, each atomically."""
+        """Apply reference upserts and deletes, in order, each atomically: hotlists and
+        markers into their look-up hashes, the ``VERSIONED_KINDS`` (geofences, operator
+        places, snoozes) into a hash per kind with its change counter."""
         if not changes:
             return
         pipe = self.redis.pipeline(transaction=False)
         for ch in changes:
-            if ch.kind in ("geofence", "place"):
+            if ch.kind in VERSIONED_KINDS:
                 key = self.keys.reference(ch.kind)
                 if ch.op == "delete":
                     pipe.hdel(key, ch.id)
@@ -687,7 +752,7 @@ class HistoryStore:
         return [int(v or 0) for v in await self._run(pipe)]
 
     async def reference_entries(self, kind: str) -> tuple[int, dict[str, dict[str, Any]]]:
-        """A live reference layer (geofences or places) and its version, read together."""
+        """A live reference layer (geofences, places or snoozes) and its version, read together."""
         pipe = self.redis.pipeline(transaction=True)
         pipe.get(self.keys.reference_version(kind))
         pipe.hgetall(self.keys.reference(kind))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -64,6 +65,14 @@ class Settings(BaseSettings):
         3, ge=2, description="Calls from one address or person in the window that raise an alert."
     )
     redis_timeout: float = Field(1.0, gt=0, description="Seconds before a Redis call is given up.")
+    rule_clock: Literal["wall", "event"] = Field(
+        "wall",
+        description="Clock of time-based rules: 'wall' live, 'event' for replays of recorded "
+        "data (now is the latest event time seen).",
+    )
+    timer_interval: float = Field(
+        1.0, gt=0, description="Seconds between checks of time-based rules' deadlines."
+    )
     rules_file: Path | None = Field(
         None,
         description="YAML rule file (rules/README.md); reloaded when it changes. None: the defaults.",

@@ -37,6 +37,9 @@ class RuleSpec:
     audience_roles: tuple[Role, ...] = (Role.RTIC_ANALYST, Role.SUPERVISOR)
     params: Mapping[str, Any] = field(default_factory=dict)
     enabled: bool = True
+    # Time-based rules: what they keep a state for ("incident", "critical_alert"); they
+    # run on a timer over those states (``evaluate_timed``), not on events.
+    tracks: str | None = None
 
 
 @dataclass(frozen=True)
@@ -56,7 +59,7 @@ class RuleContext:
         return list(self.enrichment.get("area_codes", []))
 
 
-RuleFn = Callable[[BaseModel, RuleContext], list[AlertV1]]
+RuleFn = Callable[[Any, RuleContext], list[AlertV1]]
 
 
 @dataclass(frozen=True)
@@ -84,14 +87,24 @@ def make_alert(
     severity: Severity | None = None,
     officers: Sequence[str] = (),
     group: Sequence[str] | None = None,
+    group_window_s: float | None = None,
+    group_label: str | None = "hits",
 ) -> AlertV1:
     """An alert from a rule, with its stable id, area and audience filled in.
 
     ``group``: facts that repeated hits share (a plate's hotlist entry, say). Within
-    the rule's ``group_window_s`` the stream folds them into one open alert that is
-    updated (same id, higher version) instead of raising a new one each time.
+    ``group_window_s`` (default: the rule's parameter of that name) of each other the
+    stream folds them into one open alert that is updated (same id, higher version)
+    instead of raising a new one each time; ``group_label`` names what is counted in
+    the updated summary ("3 hits since ..."), or ``None`` where the rule's own summary
+    already counts.
     """
     spec = ctx.spec
+    if group:
+        window = group_window_s
+        if window is None:
+            window = float(spec.params.get("group_window_s", 0))
+        details = {**details, "group": {"window_s": window, "label": group_label}}
     return AlertV1(
         group=stable_alert_id(spec.rule_id, *group) if group else None,
         alert_id=stable_alert_id(spec.rule_id, *facts),
@@ -128,15 +141,41 @@ def evaluate(
     stats: RuleStats | None = None,
 ) -> list[AlertV1]:
     """Run every enabled rule for ``kind`` on one event; a failing rule never stops the others."""
+    chosen = [r for r in rules if r.spec.enabled and kind in r.spec.kinds]
+    return _run(chosen, event, enrichment, now, stats, f"a {kind.value} event")
+
+
+def evaluate_timed(
+    rules: Sequence[Rule],
+    tracks: str,
+    state: Mapping[str, Any],
+    now: datetime,
+    stats: RuleStats | None = None,
+) -> list[AlertV1]:
+    """Run every enabled time-based rule that keeps ``tracks`` states on one such state.
+
+    The state's ``area`` (area codes) stands in for the enrichment of an event.
+    """
+    chosen = [r for r in rules if r.spec.enabled and r.spec.tracks == tracks]
+    enrichment = {"area_codes": list(state.get("area") or [])}
+    return _run(chosen, state, enrichment, now, stats, f"a {tracks} state")
+
+
+def _run(
+    rules: Sequence[Rule],
+    subject: Any,
+    enrichment: Mapping[str, Any],
+    now: datetime,
+    stats: RuleStats | None,
+    what: str,
+) -> list[AlertV1]:
     alerts: list[AlertV1] = []
     for rule in rules:
         spec = rule.spec
-        if not spec.enabled or kind not in spec.kinds:
-            continue
         try:
-            produced = rule.fn(event, RuleContext(now=now, enrichment=enrichment, spec=spec))
+            produced = rule.fn(subject, RuleContext(now=now, enrichment=enrichment, spec=spec))
         except Exception:
-            log.exception("rule %s failed on a %s event", spec.rule_id, kind.value)
+            log.exception("rule %s failed on %s", spec.rule_id, what)
             if stats is not None:
                 stats.errors[spec.rule_id] += 1
             continue

@@ -6,6 +6,8 @@ from rtic.schemas import EventKind, Role, Severity
 from rtic.settings import Settings
 from rules.anpr_hotlist import anpr_hotlist_hit
 from rules.base import Rule, RuleSpec
+from rules.deadlines import response_promise, unacknowledged_critical
+from rules.emerging_incident import emerging_incident
 from rules.linked_vehicle import vehicle_linked_to_incident
 from rules.missing_person import missing_person_match
 from rules.near_repeat import near_repeat_burglary
@@ -105,5 +107,51 @@ def default_rules(settings: Settings | None = None) -> list[Rule]:
                 audience_roles=(Role.RTIC_ANALYST, Role.SUPERVISOR, Role.OFFICER),
             ),
             missing_person_match,
+        ),
+        Rule(
+            RuleSpec(
+                rule_id="emerging_incident",
+                title="Emerging incident",
+                description="`min_calls` or more calls within `radius_m` within `window_minutes`: "
+                "one alert that grows as calls join it.",
+                kinds=frozenset({EventKind.CALL}),
+                severity=Severity.HIGH,
+                audience_roles=(Role.RTIC_ANALYST, Role.SUPERVISOR),
+                params={"min_calls": 4, "radius_m": 300.0, "window_minutes": 10.0},
+            ),
+            emerging_incident,
+        ),
+        Rule(
+            RuleSpec(
+                rule_id="response_promise",
+                title="Response promise at risk",
+                description="A grade 1 incident not assigned within `assign_within_s` or not "
+                "attended within `attend_within_s`; a grade 2 not attended within "
+                "`grade2_attend_within_s`. On a timer: the wall clock live, the event clock in replays.",
+                kinds=frozenset(),
+                tracks="incident",
+                severity=Severity.HIGH,
+                audience_roles=(Role.RTIC_ANALYST, Role.SUPERVISOR),
+                params={
+                    "assign_within_s": 120.0,
+                    "attend_within_s": 900.0,
+                    "grade2_attend_within_s": 3600.0,
+                },
+            ),
+            response_promise,
+        ),
+        Rule(
+            RuleSpec(
+                rule_id="unacknowledged_critical",
+                title="Unacknowledged critical alert",
+                description="A critical alert that nobody acknowledges, assigns or dismisses "
+                "within `ack_within_s` is escalated to the supervisors.",
+                kinds=frozenset(),
+                tracks="critical_alert",
+                severity=Severity.CRITICAL,
+                audience_roles=(Role.SUPERVISOR,),
+                params={"ack_within_s": 60.0},
+            ),
+            unacknowledged_critical,
         ),
     ]

@@ -77,6 +77,17 @@ TUNABLE: dict[str, dict[str, ParamSpec]] = {
     "vulnerable_place": {"distance_m": ParamSpec(float, 10, 2000)},
     "vehicle_linked_to_incident": {"window_minutes": ParamSpec(float, 5, 24 * 60)},
     "near_repeat_burglary": {"radius_m": ParamSpec(float, 50, 2000), "days": ParamSpec(int, 1, 60)},
+    "emerging_incident": {
+        "min_calls": ParamSpec(int, 2, 50),
+        "radius_m": ParamSpec(float, 25, 2000),
+        "window_minutes": ParamSpec(float, 1, 240),
+    },
+    "response_promise": {
+        "assign_within_s": ParamSpec(float, 10, 3600),
+        "attend_within_s": ParamSpec(float, 60, 7200),
+        "grade2_attend_within_s": ParamSpec(float, 300, 86_400),
+    },
+    "unacknowledged_critical": {"ack_within_s": ParamSpec(float, 5, 3600)},
 }
 
 

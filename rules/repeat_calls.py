@@ -37,6 +37,11 @@ def repeat_calls(event: BaseModel, ctx: RuleContext) -> list[AlertV1]:
         make_alert(
             ctx,
             facts=(label, who.upper(), event.call_id),
+            # Further calls from the same address or caller within the window update this
+            # alert (a new version with the new count) instead of raising another.
+            group=(label, who.upper()),
+            group_window_s=days * 86_400.0,
+            group_label=None,
             title=f"Repeat calls: {h['count']} from the same {label} in {days} days",
             summary=(
                 f"{event.category.replace('_', ' ')} call {event.call_id}: the {ordinal(h['count'])} call "

@@ -4,12 +4,16 @@ Analysts tune thresholds on past data before turning a rule on. The events go
 through the same pipeline as live ones (validation, place and history
 enrichment, rules), with history kept in Redis under a throwaway prefix that
 is removed afterwards, and each batch's ``now`` set to its events' own time,
-so windows and expiries behave as they did when the events happened. Nothing
-is produced to Kafka.
+so windows and expiries behave as they did when the events happened.
+Time-based rules (response promises, unacknowledged critical alerts) are
+checked after each event on that event clock: a deadline that passes after
+the last event of the file is not reported. Nothing is produced to Kafka;
+nobody acknowledges anything, so every critical alert is escalated.
 """
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from collections import Counter
 from collections.abc import Sequence
@@ -20,10 +24,12 @@ import orjson
 
 from enrichers.geo import GeoIndex
 from enrichers.history import HistoryStore
-from rtic.schemas import AlertV1, EventKind
+from rtic.errors import ContractError
+from rtic.schemas import AlertV1, EventKind, IncidentEventV1, validate_event
 from rtic.topics import Topics
 from rules.base import Rule
 from simulators.replay import AdapterReport, ReplayEvent, read_file, topic_of
+from streams.deadlines import DeadlineBook
 from streams.pipeline import Pipeline, RawRecord
 
 
@@ -36,6 +42,9 @@ async def run_rules_over(
     history = HistoryStore.from_url(redis_url, prefix=prefix, timeout=5.0)
     clock = {"now": events[0].at if events else datetime.now().astimezone()}
     pipeline = Pipeline(topics, geo, history, rules, clock=lambda: clock["now"])
+    # Time-based rules: their states in plain dicts (Faust tables in the worker), their
+    # deadlines checked after each event, on the event clock.
+    book = DeadlineBook({}, {}, geo.codes_at)
     alerts: list[AlertV1] = []
     try:
         for offset, event in enumerate(events):
@@ -48,7 +57,18 @@ async def run_rules_over(
                 orjson.dumps(event.value),
             )
             out = await pipeline.process([record])
+            if event.kind is EventKind.INCIDENT:
+                with contextlib.suppress(ContractError):
+                    model = validate_event(EventKind.INCIDENT, event.value)
+                    assert isinstance(model, IncidentEventV1)
+                    book.on_incident(model)
+            for alert in out.alerts:
+                book.on_alert(alert)
             alerts.extend(out.alerts)
+            due = book.due(pipeline.rules, event.at)
+            for alert in due:
+                book.on_alert(alert)
+            alerts.extend(due)
     finally:
         keys = [k async for k in history.redis.scan_iter(match=f"{prefix}rtic:*", count=10_000)]
         if keys:

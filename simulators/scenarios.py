@@ -29,6 +29,13 @@ CAMERAS_ACROSS_BIRMINGHAM = [  # west to east along the A38 / A45 corridor
     ("CAM-A45-SHELDON", 52.4520, -1.7760),
 ]
 BROAD_STREET = (52.4770, -1.9120)  # Birmingham's club strip
+CLUB_FIGHT_SPOTS = (
+    "Outside the nightclub",
+    "By the tram stop",
+    "Opposite the casino",
+    "Near the canal bridge",
+    "Corner of Gas Street",
+)
 COVENTRY_ADDRESS = ("14 Far Gosford Street, Coventry CV1 5DZ", 52.4070, -1.4960)
 
 
@@ -57,6 +64,9 @@ class Scenario:
     build: Callable[[datetime, str], list[ScenarioEvent]]
     expected: tuple[ExpectedAlerts, ...]
     needs_rules: tuple[str, ...] = field(default_factory=tuple)
+    # Sent as if it began this long ago, so that a deadline it is about has passed on the
+    # wall clock when it arrives (a live demo or test need not wait for it).
+    starts_ago: timedelta = timedelta(0)
 
     def events(self, start: datetime, tag: str) -> list[tuple[datetime, ScenarioEvent]]:
         """The scenario's messages with absolute times; ``tag`` makes its ids unique."""
@@ -142,7 +152,8 @@ def _club_fight(start: datetime, tag: str) -> list[ScenarioEvent]:
                 "location": {
                     "lat": lat + i * 0.0004,
                     "lon": lon - i * 0.0003,
-                    "address": f"Broad Street, Birmingham ({tag})",
+                    # Each caller describes the spot in their own words.
+                    "address": f"{CLUB_FIGHT_SPOTS[i]}, Broad Street, Birmingham ({tag})",
                 },
                 "caller": {"person_id": f"P-{tag}-{i}"},
                 "description": "Fight outside a club, several involved",
@@ -152,23 +163,148 @@ def _club_fight(start: datetime, tag: str) -> list[ScenarioEvent]:
     ]
 
 
+def _incident(
+    start: datetime, offset: timedelta, ident: str, event: str, **fields: Any
+) -> ScenarioEvent:
+    return ScenarioEvent(
+        offset,
+        EventKind.INCIDENT,
+        ident,
+        {"incident_id": ident, "event": event, "at": (start + offset).isoformat(), **fields},
+    )
+
+
+def _call(start: datetime, offset: timedelta, ident: str, **fields: Any) -> ScenarioEvent:
+    return ScenarioEvent(
+        offset,
+        EventKind.CALL,
+        ident,
+        {"call_id": ident, "received_at": (start + offset).isoformat(), "channel": "999", **fields},
+    )
+
+
+def _reference(ident: str, kind: str, entry: dict[str, Any]) -> ScenarioEvent:
+    return ScenarioEvent(
+        timedelta(0),
+        EventKind.REFERENCE,
+        ident,
+        {"kind": kind, "op": "upsert", "id": ident, "entry": entry},
+    )
+
+
 def _unassigned_grade_1(start: datetime, tag: str) -> list[ScenarioEvent]:
     lat, lon = 52.5860, -1.9820  # Walsall town centre
+    where = {
+        "grade": 1,
+        "category": "concern_for_safety",
+        "location": {"lat": lat, "lon": lon, "address": f"Park Street, Walsall ({tag})"},
+        "units": [],
+    }
     return [
-        ScenarioEvent(
+        _incident(start, timedelta(0), f"INC-{tag}", "created", **where),
+        # Three minutes on, the controller adds a note: still nobody assigned.
+        _incident(start, timedelta(minutes=3), f"INC-{tag}", "updated", **where),
+    ]
+
+
+def _robbery_getaway(start: datetime, tag: str) -> list[ScenarioEvent]:
+    plate = f"RB{tag[-2:]} GET"
+    camera, lat, lon = CAMERAS_ACROSS_BIRMINGHAM[3]
+    return [
+        _incident(
+            start,
             timedelta(0),
-            EventKind.INCIDENT,
             f"INC-{tag}",
+            "created",
+            grade=1,
+            category="robbery",
+            location={"lat": 52.4836, "lon": -1.8930, "address": f"Corporation Street ({tag})"},
+            call_ids=[f"CALL-{tag}"],
+            vehicles=[{"vrm": plate, "role": "suspect"}],
+            units=[f"OFF-{tag}"],
+        ),
+        ScenarioEvent(
+            timedelta(minutes=10),
+            EventKind.ANPR,
+            camera,
             {
-                "incident_id": f"INC-{tag}",
-                "event": "created",
-                "at": start.isoformat(),
-                "grade": 1,
-                "category": "concern_for_safety",
-                "location": {"lat": lat, "lon": lon, "address": f"Park Street, Walsall ({tag})"},
-                "units": [],
+                "read_id": f"R-{tag}",
+                "vrm": plate,
+                "camera_id": camera,
+                "read_at": (start + timedelta(minutes=10)).isoformat(),
+                "lat": lat,
+                "lon": lon,
+                "confidence": 0.95,
+                "direction": "E",
             },
+        ),
+    ]
+
+
+def _firearms_at_address(start: datetime, tag: str) -> list[ScenarioEvent]:
+    address = f"7 Marsh Lane, Erdington ({tag})"
+    where = {
+        "grade": 1,
+        "category": "concern_for_safety",
+        "location": {"lat": 52.5270, "lon": -1.8310, "address": address},
+        "call_ids": [f"CALL-{tag}"],
+        "units": [f"OFF-{tag}"],
+    }
+    return [
+        _reference(f"AM-{tag}", "address_marker", {"address": address, "marker": "firearms"}),
+        _incident(start, timedelta(0), f"INC-{tag}", "created", **where),
+        # Two minutes on, still nobody has answered the critical alert.
+        _incident(start, timedelta(minutes=2), f"INC-{tag}", "updated", **where),
+    ]
+
+
+def _assault_near_school(start: datetime, tag: str) -> list[ScenarioEvent]:
+    lat, lon = 52.4782, -1.8135  # about 60 m from Bordesley Green East Nursery School
+    return [
+        _call(
+            start,
+            timedelta(0),
+            f"CALL-{tag}",
+            category="assault",
+            grade=2,
+            location={"lat": lat, "lon": lon, "address": f"Bordesley Green East ({tag})"},
+            description="Two men fighting at the school gates",
         )
+    ]
+
+
+def _burglary(start: datetime, tag: str) -> list[ScenarioEvent]:
+    return [
+        _call(
+            start,
+            timedelta(0),
+            f"CALL-{tag}",
+            category="burglary",
+            grade=2,
+            location={"lat": 52.4130, "lon": -1.7780, "address": f"22 Blossomfield Road ({tag})"},
+            description="Came home to find the back door forced",
+        )
+    ]
+
+
+def _missing_person_seen(start: datetime, tag: str) -> list[ScenarioEvent]:
+    person = f"P-MISPER-{tag}"
+    return [
+        _reference(
+            f"PM-{tag}",
+            "person_marker",
+            {"person_id": person, "marker": "missing_person", "note": "Missing since Monday"},
+        ),
+        _call(
+            start,
+            timedelta(0),
+            f"CALL-{tag}",
+            category="concern_for_safety",
+            grade=2,
+            location={"lat": 52.5862, "lon": -2.1286, "address": f"Queen Square ({tag})"},
+            caller={"person_id": person},
+            description="Caller is confused and does not know where she is",
+        ),
     ]
 
 
@@ -186,23 +322,56 @@ SCENARIOS: dict[str, Scenario] = {
             "repeat-domestic-abuse",
             "A domestic abuse victim calls from the same address for the third time in three weeks.",
             _repeat_domestic_abuse,
-            # Domestic abuse counts from the second call: one alert on the second and one on the
-            # third today; the rules issue's deduplication makes that one alert that grows.
-            (ExpectedAlerts("repeat_calls", 2, about=("-1", "-2")),),
+            # Domestic abuse counts from the second call: one alert on the second, updated (a
+            # new version, same id) on the third.
+            (ExpectedAlerts("repeat_calls", 1, about=("-1", "-2")),),
         ),
         Scenario(
             "club-fight",
             "Five calls within ten minutes about a fight outside a club on Broad Street.",
             _club_fight,
+            # One alert on the fourth call, updated on the fifth.
             (ExpectedAlerts("emerging_incident", 1),),
-            needs_rules=("emerging_incident",),
         ),
         Scenario(
             "unassigned-grade-1",
             "A grade 1 incident in Walsall that nobody is free to take.",
             _unassigned_grade_1,
+            # Not assigned within 2 minutes (the 15-minute attendance promise is later).
             (ExpectedAlerts("response_promise", 1),),
-            needs_rules=("response_promise",),
+            starts_ago=timedelta(minutes=3),
+        ),
+        Scenario(
+            "robbery-getaway",
+            "A robbery in the city centre with a suspect car; ten minutes later a camera on the "
+            "A45 reads its plate.",
+            _robbery_getaway,
+            (ExpectedAlerts("vehicle_linked_to_incident", 1),),
+        ),
+        Scenario(
+            "firearms-at-address",
+            "A grade 1 job at an address with a firearms marker; nobody acknowledges the alert.",
+            _firearms_at_address,
+            # Critical, so it escalates when nobody answers within ack_within_s.
+            (ExpectedAlerts("officer_safety", 1), ExpectedAlerts("unacknowledged_critical", 1)),
+        ),
+        Scenario(
+            "assault-near-school",
+            "An assault reported at the gates of a nursery school in Bordesley Green.",
+            _assault_near_school,
+            (ExpectedAlerts("vulnerable_place", 1),),
+        ),
+        Scenario(
+            "burglary",
+            "A house burglary in Solihull: the streets around it become a patrol priority.",
+            _burglary,
+            (ExpectedAlerts("near_repeat_burglary", 1),),
+        ),
+        Scenario(
+            "missing-person-seen",
+            "A woman reported missing calls 999 from Wolverhampton, confused.",
+            _missing_person_seen,
+            (ExpectedAlerts("missing_person", 1),),
         ),
     )
 }
@@ -224,19 +393,21 @@ async def send_scenario(settings: Any, name: str, tag: str, start: datetime) -> 
     topics = Topics.with_prefix(settings.topic_prefix)
     await ensure_topics(settings.kafka_url, topics.all(), settings.topic_partitions)
     events = sorted(
-        scenario.events(start, tag), key=lambda te: (te[1].kind is not EventKind.REFERENCE, te[0])
+        scenario.events(start - scenario.starts_ago, tag),
+        key=lambda te: (te[1].kind is not EventKind.REFERENCE, te[0]),
     )
     producer = make_producer(settings.kafka_url)
     await producer.start()
     try:
-        sent_reference = False
+        last_kind: EventKind | None = None
         for _, ev in events:
-            if ev.kind is not EventKind.REFERENCE and sent_reference:
+            if last_kind is not None and ev.kind is not last_kind:
+                # Each topic has its own agent: let what came before (reference data, an
+                # incident's vehicles) be applied before what depends on it arrives.
                 await producer.flush()
-                await asyncio.sleep(1.0)  # reference changes go through their own agent first
-                sent_reference = False
+                await asyncio.sleep(1.0)
             await producer.send(topic_of(topics, ev.kind), dumps(ev.value), key=ev.key.encode())
-            sent_reference = sent_reference or ev.kind is EventKind.REFERENCE
+            last_kind = ev.kind
         await producer.flush()
     finally:
         await producer.stop()

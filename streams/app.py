@@ -18,20 +18,32 @@ from collections.abc import Sequence
 from typing import Any
 
 import faust
+from pydantic import ValidationError
 
 from enrichers.geo import GeoIndex
 from enrichers.history import HistoryStore
-from rtic.errors import ServiceError
+from rtic.clock import Clock, make_clock
+from rtic.errors import ContractError, ServiceError
+from rtic.schemas import (
+    AlertAckV1,
+    AlertV1,
+    EventKind,
+    IncidentEventV1,
+    decode_json,
+    dumps,
+    validate_event,
+)
 from rtic.settings import Settings
 from rtic.topics import Topics
 from rules.catalogue import default_rules
+from streams.deadlines import DeadlineBook
 from streams.pipeline import Output, Pipeline, RawRecord
 from streams.transport import RticApp
 
 log = logging.getLogger(__name__)
 
 
-def build_pipeline(settings: Settings) -> Pipeline:
+def build_pipeline(settings: Settings, clock: Clock | None = None) -> Pipeline:
     topics = Topics.with_prefix(settings.topic_prefix)
     geo = GeoIndex.load(settings.data_dir)
     history = HistoryStore.from_url(
@@ -40,7 +52,14 @@ def build_pipeline(settings: Settings) -> Pipeline:
         history_days=settings.history_days,
         timeout=settings.redis_timeout,
     )
-    return Pipeline(topics, geo, history, default_rules(settings), rules_file=settings.rules_file)
+    return Pipeline(
+        topics,
+        geo,
+        history,
+        default_rules(settings),
+        clock=clock or make_clock(settings.rule_clock),
+        rules_file=settings.rules_file,
+    )
 
 
 def create_app(settings: Settings, pipeline: Pipeline | None = None) -> faust.App:
@@ -65,12 +84,38 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> faust.Ap
         producer_max_batch_size=1_048_576,
         stream_buffer_maxsize=max(4096, settings.batch_max * 4),
     )
+    clock = pipeline.clock if pipeline is not None else make_clock(settings.rule_clock)
     state: dict[str, Pipeline] = {}
 
     def get_pipeline() -> Pipeline:
         if "p" not in state:
-            state["p"] = pipeline or build_pipeline(settings)
+            state["p"] = pipeline or build_pipeline(settings, clock)
         return state["p"]
+
+    # Time-based rules keep their state in tables co-partitioned with their topics.
+    promises = app.Table(
+        "response-promises",
+        default=None,
+        partitions=settings.topic_partitions,
+        key_type=bytes,
+        value_type=bytes,
+        help="Open response promises by incident id (rules/deadlines.py).",
+    )
+    critical = app.Table(
+        "critical-alerts",
+        default=None,
+        partitions=settings.topic_partitions,
+        key_type=bytes,
+        value_type=bytes,
+        help="Critical alerts waiting for an acknowledgement, by alert id.",
+    )
+    books: dict[str, DeadlineBook] = {}
+
+    def get_book() -> DeadlineBook:
+        if "b" not in books:
+            geo = get_pipeline().geo
+            books["b"] = DeadlineBook(promises, critical, geo.codes_at)
+        return books["b"]
 
     app.rtic_pipeline = get_pipeline  # type: ignore[attr-defined]
 
@@ -130,4 +175,59 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> faust.Ap
 
     for name in topics.inputs():
         make_agent(name)
+
+    async def dead_letter(event: Any, reason: str) -> None:
+        m = event.message
+        pipe = get_pipeline()
+        record = RawRecord(m.topic, m.partition, m.offset, m.key, m.value)
+        await send(Output(messages=[pipe.dead_letter(record, reason, pipe.clock())]))
+
+    @app.agent(
+        app.topic(topics.incidents, value_type=bytes, key_type=bytes), name="deadlines_incidents"
+    )
+    async def track_incidents(stream: Any) -> None:
+        """Incidents into their response promises (one message at a time: the table's
+        changelog partition is the message's)."""
+        async for event in stream.events():
+            try:
+                model = validate_event(EventKind.INCIDENT, decode_json(event.value))
+            except ContractError:
+                continue  # the pipeline's agent for this topic dead-letters it
+            assert isinstance(model, IncidentEventV1)
+            clock.observe(model.at)
+            get_book().on_incident(model)
+
+    @app.agent(
+        app.topic(topics.alerts, topics.alert_acks, value_type=bytes, key_type=bytes),
+        name="deadlines_alerts",
+    )
+    async def track_alerts(stream: Any) -> None:
+        """Critical alerts start waiting for an answer; acknowledgements end the wait."""
+        async for event in stream.events():
+            try:
+                data = decode_json(event.value)
+                if event.message.topic == topics.alerts:
+                    alert = AlertV1.model_validate(data)
+                    clock.observe(alert.created_at)
+                    get_book().on_alert(alert)
+                else:
+                    get_book().on_ack(AlertAckV1.model_validate(data))
+            except (ContractError, ValidationError) as exc:
+                await dead_letter(event, f"{type(exc).__name__}: {exc}")
+
+    @app.timer(settings.timer_interval)
+    async def fire_deadlines() -> None:
+        """Deadlines passed on the rule clock become alerts (each sent once)."""
+        pipe = get_pipeline()
+        now = clock()
+        alerts = pipe.drop_snoozed(get_book().due(pipe.rules, now, pipe.stats.rules), now)
+        if alerts:
+            pipe.stats.alerts += len(alerts)
+            await send(
+                Output(
+                    messages=[(topics.alerts, a.alert_id.encode(), dumps(a)) for a in alerts],
+                    alerts=alerts,
+                )
+            )
+
     return app

@@ -28,6 +28,7 @@ from pydantic import BaseModel
 from enrichers.geo import GeoIndex
 from enrichers.history import HistoryStore
 from enrichers.zones import Geofences, Officers, build_place_layers
+from rtic.clock import Clock, as_clock
 from rtic.errors import ConfigError, ContractError, EnrichmentError, ServiceError
 from rtic.schemas import (
     AlertV1,
@@ -47,11 +48,10 @@ from rtic.schemas import (
 from rtic.topics import Topics
 from rules.base import Rule, RuleStats, evaluate
 from rules.config import RuleFileError, load_rule_file
+from rules.snooze import SnoozeIndex, split_snoozed
 
 log = logging.getLogger(__name__)
 LAYER_CHECK_S = 1.0  # how stale a worker's geofences and operator places may be
-
-Clock = Callable[[], datetime]
 
 
 def utc_now() -> datetime:
@@ -87,6 +87,7 @@ class PipelineStats:
     alerts: int = 0
     partial_batches: int = 0
     rules: RuleStats = field(default_factory=RuleStats)
+    suppressed: Counter[str] = field(default_factory=Counter)  # alerts snoozed, per rule
 
 
 @dataclass
@@ -122,7 +123,7 @@ class Pipeline:
         geo: GeoIndex,
         history: HistoryStore | None,
         rules: Sequence[Rule],
-        clock: Clock = utc_now,
+        clock: Clock | Callable[[], datetime] = utc_now,
         rules_file: Path | None = None,
     ) -> None:
         self.topics = topics
@@ -134,11 +135,12 @@ class Pipeline:
         self._rules_mtime: float | None = None
         if rules_file is not None:
             self._load_rules(strict=True)
-        self.clock = clock
+        self.clock = as_clock(clock)
         self.stats = PipelineStats()
         self.geofences = Geofences.build(0, {})
         self.officers = Officers.build({})
-        self._layer_versions = {"geofence": 0, "place": 0}
+        self.snoozes = SnoozeIndex()
+        self._layer_versions = {"geofence": 0, "place": 0, "snooze": 0}
         self._layers_checked: float | None = None
         self.kind_by_topic = {
             topics.calls: EventKind.CALL,
@@ -214,6 +216,9 @@ class Pipeline:
             return out
         await self._refresh_layers()
         items = [it for m in messages for it in m.items]
+        if items:
+            self.clock.observe(max(it.at for it in items))  # an event clock moves with them
+            now = self.clock()
         self._enrich_place(kind, items)
         partial = await self._enrich_history(kind, items, now)
         if kind in (EventKind.CALL, EventKind.INCIDENT):
@@ -237,6 +242,7 @@ class Pipeline:
                     continue
                 seen.add(alert.alert_id)
                 out.alerts.append(alert)
+        out.alerts = self.drop_snoozed(out.alerts, now)
         out.alerts = await self._group_alerts(out.alerts, now)
         self.stats.alerts += len(out.alerts)
         for m in messages:
@@ -245,17 +251,26 @@ class Pipeline:
             out.messages.append((self.topics.alerts, _key(alert.alert_id), dumps(alert)))
         return out
 
+    def drop_snoozed(self, alerts: list[AlertV1], now: datetime) -> list[AlertV1]:
+        """The alerts no analyst's live snooze holds back (those held are counted and logged)."""
+        kept, held = split_snoozed(self.snoozes, alerts, now)
+        for alert, snooze in held:
+            self.stats.suppressed[alert.rule_id] += 1
+            log.info(
+                "alert %s (%s) not sent: snoozed by %s until %s",
+                alert.alert_id,
+                alert.rule_id,
+                snooze.snooze_id,
+                snooze.until.isoformat(),
+            )
+        return kept
+
     async def _group_alerts(self, alerts: list[AlertV1], now: datetime) -> list[AlertV1]:
         """Fold repeated hits of a rule into one open alert (same id, higher version).
 
         Without Redis the alerts go out ungrouped: more alerts, none lost.
         """
-        grouped = [
-            a
-            for a in alerts
-            if a.group
-            and float(a.details.get("rule", {}).get("params", {}).get("group_window_s", 0)) > 0
-        ]
+        grouped = [a for a in alerts if a.group and _group_window(a) > 0]
         if not grouped or self.history is None:
             return alerts
         hits = [
@@ -263,7 +278,7 @@ class Pipeline:
                 a.group or "",
                 a.alert_id,
                 ",".join(a.source_event_ids),
-                float(a.details["rule"]["params"]["group_window_s"]),
+                _group_window(a),
                 now.timestamp(),
             )
             for a in grouped
@@ -280,7 +295,11 @@ class Pipeline:
             if version > 1:
                 update["updated_at"] = now
                 update["created_at"] = first_at
-                update["summary"] = f"{alert.summary} ({count} hits since {first_at:%H:%M:%S}Z)"
+                label = alert.details["group"].get("label")
+                if label:
+                    update["summary"] = (
+                        f"{alert.summary} ({count} {label} since {first_at:%H:%M:%S}Z)"
+                    )
                 update["details"] = {
                     **alert.details,
                     "hits": count,
@@ -338,6 +357,8 @@ class Pipeline:
                 version, entries = await self.history.reference_entries(kind)
                 if kind == "geofence":
                     self.geofences = Geofences.build(version, entries)
+                elif kind == "snooze":
+                    self.snoozes = SnoozeIndex.build(version, entries)
                 else:
                     self.geo.extra_places = build_place_layers(entries)
                 self._layer_versions[kind] = version
@@ -371,7 +392,9 @@ class Pipeline:
         if self.history is None:
             return "history store not configured"
         try:
-            blocks = await self.history.enrich(kind, [it.model for it in items], now)
+            blocks = await self.history.enrich(
+                kind, [it.model for it in items], now, self._emerging_search(kind)
+            )
             for it, block in zip(items, blocks, strict=True):
                 it.enrichment.update(block)
         except (ServiceError, EnrichmentError) as exc:
@@ -380,6 +403,16 @@ class Pipeline:
                 "history enrichment skipped for %d %s events: %s", len(items), kind.value, exc
             )
             return str(exc)
+        return None
+
+    def _emerging_search(self, kind: EventKind) -> tuple[float, float] | None:
+        """(radius m, window s) of the emerging-incident rule for calls, if it is on."""
+        if kind is not EventKind.CALL:
+            return None
+        for rule in self.rules:
+            if rule.spec.rule_id == "emerging_incident" and rule.spec.enabled:
+                p = rule.spec.params
+                return float(p["radius_m"]), float(p["window_minutes"]) * 60
         return None
 
     def _enriched_message(self, kind: EventKind, m: _Message) -> tuple[str, bytes | None, bytes]:
@@ -404,6 +437,11 @@ class Pipeline:
         # A Redis failure here must not lose the changes: let it raise, the agent
         # retries the batch (Faust does not commit its offsets).
         await self.history.apply_reference(changes)  # type: ignore[arg-type]
+
+
+def _group_window(alert: AlertV1) -> float:
+    """How long an alert's group stays open between hits (0: not grouped)."""
+    return float(alert.details.get("group", {}).get("window_s") or 0)
 
 
 def _items(model: BaseModel) -> list[_Item]:

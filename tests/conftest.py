@@ -190,14 +190,20 @@ def engine(
     tansu_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Engine]:
     """The real worker and gateway as subprocesses, shared by the session's e2e and browser tests."""
+    log_dir = tmp_path_factory.mktemp("engine")
+    # The deployment's rule file: the defaults, but critical alerts escalate after 5 s
+    # instead of 60 s, so a test sees the escalation without waiting a minute.
+    rules_file = log_dir / "rules.yaml"
+    rules_file.write_text("rules:\n  unacknowledged_critical:\n    params: {ack_within_s: 5}\n")
     settings = Settings(
         kafka_url=tansu_url,
         redis_url=redis_url,
         topic_prefix=f"{_next('e2e').lower()}.",
         gateway_port=free_port(),
         token_secret="e2e-secret-" + _next("s"),  # type: ignore[arg-type]
+        rules_file=rules_file,
     )
-    eng = Engine(settings, tmp_path_factory.mktemp("engine"))
+    eng = Engine(settings, log_dir)
     try:
         eng.start()
         yield eng

@@ -58,6 +58,7 @@ class Engine:
             "RTIC_GATEWAY_PORT": str(s.gateway_port),
             "RTIC_TOKEN_SECRET": s.token_secret.get_secret_value(),
             "RTIC_APP_ID": f"{s.topic_prefix}rtic-engine",
+            **({"RTIC_RULES_FILE": str(s.rules_file)} if s.rules_file else {}),
         }
 
     def token(self, role: str = "rtic_analyst", sub: str = "analyst-1", **kw: Any) -> str:
@@ -73,15 +74,26 @@ class Engine:
     def start(self) -> None:
         asyncio.run(ensure_topics(self.settings.kafka_url, self.topics.all()))
         for part in ("worker", "gateway"):
-            log = open(self.log_dir / f"{part}.log", "wb")
-            self.log_files.append(log)
-            self.processes[part] = subprocess.Popen(
-                [sys.executable, "-m", "rtic.cli", part],
-                env=self.env(),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+            self._spawn(part)
         asyncio.run(self._wait_ready(90))
+
+    def _spawn(self, part: str, suffix: str = "") -> None:
+        log = open(self.log_dir / f"{part}{suffix}.log", "wb")
+        self.log_files.append(log)
+        self.processes[part] = subprocess.Popen(
+            [sys.executable, "-m", "rtic.cli", part],
+            env=self.env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+    async def restart_worker(self) -> None:
+        """Stop the worker (as an operator would: SIGTERM) and start a new one."""
+        old = self.processes["worker"]
+        old.terminate()
+        await asyncio.to_thread(old.wait, 30)
+        self._spawn("worker", f"-{len(self.log_files)}")
+        await self._wait_ready(90)
 
     def stop(self) -> None:
         for proc in self.processes.values():

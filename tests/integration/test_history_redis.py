@@ -339,3 +339,44 @@ async def test_repeated_hits_fold_into_one_open_alert_and_redeliveries_do_not_co
     assert (again.alert_id, again.version) == (first.alert_id, 2)
     later = await send(2, 30)  # past the 5-minute window: a new alert
     assert later.alert_id != first.alert_id and later.version == 1
+
+
+async def test_snoozes_are_a_live_layer_that_holds_alerts_back_until_lifted(
+    geo: GeoIndex, settings: Settings, store: HistoryStore
+) -> None:
+    topics = Topics.with_prefix(settings.topic_prefix)
+    pipeline = Pipeline(topics, geo, store, default_rules(), clock=lambda: NOW)
+    hotlist = make_hotlist_change(vrm="SN00 ZED", reason="stolen")
+    snooze = {
+        "kind": "snooze",
+        "op": "upsert",
+        "id": "SN-1",
+        "entry": {
+            "rule_id": "anpr_hotlist_hit",
+            "vrm": "SN00ZED",
+            "until": (NOW + timedelta(hours=1)).isoformat(),
+            "by": "analyst-1",
+        },
+    }
+
+    async def reference(*changes: dict) -> None:
+        await pipeline.process(
+            [
+                RawRecord(topics.reference, 0, i, b"k", orjson.dumps(c))
+                for i, c in enumerate(changes)
+            ]
+        )
+
+    async def alerts_for(vrm: str) -> list[AlertV1]:
+        read = make_read(vrm=vrm)
+        out = await pipeline.process([RawRecord(topics.anpr, 0, 0, b"k", orjson.dumps(read))])
+        return out.alerts
+
+    await reference(hotlist, snooze)
+    version, entries = await store.reference_entries("snooze")
+    assert version == 1 and entries["SN-1"]["vrm"] == "SN00ZED"
+    assert await alerts_for("5N00 2ED") == []  # a misread of the snoozed plate
+    assert pipeline.stats.suppressed["anpr_hotlist_hit"] == 1
+    await reference({"kind": "snooze", "op": "delete", "id": "SN-1"})
+    assert await store.reference_entries("snooze") == (2, {})
+    assert [a.rule_id for a in await alerts_for("SN00ZED")] == ["anpr_hotlist_hit"]
