@@ -35,6 +35,11 @@ class RuleSpec:
     kinds: frozenset[EventKind]
     severity: Severity
     audience_roles: tuple[Role, ...] = (Role.RTIC_ANALYST, Role.SUPERVISOR)
+    # Also for the teams of these areas (codes), and for available officers whose last
+    # fix is within this many metres of the event (from its nearest units; calls and
+    # incidents carry them).
+    audience_areas: tuple[str, ...] = ()
+    audience_within_m: float | None = None
     params: Mapping[str, Any] = field(default_factory=dict)
     enabled: bool = True
     # Time-based rules: what they keep a state for ("incident", "critical_alert"); they
@@ -100,6 +105,13 @@ def make_alert(
     already counts.
     """
     spec = ctx.spec
+    near: list[str] = []
+    if spec.audience_within_m is not None:
+        near = [
+            str(u["officer_id"])
+            for u in ctx.enrichment.get("nearest_units", [])
+            if u.get("officer_id") and float(u.get("distance_m", 1e12)) <= spec.audience_within_m
+        ]
     if group:
         window = group_window_s
         if window is None:
@@ -117,7 +129,9 @@ def make_alert(
         location=location,
         area=ctx.area_codes,
         audience=AudienceV1(
-            roles=list(spec.audience_roles), areas=ctx.area_codes, officers=list(officers)
+            roles=list(spec.audience_roles),
+            areas=list(dict.fromkeys([*ctx.area_codes, *spec.audience_areas])),
+            officers=list(dict.fromkeys([*officers, *near])),
         ),
         details={**details, "rule": {"id": spec.rule_id, "params": dict(spec.params)}},
     )

@@ -8,6 +8,8 @@ A deployment's rule file is YAML, one entry per rule of the catalogue::
         severity: high            # the default; an entry's own severity still wins
         audience:
           roles: [rtic_analyst, supervisor, officer]
+          areas: [E05011118]        # also the team of this area
+          officers_within_m: 1500   # and available officers this close (calls, incidents)
         params:
           min_confidence: 0.6
       repeat_calls:
@@ -103,6 +105,60 @@ def _child(node: yaml.Node | None, key: str) -> tuple[yaml.Node | None, yaml.Nod
     return None, None
 
 
+AUDIENCE_KEYS = ("roles", "areas", "officers_within_m")
+
+
+def _audience(
+    rule_id: str, audience: Any, node: yaml.Node | None, changes: dict[str, Any]
+) -> list[tuple[int, str]]:
+    """Check a rule's ``audience`` (roles, areas, officers_within_m) into ``changes``."""
+    where = f"{rule_id}.audience"
+    if not isinstance(audience, dict) or not audience:
+        return [(_line(node), f"{where}: give any of {', '.join(AUDIENCE_KEYS)}")]
+    problems = [
+        (
+            _line(_child(node, str(k))[0]),
+            f"{where}: unknown key {k!r}; one of {', '.join(AUDIENCE_KEYS)}",
+        )
+        for k in audience
+        if k not in AUDIENCE_KEYS
+    ]
+    if "roles" in audience:
+        roles = audience["roles"]
+        try:
+            if not isinstance(roles, list):
+                raise ValueError
+            changes["audience_roles"] = tuple(Role(r) for r in roles)
+        except ValueError:
+            problems.append(
+                (
+                    _line(_child(node, "roles")[1]),
+                    f"{where}.roles: a list, each one of {', '.join(r.value for r in Role)}",
+                )
+            )
+    if "areas" in audience:
+        areas = audience["areas"]
+        if isinstance(areas, list) and all(isinstance(a, str) and a.strip() for a in areas):
+            changes["audience_areas"] = tuple(a.strip() for a in areas)
+        else:
+            problems.append(
+                (
+                    _line(_child(node, "areas")[1]),
+                    f"{where}.areas: a list of area codes (e.g. E05011118)",
+                )
+            )
+    if "officers_within_m" in audience:
+        value = audience["officers_within_m"]
+        why = ParamSpec(float, 0, 20_000).check(value)
+        if why:
+            problems.append(
+                (_line(_child(node, "officers_within_m")[1]), f"{where}.officers_within_m: {why}")
+            )
+        else:
+            changes["audience_within_m"] = float(value)
+    return problems
+
+
 def load_rule_file(text: str, rules: Sequence[Rule], source: str = "rules file") -> list[Rule]:
     """The catalogue's rules as the file configures them, or ``RuleFileError`` listing every problem."""
     try:
@@ -170,25 +226,9 @@ def load_rule_file(text: str, rules: Sequence[Rule], source: str = "rules file")
                     )
                 )
         if "audience" in entry:
-            audience = entry["audience"] or {}
-            node = _child(entry_node, "audience")[1]
-            roles = audience.get("roles") if isinstance(audience, dict) else None
-            if (
-                not isinstance(audience, dict)
-                or set(audience) - {"roles"}
-                or not isinstance(roles, list)
-            ):
-                problems.append((_line(node), f"{rule_id}.audience: give 'roles', a list of roles"))
-            else:
-                try:
-                    changes["audience_roles"] = tuple(Role(r) for r in roles)
-                except ValueError:
-                    problems.append(
-                        (
-                            _line(node),
-                            f"{rule_id}.audience.roles: each one of {', '.join(r.value for r in Role)}",
-                        )
-                    )
+            problems += _audience(
+                rule_id, entry["audience"], _child(entry_node, "audience")[1], changes
+            )
         if "params" in entry:
             params = entry["params"] or {}
             pnode = _child(entry_node, "params")[1]
@@ -233,8 +273,13 @@ def describe(rules: Sequence[Rule]) -> str:
         params = ", ".join(
             f"{k}={v}{'' if k in tunable else ' (fixed)'}" for k, v in s.params.items()
         )
+        audience = ", ".join(x.value for x in s.audience_roles)
+        if s.audience_areas:
+            audience += f"; areas {', '.join(s.audience_areas)}"
+        if s.audience_within_m is not None:
+            audience += f"; officers within {s.audience_within_m:g} m"
         lines.append(
-            f"{s.rule_id} [{'on' if s.enabled else 'off'}] {s.severity.value}, for {', '.join(x.value for x in s.audience_roles)}\n"
+            f"{s.rule_id} [{'on' if s.enabled else 'off'}] {s.severity.value}, for {audience}\n"
             f"    {s.description}\n    params: {params or 'none'}"
         )
     return "\n".join(lines)

@@ -110,3 +110,51 @@ def test_a_bad_file_stops_a_worker_at_start(geo: GeoIndex, tmp_path: Path) -> No
     path.write_text("rules:\n  nope: {}\n")
     with pytest.raises(ConfigError, match="line 2"):
         Pipeline(Topics.with_prefix("cfg."), geo, None, default_rules(), rules_file=path)
+
+
+def test_audience_areas_and_officers_near_the_event() -> None:
+    from rtic.schemas import CallV1, EventKind
+    from rules.base import evaluate
+    from tests.conftest import NOW
+
+    text = """rules:
+  vulnerable_place:
+    audience:
+      roles: [rtic_analyst]
+      areas: [E05099999]
+      officers_within_m: 800
+"""
+    rules = load_rule_file(text, default_rules())
+    vp = next(r for r in rules if r.spec.rule_id == "vulnerable_place")
+    assert vp.spec.audience_areas == ("E05099999",) and vp.spec.audience_within_m == 800
+    assert "areas E05099999; officers within 800 m" in describe([vp])
+    call = CallV1.model_validate(make_call(category="assault"))
+    enrichment = {
+        "area_codes": ["E08000025"],
+        "nearby_places": {"school": {"name": "A School", "distance_m": 50, "id": "S1"}},
+        "nearest_units": [
+            {"officer_id": "OFF-NEAR", "distance_m": 400},
+            {"officer_id": "OFF-FAR", "distance_m": 2500},
+        ],
+    }
+    (alert,) = evaluate([vp], EventKind.CALL, call, enrichment, NOW)
+    assert alert.audience.areas == ["E08000025", "E05099999"]
+    assert alert.audience.officers == ["OFF-NEAR"]
+
+
+def test_bad_audiences_are_reported_with_their_lines() -> None:
+    text = """rules:
+  vulnerable_place:
+    audience:
+      roles: [chief]
+      areas: [42]
+      officers_within_m: -5
+      teams: [x]
+"""
+    with pytest.raises(RuleFileError) as err:
+        load_rule_file(text, default_rules(), "deploy.yaml")
+    lines = {line for line, _ in err.value.problems}
+    text_ = str(err.value)
+    assert lines == {4, 5, 6, 7}
+    assert "roles: a list, each one of" in text_ and "areas: a list of area codes" in text_
+    assert "officers_within_m: must be at least 0" in text_ and "unknown key 'teams'" in text_
