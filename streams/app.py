@@ -92,23 +92,20 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> faust.Ap
             state["p"] = pipeline or build_pipeline(settings, clock)
         return state["p"]
 
-    # Time-based rules keep their state in tables co-partitioned with their topics.
-    promises = app.Table(
-        "response-promises",
-        default=None,
-        partitions=settings.topic_partitions,
-        key_type=bytes,
-        value_type=bytes,
-        help="Open response promises by incident id (rules/deadlines.py).",
-    )
-    critical = app.Table(
-        "critical-alerts",
-        default=None,
-        partitions=settings.topic_partitions,
-        key_type=bytes,
-        value_type=bytes,
-        help="Critical alerts waiting for an acknowledgement, by alert id.",
-    )
+    def state_table(name: str, help: str) -> Any:
+        """A table of JSON states by key, co-partitioned with the topics that feed it."""
+        return app.Table(
+            name,
+            default=None,
+            partitions=settings.topic_partitions,
+            key_type=bytes,
+            value_type=bytes,
+            help=help,
+        )
+
+    # Time-based rules keep their state in tables (changelog topics), by the key of their topic.
+    promises = state_table("response-promises", "Open response promises by incident id.")
+    critical = state_table("critical-alerts", "Critical alerts waiting for an answer, by alert id.")
     books: dict[str, DeadlineBook] = {}
 
     def get_book() -> DeadlineBook:
