@@ -295,6 +295,86 @@ end
 return cjson.encode(out)
 """
 
+# The calls of a batch in one command: ``_HISTORY_BATCH``'s work for calls, with less
+# of it. ARGV[1] a JSON array, per call [id, ts, [call-history set keys], n (its list of
+# weekly geo keys in ARGV[4], current week first), geo member to record ('' for none),
+# lon, lat]; ARGV[2] the radius in metres, ARGV[3] the geo sets' lifetime, ARGV[4] a
+# JSON array of weekly geo key lists, ARGV[5] the window (s), ARGV[6] how many recent
+# ids to return, ARGV[7] and ARGV[8] the emerging radius (m; 0 for none) and window (s).
+# The same commands as _HISTORY_BATCH, except: a key written several times in the
+# batch gets its EXPIRE at its first write and once more at the end of the script, not
+# at every write (so it expires the same lifetime after the batch, never earlier); a
+# weekly geo set that does not exist is not searched (EXISTS once per key; our own
+# GEOADD makes it exist); and a call-history set's answer is its count and most recent
+# ids (newest first), not every id. Answer: one JSON string,
+# per call [[[count, [recent ids]] per call set], [geo members], [emerging members]].
+_CALLS_BATCH = r"""
+local calls = cjson.decode(ARGV[1])
+local radius, geo_ttl, weeks = ARGV[2], ARGV[3], cjson.decode(ARGV[4])
+local w, shown = tonumber(ARGV[5]), tonumber(ARGV[6])
+local er, ew = tonumber(ARGV[7]), tonumber(ARGV[8])
+local present, expired, again = {}, {}, {}
+-- A key's EXPIRE at its first write, and for a key written again, once more at the end.
+local function expire(key, ttl)
+  if expired[key] then
+    again[key] = ttl
+  else
+    redis.call('EXPIRE', key, ttl)
+    expired[key] = true
+  end
+end
+local function exists(key)
+  local e = present[key]
+  if e == nil then
+    e = redis.call('EXISTS', key) == 1
+    present[key] = e
+  end
+  return e
+end
+local out = {}
+for i, c in ipairs(calls) do
+  local id, ts, zk, gk, m, lon, lat = c[1], c[2], c[3], weeks[c[4]], c[5], c[6], c[7]
+  local h, n = {}, {}
+  for j, key in ipairs(zk) do
+    redis.call('ZADD', key, ts, id)
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', ts - w)
+    local ids = redis.call('ZRANGEBYSCORE', key, ts - w, ts)
+    local recent = {}
+    for k = #ids, math.max(1, #ids - shown + 1), -1 do recent[#recent + 1] = ids[k] end
+    h[j] = {#ids, recent}
+    expire(key, w)
+  end
+  for _, key in ipairs(gk) do
+    if exists(key) then
+      local found = redis.call('GEOSEARCH', key, 'FROMLONLAT', lon, lat, 'BYRADIUS', radius, 'm')
+      for _, g in ipairs(found) do n[#n + 1] = g end
+    end
+  end
+  local e = {}
+  if er > 0 then
+    -- calls within er metres in the last ew seconds (this week's and last week's sets)
+    for k = 1, math.min(2, #gk) do
+      if exists(gk[k]) then
+        local found = redis.call('GEOSEARCH', gk[k], 'FROMLONLAT', lon, lat, 'BYRADIUS', er, 'm')
+        for _, g in ipairs(found) do
+          local t = tonumber(string.match(g, '|(%d+)$'))
+          if t and t >= ts - ew and t <= ts then e[#e + 1] = g end
+        end
+      end
+    end
+  end
+  if m ~= '' then
+    local key = gk[1]
+    redis.call('GEOADD', key, lon, lat, m)
+    present[key] = true
+    expire(key, geo_ttl)
+  end
+  out[i] = {h, n, e}
+end
+for key, ttl in pairs(again) do redis.call('EXPIRE', key, ttl) end
+return cjson.encode(out)
+"""
+
 # Repeated hits of a rule, folded into one open alert. ARGV[1] a JSON array of
 # {k: the group's key, a: the alert id a new group takes, s: the hit's source id,
 # w: the window in seconds, t: the event time (epoch s)}. A group stays open while hits
@@ -372,6 +452,7 @@ class HistoryStore:
         self.keys = keys
         self.window_s = history_days * 86_400
         self._weeks = math.ceil(self.window_s / WEEK_S) + 1  # ISO weeks a window can touch
+        self._week_cache: dict[tuple[str, int], tuple[str, ...]] = {}
         self.timeout = timeout
 
     @classmethod
@@ -518,8 +599,9 @@ class HistoryStore:
         now: datetime,
         emerging: tuple[float, float] | None = None,
     ) -> Finish:
-        """Markers (two HMGETs) and one script call for call history, 50 m history and,
-        with ``emerging`` (radius m, window s), the other calls close in space and time."""
+        """Markers (two HMGETs) and one script call (``_CALLS_BATCH``) for call history,
+        50 m history and, with ``emerging`` (radius m, window s), the other calls close in
+        space and time."""
         addresses = [
             normalise_address(c.location.address) if c.location.address else "" for c in calls
         ]
@@ -528,6 +610,7 @@ class HistoryStore:
         pm = batch.add("hmget", self.keys.person_markers, persons)
         fields: list[list[str]] = []
         items = []
+        week_lists: dict[tuple[str, ...], int] = {}
         for call, address, person in zip(calls, addresses, persons, strict=True):
             sets, names = [], []
             if address:
@@ -538,44 +621,76 @@ class HistoryStore:
                 names.append("calls_by_person")
             fields.append(names)
             loc = call.location
+            ts = call.received_at.timestamp()
+            weeks = self._week_keys("calls", ts)
             items.append(
-                self._history_item(
-                    "calls",
+                (
                     call.call_id,
-                    call.category,
-                    call.received_at,
-                    loc.lat,
-                    loc.lon,
+                    ts,
                     sets,
-                    True,
+                    week_lists.setdefault(weeks, len(week_lists) + 1),
+                    f"{call.call_id}|{call.category}|{int(ts)}",
+                    loc.lon,
+                    loc.lat,
                 )
             )
-        if emerging:
-            for item in items:
-                item["er"], item["ew"] = emerging
-        idx = self._add_history_batch(batch, items)
+        er, ew = emerging or (0, 0)
+        idx = batch.add(
+            "eval",
+            _CALLS_BATCH,
+            0,
+            orjson.dumps(items),
+            NEARBY_RADIUS_M,
+            self.window_s + 7 * 86_400,
+            orjson.dumps(list(week_lists)),
+            self.window_s,
+            RECENT,
+            er,
+            ew,
+        )
+        window_s = self.window_s
 
         def finish(res: list[Any]) -> list[dict[str, Any]]:
             answers = orjson.loads(res[idx])
+            addr_markers, person_markers = res[am], res[pm]
             out = []
-            for i, (call, names, answer) in enumerate(zip(calls, fields, answers, strict=True)):
-                markers = _decode_entries(res[am][i]) + _decode_entries(res[pm][i])
-                block: dict[str, Any] = {
-                    "markers": [m for m in markers if _live(m, call.received_at)]
-                }
-                for name, ids in zip(names, _as_list(answer["h"]), strict=True):
-                    block[name] = _call_history_ids(_as_list(ids))
-                block["nearby"] = _nearby(
-                    _as_list(answer["n"]), call.call_id, call.received_at, self.window_s
-                )
+            for i, (call, names, (sets, near, recent)) in enumerate(
+                zip(calls, fields, answers, strict=True)
+            ):
+                at = call.received_at
+                markers = _decode_entries(addr_markers[i]) + _decode_entries(person_markers[i])
+                block: dict[str, Any] = {"markers": [m for m in markers if _live(m, at)]}
+                for name, (count, ids) in zip(names, _as_list(sets), strict=True):
+                    block[name] = {"count": count, "recent": _as_list(ids)}
+                block["nearby"] = _nearby(_as_list(near), call.call_id, at, window_s)
                 if emerging:
                     block["recent_calls_nearby"] = _recent_calls(
-                        _as_list(answer.get("e")), call.call_id, call.received_at, *emerging
+                        _as_list(recent), call.call_id, at, *emerging
                     )
                 out.append({"history": block})
             return out
 
         return finish
+
+    def _week_keys(self, what: str, ts: float) -> tuple[str, ...]:
+        """The weekly geo keys a window ending at ``ts`` touches, current week first (as
+        ``_history_item``), remembered per day: the same for every time of a day, except
+        within a millisecond of midnight, where they are worked out afresh."""
+        day, into = divmod(ts, 86_400)
+        if not 0.001 < into < 86_399.999:
+            return tuple(
+                self.keys.geo_history(what, _week(ts - WEEK_S * k)) for k in range(self._weeks)
+            )
+        cache_key = (what, int(day))
+        keys = self._week_cache.get(cache_key)
+        if keys is None:
+            if len(self._week_cache) > 1000:
+                self._week_cache.clear()
+            keys = tuple(
+                self.keys.geo_history(what, _week(ts - WEEK_S * k)) for k in range(self._weeks)
+            )
+            self._week_cache[cache_key] = keys
+        return keys
 
     def _plan_incidents(
         self, batch: _Batch, incidents: Sequence[IncidentEventV1], now: datetime
