@@ -5,7 +5,7 @@ plate's recent ANPR trail, and officers' last pings (for nearest units).
 The key layout is in ``enrichers/keys.py``. ``HistoryStore.enrich`` works on a
 whole batch with one pipelined round trip, never one per event (small Lua
 scripts keep a look-up and its write in one command). Interpreting what Redis
-returned is pure (``_hotlist_hits``, ``_call_history_ids``, ``_nearby``, ``_trail``)
+returned is pure (``_hotlist_hits``, ``_nearby``, ``_trail``)
 so it is tested without a server.
 
 If Redis does not answer within the settings' timeout a method raises
@@ -17,7 +17,9 @@ If Redis does not answer within the settings' timeout a method raises
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
+import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -27,6 +29,7 @@ import redis.asyncio as aioredis
 from pydantic import BaseModel
 from redis.exceptions import RedisError, ResponseError
 
+from enrichers.call_index import CallIndex, CallRecord
 from enrichers.keys import Keys, canonical_vrm, fold_misreads, normalise_address, normalise_vrm
 from rtic.errors import EnrichmentError, ServiceError
 from rtic.schemas import (
@@ -42,6 +45,7 @@ from rtic.schemas import (
 )
 
 RECENT = 5  # how many recent ids an enrichment block lists
+CALL_LOG_CHUNK = 5_000  # log entries read at a time when a worker starts
 # Reference kinds kept as one versioned hash each (id -> entry JSON, plus a change
 # counter): workers hold the whole layer in memory and reload it when the counter moves.
 VERSIONED_KINDS = ("geofence", "place", "snooze")
@@ -98,7 +102,6 @@ TRAIL_KEEP = 20  # reads kept per plate (the list is trimmed back to this past t
 TRAIL_TTL_S = 7 * 86_400  # a plate's trail expires about a week after its reads stop
 TRAIL_SHOWN = 5
 NEARBY_RADIUS_M = 50
-EMERGING_SHOWN = 50  # at most this many nearby recent calls listed for an emerging incident
 WEEK_S = 7 * 86_400
 
 Finish = Callable[[list[Any]], list[dict[str, Any]]]
@@ -178,24 +181,6 @@ def _nearby(raw: list[Any] | None, own_id: str, at: datetime, window_s: int) -> 
     }
 
 
-def _recent_calls(
-    raw: list[Any] | None, own_id: str, at: datetime, radius_m: float, window_s: float
-) -> dict[str, Any]:
-    """Other calls within ``radius_m`` in the last ``window_s`` (for emerging incidents),
-    oldest first, at most ``EMERGING_SHOWN``."""
-    now = at.timestamp()
-    found = sorted(_members(raw, own_id, now - window_s, now).items(), key=lambda kv: kv[1][1])
-    return {
-        "radius_m": radius_m,
-        "window_minutes": window_s / 60,
-        "count": len(found),
-        "calls": [
-            {"id": i, "category": c, "at": datetime.fromtimestamp(ts, UTC).isoformat()}
-            for i, (c, ts) in found[:EMERGING_SHOWN]
-        ],
-    }
-
-
 def _json_hash(raw: dict[Any, Any] | None) -> dict[str, dict[str, Any]]:
     """A Redis hash of JSON objects, decoded; a value that is not a JSON object is skipped."""
     out = {}
@@ -214,10 +199,41 @@ def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
-def _call_history_ids(ids: Sequence[Any]) -> dict[str, Any]:
-    """Count and the most recent call ids, from ids in time order."""
-    ids = [m.decode() if isinstance(m, bytes) else str(m) for m in ids]
-    return {"count": len(ids), "recent": ids[-RECENT:][::-1]}
+@functools.lru_cache(maxsize=65_536)
+def _address_key(address: str) -> str:
+    """``normalise_address``, remembered: the same addresses call again and again."""
+    return normalise_address(address)
+
+
+def _logged_call(row: Any, logged_ms: int) -> CallRecord | None:
+    """A call record from a log entry's row, None if the row is not one."""
+    if not (isinstance(row, list) and len(row) == 7):
+        return None
+    ident, ms, address, person, lat, lon, category = row
+    if not (
+        isinstance(ident, str)
+        and isinstance(ms, int)
+        and isinstance(address, str)
+        and isinstance(person, str)
+        and isinstance(lat, int | float)
+        and isinstance(lon, int | float)
+        and isinstance(category, str)
+    ):
+        return None
+    return CallRecord(ident, ms, address, person, float(lat), float(lon), category, logged_ms)
+
+
+def _call_record(call: CallV1) -> CallRecord:
+    loc = call.location
+    return CallRecord(
+        call.call_id,
+        round(call.received_at.timestamp() * 1000),
+        _address_key(loc.address) if loc.address else "",
+        call.caller.person_id if call.caller and call.caller.person_id else "",
+        loc.lat,
+        loc.lon,
+        call.category,
+    )
 
 
 # Move entry ARGV[1] to field ARGV[3] of map hash ARGV[2] (or delete it when ARGV[2] is
@@ -295,84 +311,26 @@ end
 return cjson.encode(out)
 """
 
-# The calls of a batch in one command: ``_HISTORY_BATCH``'s work for calls, with less
-# of it. ARGV[1] a JSON array, per call [id, ts, [call-history set keys], n (its list of
-# weekly geo keys in ARGV[4], current week first), geo member to record ('' for none),
-# lon, lat]; ARGV[2] the radius in metres, ARGV[3] the geo sets' lifetime, ARGV[4] a
-# JSON array of weekly geo key lists, ARGV[5] the window (s), ARGV[6] how many recent
-# ids to return, ARGV[7] and ARGV[8] the emerging radius (m; 0 for none) and window (s).
-# The same commands as _HISTORY_BATCH, except: a key written several times in the
-# batch gets its EXPIRE at its first write and once more at the end of the script, not
-# at every write (so it expires the same lifetime after the batch, never earlier); a
-# weekly geo set that does not exist is not searched (EXISTS once per key; our own
-# GEOADD makes it exist); and a call-history set's answer is its count and most recent
-# ids (newest first), not every id. Answer: one JSON string,
-# per call [[[count, [recent ids]] per call set], [geo members], [emerging members]].
-_CALLS_BATCH = r"""
-local calls = cjson.decode(ARGV[1])
-local radius, geo_ttl, weeks = ARGV[2], ARGV[3], cjson.decode(ARGV[4])
-local w, shown = tonumber(ARGV[5]), tonumber(ARGV[6])
-local er, ew = tonumber(ARGV[7]), tonumber(ARGV[8])
-local present, expired, again = {}, {}, {}
--- A key's EXPIRE at its first write, and for a key written again, once more at the end.
-local function expire(key, ttl)
-  if expired[key] then
-    again[key] = ttl
-  else
-    redis.call('EXPIRE', key, ttl)
-    expired[key] = true
+# A batch of calls' round trip, in one command (so atomic): the address and person
+# markers (ARGV[1], ARGV[2]: hashes; ARGV[3]: JSON [[address keys], [person ids]]), the
+# call log's entries after ARGV[5] (what other workers appended since this one's last
+# batch), then the batch appended to the log (ARGV[4]) as field c = ARGV[6], the log
+# trimmed to ids from ARGV[7]. Answer: [address markers, person markers, entries, id].
+_CALLS_ROUND = r"""
+local asked = cjson.decode(ARGV[3])
+local function hmget(key, fields)
+  local out = {}
+  for s = 1, #fields, 4000 do
+    local e = math.min(s + 3999, #fields)
+    local got = redis.call('HMGET', key, unpack(fields, s, e))
+    for j = 1, #got do out[s + j - 1] = got[j] end
   end
+  return out
 end
-local function exists(key)
-  local e = present[key]
-  if e == nil then
-    e = redis.call('EXISTS', key) == 1
-    present[key] = e
-  end
-  return e
-end
-local out = {}
-for i, c in ipairs(calls) do
-  local id, ts, zk, gk, m, lon, lat = c[1], c[2], c[3], weeks[c[4]], c[5], c[6], c[7]
-  local h, n = {}, {}
-  for j, key in ipairs(zk) do
-    redis.call('ZADD', key, ts, id)
-    redis.call('ZREMRANGEBYSCORE', key, '-inf', ts - w)
-    local ids = redis.call('ZRANGEBYSCORE', key, ts - w, ts)
-    local recent = {}
-    for k = #ids, math.max(1, #ids - shown + 1), -1 do recent[#recent + 1] = ids[k] end
-    h[j] = {#ids, recent}
-    expire(key, w)
-  end
-  for _, key in ipairs(gk) do
-    if exists(key) then
-      local found = redis.call('GEOSEARCH', key, 'FROMLONLAT', lon, lat, 'BYRADIUS', radius, 'm')
-      for _, g in ipairs(found) do n[#n + 1] = g end
-    end
-  end
-  local e = {}
-  if er > 0 then
-    -- calls within er metres in the last ew seconds (this week's and last week's sets)
-    for k = 1, math.min(2, #gk) do
-      if exists(gk[k]) then
-        local found = redis.call('GEOSEARCH', gk[k], 'FROMLONLAT', lon, lat, 'BYRADIUS', er, 'm')
-        for _, g in ipairs(found) do
-          local t = tonumber(string.match(g, '|(%d+)$'))
-          if t and t >= ts - ew and t <= ts then e[#e + 1] = g end
-        end
-      end
-    end
-  end
-  if m ~= '' then
-    local key = gk[1]
-    redis.call('GEOADD', key, lon, lat, m)
-    present[key] = true
-    expire(key, geo_ttl)
-  end
-  out[i] = {h, n, e}
-end
-for key, ttl in pairs(again) do redis.call('EXPIRE', key, ttl) end
-return cjson.encode(out)
+local am, pm = hmget(ARGV[1], asked[1]), hmget(ARGV[2], asked[2])
+local others = redis.call('XRANGE', ARGV[4], '(' .. ARGV[5], '+')
+local id = redis.call('XADD', ARGV[4], 'MINID', '~', ARGV[7], '*', 'c', ARGV[6])
+return {am, pm, others, id}
 """
 
 # Repeated hits of a rule, folded into one open alert. ARGV[1] a JSON array of
@@ -452,7 +410,11 @@ class HistoryStore:
         self.keys = keys
         self.window_s = history_days * 86_400
         self._weeks = math.ceil(self.window_s / WEEK_S) + 1  # ISO weeks a window can touch
-        self._week_cache: dict[tuple[str, int], tuple[str, ...]] = {}
+        # Call history: the shared log in Redis, indexed here (enrichers/call_index.py).
+        self.calls = CallIndex(self.window_s, NEARBY_RADIUS_M, RECENT)
+        self.call_log_keep_s = self.window_s + 86_400
+        self._call_log_seen: str | None = None  # the last log entry indexed
+        self._calls_lock = asyncio.Lock()
         self.timeout = timeout
 
     @classmethod
@@ -499,11 +461,11 @@ class HistoryStore:
         """
         if not models:
             return []
+        if kind is EventKind.CALL:
+            return await self._enrich_calls(models, emerging)  # type: ignore[arg-type]
         batch = _Batch(self.redis.pipeline(transaction=False))
         if kind is EventKind.ANPR:
             finish = self._plan_reads(batch, models, now)  # type: ignore[arg-type]
-        elif kind is EventKind.CALL:
-            finish = self._plan_calls(batch, models, now, emerging)  # type: ignore[arg-type]
         elif kind is EventKind.INCIDENT:
             finish = self._plan_incidents(batch, models, now)  # type: ignore[arg-type]
         elif kind is EventKind.OFFICER_LOCATION:
@@ -535,6 +497,84 @@ class HistoryStore:
             EventKind.INCIDENT, incidents, incidents[0].at if incidents else _EPOCH
         )
         return [b["history"] for b in blocks]
+
+    # ---- calls: the shared log and the index -----------------------------------------
+
+    async def _enrich_calls(
+        self, calls: Sequence[CallV1], emerging: tuple[float, float] | None
+    ) -> list[dict[str, Any]]:
+        """Markers, and call history from the index, after one script call (so atomic)
+        that reads the markers and what other workers appended to the call log since
+        this one's last batch, and appends this batch."""
+        records = [_call_record(c) for c in calls]
+        async with self._calls_lock:
+            if self._call_log_seen is None:
+                await self._read_call_log()
+            pipe = self.redis.pipeline(transaction=False)
+            wall_ms = int(time.time() * 1000)
+            pipe.eval(
+                _CALLS_ROUND,
+                0,
+                self.keys.address_markers,
+                self.keys.person_markers,
+                orjson.dumps([[r.address for r in records], [r.person for r in records]]),
+                self.keys.call_log,
+                self._call_log_seen or "0-0",
+                orjson.dumps([r.fields() for r in records]),
+                wall_ms - self.call_log_keep_s * 1000,
+            )
+            ((addr_markers, person_markers, others, logged),) = await self._run(pipe)
+            self._index_log_entries(others)
+            logged_id = logged.decode() if isinstance(logged, bytes) else str(logged)
+            logged_ms = int(logged_id.split("-", 1)[0])
+            for r in records:
+                r.logged_ms = logged_ms
+            self.calls.forget_logged_before(wall_ms - self.call_log_keep_s * 1000)
+            blocks = self.calls.add_and_ask(records, emerging)
+            self._call_log_seen = logged_id
+        out = []
+        for i, block in enumerate(blocks):
+            a, p = addr_markers[i], person_markers[i]
+            if a is None and p is None:
+                block["markers"] = []
+            else:
+                at = calls[i].received_at
+                found = _decode_entries(a) + _decode_entries(p)
+                block["markers"] = [m for m in found if _live(m, at)]
+            out.append({"history": block})
+        return out
+
+    async def _read_call_log(self) -> None:
+        """Index the whole call log (a worker's first batch of calls), in chunks."""
+        start = "-"
+        while True:
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.xrange(self.keys.call_log, min=start, count=CALL_LOG_CHUNK)
+            (entries,) = await self._run(pipe)
+            self._index_log_entries(entries)
+            if len(entries) < CALL_LOG_CHUNK:
+                return
+            start = f"({self._call_log_seen}"
+
+    def _index_log_entries(self, entries: Sequence[Any]) -> None:
+        """Index the calls of log entries (other workers' batches, or all at start)."""
+        for entry_id, fields in entries:
+            ident = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+            logged_ms = int(ident.split("-", 1)[0])
+            if isinstance(fields, list):  # from a script: [field, value, ...]
+                fields = dict(zip(fields[::2], fields[1::2], strict=False))
+            raw = fields.get(b"c", fields.get("c"))
+            try:
+                rows = orjson.loads(raw) if raw is not None else []
+            except orjson.JSONDecodeError:
+                rows = []
+            for row in rows if isinstance(rows, list) else []:
+                rec = _logged_call(row, logged_ms)
+                if rec is not None:  # else not a call record: left alone
+                    self.calls.add(rec)
+            self._call_log_seen = ident
+        if self._call_log_seen is None:
+            self._call_log_seen = "0-0"
 
     # ---- planners: add commands to the batch, return how to read the replies ------------
 
@@ -591,106 +631,6 @@ class HistoryStore:
             return out
 
         return finish
-
-    def _plan_calls(
-        self,
-        batch: _Batch,
-        calls: Sequence[CallV1],
-        now: datetime,
-        emerging: tuple[float, float] | None = None,
-    ) -> Finish:
-        """Markers (two HMGETs) and one script call (``_CALLS_BATCH``) for call history,
-        50 m history and, with ``emerging`` (radius m, window s), the other calls close in
-        space and time."""
-        addresses = [
-            normalise_address(c.location.address) if c.location.address else "" for c in calls
-        ]
-        persons = [c.caller.person_id if c.caller and c.caller.person_id else "" for c in calls]
-        am = batch.add("hmget", self.keys.address_markers, addresses)
-        pm = batch.add("hmget", self.keys.person_markers, persons)
-        fields: list[list[str]] = []
-        items = []
-        week_lists: dict[tuple[str, ...], int] = {}
-        for call, address, person in zip(calls, addresses, persons, strict=True):
-            sets, names = [], []
-            if address:
-                sets.append(self.keys.calls_at_address(address))
-                names.append("calls_at_address")
-            if person:
-                sets.append(self.keys.calls_by_person(person))
-                names.append("calls_by_person")
-            fields.append(names)
-            loc = call.location
-            ts = call.received_at.timestamp()
-            weeks = self._week_keys("calls", ts)
-            items.append(
-                (
-                    call.call_id,
-                    ts,
-                    sets,
-                    week_lists.setdefault(weeks, len(week_lists) + 1),
-                    f"{call.call_id}|{call.category}|{int(ts)}",
-                    loc.lon,
-                    loc.lat,
-                )
-            )
-        er, ew = emerging or (0, 0)
-        idx = batch.add(
-            "eval",
-            _CALLS_BATCH,
-            0,
-            orjson.dumps(items),
-            NEARBY_RADIUS_M,
-            self.window_s + 7 * 86_400,
-            orjson.dumps(list(week_lists)),
-            self.window_s,
-            RECENT,
-            er,
-            ew,
-        )
-        window_s = self.window_s
-
-        def finish(res: list[Any]) -> list[dict[str, Any]]:
-            answers = orjson.loads(res[idx])
-            addr_markers, person_markers = res[am], res[pm]
-            out = []
-            for i, (call, names, (sets, near, recent)) in enumerate(
-                zip(calls, fields, answers, strict=True)
-            ):
-                at = call.received_at
-                markers = _decode_entries(addr_markers[i]) + _decode_entries(person_markers[i])
-                block: dict[str, Any] = {"markers": [m for m in markers if _live(m, at)]}
-                for name, (count, ids) in zip(names, _as_list(sets), strict=True):
-                    block[name] = {"count": count, "recent": _as_list(ids)}
-                block["nearby"] = _nearby(_as_list(near), call.call_id, at, window_s)
-                if emerging:
-                    block["recent_calls_nearby"] = _recent_calls(
-                        _as_list(recent), call.call_id, at, *emerging
-                    )
-                out.append({"history": block})
-            return out
-
-        return finish
-
-    def _week_keys(self, what: str, ts: float) -> tuple[str, ...]:
-        """The weekly geo keys a window ending at ``ts`` touches, current week first (as
-        ``_history_item``), remembered per day: the same for every time of a day, except
-        within a millisecond of midnight, where they are worked out afresh."""
-        day, into = divmod(ts, 86_400)
-        if not 0.001 < into < 86_399.999:
-            return tuple(
-                self.keys.geo_history(what, _week(ts - WEEK_S * k)) for k in range(self._weeks)
-            )
-        cache_key = (what, int(day))
-        keys = self._week_cache.get(cache_key)
-        if keys is None:
-            if len(self._week_cache) > 1000:
-                self._week_cache.clear()
-            keys = tuple(
-                self.keys.geo_history(what, _week(ts - WEEK_S * k)) for k in range(self._weeks)
-            )
-            self._week_cache[cache_key] = keys
-        return keys
 
     def _plan_incidents(
         self, batch: _Batch, incidents: Sequence[IncidentEventV1], now: datetime

@@ -10,13 +10,11 @@ key                            type    holds
 ``rtic:markers:person``        hash    person id -> JSON {marker id: marker entry}
 ``rtic:markers:address``       hash    normalised address -> JSON {marker id: marker entry}
 ``rtic:marker-index``          hash    marker id -> ``person:{id}`` or ``address:{key}``
-``rtic:calls:address:{a}``     zset    call id scored by received time (epoch s); expires
-``rtic:calls:person:{id}``     zset    call id scored by received time (epoch s); expires
+``rtic:call-log``              stream  batches of calls as enriched (JSON); trimmed to a window + a day
 ``rtic:incident-vehicles``     hash    canonical plate -> JSON {entry id: vehicle of an open incident}
 ``rtic:incident-vehicles-index`` hash  ``incident|plate`` -> where it lives (removed when closed)
 ``rtic:open-alert:{group}``    hash    the open alert of repeated hits (id, version, first); expires
 ``rtic:trail:{plate}``         list    a plate's last 20 reads (JSON), newest first; expires 7 days
-``rtic:geo:calls:{week}``      geo     ``call_id|category|epoch`` by position, per ISO week; expires
 ``rtic:geo:incidents:{week}``  geo     ``incident_id|category|epoch`` (created events); expires
 ``rtic:officers:state``        hash    officer id -> last ping JSON (callsign, status, at)
 ``rtic:ref:{kind}``            hash    id -> entry JSON for geofences, operator places, snoozes
@@ -27,8 +25,12 @@ Hotlists and markers are one hash each, so a whole batch of look-ups is a
 single ``HMGET`` (one command, one reply) however many events it holds;
 upserts and deletes change one field's JSON map atomically in a Lua script.
 
-Call-history sets are trimmed to the history window on every write and
-expire a window after their last write, so Redis memory stays bounded.
+Call history is a stream, the call log: each entry a batch of calls as a
+worker enriched them (``c``: a JSON array of [id, received ms, address key,
+person id, lat, lon, category]). Every worker appends its batches and reads
+the others', and answers look-ups from an index in memory
+(``enrichers.call_index``); the log is trimmed (``MINID``) to the history
+window and a day of wall-clock time, so Redis memory stays bounded.
 """
 
 from __future__ import annotations
@@ -89,11 +91,9 @@ class Keys:
     def marker_index(self) -> str:
         return f"{self.base}marker-index"
 
-    def calls_at_address(self, address_key: str) -> str:
-        return f"{self.base}calls:address:{address_key}"
-
-    def calls_by_person(self, person_id: str) -> str:
-        return f"{self.base}calls:person:{person_id}"
+    @property
+    def call_log(self) -> str:
+        return f"{self.base}call-log"
 
     @property
     def incident_vehicles(self) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -149,9 +150,51 @@ async def test_calls_older_than_the_window_are_forgotten(store: HistoryStore) ->
     )
     await store.record_calls([old])
     (block,) = await store.record_calls([new])
-    assert block["calls_at_address"]["count"] == 1
-    ttl = await store.redis.ttl(store.keys.calls_at_address("1 OLD ROAD DUDLEY"))
-    assert 0 < ttl <= 28 * 86400
+    assert block["calls_at_address"] == {"count": 1, "recent": [new.call_id]}
+
+
+async def test_workers_share_call_history_through_the_log(
+    store: HistoryStore, settings: Settings
+) -> None:
+    """Two workers (two stores) see each other's calls from their next batch on; a worker
+    started later reads the whole log back; the log is trimmed to its retention."""
+    here = {"lat": 52.4862, "lon": -1.8904, "address": "1 Shared Street"}
+
+    def call(n: int) -> CallV1:
+        return CallV1.model_validate(
+            make_call(
+                call_id=f"SHARE-{n}",
+                location=here,
+                caller={"person_id": "P-SHARE"},
+                received_at=(NOW + timedelta(seconds=n)).isoformat(),
+            )
+        )
+
+    one = store
+    two = HistoryStore.from_url(settings.redis_url, prefix=settings.topic_prefix)
+    try:
+        await one.record_calls([call(1), call(2)])
+        (b3,) = await two.record_calls([call(3)])
+        assert b3["calls_at_address"] == {"count": 3, "recent": ["SHARE-3", "SHARE-2", "SHARE-1"]}
+        assert b3["nearby"]["count"] == 2
+        (b4,) = await one.record_calls([call(4)])
+        assert b4["calls_by_person"]["count"] == 4
+        later = HistoryStore.from_url(settings.redis_url, prefix=settings.topic_prefix)
+        try:
+            (b5,) = await later.record_calls([call(5)])
+            assert b5["calls_at_address"]["count"] == 5
+            assert len(later.calls) == 5
+        finally:
+            await later.close()
+        # Everything logged more than the retention ago goes, from the log and the index.
+        two.call_log_keep_s = 0
+        await asyncio.sleep(0.01)
+        (b6,) = await two.record_calls([call(6)])
+        assert b6["calls_at_address"] == {"count": 1, "recent": ["SHARE-6"]}
+        assert set(two.calls.records) == {"SHARE-6"}
+        assert await two.redis.xlen(two.keys.call_log) <= 5  # MINID ~ trims whole nodes
+    finally:
+        await two.close()
 
 
 async def test_redis_down_raises_service_error_and_pipeline_goes_on_partial(

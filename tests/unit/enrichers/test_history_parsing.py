@@ -7,14 +7,11 @@ from typing import Any
 
 import orjson
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from enrichers.history import (
     RECENT,
     TRAIL_SHOWN,
     _as_list,
-    _call_history_ids,
     _decode_entries,
     _hotlist_hits,
     _json_hash,
@@ -141,19 +138,6 @@ def test_an_unreadable_expiry_keeps_the_entry_live(expires_at: Any) -> None:
 
 
 # ---- call history -----------------------------------------------------------------------
-
-
-def test_call_history_counts_and_lists_most_recent_first() -> None:
-    block = _call_history_ids([b"C1", "C2", b"C3"])
-    assert block == {"count": 3, "recent": ["C3", "C2", "C1"]}
-    assert _call_history_ids([]) == {"count": 0, "recent": []}
-
-
-@given(st.lists(st.text(max_size=8), max_size=30))
-def test_call_history_counts_everything_and_shows_the_last_few(ids: list[str]) -> None:
-    block = _call_history_ids([i.encode() for i in ids])
-    assert block["count"] == len(ids)
-    assert block["recent"] == list(reversed(ids))[:RECENT]
 
 
 def test_lua_empty_arrays_read_as_lists() -> None:

@@ -91,7 +91,7 @@ def test_address_keys_are_idempotent_and_ignore_case_and_punctuation(address: st
 def test_key_layout_is_prefixed() -> None:
     k = Keys("t1.")
     assert k.hotlist == "t1.rtic:hotlist"
-    assert k.calls_at_address("X") == "t1.rtic:calls:address:X"
+    assert k.call_log == "t1.rtic:call-log"
     assert Keys().person_markers == "rtic:markers:person"
 
 
@@ -103,10 +103,8 @@ def test_every_key_is_under_the_deployment_prefix_and_distinct() -> None:
         k.person_markers,
         k.address_markers,
         k.marker_index,
-        k.calls_at_address("A"),
-        k.calls_by_person("P"),
+        k.call_log,
         k.trail("AB12CDE"),
-        k.geo_history("calls", "2026-W48"),
         k.geo_history("incidents", "2026-W48"),
         k.officer_state,
         k.reference("geofence"),
@@ -114,4 +112,4 @@ def test_every_key_is_under_the_deployment_prefix_and_distinct() -> None:
     ]
     assert all(n.startswith("dep.rtic:") for n in names)
     assert len(set(names)) == len(names)
-    assert k.geo_history("calls", "2026-W48") == "dep.rtic:geo:calls:2026-W48"
+    assert k.geo_history("incidents", "2026-W48") == "dep.rtic:geo:incidents:2026-W48"
