@@ -62,6 +62,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from faust.worker import Worker
 
     from rtic.kafka import ensure_topics
+    from rtic.runtime import tune_gc
     from rtic.topics import Topics
     from streams.app import create_app
 
@@ -70,6 +71,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     asyncio.run(ensure_topics(settings.kafka_url, topics.all(), settings.topic_partitions))
     app = create_app(settings)
     app.rtic_pipeline()  # type: ignore[attr-defined]  # load reference data before joining
+    tune_gc()
     worker = Worker(app, loglevel=args.loglevel, quiet=True)
     worker.execute_from_commandline()
     return 0
