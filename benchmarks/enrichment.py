@@ -4,8 +4,11 @@
   nearest place of each layer; for plate reads from fixed cameras (cache hits) and
   for calls at fresh random addresses inside the force area (no cache hits);
 - history: ``HistoryStore.enrich`` against the real Redis at RTIC_REDIS_URL (or an
-  embedded one) for plate reads (hotlist + trail) and calls (call history, 50 m
-  history, markers);
+  embedded one) for plate reads (hotlist + trail) and calls (the call log round trip,
+  markers, and from the call index: calls at the address and by the caller, calls
+  within 50 m in 28 days and within 300 m in 10 minutes), calls a second apart (a
+  very busy force: 3,600 an hour) and, as the worst case for the 10-minute search,
+  all at one instant;
 - nearest units alone: distances from a batch to every available officer.
 
 One process, one core (this script does not start other work). Usage::
@@ -20,7 +23,7 @@ import asyncio
 import sys
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -34,11 +37,15 @@ from benchmarks.pipeline_throughput import drop_keys, machine
 from enrichers.geo import GeoIndex
 from enrichers.history import HistoryStore
 from enrichers.zones import Geofences, Officers
+from rtic.runtime import tune_gc
 from rtic.schemas import CallV1, EventKind, OfficerLocationV1, PlateReadV1
 from rtic.services import redis_answers, start_embedded_redis
 from rtic.settings import Settings
 
 NOW = datetime.now(UTC)
+# The emerging-incident rule's search as rules/default.yaml sets it: 300 m, 10 minutes.
+EMERGING = (300.0, 600.0)
+CATEGORIES = ("assault", "theft", "domestic_abuse", "suspicious", "burglary")
 
 
 def points_inside(geo: GeoIndex, n: int, seed: int) -> tuple[list[float], list[float]]:
@@ -83,6 +90,7 @@ async def run(n: int, batch: int, redis_url: str) -> list[tuple[str, int, float]
         },
     )
     rows: list[tuple[str, int, float]] = []
+    tune_gc()  # as the worker does once its reference data is loaded
     cam_lats, cam_lons = points_inside(geo, 200, 1)
     rng = np.random.default_rng(2)
     cams = rng.integers(0, 200, n)
@@ -150,28 +158,40 @@ async def run(n: int, batch: int, redis_url: str) -> list[tuple[str, int, float]
                 await atimed(history_reads, n, batch),
             )
         )
-        calls = [
-            CallV1(
-                call_id=f"C{i}",
-                received_at=NOW,
-                channel="999",
-                category="assault",
-                location={"lat": c_lats[i], "lon": c_lons[i], "address": f"{i % 997} Bench Road"},
-                caller={"person_id": f"P{i % 1500}"},
-            )
-            for i in range(n)
-        ]
 
-        async def history_calls(a: int, b: int) -> None:
-            await store.enrich(EventKind.CALL, calls[a:b], NOW)
+        def make_calls(tag: str, apart_s: float) -> list[CallV1]:
+            return [
+                CallV1(
+                    call_id=f"{tag}{i}",
+                    received_at=NOW - timedelta(seconds=(n - i) * apart_s),
+                    channel="999",
+                    category=CATEGORIES[i % len(CATEGORIES)],
+                    location={
+                        "lat": c_lats[i],
+                        "lon": c_lons[i],
+                        "address": f"{i % 997} Bench Road",
+                    },
+                    caller={"person_id": f"P{i % 1500}"},
+                )
+                for i in range(n)
+            ]
 
-        rows.append(
+        for name, calls in (
             (
-                "history: calls (call history, 50 m history, markers)",
-                n,
-                await atimed(history_calls, n, batch),
-            )
-        )
+                "history: calls a second apart (call history, 50 m history, markers, "
+                "calls within 300 m in 10 minutes)",
+                make_calls("C", 1.0),
+            ),
+            (
+                "history: calls all at one instant (the same, every call in the 10 minutes)",
+                make_calls("D", 0.0),
+            ),
+        ):
+
+            async def history_calls(a: int, b: int, calls: list[CallV1] = calls) -> None:
+                await store.enrich(EventKind.CALL, calls[a:b], NOW, EMERGING)
+
+            rows.append((name, n, await atimed(history_calls, n, batch)))
 
         officers = Officers.build(await store.officer_states())
 

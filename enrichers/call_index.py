@@ -46,14 +46,19 @@ _M_PER_DEG = EARTH_M * _RAD
 # Grid cells in degrees, at least twice the search radius in metres up to 70 degrees
 # of latitude: fewer metres per degree than the sphere has, and the longitude step set
 # at 70 degrees. A call is filed in its own cell; a search reads the cells its circle
-# touches (two by two at most, up to 70 degrees; more columns beyond). No wrap at 180
-# degrees of longitude.
+# touches (two by two at most up to 70 degrees, more columns beyond), within its time
+# window only. No wrap at 180 degrees of longitude.
 _LAT_M = 110_500.0
 _LON_M = 111_000.0
 _GRID_LAT = 70.0
 _MAX_LAT = 89.0
 _ROW = 1 << 32  # a cell's key: row * _ROW + column
 _NO_CELL = 1 << 62  # a key no cell has
+# A grid entry's sort key: the cell's number (in order of first use) above the received
+# time in ms since 2001 (41 bits: until 2070; times outside are filed at the bounds).
+_MS_BASE = 978_307_200_000
+_MS_BITS = 41
+_MS_MAX = (1 << _MS_BITS) - 1
 
 
 @dataclass(slots=True)
@@ -68,18 +73,19 @@ class CallRecord:
     lon: float
     category: str
     logged_ms: int = 0  # when the log took it (its stream id's time)
+    rid: int = -1  # its row in the index (order of indexing), once indexed
 
     def fields(self) -> tuple[Any, ...]:
         return (self.id, self.ms, self.address, self.person, self.lat, self.lon, self.category)
 
 
-# A cell's entries, sorted: (received ms, id, lat, lon, category).
-_Entry = tuple[int, str, float, float, str]
+_EMPTY_I = np.empty(0, dtype=np.int64)
 
 
 class _Grid:
-    """Calls by cell of a grid of twice ``r`` metres, each cell's entries in time order,
-    for searches of radius ``r``."""
+    """Calls by cell of a grid of twice ``r`` metres, for searches of radius ``r``, in
+    numpy arrays sorted by (cell, received time): a batch's searches are a handful of
+    vectorised operations, whatever its size."""
 
     def __init__(self, r: float) -> None:
         self.r = r
@@ -87,133 +93,112 @@ class _Grid:
         self.lon_step = 2 * r / (_LON_M * math.cos(_GRID_LAT * _RAD))
         self.dlat = r / _LAT_M
         self.r2 = (r / _M_PER_DEG) ** 2  # in degrees of arc, squared
-        self.cells: dict[int, list[_Entry]] = {}
+        self.key = _EMPTY_I  # sorted: cell number << _MS_BITS | ms since _MS_BASE
+        self.lat = np.empty(0)
+        self.lon = np.empty(0)
+        self.rid = _EMPTY_I
+        self.cells = _EMPTY_I  # every cell used, sorted, and its number
+        self.numbers = _EMPTY_I
+        self.dead = 0  # entries of dropped calls still in the arrays
 
-    def cell(self, lat: float, lon: float) -> int:
-        return math.floor(lat / self.lat_step) * _ROW + math.floor(lon / self.lon_step)
+    def __len__(self) -> int:
+        return len(self.key)
 
-    def cells_of(self, lats: Sequence[float], lons: Sequence[float]) -> list[int]:
-        """``cell`` of each point, at once."""
-        la, lo = np.asarray(lats, dtype=float), np.asarray(lons, dtype=float)
-        keys = np.floor(la / self.lat_step).astype(np.int64) * _ROW + np.floor(
+    def _cells(self, la: np.ndarray, lo: np.ndarray) -> np.ndarray:
+        return np.floor(la / self.lat_step).astype(np.int64) * _ROW + np.floor(
             lo / self.lon_step
         ).astype(np.int64)
-        out: list[int] = keys.tolist()
-        return out
 
-    def add(self, entry: _Entry, cell: int | None = None) -> None:
-        """File an entry in its cell (``cell``, if the caller has it already)."""
-        if cell is None:
-            cell = self.cell(entry[2], entry[3])
-        found = self.cells.get(cell)
-        if found is None:
-            self.cells[cell] = [entry]
-        elif entry >= found[-1]:
-            found.append(entry)
-        else:
-            insort(found, entry)
+    def _numbers(self, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(cell numbers, known) for cell keys; unknown cells have no entries."""
+        if not len(self.cells):
+            return np.zeros(len(cells), dtype=np.int64), np.zeros(len(cells), dtype=bool)
+        pos = np.minimum(np.searchsorted(self.cells, cells), len(self.cells) - 1)
+        return self.numbers[pos], self.cells[pos] == cells
 
-    def remove(self, entry: _Entry) -> None:
-        _remove(self.cells, self.cell(entry[2], entry[3]), entry[:2])
+    def add(self, la: np.ndarray, lo: np.ndarray, ms: np.ndarray, rids: np.ndarray) -> None:
+        cells = self._cells(la, lo)
+        fresh = np.unique(cells)
+        fresh = fresh[~self._numbers(fresh)[1]]
+        if len(fresh):
+            at = np.searchsorted(self.cells, fresh)
+            start = len(self.cells)
+            self.cells = np.insert(self.cells, at, fresh)
+            self.numbers = np.insert(
+                self.numbers, at, np.arange(start, start + len(fresh), dtype=np.int64)
+            )
+        key = (self._numbers(cells)[0] << _MS_BITS) | np.clip(ms - _MS_BASE, 0, _MS_MAX)
+        order = np.argsort(key, kind="stable")
+        key = key[order]
+        at = np.searchsorted(self.key, key, side="right")
+        self.key = np.insert(self.key, at, key)
+        self.lat = np.insert(self.lat, at, la[order])
+        self.lon = np.insert(self.lon, at, lo[order])
+        self.rid = np.insert(self.rid, at, rids[order])
 
-    def probes(self, lats: Sequence[float], lons: Sequence[float]) -> list[list[int]]:
-        """For each point, the keys of the cells its search reads (``_NO_CELL`` pads)."""
-        la, lo = np.asarray(lats, dtype=float), np.asarray(lons, dtype=float)
+    def compact(self, alive: np.ndarray) -> None:
+        """Drop the entries of dropped calls once they are a quarter of the arrays."""
+        if self.dead * 4 > len(self.key):
+            keep = alive[self.rid]
+            self.key, self.lat = self.key[keep], self.lat[keep]
+            self.lon, self.rid = self.lon[keep], self.rid[keep]
+            self.dead = 0
+
+    def _probes(self, la: np.ndarray, lo: np.ndarray) -> np.ndarray:
+        """For each point, the keys of the cells its circle touches (``_NO_CELL`` pads)."""
         dlat = self.dlat
         dlon = self.r / (_LON_M * np.cos(np.minimum(np.abs(la) + dlat, _MAX_LAT) * _RAD))
         x0 = np.floor((lo - dlon) / self.lon_step).astype(np.int64)
         x1 = np.floor((lo + dlon) / self.lon_step).astype(np.int64)
         y0 = np.floor((la - dlat) / self.lat_step).astype(np.int64) * _ROW
         y1 = np.floor((la + dlat) / self.lat_step).astype(np.int64) * _ROW
-        if len(la) and int((x1 - x0).max()) > 1:  # near a pole: more columns
-            return [self._cover(a, b) for a, b in zip(la.tolist(), lo.tolist(), strict=True)]
-        one_col, one_row = x0 == x1, y0 == y1
-        keys = np.stack(
+        width = int((x1 - x0).max()) + 1 if len(la) else 1
+        cols = x0[:, None] + np.arange(width)[None, :]
+        off = cols > x1[:, None]
+        return np.hstack(
             [
-                y0 + x0,
-                np.where(one_col, _NO_CELL, y0 + x1),
-                np.where(one_row, _NO_CELL, y1 + x0),
-                np.where(one_col | one_row, _NO_CELL, y1 + x1),
-            ],
-            axis=1,
+                np.where(off, _NO_CELL, y0[:, None] + cols),
+                np.where(off | (y0 == y1)[:, None], _NO_CELL, y1[:, None] + cols),
+            ]
         )
-        out: list[list[int]] = keys.tolist()
-        return out
 
-    def _cover(self, lat: float, lon: float) -> list[int]:
-        dlat = self.dlat
-        dlon = self.r / (_LON_M * math.cos(min(abs(lat) + dlat, _MAX_LAT) * _RAD))
-        return [
-            cy * _ROW + cx
-            for cy in sorted(
-                {math.floor((lat - dlat) / self.lat_step), math.floor((lat + dlat) / self.lat_step)}
-            )
-            for cx in range(
-                math.floor((lon - dlon) / self.lon_step),
-                math.floor((lon + dlon) / self.lon_step) + 1,
-            )
-        ]
-
-    def search(
-        self, probe: list[int], lat: float, lon: float, lo: int, hi: int, own: str
-    ) -> list[_Entry]:
-        """Entries within the radius of (lat, lon) in the cells ``probe`` (its ``probes``),
-        received in ``[lo, hi]`` ms, other than ``own``."""
-        out: list[_Entry] = []
-        get = self.cells.get
-        for key in probe:
-            entries = get(key)
-            if entries:
-                i = bisect_left(entries, (lo,)) if entries[0][0] < lo else 0
-                j = len(entries) if entries[-1][0] <= hi else bisect_left(entries, (hi + 1,))
-                if i < j:
-                    self._within(entries, i, j, lat, lon, own, out)
-        return out
-
-    def around(self, lat: float, lon: float, lo: int, hi: int, own: str) -> list[_Entry]:
-        """Entries within the radius, received in ``[lo, hi]`` ms, other than ``own``."""
-        out: list[_Entry] = []
-        cells, dlat, lat_step, lon_step = self.cells, self.dlat, self.lat_step, self.lon_step
-        dlon = self.r / (_LON_M * math.cos(min(abs(lat) + dlat, _MAX_LAT) * _RAD))
-        x0 = math.floor((lon - dlon) / lon_step)
-        x1 = math.floor((lon + dlon) / lon_step)
-        y0 = math.floor((lat - dlat) / lat_step)
-        y1 = math.floor((lat + dlat) / lat_step)
-        rows = (y0,) if y0 == y1 else (y0, y1)
-        for cy in rows:
-            row = cy * _ROW
-            for cx in range(x0, x1 + 1):
-                entries = cells.get(row + cx)
-                if not entries:
-                    continue
-                i = bisect_left(entries, (lo,)) if entries[0][0] < lo else 0
-                j = len(entries) if entries[-1][0] <= hi else bisect_left(entries, (hi + 1,))
-                if i < j:
-                    self._within(entries, i, j, lat, lon, own, out)
-        return out
-
-    def _within(
+    def matches(
         self,
-        entries: list[_Entry],
-        i: int,
-        j: int,
-        lat: float,
-        lon: float,
-        own: str,
-        out: list[_Entry],
-    ) -> None:
-        rad = lat * _RAD
-        coslat = math.cos(rad)
-        # cos of the pair's mean latitude from the query's: cos(a + d/2) ~ cos a - sin a d/2,
-        # within 1e-9 of it for d under a degree.
-        half_sin = math.sin(rad) * _RAD / 2
-        r2 = self.r2
-        for k in range(i, j):
-            e = entries[k]
-            dy = e[2] - lat
-            dx = (e[3] - lon) * (coslat - half_sin * dy)
-            if dx * dx + dy * dy <= r2 and e[1] != own:
-                out.append(e)
+        la: np.ndarray,
+        lo: np.ndarray,
+        lo_ms: np.ndarray,
+        hi_ms: np.ndarray,
+        before: np.ndarray,
+        own: np.ndarray,
+        alive: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(query, row) of the calls within the radius of each point, received within its
+        [lo_ms, hi_ms], alive, indexed before row ``before`` and other than row ``own``."""
+        if not len(self.key) or not len(la):
+            return _EMPTY_I, _EMPTY_I
+        probes = self._probes(la, lo)
+        k = probes.shape[1]
+        numbers, known = self._numbers(probes.ravel())
+        q = np.repeat(np.arange(len(la)), k)
+        high = numbers << _MS_BITS
+        left = np.searchsorted(self.key, high | np.clip(lo_ms - _MS_BASE, 0, _MS_MAX)[q])
+        right = np.searchsorted(
+            self.key, high | np.clip(hi_ms - _MS_BASE, 0, _MS_MAX)[q], side="right"
+        )
+        count = np.where(known, right - left, 0)
+        total = int(count.sum())
+        if not total:
+            return _EMPTY_I, _EMPTY_I
+        q = np.repeat(q, count)
+        idx = np.repeat(left - (np.cumsum(count) - count), count) + np.arange(total)
+        rid = self.rid[idx]
+        lat0 = la[q]
+        rad = lat0 * _RAD
+        dy = self.lat[idx] - lat0
+        # the same arithmetic as ``within``
+        dx = (self.lon[idx] - lo[q]) * (np.cos(rad) - np.sin(rad) * _RAD / 2 * dy)
+        keep = (dx * dx + dy * dy <= self.r2) & alive[rid] & (rid < before[q]) & (rid != own[q])
+        return q[keep], rid[keep]
 
 
 def within(lat: float, lon: float, other_lat: float, other_lon: float, r_m: float) -> bool:
@@ -273,32 +258,69 @@ class CallIndex:
         self._near = _Grid(radius_m)
         self._wide: _Grid | None = None  # for the emerging-incident radius
         self._logged: deque[tuple[int, list[str]]] = deque()
+        # By row (order of indexing): the calls still indexed, and whether a row is. A
+        # row is never reused; the flags (a byte per call ever indexed) start afresh
+        # when the index empties.
+        self._rows: dict[int, CallRecord] = {}
+        self._next_row = 0
+        self._alive = np.zeros(1024, dtype=bool)
 
     def __len__(self) -> int:
         return len(self.records)
 
     # ---- keeping it ----------------------------------------------------------------
 
-    def add(self, rec: CallRecord) -> bool:
-        """Index a call; False if it was already there as it is (a redelivery)."""
-        old = self.records.get(rec.id)
-        if old is not None:
-            if old.fields() == rec.fields():
-                self._relog(old, rec.logged_ms)
-                return False
-            self._drop(old)
-        self.records[rec.id] = rec
-        key = (rec.ms, rec.id)
-        if rec.address:
-            _sorted_add(self._address, rec.address, key)
-        if rec.person:
-            _sorted_add(self._person, rec.person, key)
-        entry = (rec.ms, rec.id, rec.lat, rec.lon, rec.category)
-        self._near.add(entry)
+    def add(self, recs: Sequence[CallRecord]) -> int:
+        """Index calls (other workers' batches, the log at start); how many were new."""
+        run: list[CallRecord] = []
+        added = 0
+        for rec in recs:
+            old = self.records.get(rec.id)
+            if old is None:
+                old = next((r for r in run if r.id == rec.id), None) if run else None
+            if old is not None:
+                if old.fields() == rec.fields():
+                    self._relog(old, rec.logged_ms)
+                    continue
+                if run:  # index what came before the correction first
+                    added += self._add_run(run)
+                    run = []
+                self._drop(old)
+            run.append(rec)
+        if run:
+            added += self._add_run(run)
+        return added
+
+    def _add_run(self, run: list[CallRecord]) -> int:
+        self._index(run)
+        for r in run:
+            if r.address:
+                _sorted_add(self._address, r.address, (r.ms, r.id))
+            if r.person:
+                _sorted_add(self._person, r.person, (r.ms, r.id))
+        return len(run)
+
+    def _index(self, recs: Sequence[CallRecord]) -> np.ndarray:
+        """Give new calls their rows and file them in the grids (not the address and
+        caller lists: the caller does that, in order); their rows."""
+        first = self._next_row
+        self._next_row += len(recs)
+        rows = np.arange(first, first + len(recs), dtype=np.int64)
+        if first + len(recs) > len(self._alive):
+            grown = np.zeros(max(2 * len(self._alive), first + len(recs)), dtype=bool)
+            grown[: len(self._alive)] = self._alive
+            self._alive = grown
+        self._alive[first : first + len(recs)] = True
+        for n, rec in enumerate(recs):
+            rec.rid = first + n
+            self.records[rec.id] = rec
+            self._rows[first + n] = rec
+            self._log(rec.logged_ms, rec.id)
+        la, lo, ms = _arrays(recs)
+        self._near.add(la, lo, ms, rows)
         if self._wide is not None:
-            self._wide.add(entry)
-        self._log(rec.logged_ms, rec.id)
-        return True
+            self._wide.add(la, lo, ms, rows)
+        return rows
 
     def _relog(self, rec: CallRecord, logged_ms: int) -> None:
         if logged_ms > rec.logged_ms:
@@ -317,10 +339,12 @@ class CallIndex:
             _remove(self._address, rec.address, key)
         if rec.person:
             _remove(self._person, rec.person, key)
-        entry = (rec.ms, rec.id, rec.lat, rec.lon, rec.category)
-        self._near.remove(entry)
-        if self._wide is not None:
-            self._wide.remove(entry)
+        self._alive[rec.rid] = False
+        del self._rows[rec.rid]
+        for grid in (self._near, self._wide):
+            if grid is not None:
+                grid.dead += 1
+                grid.compact(self._alive)
         del self.records[rec.id]
 
     def forget_logged_before(self, ms: int) -> int:
@@ -333,158 +357,160 @@ class CallIndex:
                 if rec is not None and rec.logged_ms == logged_ms:
                     self._drop(rec)
                     dropped += 1
+        if not self.records and self._next_row:  # all gone: start the rows afresh
+            self._next_row = 0
+            self._alive[:] = False
+            self._near = _Grid(self.radius_m)
+            if self._wide is not None:
+                self._wide = _Grid(self._wide.r)
         return dropped
 
     def _wide_grid(self, radius_m: float) -> _Grid:
         """The grid for emerging-incident searches of ``radius_m``, built on first use."""
         if self._wide is None or self._wide.r != radius_m:
             self._wide = _Grid(radius_m)
-            for rec in self.records.values():
-                self._wide.add((rec.ms, rec.id, rec.lat, rec.lon, rec.category))
+            live = list(self.records.values())
+            if live:
+                la, lo, ms = _arrays(live)
+                self._wide.add(la, lo, ms, np.array([r.rid for r in live], dtype=np.int64))
         return self._wide
 
     # ---- asking it -----------------------------------------------------------------
 
-    def history(
-        self, rec: CallRecord, emerging: tuple[float, float] | None = None
-    ) -> dict[str, Any]:
-        """The history block of an indexed call (without markers)."""
-        ms, lo, shown = rec.ms, rec.ms - self.window_ms, self.shown
-        block: dict[str, Any] = {}
-        if rec.address:
-            block["calls_at_address"] = _count_recent(self._address[rec.address], lo, ms, shown)
-        if rec.person:
-            block["calls_by_person"] = _count_recent(self._person[rec.person], lo, ms, shown)
-        found = self._near.around(rec.lat, rec.lon, lo, ms, rec.id)
-        block["nearby"] = _summary(found, self.radius_m, shown)
-        if emerging:
-            radius, window_s = emerging
-            grid = self._wide_grid(radius)
-            close = grid.around(rec.lat, rec.lon, ms - round(window_s * 1000), ms, rec.id)
-            if len(close) > 1:
-                close.sort()
-            block["recent_calls_nearby"] = {
-                "radius_m": radius,
-                "window_minutes": window_s / 60,
-                "count": len(close),
-                "calls": [
-                    {"id": e[1], "category": e[4], "at": iso_seconds(e[0])}
-                    for e in close[:EMERGING_SHOWN]
-                ],
-            }
-        return block
-
     def add_and_ask(
         self, recs: Sequence[CallRecord], emerging: tuple[float, float] | None = None
     ) -> list[dict[str, Any]]:
-        """Index a batch in order, each call's block seeing the calls before it.
-
-        The same as ``add`` then ``history`` for each call (a test checks it), written
-        out for speed: a block whose radius search finds nothing shares one empty answer
-        (read the blocks, never change their parts)."""
-        out = []
-        records, address, person = self.records, self._address, self._person
-        near, window, shown, radius = self._near, self.window_ms, self.shown, self.radius_m
-        cells = near.cells
-        empty_near = {"radius_m": radius, "count": 0, "by_category": {}, "recent": []}
-        wide = self._wide_grid(emerging[0]) if emerging else self._wide
-        if emerging:
-            er, ew_ms, minutes = emerging[0], round(emerging[1] * 1000), emerging[1] / 60
-            empty_close = {"radius_m": er, "window_minutes": minutes, "count": 0, "calls": []}
-        lats, lons = [r.lat for r in recs], [r.lon for r in recs]
-        near_probes, near_cells = near.probes(lats, lons), near.cells_of(lats, lons)
-        wide_probes = wide.probes(lats, lons) if wide is not None and emerging else None
-        wide_cells = wide.cells_of(lats, lons) if wide is not None else None
-        for n, rec in enumerate(recs):
-            ident, ms = rec.id, rec.ms
-            lo = ms - window
-            block: dict[str, Any] = {}
-            if ident in records:  # seen before: a redelivery or a correction
-                old = records[ident]
-                if old.fields() == rec.fields():
-                    self._relog(old, rec.logged_ms)
-                    rec = old
-                else:
-                    self.add(rec)
-                if rec.address:
-                    block["calls_at_address"] = _count_recent(address[rec.address], lo, ms, shown)
-                if rec.person:
-                    block["calls_by_person"] = _count_recent(person[rec.person], lo, ms, shown)
+        """Index a batch in order and answer each call's history block (without
+        markers), each seeing the calls indexed before it. New calls are answered
+        together (a run); a call seen before (a redelivery: answered as it stands; a
+        correction: dropped and indexed again) ends a run. Blocks whose radius search
+        finds nothing share one empty answer: read the blocks, never change their parts.
+        """
+        wide = self._wide_grid(emerging[0]) if emerging else None
+        out: list[dict[str, Any]] = []
+        i = 0
+        while i < len(recs):
+            run: list[CallRecord] = []
+            ids: set[str] = set()
+            while i < len(recs) and recs[i].id not in self.records and recs[i].id not in ids:
+                ids.add(recs[i].id)
+                run.append(recs[i])
+                i += 1
+            if run:
+                out.extend(self._run(run, True, emerging, wide))
+                continue
+            rec, old = recs[i], self.records[recs[i].id]
+            i += 1
+            if old.fields() == rec.fields():
+                self._relog(old, rec.logged_ms)
+                out.extend(self._run([old], False, emerging, wide))
             else:
-                records[ident] = rec
-                key = (ms, ident)
-                a = rec.address
-                if a:
-                    entries = address.get(a)
-                    if entries is None:
-                        address[a] = [key]
-                        block["calls_at_address"] = {"count": 1, "recent": [ident]}
-                    else:
-                        if key > entries[-1]:
-                            entries.append(key)
-                        else:
-                            insort(entries, key)
-                        block["calls_at_address"] = _count_recent(entries, lo, ms, shown)
-                p = rec.person
-                if p:
-                    entries = person.get(p)
-                    if entries is None:
-                        person[p] = [key]
-                        block["calls_by_person"] = {"count": 1, "recent": [ident]}
-                    else:
-                        if key > entries[-1]:
-                            entries.append(key)
-                        else:
-                            insort(entries, key)
-                        block["calls_by_person"] = _count_recent(entries, lo, ms, shown)
-                entry = (ms, ident, rec.lat, rec.lon, rec.category)
-                in_cell = cells.get(near_cells[n])
-                if in_cell is None:
-                    cells[near_cells[n]] = [entry]
-                elif entry > in_cell[-1]:
-                    in_cell.append(entry)
-                else:
-                    insort(in_cell, entry)
-                if wide_cells is not None:
-                    wide.add(entry, wide_cells[n])  # type: ignore[union-attr]
-                self._log(rec.logged_ms, ident)
-            found = near.search(near_probes[n], rec.lat, rec.lon, lo, ms, ident)
-            block["nearby"] = _summary(found, radius, shown) if found else empty_near
-            if wide is not None and wide_probes is not None:
-                close = wide.search(wide_probes[n], rec.lat, rec.lon, ms - ew_ms, ms, ident)
-                if close:
-                    close.sort()
-                    block["recent_calls_nearby"] = {
+                self._drop(old)
+                out.extend(self._run([rec], True, emerging, wide))
+        return out
+
+    def _run(
+        self,
+        recs: list[CallRecord],
+        new: bool,
+        emerging: tuple[float, float] | None,
+        wide: _Grid | None,
+    ) -> list[dict[str, Any]]:
+        """Blocks of a run of calls: new ones (indexed here, in order) or one already indexed."""
+        shown, window = self.shown, self.window_ms
+        blocks: list[dict[str, Any]] = []
+        address, person = self._address, self._person
+        for rec in recs:
+            ms, ident = rec.ms, rec.id
+            block: dict[str, Any] = {}
+            if rec.address:
+                block["calls_at_address"] = _file_and_count(
+                    address, rec.address, ms, ident, ms - window, shown, new
+                )
+            if rec.person:
+                block["calls_by_person"] = _file_and_count(
+                    person, rec.person, ms, ident, ms - window, shown, new
+                )
+            blocks.append(block)
+        rows = self._index(recs) if new else np.array([recs[0].rid], dtype=np.int64)
+        la, lo_, ms_ = _arrays(recs)
+        # New calls see the rows before their own; one indexed before sees every other.
+        before = rows if new else np.full(1, self._next_row, dtype=np.int64)
+        radius = self.radius_m
+        found = self._near.matches(la, lo_, ms_ - window, ms_, before, rows, self._alive)
+        empty_near = {"radius_m": radius, "count": 0, "by_category": {}, "recent": []}
+        near = self._group(found, len(recs), newest_first=True)
+        for block, calls in zip(blocks, near, strict=True):
+            block["nearby"] = _summary(calls, radius, shown) if calls else empty_near
+        if emerging and wide is not None:
+            er, minutes = emerging[0], emerging[1] / 60
+            ew = round(emerging[1] * 1000)
+            empty = {"radius_m": er, "window_minutes": minutes, "count": 0, "calls": []}
+            close = wide.matches(la, lo_, ms_ - ew, ms_, before, rows, self._alive)
+            grouped = self._group(close, len(recs), newest_first=False)
+            for block, calls in zip(blocks, grouped, strict=True):
+                block["recent_calls_nearby"] = (
+                    {
                         "radius_m": er,
                         "window_minutes": minutes,
-                        "count": len(close),
+                        "count": len(calls),
                         "calls": [
-                            {"id": e[1], "category": e[4], "at": iso_seconds(e[0])}
-                            for e in close[:EMERGING_SHOWN]
+                            {"id": r.id, "category": r.category, "at": iso_seconds(r.ms)}
+                            for r in calls[:EMERGING_SHOWN]
                         ],
                     }
-                else:
-                    block["recent_calls_nearby"] = empty_close
-            out.append(block)
+                    if calls
+                    else empty
+                )
+        return blocks
+
+    def _group(
+        self,
+        found: tuple[np.ndarray, np.ndarray],
+        n: int,
+        newest_first: bool,
+    ) -> list[list[CallRecord]]:
+        """Per query, the calls found for it, sorted by (received time, id)."""
+        out: list[list[CallRecord]] = [[] for _ in range(n)]
+        q, rows = found
+        if len(q):
+            all_rows = self._rows
+            for qi, row in zip(q.tolist(), rows.tolist(), strict=True):
+                out[qi].append(all_rows[row])
+            for calls in out:
+                if len(calls) > 1:
+                    calls.sort(key=_by_time, reverse=newest_first)
         return out
 
 
-def _summary(found: list[_Entry], radius: float, shown: int) -> dict[str, Any]:
-    """Counts by category and the newest few of the calls a radius search found."""
+EMERGING_SHOWN = 50  # at most this many nearby recent calls listed for an emerging incident
+
+
+def _by_time(rec: CallRecord) -> tuple[int, str]:
+    return rec.ms, rec.id
+
+
+def _arrays(recs: Sequence[CallRecord]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return (
+        np.array([r.lat for r in recs], dtype=float),
+        np.array([r.lon for r in recs], dtype=float),
+        np.array([r.ms for r in recs], dtype=np.int64),
+    )
+
+
+def _summary(found: list[CallRecord], radius: float, shown: int) -> dict[str, Any]:
+    """Counts by category and the newest few (``found`` is newest first)."""
     by_category: dict[str, int] = {}
-    for e in found:
-        by_category[e[4]] = by_category.get(e[4], 0) + 1
-    if len(found) > 1:
-        found.sort(reverse=True)
+    for r in found:
+        by_category[r.category] = by_category.get(r.category, 0) + 1
     return {
         "radius_m": radius,
         "count": len(found),
         "by_category": by_category,
-        "recent": [{"id": e[1], "category": e[4], "at": iso_seconds(e[0])} for e in found[:shown]],
+        "recent": [
+            {"id": r.id, "category": r.category, "at": iso_seconds(r.ms)} for r in found[:shown]
+        ],
     }
-
-
-EMERGING_SHOWN = 50  # at most this many nearby recent calls listed for an emerging incident
 
 
 def _sorted_add(index: dict[str, list[tuple[int, str]]], key: str, entry: tuple[int, str]) -> None:
@@ -497,11 +523,35 @@ def _sorted_add(index: dict[str, list[tuple[int, str]]], key: str, entry: tuple[
         insort(found, entry)
 
 
-def _count_recent(entries: list[tuple[int, str]], lo: int, hi: int, shown: int) -> dict[str, Any]:
-    """Count of entries received in [lo, hi] and the ids of the newest few, newest first."""
-    j = len(entries) if entries[-1][0] <= hi else bisect_left(entries, (hi + 1,))
+def _file_and_count(
+    index: dict[str, list[tuple[int, str]]],
+    key: str,
+    ms: int,
+    ident: str,
+    lo: int,
+    shown: int,
+    new: bool,
+) -> dict[str, Any]:
+    """File a new call under ``key`` (in time order), then count the calls there received
+    in [lo, ms] and list the ids of the newest few, newest first."""
+    entries = index.get(key)
+    if new:
+        if entries is None:
+            index[key] = [(ms, ident)]
+            return {"count": 1, "recent": [ident]}
+        if (ms, ident) > entries[-1]:
+            entries.append((ms, ident))
+        else:
+            insort(entries, (ms, ident))
+    assert entries is not None
+    j = len(entries) if entries[-1][0] <= ms else bisect_left(entries, (ms + 1,))
     i = 0 if entries[0][0] >= lo else bisect_left(entries, (lo,))
-    return {
-        "count": j - i,
-        "recent": [entries[k][1] for k in range(j - 1, max(i, j - shown) - 1, -1)],
-    }
+    if j == len(entries):
+        recent = (
+            [e[1] for e in entries[: max(i, j - shown) - j - 1 : -1]]
+            if i
+            else [e[1] for e in entries[-1 : -shown - 1 : -1]]
+        )
+    else:
+        recent = [entries[k][1] for k in range(j - 1, max(i, j - shown) - 1, -1)]
+    return {"count": j - i, "recent": recent}

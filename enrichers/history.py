@@ -568,10 +568,8 @@ class HistoryStore:
                 rows = orjson.loads(raw) if raw is not None else []
             except orjson.JSONDecodeError:
                 rows = []
-            for row in rows if isinstance(rows, list) else []:
-                rec = _logged_call(row, logged_ms)
-                if rec is not None:  # else not a call record: left alone
-                    self.calls.add(rec)
+            found = [_logged_call(row, logged_ms) for row in rows] if isinstance(rows, list) else []
+            self.calls.add([r for r in found if r is not None])  # None: not a call record
             self._call_log_seen = ident
         if self._call_log_seen is None:
             self._call_log_seen = "0-0"

@@ -124,15 +124,21 @@ def test_batches_answer_as_a_brute_force_reading(
 
 @settings(max_examples=60, deadline=None)
 @given(_calls, st.booleans())
-def test_history_of_one_call_equals_the_batch_answer(
+def test_calls_indexed_from_the_log_answer_as_if_asked(
     rows: list[tuple[Any, ...]], with_emerging: bool
 ) -> None:
+    """Other workers' calls (``add``) and this worker's (``add_and_ask``) end in the same
+    index: a call asked after either way gets the same block."""
     emerging = EMERGING if with_emerging else None
-    batch_index, one_index = CallIndex(WINDOW_S, RADIUS, SHOWN), CallIndex(WINDOW_S, RADIUS, SHOWN)
-    for rec in _records(rows, 52.48):
-        (block,) = batch_index.add_and_ask([rec], emerging)
-        one_index.add(rec)
-        assert one_index.history(one_index.records[rec.id], emerging) == block
+    asked, logged = CallIndex(WINDOW_S, RADIUS, SHOWN), CallIndex(WINDOW_S, RADIUS, SHOWN)
+    recs = _records(rows, 52.48)
+    asked.add_and_ask(recs, emerging)
+    logged.add(_records(rows, 52.48))
+    assert set(asked.records) == set(logged.records)
+    probe = CallRecord("Q", T0, "1 HIGH ST", "P1", 52.48, -1.9, "x", 1)
+    (a,) = asked.add_and_ask([probe], emerging)
+    (b,) = logged.add_and_ask([CallRecord(*probe.fields(), logged_ms=1)], emerging)
+    assert a == b
 
 
 def test_a_redelivered_call_counts_once_and_a_corrected_one_moves() -> None:
