@@ -242,25 +242,35 @@ def _call_record(call: CallV1) -> CallRecord:
 # index: fine on one Redis server (not Redis Cluster).
 # A batch of reads in one command. KEYS[1] the hotlist hash, KEYS[2] the vehicles of open
 # incidents (same layout: canonical plate -> JSON map of entries); ARGV[1] a JSON array of
-# {p: canonical plate, k: trail key, r: read JSON}; ARGV[2..4] keep, ttl, shown. For each
-# read: its hotlist and open-incident fields ('' if none) and, only when either is
-# found, the plate's previous reads;
+# [canonical plate, trail key, read JSON]; ARGV[2..4] keep, ttl, shown. Both hashes are
+# read for the whole batch at once (HMGET); for each read with a hotlist or
+# open-incident field, the answer lists [its position, the fields ('' if none), the
+# plate's previous reads];
 # then the read is pushed onto its trail (trimmed past twice `keep`, so rarely) and the
 # trail's expiry set on its first read and refreshed every 8th. The answer is one JSON string. Trail keys are named in ARGV,
 # not KEYS, to keep the call small: fine on one Redis server, not on Redis Cluster.
 _READS = r"""
 local reads = cjson.decode(ARGV[1])
 local keep, ttl, shown = tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
+local plates = {}
+for i, item in ipairs(reads) do plates[i] = item[1] end
+local function hmget(key)
+  local out = {}
+  for s = 1, #plates, 4000 do
+    local e = math.min(s + 3999, #plates)
+    local got = redis.call('HMGET', key, unpack(plates, s, e))
+    for j = 1, e - s + 1 do out[s + j - 1] = got[j] end
+  end
+  return out
+end
+local hot, linked = hmget(KEYS[1]), hmget(KEYS[2])
 local out = {}
 for i, item in ipairs(reads) do
-  local hot = redis.call('HGET', KEYS[1], item.p)
-  local linked = redis.call('HGET', KEYS[2], item.p)
-  local prev = {}
-  if hot or linked then prev = redis.call('LRANGE', item.k, 0, shown - 1) end
-  local n = redis.call('LPUSH', item.k, item.r)
-  if n > 2 * keep then redis.call('LTRIM', item.k, 0, keep - 1) end
-  if n == 1 or n % 8 == 0 then redis.call('EXPIRE', item.k, ttl) end
-  out[i] = {h = hot or '', v = linked or '', t = prev}
+  local h, v = hot[i], linked[i]
+  if h or v then out[#out + 1] = {i, h or '', v or '', redis.call('LRANGE', item[2], 0, shown - 1)} end
+  local n = redis.call('LPUSH', item[2], item[3])
+  if n > 2 * keep then redis.call('LTRIM', item[2], 0, keep - 1) end
+  if n == 1 or n % 8 == 0 then redis.call('EXPIRE', item[2], ttl) end
 end
 return cjson.encode(out)
 """
@@ -586,10 +596,10 @@ class HistoryStore:
         plates = [normalise_vrm(r.vrm) for r in reads]
         payload = orjson.dumps(
             [
-                {
-                    "p": fold_misreads(plate),
-                    "k": self.keys.trail(plate),
-                    "r": orjson.dumps(
+                (
+                    fold_misreads(plate),
+                    self.keys.trail(plate),
+                    orjson.dumps(
                         {
                             "read_id": r.read_id,
                             "camera_id": r.camera_id,
@@ -598,7 +608,7 @@ class HistoryStore:
                             "lon": r.lon,
                         }
                     ).decode(),
-                }
+                )
                 for r, plate in zip(reads, plates, strict=True)
             ]
         )
@@ -615,17 +625,19 @@ class HistoryStore:
         )
 
         def finish(res: list[Any]) -> list[dict[str, Any]]:
-            answers = orjson.loads(res[idx])
-            out = []
-            for read, answer in zip(reads, answers, strict=True):
-                hits = _hotlist_hits(read, answer["h"] or None)
+            out: list[dict[str, Any]] = [{"history": {"hotlist": []}} for _ in reads]
+            # Only the reads with a hotlist or open-incident field: [position, hotlist
+            # field, incident vehicles field, the plate's previous reads].
+            for i, hot, vehicles, previous in _as_list(orjson.loads(res[idx])):
+                read = reads[i - 1]
+                hits = _hotlist_hits(read, hot or None)
                 block: dict[str, Any] = {"hotlist": hits}
-                linked = _decode_entries(answer.get("v") or None)
+                linked = _decode_entries(vehicles or None)
                 if linked:
                     block["linked_incidents"] = linked
                 if hits or linked:
-                    block["trail"] = _trail(_as_list(answer["t"]), read.read_id)
-                out.append({"history": block})
+                    block["trail"] = _trail(_as_list(previous), read.read_id)
+                out[i - 1] = {"history": block}
             return out
 
         return finish
