@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import numpy as np
+import shapely
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from enrichers.geo import GeoIndex, distance_m
 from enrichers.zones import Geofences, build_place_layers, circle_polygon
 from tests.conftest import BIRMINGHAM_CENTRE, NOW
@@ -113,3 +118,42 @@ def test_nearest_available_officers_fresh_first_then_stale() -> None:
     assert units[2]["stale"] is True
     assert none == []
     assert Officers.build({}).nearest([LAT], [LON], NOW) == [[]]
+
+
+def _hits_by_the_tree_alone(fences: Geofences, lats: list[float], lons: list[float]) -> list:
+    """Every point through the STRtree query (no box test first): the reference."""
+    out: list[list[dict[str, str]]] = [[] for _ in lats]
+    assert fences.tree is not None
+    pidx, gidx = fences.tree.query(shapely.points(lons, lats), predicate="intersects")
+    for p, g in zip(pidx.tolist(), gidx.tolist(), strict=True):
+        out[p].append({"id": fences.ids[g], "name": fences.names[g]})
+    return out
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 90), st.integers(1, 400))
+def test_geofence_hits_equal_the_tree_query_for_any_number_of_fences(
+    seed: int, n_fences: int, n_points: int
+) -> None:
+    rng = np.random.default_rng(seed)
+    entries: dict[str, dict] = {}
+    for i in range(n_fences):
+        lat, lon = rng.uniform(52.40, 52.60), rng.uniform(-2.0, -1.7)
+        if rng.random() < 0.5:
+            entries[f"C{i}"] = {
+                "circle": {"lat": lat, "lon": lon, "radius_m": rng.uniform(50, 3000)}
+            }
+        else:
+            d = rng.uniform(0.001, 0.03)
+            ring = [[lon, lat], [lon + d, lat], [lon + d, lat + d], [lon, lat + d], [lon, lat]]
+            entries[f"P{i}"] = {"geometry": {"type": "Polygon", "coordinates": [ring]}}
+    fences = Geofences.build(1, entries)
+    lats = rng.uniform(52.35, 52.65, n_points)
+    lons = rng.uniform(-2.05, -1.65, n_points)
+    # Points on the fences' bounding boxes and corners: the box test is inclusive.
+    assert fences.bounds is not None
+    corners = fences.bounds[rng.integers(0, len(fences.bounds), 20)]
+    lats = np.concatenate([lats, corners[:, 1], corners[:, 3]]).tolist()
+    lons = np.concatenate([lons, corners[:, 0], corners[:, 2]]).tolist()
+    got = fences.hits(lats, lons, [NOW] * len(lats))
+    assert got == _hits_by_the_tree_alone(fences, lats, lons)
