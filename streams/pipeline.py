@@ -372,7 +372,10 @@ class Pipeline:
             return
         lats = [it.lat for it in located]
         lons = [it.lon for it in located]
-        areas = self.geo.areas(lats, lons)  # type: ignore[arg-type]
+        # Calls and incidents rarely come from the same point twice: no cache for them
+        # (plate reads come from fixed cameras: cached).
+        fresh = kind in (EventKind.CALL, EventKind.INCIDENT)
+        areas = self.geo.areas(lats, lons, cache=not fresh)  # type: ignore[arg-type]
         for it, a in zip(located, areas, strict=True):
             it.enrichment["areas"] = a
             it.enrichment["area_codes"] = self.geo.area_codes(a)
@@ -380,7 +383,7 @@ class Pipeline:
         zones = self.geofences.hits(lats, lons, [it.at for it in located])  # type: ignore[arg-type]
         for it, z in zip(located, zones, strict=True):
             it.enrichment["geofences"] = z
-        if kind in (EventKind.CALL, EventKind.INCIDENT):
+        if fresh:
             places = self.geo.nearest_places(lats, lons)  # type: ignore[arg-type]
             for it, p in zip(located, places, strict=True):
                 it.enrichment["nearby_places"] = p
