@@ -233,3 +233,15 @@ def test_areas_without_the_cache_equal_areas_with_it(geo: GeoIndex, seed: int) -
     assert uncached == fresh.areas(lats.tolist(), lons.tolist())  # fills the cache
     assert uncached == fresh.areas(lats.tolist(), lons.tolist())  # from the cache
     assert uncached == _exact(geo).areas(lats.tolist(), lons.tolist(), cache=False)
+
+
+def test_an_operator_layer_of_a_shipped_kind_replaces_it(geo: GeoIndex) -> None:
+    lat, lon = 52.4801, -1.9025
+    school = {"S1": {"name": "Operator school", "kind": "school", "lat": lat, "lon": lon + 0.001}}
+    geo.extra_places = build_place_layers(school)
+    try:
+        (near,) = geo.nearest_places([lat], [lon])
+        assert near["school"]["name"] == "Operator school"
+        assert list(near) == list(geo.places)  # the shipped kinds' order is kept
+    finally:
+        geo.extra_places = {}
