@@ -8,7 +8,8 @@
   markers, and from the call index: calls at the address and by the caller, calls
   within 50 m in 28 days and within 300 m in 10 minutes), calls a second apart (a
   very busy force: 3,600 an hour) and, as the worst case for the 10-minute search,
-  all at one instant;
+  all at one instant; incidents (markers, and incidents within 50 m in 28 days from
+  weekly Redis geo sets, one pipeline per batch);
 - nearest units alone: distances from a batch to every available officer.
 
 One process, one core (this script does not start other work). Usage::
@@ -38,7 +39,7 @@ from enrichers.geo import GeoIndex
 from enrichers.history import HistoryStore
 from enrichers.zones import Geofences, Officers
 from rtic.runtime import tune_gc
-from rtic.schemas import CallV1, EventKind, OfficerLocationV1, PlateReadV1
+from rtic.schemas import CallV1, EventKind, IncidentEventV1, OfficerLocationV1, PlateReadV1
 from rtic.services import redis_answers, start_embedded_redis
 from rtic.settings import Settings
 
@@ -113,7 +114,7 @@ async def run(n: int, batch: int, redis_url: str) -> list[tuple[str, int, float]
     c_lats, c_lons = points_inside(geo, n, 3)
 
     def place_calls(a: int, b: int) -> None:
-        geo.areas(c_lats[a:b], c_lons[a:b])
+        geo.areas(c_lats[a:b], c_lons[a:b], cache=False)  # as the pipeline does for calls
         fences.hits(c_lats[a:b], c_lons[a:b], times[a:b])
         geo.nearest_places(c_lats[a:b], c_lons[a:b])
 
@@ -192,6 +193,34 @@ async def run(n: int, batch: int, redis_url: str) -> list[tuple[str, int, float]
                 await store.enrich(EventKind.CALL, calls[a:b], NOW, EMERGING)
 
             rows.append((name, n, await atimed(history_calls, n, batch)))
+
+        incidents = [
+            IncidentEventV1(
+                incident_id=f"I{i}",
+                event="created",
+                at=NOW - timedelta(seconds=n - i),
+                grade=i % 4 + 1,
+                category=CATEGORIES[i % len(CATEGORIES)],
+                location={
+                    "lat": c_lats[i],
+                    "lon": c_lons[i],
+                    "address": f"{i % 997} Bench Road",
+                },
+                persons=[{"person_id": f"P{i % 1500}"}],
+            )
+            for i in range(n)
+        ]
+
+        async def history_incidents(a: int, b: int) -> None:
+            await store.enrich(EventKind.INCIDENT, incidents[a:b], NOW)
+
+        rows.append(
+            (
+                "history: incidents created a second apart (markers, incidents within 50 m)",
+                n,
+                await atimed(history_incidents, n, batch),
+            )
+        )
 
         officers = Officers.build(await store.officer_states())
 
