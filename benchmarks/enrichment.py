@@ -4,12 +4,14 @@
   nearest place of each layer; for plate reads from fixed cameras (cache hits) and
   for calls at fresh random addresses inside the force area (no cache hits);
 - history: ``HistoryStore.enrich`` against the real Redis at RTIC_REDIS_URL (or an
-  embedded one) for plate reads (hotlist + trail) and calls (the call log round trip,
-  markers, and from the call index: calls at the address and by the caller, calls
-  within 50 m in 28 days and within 300 m in 10 minutes), calls a second apart (a
-  very busy force: 3,600 an hour) and, as the worst case for the 10-minute search,
-  all at one instant; incidents (markers, and incidents within 50 m in 28 days from
-  weekly Redis geo sets, one pipeline per batch);
+  embedded one) for plate reads (hotlist + trail); incidents (the incident log round
+  trip, markers, incidents at the address and within 50 m in 28 days), created a
+  second apart, at the places the calls come from next; calls (the call log round
+  trip, markers, and from the indexes: calls at the address and by the caller, calls
+  within 50 m in 28 days and within 300 m in 10 minutes, the incidents at the
+  address and within 50 m), calls a second apart (a very busy force: 3,600 an hour)
+  and, as the worst case for the 10-minute search, all at one instant; then the
+  incidents' arrived events, which find those calls;
 - nearest units alone: distances from a batch to every available officer.
 
 One process, one core (this script does not start other work). Usage::
@@ -160,40 +162,6 @@ async def run(n: int, batch: int, redis_url: str) -> list[tuple[str, int, float]
             )
         )
 
-        def make_calls(tag: str, apart_s: float) -> list[CallV1]:
-            return [
-                CallV1(
-                    call_id=f"{tag}{i}",
-                    received_at=NOW - timedelta(seconds=(n - i) * apart_s),
-                    channel="999",
-                    category=CATEGORIES[i % len(CATEGORIES)],
-                    location={
-                        "lat": c_lats[i],
-                        "lon": c_lons[i],
-                        "address": f"{i % 997} Bench Road",
-                    },
-                    caller={"person_id": f"P{i % 1500}"},
-                )
-                for i in range(n)
-            ]
-
-        for name, calls in (
-            (
-                "history: calls a second apart (call history, 50 m history, markers, "
-                "calls within 300 m in 10 minutes)",
-                make_calls("C", 1.0),
-            ),
-            (
-                "history: calls all at one instant (the same, every call in the 10 minutes)",
-                make_calls("D", 0.0),
-            ),
-        ):
-
-            async def history_calls(a: int, b: int, calls: list[CallV1] = calls) -> None:
-                await store.enrich(EventKind.CALL, calls[a:b], NOW, EMERGING)
-
-            rows.append((name, n, await atimed(history_calls, n, batch)))
-
         incidents = [
             IncidentEventV1(
                 incident_id=f"I{i}",
@@ -216,9 +184,62 @@ async def run(n: int, batch: int, redis_url: str) -> list[tuple[str, int, float]
 
         rows.append(
             (
-                "history: incidents created a second apart (markers, incidents within 50 m)",
+                "history: incidents created a second apart (markers, incidents at the address "
+                "and within 50 m; calls there: none yet)",
                 n,
                 await atimed(history_incidents, n, batch),
+            )
+        )
+
+        def make_calls(tag: str, apart_s: float) -> list[CallV1]:
+            return [
+                CallV1(
+                    call_id=f"{tag}{i}",
+                    received_at=NOW - timedelta(seconds=(n - i) * apart_s),
+                    channel="999",
+                    category=CATEGORIES[i % len(CATEGORIES)],
+                    location={
+                        "lat": c_lats[i],
+                        "lon": c_lons[i],
+                        "address": f"{i % 997} Bench Road",
+                    },
+                    caller={"person_id": f"P{i % 1500}"},
+                )
+                for i in range(n)
+            ]
+
+        for name, calls in (
+            (
+                "history: calls a second apart (call history, 50 m history, markers, "
+                "calls within 300 m in 10 minutes, the incidents above at the address and "
+                "within 50 m)",
+                make_calls("C", 1.0),
+            ),
+            (
+                "history: calls all at one instant (the same, every call in the 10 minutes)",
+                make_calls("D", 0.0),
+            ),
+        ):
+
+            async def history_calls(a: int, b: int, calls: list[CallV1] = calls) -> None:
+                await store.enrich(EventKind.CALL, calls[a:b], NOW, EMERGING)
+
+            rows.append((name, n, await atimed(history_calls, n, batch)))
+
+        arrived = [
+            inc.model_copy(update={"event": "arrived", "at": inc.at + timedelta(minutes=5)})
+            for inc in incidents
+        ]
+
+        async def history_arrivals(a: int, b: int) -> None:
+            await store.enrich(EventKind.INCIDENT, arrived[a:b], NOW)
+
+        rows.append(
+            (
+                "history: the incidents' arrived events (the same, with the calls above "
+                "at the address and within 50 m)",
+                n,
+                await atimed(history_arrivals, n, batch),
             )
         )
 

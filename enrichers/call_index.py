@@ -1,10 +1,13 @@
 """Call history answered from memory: calls at an address, by a caller, within 50 m
 in the history window, and (for emerging incidents) within R m in the last T minutes.
+A second index of the same kind holds incidents (their created events); an event of
+the other kind asks an index without joining it (``CallIndex.ask``).
 
 Pure: no I/O, no clock. ``enrichers.history.HistoryStore`` feeds it from the shared
-call log in Redis (``Keys.call_log``, a stream): each worker appends every batch of
-calls it enriches to the log and, in the same transaction, reads what other workers
-appended since its last batch, so every worker's index holds every call of the log.
+call log in Redis (``Keys.call_log``, a stream; incidents: ``Keys.incident_log``): each
+worker appends every batch of calls it enriches to the log and, in the same
+transaction, reads what other workers appended since it last looked, so every
+worker's index holds every call of the log.
 The log is the durable, shared copy (a new or restarted worker reads it back); the
 index is what makes a look-up a few dictionary and ``bisect`` operations instead of
 Redis commands per call.
@@ -230,17 +233,25 @@ def _remove(index: dict[Any, list[Any]], key: Any, prefix: tuple[int, str]) -> N
 
 
 _ISO: dict[int, str] = {}
+_DATES: dict[int, str] = {}
 
 
 def iso_seconds(ms: int) -> str:
-    """ISO 8601 (UTC) of epoch milliseconds, to the second; remembered."""
+    """ISO 8601 (UTC) of epoch milliseconds, to the second, as ``datetime.isoformat``
+    writes it; remembered."""
     s = ms // 1000
     text = _ISO.get(s)
     if text is None:
         if len(_ISO) > 100_000:
             _ISO.clear()
-        text = datetime.fromtimestamp(s, UTC).isoformat()
-        _ISO[s] = text
+            _DATES.clear()
+        day, rest = divmod(s, 86_400)
+        date = _DATES.get(day)
+        if date is None:
+            date = _DATES[day] = datetime.fromtimestamp(day * 86_400, UTC).date().isoformat()
+        hours, rest = divmod(rest, 3_600)
+        minutes, seconds = divmod(rest, 60)
+        text = _ISO[s] = f"{date}T{hours:02d}:{minutes:02d}:{seconds:02d}+00:00"
     return text
 
 
@@ -272,23 +283,21 @@ class CallIndex:
 
     def add(self, recs: Sequence[CallRecord]) -> int:
         """Index calls (other workers' batches, the log at start); how many were new."""
-        run: list[CallRecord] = []
+        run: dict[str, CallRecord] = {}  # by id, in order
         added = 0
         for rec in recs:
-            old = self.records.get(rec.id)
-            if old is None:
-                old = next((r for r in run if r.id == rec.id), None) if run else None
+            old = self.records.get(rec.id) or run.get(rec.id)
             if old is not None:
                 if old.fields() == rec.fields():
                     self._relog(old, rec.logged_ms)
                     continue
                 if run:  # index what came before the correction first
-                    added += self._add_run(run)
-                    run = []
+                    added += self._add_run(list(run.values()))
+                    run = {}
                 self._drop(old)
-            run.append(rec)
+            run[rec.id] = rec
         if run:
-            added += self._add_run(run)
+            added += self._add_run(list(run.values()))
         return added
 
     def _add_run(self, run: list[CallRecord]) -> int:
@@ -464,6 +473,35 @@ class CallIndex:
                 )
         return blocks
 
+    def ask(self, recs: Sequence[CallRecord]) -> list[dict[str, Any]]:
+        """History for events this index does not take in: another kind's (a call asking
+        the incident index, an incident asking the call index) or an incident's later
+        lifecycle events. Per event ``{"nearby": ...}`` (as ``add_and_ask``'s) and, when
+        it has an address, ``{"at_address": {"count", "recent"}}``: the records received
+        in [t - window, t] of its own time ``t``, within the radius or at the address,
+        a record with the event's own id left out. Indexes nothing. Blocks whose radius
+        search finds nothing share one empty answer: read them, never change them."""
+        if not recs:
+            return []
+        window, shown, radius = self.window_ms, self.shown, self.radius_m
+        la, lo_, ms_ = _arrays(recs)
+        mine = [self.records.get(rec.id) for rec in recs]
+        own = np.array([-1 if r is None else r.rid for r in mine], dtype=np.int64)
+        everything = np.full(len(recs), self._next_row, dtype=np.int64)
+        found = self._near.matches(la, lo_, ms_ - window, ms_, everything, own, self._alive)
+        empty = {"radius_m": radius, "count": 0, "by_category": {}, "recent": []}
+        out: list[dict[str, Any]] = []
+        for rec, same_id, near in zip(
+            recs, mine, self._group(found, len(recs), newest_first=True), strict=True
+        ):
+            block: dict[str, Any] = {"nearby": _summary(near, radius, shown) if near else empty}
+            if rec.address:
+                block["at_address"] = _count_between(
+                    self._address, rec.address, rec.ms - window, rec.ms, same_id, shown
+                )
+            out.append(block)
+        return out
+
     def _group(
         self,
         found: tuple[np.ndarray, np.ndarray],
@@ -555,3 +593,30 @@ def _file_and_count(
     else:
         recent = [entries[k][1] for k in range(j - 1, max(i, j - shown) - 1, -1)]
     return {"count": j - i, "recent": recent}
+
+
+def _count_between(
+    index: dict[str, list[tuple[int, str]]],
+    key: str,
+    lo: int,
+    hi: int,
+    leave_out: CallRecord | None,
+    shown: int,
+) -> dict[str, Any]:
+    """The records under ``key`` received in [lo, hi], ``leave_out`` excepted: how many,
+    and the ids of the newest few, newest first."""
+    entries = index.get(key)
+    if not entries:
+        return {"count": 0, "recent": []}
+    i = 0 if entries[0][0] >= lo else bisect_left(entries, (lo,))
+    j = len(entries) if entries[-1][0] <= hi else bisect_left(entries, (hi + 1,), i)
+    if leave_out is not None:
+        skip = (leave_out.ms, leave_out.id)
+        pos = bisect_left(entries, skip, i, j)
+        if pos < j and entries[pos] == skip:  # filed here, in the window: not counted
+            newest = entries[max(i, j - shown - 1) : j]
+            return {
+                "count": j - i - 1,
+                "recent": [e[1] for e in reversed(newest) if e != skip][:shown],
+            }
+    return {"count": j - i, "recent": [e[1] for e in reversed(entries[max(i, j - shown) : j])]}

@@ -1,12 +1,12 @@
-"""History enrichment, kept in Redis: hotlists, warning markers, call history at an
-address and by a caller, calls and incidents within 50 m in the last 28 days, a
-plate's recent ANPR trail, and officers' last pings (for nearest units).
+"""History enrichment, kept in Redis: hotlists, warning markers, calls and incidents
+at an address (and calls by a caller) and within 50 m in the last 28 days, a plate's
+recent ANPR trail, and officers' last pings (for nearest units).
 
 The key layout is in ``enrichers/keys.py``. ``HistoryStore.enrich`` works on a
 whole batch with one pipelined round trip, never one per event (small Lua
 scripts keep a look-up and its write in one command). Interpreting what Redis
-returned is pure (``_hotlist_hits``, ``_nearby``, ``_trail``)
-so it is tested without a server.
+returned is pure (``_hotlist_hits``, ``_trail``, and the call and incident indexes
+of ``enrichers.call_index``) so it is tested without a server.
 
 If Redis does not answer within the settings' timeout a method raises
 ``ServiceError`` (worth retrying); if it answers with an error, ``EnrichmentError``
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import math
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -45,7 +44,7 @@ from rtic.schemas import (
 )
 
 RECENT = 5  # how many recent ids an enrichment block lists
-CALL_LOG_CHUNK = 5_000  # log entries read at a time when a worker starts
+LOG_CHUNK = 5_000  # call or incident log entries read at a time when a worker starts
 # Reference kinds kept as one versioned hash each (id -> entry JSON, plus a change
 # counter): workers hold the whole layer in memory and reload it when the counter moves.
 VERSIONED_KINDS = ("geofence", "place", "snooze")
@@ -102,7 +101,6 @@ TRAIL_KEEP = 20  # reads kept per plate (the list is trimmed back to this past t
 TRAIL_TTL_S = 7 * 86_400  # a plate's trail expires about a week after its reads stop
 TRAIL_SHOWN = 5
 NEARBY_RADIUS_M = 50
-WEEK_S = 7 * 86_400
 
 Finish = Callable[[list[Any]], list[dict[str, Any]]]
 
@@ -120,12 +118,6 @@ class _Batch:
         return self.size - 1
 
 
-def _week(ts: float) -> str:
-    """The ISO week of an epoch time, as used in geo history keys (``2026-W48``)."""
-    year, week, _ = datetime.fromtimestamp(ts, UTC).isocalendar()
-    return f"{year}-W{week:02d}"
-
-
 def _trail(raw: list[Any] | None, read_id: str) -> list[dict[str, Any]]:
     """The plate's previous reads, newest first, this read and redeliveries left out."""
     out, seen = [], {read_id}
@@ -141,44 +133,6 @@ def _trail(raw: list[Any] | None, read_id: str) -> list[dict[str, Any]]:
         if len(out) >= TRAIL_SHOWN:
             break
     return out
-
-
-def _members(
-    raw: list[Any] | None, own_id: str, lo: float, hi: float
-) -> dict[str, tuple[str, int]]:
-    """Geo history members (``id|category|ts``) timed within [lo, hi], by id; ``own_id`` left out."""
-    found: dict[str, tuple[str, int]] = {}
-    for item in raw or []:
-        member = item.decode() if isinstance(item, bytes) else str(item)
-        ident, _, rest = member.partition("|")
-        category, _, ts_text = rest.rpartition("|")
-        try:
-            ts = int(ts_text)
-        except ValueError:
-            continue
-        if ident == own_id or not (lo <= ts <= hi):
-            continue
-        found[ident] = (category, ts)
-    return found
-
-
-def _nearby(raw: list[Any] | None, own_id: str, at: datetime, window_s: int) -> dict[str, Any]:
-    """Calls or incidents within 50 m in the window before ``at``: counts by category, last few."""
-    now = at.timestamp()
-    found = _members(raw, own_id, now - window_s, now)
-    by_category: dict[str, int] = {}
-    for category, _ in found.values():
-        by_category[category] = by_category.get(category, 0) + 1
-    recent = sorted(found.items(), key=lambda kv: kv[1][1], reverse=True)[:RECENT]
-    return {
-        "radius_m": NEARBY_RADIUS_M,
-        "count": len(found),
-        "by_category": by_category,
-        "recent": [
-            {"id": i, "category": c, "at": datetime.fromtimestamp(ts, UTC).isoformat()}
-            for i, (c, ts) in recent
-        ],
-    }
 
 
 def _json_hash(raw: dict[Any, Any] | None) -> dict[str, dict[str, Any]]:
@@ -205,8 +159,8 @@ def _address_key(address: str) -> str:
     return normalise_address(address)
 
 
-def _logged_call(row: Any, logged_ms: int) -> CallRecord | None:
-    """A call record from a log entry's row, None if the row is not one."""
+def _logged_record(row: Any, logged_ms: int) -> CallRecord | None:
+    """A call or incident record from a log entry's row, None if the row is not one."""
     if not (isinstance(row, list) and len(row) == 7):
         return None
     ident, ms, address, person, lat, lon, category = row
@@ -234,6 +188,30 @@ def _call_record(call: CallV1) -> CallRecord:
         loc.lon,
         call.category,
     )
+
+
+def _incident_record(incident: IncidentEventV1) -> CallRecord:
+    """An incident as its log and index keep it (no person: markers cover persons)."""
+    loc = incident.location
+    return CallRecord(
+        incident.incident_id,
+        round(incident.at.timestamp() * 1000),
+        _address_key(loc.address) if loc.address else "",
+        "",
+        loc.lat,
+        loc.lon,
+        incident.category,
+    )
+
+
+class _SharedLog:
+    """A history log in Redis (a stream every worker appends its batches to and reads
+    the others' from) and this worker's index of it."""
+
+    def __init__(self, key: str, index: CallIndex) -> None:
+        self.key = key
+        self.index = index
+        self.seen: str | None = None  # the last entry indexed; None: not read yet
 
 
 # Move entry ARGV[1] to field ARGV[3] of map hash ARGV[2] (or delete it when ARGV[2] is
@@ -275,58 +253,14 @@ end
 return cjson.encode(out)
 """
 
-# Calls or incidents of a batch in one command. ARGV[1] a JSON array of items
-# {id, ts, w (window s), zk: [call-history set keys], gk: [weekly geo keys, current
-# first], m: geo member to record ('' for none), lon, lat}; ARGV[2] the radius in
-# metres, ARGV[3] the geo sets' lifetime. For each item: every call-history set gets
-# the call (scored by time), is trimmed to the window and read back; the weekly geo
-# sets are searched within the radius; with {er: metres, ew: seconds} also within er
-# for members of the last ew seconds (emerging incidents); then the item is recorded
-# in this week's set. The answer is one JSON string: per item {h: [ids per call set],
-# n: [geo members], e: [geo members within er and ew]}.
-# Keys are named in ARGV: fine on one Redis server, not on Redis Cluster.
-_HISTORY_BATCH = r"""
-local items = cjson.decode(ARGV[1])
-local radius, geo_ttl = ARGV[2], ARGV[3]
-local out = {}
-for i, it in ipairs(items) do
-  local h, n = {}, {}
-  for j, key in ipairs(it.zk) do
-    redis.call('ZADD', key, it.ts, it.id)
-    redis.call('ZREMRANGEBYSCORE', key, '-inf', it.ts - it.w)
-    h[j] = redis.call('ZRANGEBYSCORE', key, it.ts - it.w, it.ts)
-    redis.call('EXPIRE', key, it.w)
-  end
-  for _, key in ipairs(it.gk) do
-    local found = redis.call('GEOSEARCH', key, 'FROMLONLAT', it.lon, it.lat, 'BYRADIUS', radius, 'm')
-    for _, m in ipairs(found) do n[#n + 1] = m end
-  end
-  local e = {}
-  if it.er and it.er > 0 then
-    -- calls within it.er metres in the last it.ew seconds (this week's and last week's sets)
-    for k = 1, math.min(2, #it.gk) do
-      local found = redis.call('GEOSEARCH', it.gk[k], 'FROMLONLAT', it.lon, it.lat, 'BYRADIUS', it.er, 'm')
-      for _, m in ipairs(found) do
-        local ts = tonumber(string.match(m, '|(%d+)$'))
-        if ts and ts >= it.ts - it.ew and ts <= it.ts then e[#e + 1] = m end
-      end
-    end
-  end
-  if it.m ~= '' then
-    redis.call('GEOADD', it.gk[1], it.lon, it.lat, it.m)
-    redis.call('EXPIRE', it.gk[1], geo_ttl)
-  end
-  out[i] = {h = h, n = n, e = e}
-end
-return cjson.encode(out)
-"""
-
-# A batch of calls' round trip, in one command (so atomic): the address and person
-# markers (ARGV[1], ARGV[2]: hashes; ARGV[3]: JSON [[address keys], [person ids]]), the
-# call log's entries after ARGV[5] (what other workers appended since this one's last
-# batch), then the batch appended to the log (ARGV[4]) as field c = ARGV[6], the log
-# trimmed to ids from ARGV[7]. Answer: [address markers, person markers, entries, id].
-_CALLS_ROUND = r"""
+# A batch of calls' or incidents' round trip, in one command (so atomic): the address
+# and person markers (ARGV[1], ARGV[2]: hashes; ARGV[3]: JSON [[address keys], [person
+# ids]]); the entries of each log in ARGV[4] (JSON [[log key, last id seen], ...]) after
+# that id, what other workers appended since this one last looked; then, unless ARGV[6]
+# is empty, the batch appended to log ARGV[5] as field c = ARGV[6], that log trimmed to
+# ids from ARGV[7]. Answer: [address markers, person markers, [entries per log], the
+# appended entry's id or ''].
+_LOGS_ROUND = r"""
 local asked = cjson.decode(ARGV[3])
 local function hmget(key, fields)
   local out = {}
@@ -338,8 +272,14 @@ local function hmget(key, fields)
   return out
 end
 local am, pm = hmget(ARGV[1], asked[1]), hmget(ARGV[2], asked[2])
-local others = redis.call('XRANGE', ARGV[4], '(' .. ARGV[5], '+')
-local id = redis.call('XADD', ARGV[4], 'MINID', '~', ARGV[7], '*', 'c', ARGV[6])
+local others = {}
+for i, log in ipairs(cjson.decode(ARGV[4])) do
+  others[i] = redis.call('XRANGE', log[1], '(' .. log[2], '+')
+end
+local id = ''
+if ARGV[6] ~= '' then
+  id = redis.call('XADD', ARGV[5], 'MINID', '~', ARGV[7], '*', 'c', ARGV[6])
+end
 return {am, pm, others, id}
 """
 
@@ -419,12 +359,15 @@ class HistoryStore:
         self.redis = client
         self.keys = keys
         self.window_s = history_days * 86_400
-        self._weeks = math.ceil(self.window_s / WEEK_S) + 1  # ISO weeks a window can touch
-        # Call history: the shared log in Redis, indexed here (enrichers/call_index.py).
+        # Call and incident history: a shared log each in Redis, indexed here
+        # (enrichers/call_index.py).
         self.calls = CallIndex(self.window_s, NEARBY_RADIUS_M, RECENT)
-        self.call_log_keep_s = self.window_s + 86_400
-        self._call_log_seen: str | None = None  # the last log entry indexed
-        self._calls_lock = asyncio.Lock()
+        self.incidents = CallIndex(self.window_s, NEARBY_RADIUS_M, RECENT)
+        self.log_keep_s = self.window_s + 86_400  # wall-clock time a log keeps an entry
+        self._call_log = _SharedLog(keys.call_log, self.calls)
+        self._incident_log = _SharedLog(keys.incident_log, self.incidents)
+        self._logs = (self._call_log, self._incident_log)
+        self._logs_lock = asyncio.Lock()
         self.timeout = timeout
 
     @classmethod
@@ -464,7 +407,7 @@ class HistoryStore:
         Returns, per event, the parts of its enrichment block that come from
         Redis: ``history`` (hotlist hits and ANPR trail for reads; call history,
         nearby calls and incidents and markers for calls; markers and nearby
-        history for incidents). Officer pings are recorded; workers index them
+        history for incidents: see ``_enrich_calls``, ``_enrich_incidents``). Officer pings are recorded; workers index them
         for nearest units (``enrichers.zones.Officers``). With ``emerging``
         (radius in metres, window in seconds), each call's block also lists the
         other calls within that radius and window (``recent_calls_nearby``).
@@ -473,11 +416,11 @@ class HistoryStore:
             return []
         if kind is EventKind.CALL:
             return await self._enrich_calls(models, emerging)  # type: ignore[arg-type]
+        if kind is EventKind.INCIDENT:
+            return await self._enrich_incidents(models)  # type: ignore[arg-type]
         batch = _Batch(self.redis.pipeline(transaction=False))
         if kind is EventKind.ANPR:
             finish = self._plan_reads(batch, models, now)  # type: ignore[arg-type]
-        elif kind is EventKind.INCIDENT:
-            finish = self._plan_incidents(batch, models, now)  # type: ignore[arg-type]
         elif kind is EventKind.OFFICER_LOCATION:
             finish = self._plan_officers(batch, models)  # type: ignore[arg-type]
         else:
@@ -508,66 +451,140 @@ class HistoryStore:
         )
         return [b["history"] for b in blocks]
 
-    # ---- calls: the shared log and the index -----------------------------------------
+    # ---- calls and incidents: the shared logs and the indexes ------------------------
 
     async def _enrich_calls(
         self, calls: Sequence[CallV1], emerging: tuple[float, float] | None
     ) -> list[dict[str, Any]]:
-        """Markers, and call history from the index, after one script call (so atomic)
-        that reads the markers and what other workers appended to the call log since
-        this one's last batch, and appends this batch."""
+        """Markers, call history from the call index (calls at the address, by the
+        caller, within 50 m, and the emerging-incident search) and incidents at the
+        address and within 50 m from the incident index, after one script call (see
+        ``_share``) that appends the batch to the call log."""
         records = [_call_record(c) for c in calls]
-        async with self._calls_lock:
-            if self._call_log_seen is None:
-                await self._read_call_log()
-            pipe = self.redis.pipeline(transaction=False)
-            wall_ms = int(time.time() * 1000)
-            pipe.eval(
-                _CALLS_ROUND,
-                0,
-                self.keys.address_markers,
-                self.keys.person_markers,
-                orjson.dumps([[r.address for r in records], [r.person for r in records]]),
-                self.keys.call_log,
-                self._call_log_seen or "0-0",
-                orjson.dumps([r.fields() for r in records]),
-                wall_ms - self.call_log_keep_s * 1000,
+        async with self._logs_lock:
+            addr_markers, person_markers, logged_ms = await self._share(
+                [r.address for r in records],
+                [r.person for r in records],
+                self._call_log,
+                [r.fields() for r in records],
             )
-            ((addr_markers, person_markers, others, logged),) = await self._run(pipe)
-            self._index_log_entries(others)
-            logged_id = logged.decode() if isinstance(logged, bytes) else str(logged)
-            logged_ms = int(logged_id.split("-", 1)[0])
             for r in records:
                 r.logged_ms = logged_ms
-            self.calls.forget_logged_before(wall_ms - self.call_log_keep_s * 1000)
             blocks = self.calls.add_and_ask(records, emerging)
-            self._call_log_seen = logged_id
+            prior = self.incidents.ask(records)
         out = []
-        for i, block in enumerate(blocks):
+        for i, (block, found) in enumerate(zip(blocks, prior, strict=True)):
+            if "at_address" in found:
+                block["incidents_at_address"] = found["at_address"]
+            block["incidents_nearby"] = found["nearby"]
             a, p = addr_markers[i], person_markers[i]
             if a is None and p is None:
                 block["markers"] = []
             else:
                 at = calls[i].received_at
-                found = _decode_entries(a) + _decode_entries(p)
-                block["markers"] = [m for m in found if _live(m, at)]
+                found_markers = _decode_entries(a) + _decode_entries(p)
+                block["markers"] = [m for m in found_markers if _live(m, at)]
             out.append({"history": block})
         return out
 
-    async def _read_call_log(self) -> None:
-        """Index the whole call log (a worker's first batch of calls), in chunks."""
+    async def _enrich_incidents(self, incidents: Sequence[IncidentEventV1]) -> list[dict[str, Any]]:
+        """Markers on the address and persons; other incidents within 50 m
+        (``nearby``) and at the address; calls within 50 m and at the address: in the
+        28 days up to each event's time. Created events go into the incident log, in
+        the same script call (see ``_share``); the open incidents' vehicles are kept
+        up to date in the same round trip."""
+        records = [_incident_record(inc) for inc in incidents]
+        created = [r for r, inc in zip(records, incidents, strict=True) if inc.event == "created"]
+        persons = [[p.person_id for p in inc.persons or []] for inc in incidents]
+        async with self._logs_lock:
+            addr_markers, person_markers, logged_ms = await self._share(
+                [r.address for r in records],
+                [p for ps in persons for p in ps],
+                self._incident_log,
+                [r.fields() for r in created],
+                also=functools.partial(self._add_vehicle_changes, incidents=incidents),
+            )
+            for r in created:
+                r.logged_ms = logged_ms
+            self.incidents.add(created)
+            own = self.incidents.ask(records)
+            calls = self.calls.ask(records)
+        out, pos = [], 0
+        for i, inc in enumerate(incidents):
+            found = _decode_entries(addr_markers[i])
+            for _ in persons[i]:
+                found += _decode_entries(person_markers[pos])
+                pos += 1
+            block: dict[str, Any] = {
+                "markers": [m for m in found if _live(m, inc.at)],
+                "nearby": own[i]["nearby"],
+                "calls_nearby": calls[i]["nearby"],
+            }
+            if "at_address" in own[i]:
+                block["incidents_at_address"] = own[i]["at_address"]
+                block["calls_at_address"] = calls[i]["at_address"]
+            out.append({"history": block})
+        return out
+
+    async def _share(
+        self,
+        addresses: list[str],
+        persons: list[str],
+        log: _SharedLog,
+        rows: list[tuple[Any, ...]],
+        also: Callable[[Any], None] | None = None,
+    ) -> tuple[list[Any], list[Any], int]:
+        """A batch's round trip, holding ``_logs_lock``: one script call (so atomic)
+        that reads the address and person markers, reads what other workers appended
+        to the call and incident logs since this worker last looked (indexed here), and
+        appends ``rows`` to ``log`` as one entry (none when there are no rows). ``also``
+        adds commands of its own to the same pipeline. Returns the markers and when
+        the log took the rows (its entry id's time in ms; 0 for no rows). Each log is
+        trimmed to ``log_keep_s`` of wall-clock time, and so are the indexes."""
+        for shared in self._logs:
+            if shared.seen is None:
+                await self._read_log(shared)
+        pipe = self.redis.pipeline(transaction=False)
+        keep_from = int(time.time() * 1000) - self.log_keep_s * 1000
+        pipe.eval(
+            _LOGS_ROUND,
+            0,
+            self.keys.address_markers,
+            self.keys.person_markers,
+            orjson.dumps([addresses, persons]),
+            orjson.dumps([[shared.key, shared.seen] for shared in self._logs]),
+            log.key,
+            orjson.dumps(rows) if rows else "",
+            keep_from,
+        )
+        if also is not None:
+            also(pipe)
+        (addr_markers, person_markers, others, logged), *_ = await self._run(pipe)
+        for shared, entries in zip(self._logs, others, strict=True):
+            self._index_log_entries(shared, entries)
+        logged_ms = 0
+        if rows:
+            log.seen = logged.decode() if isinstance(logged, bytes) else str(logged)
+            logged_ms = int(log.seen.split("-", 1)[0])
+        for shared in self._logs:
+            shared.index.forget_logged_before(keep_from)
+        return addr_markers, person_markers, logged_ms
+
+    async def _read_log(self, log: _SharedLog) -> None:
+        """Index a whole log (a worker's first batch of calls or incidents), in chunks."""
         start = "-"
         while True:
             pipe = self.redis.pipeline(transaction=False)
-            pipe.xrange(self.keys.call_log, min=start, count=CALL_LOG_CHUNK)
+            pipe.xrange(log.key, min=start, count=LOG_CHUNK)
             (entries,) = await self._run(pipe)
-            self._index_log_entries(entries)
-            if len(entries) < CALL_LOG_CHUNK:
+            self._index_log_entries(log, entries)
+            if len(entries) < LOG_CHUNK:
                 return
-            start = f"({self._call_log_seen}"
+            start = f"({log.seen}"
 
-    def _index_log_entries(self, entries: Sequence[Any]) -> None:
-        """Index the calls of log entries (other workers' batches, or all at start)."""
+    @staticmethod
+    def _index_log_entries(log: _SharedLog, entries: Sequence[Any]) -> None:
+        """Index the records of log entries (other workers' batches, or all at start)."""
         for entry_id, fields in entries:
             ident = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
             logged_ms = int(ident.split("-", 1)[0])
@@ -578,11 +595,13 @@ class HistoryStore:
                 rows = orjson.loads(raw) if raw is not None else []
             except orjson.JSONDecodeError:
                 rows = []
-            found = [_logged_call(row, logged_ms) for row in rows] if isinstance(rows, list) else []
-            self.calls.add([r for r in found if r is not None])  # None: not a call record
-            self._call_log_seen = ident
-        if self._call_log_seen is None:
-            self._call_log_seen = "0-0"
+            found = (
+                [_logged_record(row, logged_ms) for row in rows] if isinstance(rows, list) else []
+            )
+            log.index.add([r for r in found if r is not None])  # None: not a record
+            log.seen = ident
+        if log.seen is None:
+            log.seen = "0-0"
 
     # ---- planners: add commands to the batch, return how to read the replies ------------
 
@@ -642,44 +661,16 @@ class HistoryStore:
 
         return finish
 
-    def _plan_incidents(
-        self, batch: _Batch, incidents: Sequence[IncidentEventV1], now: datetime
-    ) -> Finish:
-        """Markers on the address and persons, and 50 m history: three commands for the batch."""
-        addresses = [
-            normalise_address(i.location.address) if i.location.address else "" for i in incidents
-        ]
-        persons = [[p.person_id for p in i.persons or []] for i in incidents]
-        am = batch.add("hmget", self.keys.address_markers, addresses)
-        pm = batch.add("hmget", self.keys.person_markers, [p for ps in persons for p in ps] or [""])
-        items = [
-            self._history_item(
-                "incidents",
-                inc.incident_id,
-                inc.category,
-                inc.at,
-                inc.location.lat,
-                inc.location.lon,
-                [],
-                inc.event == "created",
-            )
-            for inc in incidents
-        ]
-        idx = self._add_history_batch(batch, items)
+    def _add_vehicle_changes(self, pipe: Any, incidents: Sequence[IncidentEventV1]) -> None:
+        """The vehicles of open incidents, for plate reads: kept while the incident is
+        open, removed when it closes (one ``_UPSERT_ENTRY`` each)."""
         for inc in incidents:
             for vehicle in inc.vehicles or []:
                 plate = canonical_vrm(vehicle.vrm)
                 entry_id = f"{inc.incident_id}|{plate}"
                 if inc.event == "closed":
-                    batch.add(
-                        "eval",
-                        _UPSERT_ENTRY,
-                        1,
-                        self.keys.incident_vehicles_index,
-                        entry_id,
-                        "",
-                        "",
-                        "",
+                    pipe.eval(
+                        _UPSERT_ENTRY, 1, self.keys.incident_vehicles_index, entry_id, "", "", ""
                     )
                     continue
                 doc = orjson.dumps(
@@ -694,8 +685,7 @@ class HistoryStore:
                         "at": inc.at.isoformat(),
                     }
                 ).decode()
-                batch.add(
-                    "eval",
+                pipe.eval(
                     _UPSERT_ENTRY,
                     1,
                     self.keys.incident_vehicles_index,
@@ -704,25 +694,6 @@ class HistoryStore:
                     plate,
                     doc,
                 )
-
-        def finish(res: list[Any]) -> list[dict[str, Any]]:
-            answers = orjson.loads(res[idx])
-            out, pos = [], 0
-            for i, inc in enumerate(incidents):
-                found = _decode_entries(res[am][i])
-                for _ in persons[i]:
-                    found += _decode_entries(res[pm][pos])
-                    pos += 1
-                block = {
-                    "markers": [m for m in found if _live(m, inc.at)],
-                    "nearby": _nearby(
-                        _as_list(answers[i]["n"]), inc.incident_id, inc.at, self.window_s
-                    ),
-                }
-                out.append({"history": block})
-            return out
-
-        return finish
 
     def _plan_officers(self, batch: _Batch, pings: Sequence[OfficerLocationV1]) -> Finish:
         for ping in pings:
@@ -742,41 +713,6 @@ class HistoryStore:
             return [{} for _ in pings]
 
         return finish
-
-    def _history_item(
-        self,
-        what: str,
-        ident: str,
-        category: str,
-        at: datetime,
-        lat: float,
-        lon: float,
-        call_sets: list[str],
-        record: bool,
-    ) -> dict[str, Any]:
-        """One item of ``_HISTORY_BATCH``: its call-history sets and the weekly geo sets to search."""
-        ts = at.timestamp()
-        weeks = [self.keys.geo_history(what, _week(ts - WEEK_S * k)) for k in range(self._weeks)]
-        return {
-            "id": ident,
-            "ts": ts,
-            "w": self.window_s,
-            "zk": call_sets,
-            "gk": weeks,
-            "m": f"{ident}|{category}|{int(ts)}" if record else "",
-            "lon": lon,
-            "lat": lat,
-        }
-
-    def _add_history_batch(self, batch: _Batch, items: list[dict[str, Any]]) -> int:
-        return batch.add(
-            "eval",
-            _HISTORY_BATCH,
-            0,
-            orjson.dumps(items),
-            NEARBY_RADIUS_M,
-            self.window_s + 7 * 86_400,
-        )
 
     async def apply_reference(self, changes: Sequence[ReferenceChangeV1]) -> None:
         """Apply reference upserts and deletes, in order, each atomically: hotlists and

@@ -11,11 +11,11 @@ key                            type    holds
 ``rtic:markers:address``       hash    normalised address -> JSON {marker id: marker entry}
 ``rtic:marker-index``          hash    marker id -> ``person:{id}`` or ``address:{key}``
 ``rtic:call-log``              stream  batches of calls as enriched (JSON); trimmed to a window + a day
+``rtic:incident-log``          stream  batches of created incidents (JSON); trimmed the same way
 ``rtic:incident-vehicles``     hash    canonical plate -> JSON {entry id: vehicle of an open incident}
 ``rtic:incident-vehicles-index`` hash  ``incident|plate`` -> where it lives (removed when closed)
 ``rtic:open-alert:{group}``    hash    the open alert of repeated hits (id, version, first); expires
 ``rtic:trail:{plate}``         list    a plate's last 20 reads (JSON), newest first; expires 7 days
-``rtic:geo:incidents:{week}``  geo     ``incident_id|category|epoch`` (created events); expires
 ``rtic:officers:state``        hash    officer id -> last ping JSON (callsign, status, at)
 ``rtic:ref:{kind}``            hash    id -> entry JSON for geofences, operator places, snoozes
 ``rtic:ref-version:{kind}``    string  change counter of that layer (workers reload on change)
@@ -27,10 +27,12 @@ upserts and deletes change one field's JSON map atomically in a Lua script.
 
 Call history is a stream, the call log: each entry a batch of calls as a
 worker enriched them (``c``: a JSON array of [id, received ms, address key,
-person id, lat, lon, category]). Every worker appends its batches and reads
-the others', and answers look-ups from an index in memory
-(``enrichers.call_index``); the log is trimmed (``MINID``) to the history
-window and a day of wall-clock time, so Redis memory stays bounded.
+person id, lat, lon, category]). Incident history is another, the incident
+log, in the same format (the time is the created event's, the person id
+empty). Every worker appends its batches and reads the others', and answers
+look-ups from an index in memory (``enrichers.call_index``); each log is
+trimmed (``MINID``) to the history window and a day of wall-clock time, so
+Redis memory stays bounded.
 """
 
 from __future__ import annotations
@@ -96,6 +98,10 @@ class Keys:
         return f"{self.base}call-log"
 
     @property
+    def incident_log(self) -> str:
+        return f"{self.base}incident-log"
+
+    @property
     def incident_vehicles(self) -> str:
         return f"{self.base}incident-vehicles"
 
@@ -108,9 +114,6 @@ class Keys:
 
     def trail(self, plate: str) -> str:
         return f"{self.base}trail:{plate}"
-
-    def geo_history(self, what: str, week: str) -> str:
-        return f"{self.base}geo:{what}:{week}"
 
     @property
     def officer_state(self) -> str:

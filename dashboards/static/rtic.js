@@ -283,11 +283,18 @@ function enrichmentSections(enrichment) {
   const h = enrichment.history || {};
   const historyPairs = [];
   for (const hit of h.hotlist || []) historyPairs.push(["Hotlist", `${hit.vrm}: ${hit.reason} (${hit.match === "exact" ? "exact" : "misread"})`]);
+  // `nearby` holds the event's own kind: calls near a call, incidents near an incident.
+  const own = enrichment.kind === "incident" ? "Incidents" : "Calls";
+  const within = (label, n) => {
+    if (!n) return;
+    const cats = Object.entries(n.by_category || {}).map(([c, k]) => `${k} ${c.replace(/_/g, " ")}`).join(", ");
+    historyPairs.push([`${label} within ${n.radius_m} m`, n.count ? `${n.count} in 28 days: ${cats}` : "none in 28 days"]);
+  };
   if (h.calls_at_address) historyPairs.push(["Calls at address", `${h.calls_at_address.count} in 28 days`]);
-  if (h.nearby) {
-    const cats = Object.entries(h.nearby.by_category || {}).map(([c, n]) => `${n} ${c.replace(/_/g, " ")}`).join(", ");
-    historyPairs.push([`Within ${h.nearby.radius_m} m`, h.nearby.count ? `${h.nearby.count} in 28 days: ${cats}` : "nothing in 28 days"]);
-  }
+  if (h.incidents_at_address) historyPairs.push(["Incidents at address", `${h.incidents_at_address.count} in 28 days`]);
+  within(own, h.nearby);
+  within("Calls", h.calls_nearby);
+  within("Incidents", h.incidents_nearby);
   for (const r of h.trail || []) historyPairs.push(["Seen before", `${r.camera_id} at ${timeOf(r.at)}`]);
   if (h.calls_by_person) historyPairs.push(["Calls by caller", `${h.calls_by_person.count} in 28 days`]);
   for (const m of h.markers || []) historyPairs.push(["Warning marker", `${m.marker}${m.person_id ? " (person " + m.person_id + ")" : ""}${m.address ? " (address)" : ""}`]);

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from rtic.settings import PROJECT_ROOT
-from tests.conftest import make_call, make_hotlist_change, make_read
+from tests.conftest import make_call, make_hotlist_change, make_incident, make_read
 from tests.engine import Engine
 
 CHROMIUM = "/usr/bin/chromium"
@@ -68,11 +68,14 @@ async def test_dashboard_shows_live_events_and_alerts(engine: Engine, page) -> N
     async with engine.producer() as producer:
         change = make_hotlist_change(vrm="BR0W 5ER", reason="firearms")
         await engine.send(producer, engine.topics.reference, change["id"], change)
-        call = make_call(
-            received_at=now,
-            caller=None,
-            location={"lat": 52.41, "lon": -1.51, "address": "Browser Test, Coventry"},
-        )
+        here = {"lat": 52.41, "lon": -1.51, "address": "Browser Test, Coventry"}
+        earlier = make_incident(at=now, location=here, category="criminal_damage")
+        await engine.send(producer, engine.topics.incidents, earlier["incident_id"], earlier)
+        # On the map, so enriched and in the incident log: the call below will see it.
+        await page.locator(
+            f"circle.event-dot[data-id='{earlier['incident_id']}:created']"
+        ).wait_for(timeout=10_000)
+        call = make_call(received_at=now, caller=None, location=here)
         await engine.send(producer, engine.topics.calls, call["call_id"], call)
         await asyncio.sleep(1.0)
         read = make_read(vrm="BROW5ER", read_at=now, camera_id="CAM-BROWSER")
@@ -85,6 +88,8 @@ async def test_dashboard_shows_live_events_and_alerts(engine: Engine, page) -> N
     await event_detail.wait_for(state="visible", timeout=5_000)
     text = await event_detail.inner_text()
     assert "Coventry" in text and "District" in text and "Nearest school" in text
+    assert "Incidents at address\n1 in 28 days" in text
+    assert "Incidents within 50 m\n1 in 28 days: 1 criminal damage" in text
     alert_item = page.locator("li.alert[data-severity='critical']").first
     await alert_item.wait_for(timeout=10_000)
     assert "BR0W 5ER" in (await alert_item.inner_text())

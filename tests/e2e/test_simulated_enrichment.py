@@ -57,5 +57,13 @@ async def test_simulated_read_call_and_incident_are_fully_enriched(
         assert e["nearby_places"], "no school or hospital within 5 km"
         assert {"markers", "nearby"} <= set(e["history"])
         assert "nearest_units" in e
-    assert {"calls_at_address", "calls_by_person"} <= set(call["enrichment"]["history"])
+    assert {
+        "calls_at_address",
+        "calls_by_person",
+        "incidents_at_address",
+        "incidents_nearby",
+    } <= set(call["enrichment"]["history"])
+    assert {"calls_at_address", "calls_nearby", "incidents_at_address"} <= set(
+        incident["enrichment"]["history"]
+    )
     assert call["enrichment"]["nearest_units"], "the simulator's officers should be near enough"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from typing import Any
 
 import orjson
 import pytest
@@ -187,12 +188,91 @@ async def test_workers_share_call_history_through_the_log(
         finally:
             await later.close()
         # Everything logged more than the retention ago goes, from the log and the index.
-        two.call_log_keep_s = 0
+        two.log_keep_s = 0
         await asyncio.sleep(0.01)
         (b6,) = await two.record_calls([call(6)])
         assert b6["calls_at_address"] == {"count": 1, "recent": ["SHARE-6"]}
         assert set(two.calls.records) == {"SHARE-6"}
         assert await two.redis.xlen(two.keys.call_log) <= 5  # MINID ~ trims whole nodes
+    finally:
+        await two.close()
+
+
+async def test_calls_and_incidents_see_each_other_across_workers(
+    store: HistoryStore, settings: Settings
+) -> None:
+    """A call sees the incidents created at its address and within 50 m before it, an
+    incident the calls and other incidents; an incident's later events leave itself out
+    and are not logged again; a worker started later reads both logs back."""
+    here = {"lat": 52.4862, "lon": -1.8904, "address": "3 Cross Street, Birmingham"}
+    near = {"lat": 52.48635, "lon": -1.8904, "address": "5 Cross Street, Birmingham"}  # ~17 m
+
+    def incident(ident: str, minutes: int, event: str = "created", **kw: Any) -> IncidentEventV1:
+        return IncidentEventV1.model_validate(
+            make_incident(
+                incident_id=ident,
+                event=event,
+                at=(NOW + timedelta(minutes=minutes)).isoformat(),
+                **kw,
+            )
+        )
+
+    def call(ident: str, minutes: int, where: dict[str, Any]) -> CallV1:
+        return CallV1.model_validate(
+            make_call(
+                call_id=ident,
+                location=where,
+                category="domestic_abuse",
+                received_at=(NOW + timedelta(minutes=minutes)).isoformat(),
+            )
+        )
+
+    one = store
+    two = HistoryStore.from_url(settings.redis_url, prefix=settings.topic_prefix)
+    try:
+        await one.enrich(
+            EventKind.INCIDENT,
+            [
+                incident("INC-X1", 0, location=here, category="assault"),
+                incident("INC-X2", 1, location=near, category="burglary"),
+                incident("INC-FAR", 2, location={**here, "lat": 52.50}),  # 1.5 km north
+                incident("INC-LATER", 30, location=here),  # after the call below
+            ],
+            NOW,
+        )
+        (c1,) = await two.record_calls([call("CALL-X1", 5, here)])
+        assert c1["incidents_at_address"] == {"count": 2, "recent": ["INC-FAR", "INC-X1"]}
+        assert c1["incidents_nearby"]["count"] == 2
+        assert c1["incidents_nearby"]["by_category"] == {"assault": 1, "burglary": 1}
+        assert [r["id"] for r in c1["incidents_nearby"]["recent"]] == ["INC-X2", "INC-X1"]
+        assert c1["calls_at_address"] == {"count": 1, "recent": ["CALL-X1"]}
+
+        # An incident's later event: itself left out, the call in, not logged again.
+        (i1,) = await two.markers_for_incidents(
+            [incident("INC-X1", 10, event="arrived", location=here, category="assault")]
+        )
+        assert i1["nearby"]["count"] == 1 and i1["nearby"]["recent"][0]["id"] == "INC-X2"
+        assert i1["incidents_at_address"] == {"count": 1, "recent": ["INC-FAR"]}
+        assert i1["calls_at_address"] == {"count": 1, "recent": ["CALL-X1"]}
+        assert i1["calls_nearby"]["count"] == 1
+        assert i1["calls_nearby"]["by_category"] == {"domestic_abuse": 1}
+        assert await one.redis.xlen(one.keys.incident_log) == 1  # one entry: the first batch
+
+        later = HistoryStore.from_url(settings.redis_url, prefix=settings.topic_prefix)
+        try:
+            (i2,) = await later.markers_for_incidents([incident("INC-X3", 20, location=near)])
+            assert i2["nearby"]["count"] == 2  # X1 and X2 (X1's arrival is no new incident)
+            assert i2["calls_nearby"]["count"] == 1
+            assert "incidents_at_address" in i2 and i2["incidents_at_address"]["count"] == 1
+            assert set(later.incidents.records) == {
+                "INC-X1",
+                "INC-X2",
+                "INC-FAR",
+                "INC-LATER",
+                "INC-X3",
+            }
+        finally:
+            await later.close()
     finally:
         await two.close()
 

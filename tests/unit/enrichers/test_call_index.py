@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime
 from typing import Any
 
 from hypothesis import given, settings
@@ -141,6 +142,54 @@ def test_calls_indexed_from_the_log_answer_as_if_asked(
     assert a == b
 
 
+def ask_oracle(state: dict[str, CallRecord], rec: CallRecord) -> dict[str, Any]:
+    """What ``ask`` answers for ``rec``, from every indexed record (its own id left out)."""
+    lo, hi = rec.ms - WINDOW_S * 1000, rec.ms
+    others = [r for r in state.values() if r.id != rec.id and lo <= r.ms <= hi]
+    near = [r for r in others if within(rec.lat, rec.lon, r.lat, r.lon, RADIUS)]
+    near.sort(key=lambda r: (r.ms, r.id), reverse=True)
+    by_category: dict[str, int] = {}
+    for r in near:
+        by_category[r.category] = by_category.get(r.category, 0) + 1
+    recent = [{"id": r.id, "category": r.category, "at": iso_seconds(r.ms)} for r in near]
+    out: dict[str, Any] = {
+        "nearby": {
+            "radius_m": RADIUS,
+            "count": len(near),
+            "by_category": by_category,
+            "recent": recent[:SHOWN],
+        }
+    }
+    if rec.address:
+        same = sorted(
+            (r for r in others if r.address == rec.address),
+            key=lambda r: (r.ms, r.id),
+            reverse=True,
+        )
+        out["at_address"] = {"count": len(same), "recent": [r.id for r in same[:SHOWN]]}
+    return out
+
+
+@settings(max_examples=150, deadline=None)
+@given(_calls, _calls, st.sampled_from([52.48, 75.2, -33.9]))
+def test_asking_answers_as_a_brute_force_reading_and_indexes_nothing(
+    rows: list[tuple[Any, ...]], probes: list[tuple[Any, ...]], base_lat: float
+) -> None:
+    """Another kind's events (or an indexed record's later events, by its id) asking
+    the index: records in the window, at the address and within the radius, their own
+    id left out."""
+    index = CallIndex(WINDOW_S, RADIUS, SHOWN)
+    state: dict[str, CallRecord] = {}
+    for rec in _records(rows, base_lat):  # corrections included: the last one stands
+        index.add([rec])
+        state[rec.id] = rec
+    asked = _records(probes, base_lat)
+    blocks = index.ask(asked)
+    assert blocks == [ask_oracle(state, rec) for rec in asked]
+    assert set(index.records) == set(state) and len(index) == len(state)
+    assert index.ask([]) == []
+
+
 def test_a_redelivered_call_counts_once_and_a_corrected_one_moves() -> None:
     index = CallIndex(WINDOW_S, RADIUS, SHOWN)
     first = CallRecord("C1", T0, "1 HIGH ST", "P1", 52.48, -1.9, "assault", 1)
@@ -199,6 +248,14 @@ def test_the_distance_test_agrees_with_the_haversine(
 def test_iso_seconds_is_utc_to_the_second() -> None:
     assert iso_seconds(T0 + 999) == "2025-11-24T16:00:00+00:00"
     assert math.isclose(T0 / 1000, 1_764_000_000)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(-2_000_000_000_000, 4_000_000_000_000))
+def test_iso_seconds_writes_what_datetime_writes(ms: int) -> None:
+    expected = datetime.fromtimestamp(ms // 1000, UTC).isoformat()
+    assert iso_seconds(ms) == expected
+    assert iso_seconds(ms) == expected  # remembered
 
 
 @settings(max_examples=400, deadline=None)

@@ -9,16 +9,13 @@ import orjson
 import pytest
 
 from enrichers.history import (
-    RECENT,
     TRAIL_SHOWN,
     _as_list,
     _decode_entries,
     _hotlist_hits,
     _json_hash,
     _live,
-    _nearby,
     _trail,
-    _week,
 )
 from rtic.schemas import PlateReadV1
 from tests.conftest import NOW, make_read
@@ -142,58 +139,6 @@ def test_an_unreadable_expiry_keeps_the_entry_live(expires_at: Any) -> None:
 
 def test_lua_empty_arrays_read_as_lists() -> None:
     assert _as_list({}) == [] and _as_list(None) == [] and _as_list([1]) == [1]
-
-
-# ---- nearby history ---------------------------------------------------------------------
-
-
-def test_nearby_counts_by_category_within_the_window_and_not_itself() -> None:
-    ts = int(NOW.timestamp())
-    raw = [
-        f"C1|assault|{ts - 3600}".encode(),
-        f"C2|assault|{ts - 86400}".encode(),
-        f"C3|burglary|{ts - 40 * 86400}".encode(),  # outside 28 days
-        f"SELF|asb|{ts}".encode(),
-        b"garbage",
-        f"C1|assault|{ts - 3600}".encode(),  # the same call from another week's set
-    ]
-    block = _nearby(raw, "SELF", NOW, 28 * 86400)
-    assert block["count"] == 2 and block["by_category"] == {"assault": 2}
-    assert [r["id"] for r in block["recent"]] == ["C1", "C2"]
-
-
-def test_nearby_window_edges_future_events_and_odd_members() -> None:
-    ts = int(NOW.timestamp())
-    window = 3600
-    raw = [
-        f"EDGE|asb|{ts - window}",  # exactly at the window's start: in
-        f"OLD|asb|{ts - window - 1}",  # just before: out
-        f"NOW|asb|{ts}",  # at the same second: in
-        f"LATER|asb|{ts + 1}",  # after the event: not history
-        f"PIPE|drugs|supply|{ts - 10}",  # a category with a '|' in it
-        "C9|asb|not-a-time",
-        "",
-    ]
-    block = _nearby(raw, "SELF", NOW, window)
-    assert {r["id"] for r in block["recent"]} == {"EDGE", "NOW", "PIPE"}
-    assert block["by_category"] == {"asb": 2, "drugs|supply": 1}
-    assert block["radius_m"] == 50
-
-
-def test_nearby_lists_the_most_recent_few_newest_first() -> None:
-    ts = int(NOW.timestamp())
-    raw = [f"C{i}|asb|{ts - 60 * i}" for i in range(1, 12)]
-    block = _nearby(raw, "SELF", NOW, 86400)
-    assert block["count"] == 11
-    assert [r["id"] for r in block["recent"]] == [f"C{i}" for i in range(1, RECENT + 1)]
-    assert block["recent"][0]["at"] == (NOW - timedelta(minutes=1)).isoformat()
-    assert _nearby(None, "SELF", NOW, 86400)["count"] == 0
-
-
-def test_weeks_are_iso_weeks() -> None:
-    assert _week(NOW.timestamp()) == "2026-W48"
-    # 1 January 2027 is a Friday: still in ISO week 53 of 2026.
-    assert _week(1798761600) == "2026-W53"
 
 
 # ---- ANPR trail ------------------------------------------------------------------------

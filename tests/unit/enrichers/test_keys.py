@@ -105,11 +105,11 @@ def test_every_key_is_under_the_deployment_prefix_and_distinct() -> None:
         k.marker_index,
         k.call_log,
         k.trail("AB12CDE"),
-        k.geo_history("incidents", "2026-W48"),
+        k.incident_log,
         k.officer_state,
         k.reference("geofence"),
         k.reference_version("geofence"),
     ]
     assert all(n.startswith("dep.rtic:") for n in names)
     assert len(set(names)) == len(names)
-    assert k.geo_history("incidents", "2026-W48") == "dep.rtic:geo:incidents:2026-W48"
+    assert k.incident_log == "dep.rtic:incident-log"
