@@ -37,7 +37,7 @@ import math
 from bisect import bisect_left, insort
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -77,6 +77,19 @@ class CallRecord:
     category: str
     logged_ms: int = 0  # when the log took it (its stream id's time)
     rid: int = -1  # its row in the index (order of indexing), once indexed
+    # How blocks list it ({"id", "category", "at"}), made once and shared by every block
+    # that lists it: read it, never change it.
+    listed: dict[str, str] | None = field(default=None, compare=False, repr=False)
+
+    def item(self) -> dict[str, str]:
+        listed = self.listed
+        if listed is None:
+            listed = self.listed = {
+                "id": self.id,
+                "category": self.category,
+                "at": iso_seconds(self.ms),
+            }
+        return listed
 
     def fields(self) -> tuple[Any, ...]:
         return (self.id, self.ms, self.address, self.person, self.lat, self.lon, self.category)
@@ -463,10 +476,7 @@ class CallIndex:
                         "radius_m": er,
                         "window_minutes": minutes,
                         "count": len(calls),
-                        "calls": [
-                            {"id": r.id, "category": r.category, "at": iso_seconds(r.ms)}
-                            for r in calls[:EMERGING_SHOWN]
-                        ],
+                        "calls": [r.item() for r in calls[:EMERGING_SHOWN]],
                     }
                     if calls
                     else empty
@@ -545,9 +555,7 @@ def _summary(found: list[CallRecord], radius: float, shown: int) -> dict[str, An
         "radius_m": radius,
         "count": len(found),
         "by_category": by_category,
-        "recent": [
-            {"id": r.id, "category": r.category, "at": iso_seconds(r.ms)} for r in found[:shown]
-        ],
+        "recent": [r.item() for r in found[:shown]],
     }
 
 
