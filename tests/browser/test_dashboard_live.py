@@ -90,6 +90,21 @@ async def test_dashboard_shows_live_events_and_alerts(engine: Engine, page) -> N
     assert "Coventry" in text and "District" in text and "Nearest school" in text
     assert "Incidents at address\n1 in 28 days" in text
     assert "Incidents within 50 m\n1 in 28 days: 1 criminal damage" in text
+    # The incident's and the plate read's own enrichment, in their detail views.
+    await page.locator(
+        f"circle.event-dot[data-id='{earlier['incident_id']}:created']"
+    ).dispatch_event("click")
+    await page.wait_for_selector(f"#detail:has-text('{earlier['incident_id']}')")
+    text = await event_detail.inner_text()
+    assert "District" in text and "Nearest school" in text
+    assert "Incidents within 50 m\nnone in 28 days" in text
+    assert "Calls within 50 m\nnone in 28 days" in text
+    read_dot = page.locator(f"circle.event-dot[data-id='{read['read_id']}']")
+    await read_dot.wait_for(timeout=10_000)
+    await read_dot.dispatch_event("click")
+    await page.wait_for_selector("#detail:has-text('CAM-BROWSER')")
+    text = await event_detail.inner_text()
+    assert "District" in text and "Hotlist\nBR0W 5ER: firearms (misread)" in text
     alert_item = page.locator("li.alert[data-severity='critical']").first
     await alert_item.wait_for(timeout=10_000)
     assert "BR0W 5ER" in (await alert_item.inner_text())
