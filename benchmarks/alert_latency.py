@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.pipeline_throughput import machine
-from rtic.services import free_port, redis_answers, start_embedded_redis, start_tansu
+from cli.services import free_port, redis_answers, start_embedded_redis, start_tansu
 from rtic.settings import Settings
 from tests.engine import Engine
 

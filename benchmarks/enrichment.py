@@ -39,12 +39,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.pipeline_throughput import drop_keys, machine
+from cli.services import redis_answers, start_embedded_redis
 from enrichers.geo import GeoIndex
 from enrichers.history import HistoryStore
 from enrichers.zones import Geofences, Officers
 from rtic.runtime import tune_gc
 from rtic.schemas import CallV1, EventKind, IncidentEventV1, OfficerLocationV1, PlateReadV1
-from rtic.services import redis_answers, start_embedded_redis
 from rtic.settings import Settings
 
 NOW = datetime.now(UTC)

@@ -38,10 +38,10 @@ from aiokafka import AIOKafkaConsumer
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from cli.services import free_port, redis_answers, start_embedded_redis, start_tansu
 from enrichers.geo import GeoIndex
 from enrichers.history import HistoryStore
 from rtic.kafka import bootstrap_servers, ensure_topics, make_producer
-from rtic.services import free_port, redis_answers, start_embedded_redis, start_tansu
 from rtic.settings import Settings
 from rtic.topics import Topics
 from rules.catalogue import default_rules
@@ -159,7 +159,7 @@ async def bench_worker(
     await producer.flush()
     log = open(Path(tempfile.gettempdir()) / "rtic-bench-worker.log", "wb")
     worker = subprocess.Popen(
-        [sys.executable, "-m", "rtic.cli", "worker"], env=env, stdout=log, stderr=subprocess.STDOUT
+        [sys.executable, "-m", "cli.main", "worker"], env=env, stdout=log, stderr=subprocess.STDOUT
     )
     try:
         seen = 0

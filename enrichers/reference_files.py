@@ -2,7 +2,7 @@
 snoozes.
 
 Pure: text in, ``(changes, rejected rows)`` out; ``rtic reference load`` (in
-``rtic/cli.py``) reads the file and sends the changes to ``rtic.reference.v1``,
+``cli/main.py``) reads the file and sends the changes to ``rtic.reference.v1``,
 so a loaded file and a live change take the same path into the engine.
 
 Formats (by file name ending):

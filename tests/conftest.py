@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
+from cli.services import free_port, redis_answers, start_embedded_redis, start_tansu
 from enrichers.geo import GeoIndex
-from rtic.services import free_port, redis_answers, start_embedded_redis, start_tansu
 from rtic.settings import PROJECT_ROOT, Settings
 from tests.engine import Engine
 

@@ -81,7 +81,7 @@ class Engine:
         log = open(self.log_dir / f"{part}{suffix}.log", "wb")
         self.log_files.append(log)
         self.processes[part] = subprocess.Popen(
-            [sys.executable, "-m", "rtic.cli", part],
+            [sys.executable, "-m", "cli.main", part],
             env=self.env(),
             stdout=log,
             stderr=subprocess.STDOUT,

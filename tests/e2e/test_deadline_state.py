@@ -13,8 +13,8 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer
 
+from cli.services import free_port
 from rtic.kafka import bootstrap_servers
-from rtic.services import free_port
 from rtic.settings import Settings
 from tests.conftest import make_incident
 from tests.engine import Engine

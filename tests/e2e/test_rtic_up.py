@@ -16,7 +16,7 @@ import psutil
 import pytest
 from websockets.asyncio.client import connect
 
-from rtic.services import free_port
+from cli.services import free_port
 from rtic.tokens import issue_token
 
 pytestmark = pytest.mark.e2e
@@ -36,7 +36,7 @@ def test_rtic_up_runs_everything_and_stops_cleanly(redis_url: str, tmp_path) -> 
     }
     log = (tmp_path / "up.log").open("wb")
     up = subprocess.Popen(
-        [sys.executable, "-m", "rtic.cli", "up", "--rate", "30"],
+        [sys.executable, "-m", "cli.main", "up", "--rate", "30"],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,

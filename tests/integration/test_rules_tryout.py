@@ -8,7 +8,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from rtic.cli import main
+from cli.main import main
 from tests.conftest import NOW, make_call, make_hotlist_change, make_read
 
 pytestmark = pytest.mark.integration

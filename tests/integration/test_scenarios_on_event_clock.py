@@ -8,9 +8,9 @@ from collections import Counter
 
 import pytest
 
+from cli.tryout import run_rules_over
 from enrichers.geo import GeoIndex
 from rules.catalogue import default_rules
-from rules.tryout import run_rules_over
 from simulators.replay import ReplayEvent
 from simulators.scenarios import SCENARIOS
 from tests.conftest import NOW

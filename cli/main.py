@@ -230,11 +230,11 @@ def cmd_rules_check(args: argparse.Namespace) -> int:
 def cmd_rules_test(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from cli.services import redis_answers, start_embedded_redis
+    from cli.tryout import load_events, report, run_rules_over
     from enrichers.geo import GeoIndex
-    from rtic.services import redis_answers, start_embedded_redis
     from rules.catalogue import default_rules
     from rules.config import RuleFileError, load_rule_file
-    from rules.tryout import load_events, report, run_rules_over
     from simulators.replay import AdapterReport
 
     settings = get_settings()
@@ -287,7 +287,7 @@ def cmd_rules_list(args: argparse.Namespace) -> int:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from rtic.embedded import run_up
+    from cli.up import run_up
 
     return run_up(get_settings(), rate=args.rate, seed=args.seed, simulate=not args.no_simulator)
 

@@ -20,7 +20,7 @@ import urllib.request
 from datetime import UTC, datetime
 from typing import Any
 
-from rtic.services import (
+from cli.services import (
     EmbeddedRedis,
     Tansu,
     kafka_host_port,
@@ -79,7 +79,7 @@ def run_up(settings: Settings, *, rate: float, seed: int, simulate: bool = True)
             _say(
                 f"no Redis at {settings.redis_url}: started an embedded one at {embedded_redis.url}"
             )
-        cmd = [sys.executable, "-m", "rtic.cli"]
+        cmd = [sys.executable, "-m", "cli.main"]
         children.append(("worker", subprocess.Popen([*cmd, "worker"], env=env)))
         children.append(("gateway", subprocess.Popen([*cmd, "gateway"], env=env)))
         base = f"http://{settings.gateway_host}:{settings.gateway_port}"
