@@ -17,6 +17,11 @@ from typing import Literal, Protocol, runtime_checkable
 ClockMode = Literal["wall", "event"]
 
 
+def utc_now() -> datetime:
+    """The wall clock's now, timezone-aware UTC: the one default clock of every edge."""
+    return datetime.now(UTC)
+
+
 @runtime_checkable
 class Clock(Protocol):
     """What an edge asks for the time; ``observe`` is told every event time it sees."""
@@ -30,7 +35,7 @@ class WallClock:
     """Now is now (UTC); event times do not move it."""
 
     def __call__(self) -> datetime:
-        return datetime.now(UTC)
+        return utc_now()
 
     def observe(self, at: datetime) -> None:
         return None
