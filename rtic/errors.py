@@ -4,11 +4,11 @@
 
     RticError
      +-- ConfigError            settings or reference files that cannot be used
+     |    +-- RuleError         a rule set that cannot be used (a rule file's problems, by line)
      +-- ContractError          a message that breaks the wire contract
      |    +-- DecodeError       not UTF-8 JSON (or not an object)
      |    +-- ValidationFailed  JSON, but not a valid event of its topic
      +-- EnrichmentError        an enricher could not do its work (degrade, do not fail)
-     +-- RuleError              a rule raised; isolated per rule
      +-- AuthError              a bad, expired or missing bearer token
      +-- ServiceError           a broker, Redis or database that does not answer
 """
@@ -22,6 +22,15 @@ class RticError(Exception):
 
 class ConfigError(RticError):
     """Settings, rule or reference files that cannot be used."""
+
+
+class RuleError(ConfigError):
+    """A rule set that cannot be used: a rule file's problems (``rules.config.RuleFileError``
+    lists them with their lines), or enabled rules that need different enrichments.
+
+    A rule that raises while evaluating an event is not one of these: the engine logs
+    it, counts it against the rule and goes on (``rules.base.evaluate``).
+    """
 
 
 class ContractError(RticError):
@@ -38,10 +47,6 @@ class ValidationFailed(ContractError):
 
 class EnrichmentError(RticError):
     """An enricher could not complete; the event goes on marked partial."""
-
-
-class RuleError(RticError):
-    """A rule raised while evaluating an event."""
 
 
 class AuthError(RticError):

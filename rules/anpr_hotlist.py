@@ -4,10 +4,40 @@ from __future__ import annotations
 
 from datetime import UTC
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from rtic.schemas import AlertV1, LocationV1, PlateReadV1, Severity
-from rules.base import RuleContext, make_alert
+from rtic.schemas import AlertV1, EventKind, LocationV1, PlateReadV1, Role, Severity
+from rules.base import Rule, RuleContext, RuleParams, RuleSpec, make_alert
+
+
+class Params(RuleParams):
+    """What an analyst tunes for hotlist hits."""
+
+    min_confidence: float = Field(
+        0.0,
+        ge=0.0,
+        le=1.0,
+        description="Reads below this ANPR confidence are ignored; "
+        "a read that gives no confidence never is.",
+    )
+    group_window_s: float = Field(
+        300.0,
+        ge=0,
+        le=86_400,
+        description="Hits on one hotlist entry this many seconds apart or closer update "
+        "one alert instead of raising another (0: each hit its own alert).",
+    )
+
+
+SPEC = RuleSpec(
+    rule_id="anpr_hotlist_hit",
+    title="ANPR hotlist hit",
+    description="A plate read matches a live hotlist entry, tolerating 0/O, 1/I, 5/S, 8/B misreads.",
+    kinds=frozenset({EventKind.ANPR}),
+    severity=Severity.HIGH,
+    audience_roles=(Role.RTIC_ANALYST, Role.SUPERVISOR, Role.OFFICER),
+    params=Params(),
+)
 
 SEVERITY_BY_REASON = {
     "firearms": Severity.CRITICAL,
@@ -20,11 +50,10 @@ SEVERITY_BY_REASON = {
 }
 
 
-def anpr_hotlist_hit(event: BaseModel, ctx: RuleContext) -> list[AlertV1]:
+def anpr_hotlist_hit(event: BaseModel, ctx: RuleContext[Params]) -> list[AlertV1]:
     """One alert per hotlist entry the read matches (exactly or as a usual misread)."""
     assert isinstance(event, PlateReadV1)
-    min_conf = float(ctx.params.get("min_confidence", 0.0))
-    if event.confidence is not None and event.confidence < min_conf:
+    if event.confidence is not None and event.confidence < ctx.params.min_confidence:
         return []
     alerts = []
     for hit in ctx.enrichment.get("history", {}).get("hotlist", []):
@@ -42,6 +71,7 @@ def anpr_hotlist_hit(event: BaseModel, ctx: RuleContext) -> list[AlertV1]:
                 ctx,
                 facts=(event.read_id, str(hit.get("id", listed))),
                 group=(str(hit.get("id", listed)),),
+                group_window_s=ctx.params.group_window_s,
                 severity=severity,
                 title=f"Hotlisted vehicle {listed}: {reason.replace('_', ' ')}",
                 summary=(
@@ -68,3 +98,6 @@ def anpr_hotlist_hit(event: BaseModel, ctx: RuleContext) -> list[AlertV1]:
             )
         )
     return alerts
+
+
+RULE = Rule(SPEC, anpr_hotlist_hit)

@@ -26,8 +26,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from rtic.schemas import AlertAckV1, AlertV1, IncidentEventV1, LocationV1, Severity
-from rules.base import RuleContext, make_alert
+from pydantic import Field
+
+from rtic.schemas import AlertAckV1, AlertV1, IncidentEventV1, LocationV1, Role, Severity
+from rules.base import Rule, RuleContext, RuleParams, RuleSpec, make_alert
 
 # The grades whose attendance is promised, and what each stage means.
 PROMISED_GRADES = (1, 2)
@@ -46,6 +48,34 @@ def _time(text: str) -> datetime:
 
 
 # ---- response promise --------------------------------------------------------------
+
+
+class ResponsePromiseParams(RuleParams):
+    """The promises an analyst may set, in seconds from the incident's creation."""
+
+    assign_within_s: float = Field(
+        120.0, ge=10, le=3600, description="Grade 1: a unit assigned within this many seconds."
+    )
+    attend_within_s: float = Field(
+        900.0, ge=60, le=7200, description="Grade 1: a unit arrived within this many seconds."
+    )
+    grade2_attend_within_s: float = Field(
+        3600.0, ge=300, le=86_400, description="Grade 2: a unit arrived within this many seconds."
+    )
+
+
+RESPONSE_PROMISE_SPEC = RuleSpec(
+    rule_id="response_promise",
+    title="Response promise at risk",
+    description="A grade 1 incident not assigned within `assign_within_s` or not "
+    "attended within `attend_within_s`; a grade 2 not attended within "
+    "`grade2_attend_within_s`. On a timer: the wall clock live, the event clock in replays.",
+    kinds=frozenset(),
+    tracks="incident",
+    severity=Severity.HIGH,
+    audience_roles=(Role.RTIC_ANALYST, Role.SUPERVISOR),
+    params=ResponsePromiseParams(),
+)
 
 
 def track_incident(
@@ -75,16 +105,16 @@ def track_incident(
     return st
 
 
-def promise_deadlines(state: dict[str, Any], params: dict[str, Any]) -> dict[str, datetime]:
+def promise_deadlines(state: dict[str, Any], params: ResponsePromiseParams) -> dict[str, datetime]:
     """The deadlines still open for an incident's state: stage -> when it passes."""
     created = _time(state["created_at"])
     out: dict[str, datetime] = {}
     if state["grade"] == 1:
         if "assigned_at" not in state:
-            out["not_assigned"] = created + timedelta(seconds=float(params["assign_within_s"]))
-        out["not_attended"] = created + timedelta(seconds=float(params["attend_within_s"]))
+            out["not_assigned"] = created + timedelta(seconds=params.assign_within_s)
+        out["not_attended"] = created + timedelta(seconds=params.attend_within_s)
     elif state["grade"] == 2:
-        out["not_attended"] = created + timedelta(seconds=float(params["grade2_attend_within_s"]))
+        out["not_attended"] = created + timedelta(seconds=params.grade2_attend_within_s)
     return out
 
 
@@ -98,14 +128,13 @@ def _minutes(seconds: float) -> str:
     return f"{round(seconds / 3600, 1):g} hours"
 
 
-def response_promise(state: Any, ctx: RuleContext) -> list[AlertV1]:
+def response_promise(state: Any, ctx: RuleContext[ResponsePromiseParams]) -> list[AlertV1]:
     """An alert for each promise of the incident that has passed at ``ctx.now``."""
     assert isinstance(state, dict)
-    params = dict(ctx.params)
     created = _time(state["created_at"])
     location = LocationV1.model_validate(state["location"])
     alerts = []
-    for stage, deadline in promise_deadlines(state, params).items():
+    for stage, deadline in promise_deadlines(state, ctx.params).items():
         if ctx.now < deadline:
             continue
         allowed = (deadline - created).total_seconds()
@@ -153,6 +182,31 @@ def response_promise(state: Any, ctx: RuleContext) -> list[AlertV1]:
 UNACKNOWLEDGED_CRITICAL = "unacknowledged_critical"
 
 
+class UnacknowledgedCriticalParams(RuleParams):
+    """How long a critical alert may wait for an answer."""
+
+    ack_within_s: float = Field(
+        60.0,
+        ge=5,
+        le=3600,
+        description="Seconds a critical alert may go without an acknowledgement, assignment "
+        "or dismissal before it goes to the supervisors.",
+    )
+
+
+UNACKNOWLEDGED_CRITICAL_SPEC = RuleSpec(
+    rule_id=UNACKNOWLEDGED_CRITICAL,
+    title="Unacknowledged critical alert",
+    description="A critical alert that nobody acknowledges, assigns or dismisses "
+    "within `ack_within_s` is escalated to the supervisors.",
+    kinds=frozenset(),
+    tracks="critical_alert",
+    severity=Severity.CRITICAL,
+    audience_roles=(Role.SUPERVISOR,),
+    params=UnacknowledgedCriticalParams(),
+)
+
+
 def track_alert(state: dict[str, Any] | None, alert: AlertV1) -> dict[str, Any] | None:
     """Start waiting for an acknowledgement of a critical alert (the first version starts
     the clock; updates and escalations do not)."""
@@ -178,11 +232,13 @@ def track_ack(state: dict[str, Any] | None, ack: AlertAckV1) -> dict[str, Any] |
     return None
 
 
-def unacknowledged_critical(state: Any, ctx: RuleContext) -> list[AlertV1]:
+def unacknowledged_critical(
+    state: Any, ctx: RuleContext[UnacknowledgedCriticalParams]
+) -> list[AlertV1]:
     """The escalation of a critical alert left unanswered for ``ack_within_s``."""
     assert isinstance(state, dict)
     created = _time(state["created_at"])
-    within = float(ctx.params["ack_within_s"])
+    within = ctx.params.ack_within_s
     if ctx.now < created + timedelta(seconds=within):
         return []
     waited = (ctx.now - created).total_seconds()
@@ -211,3 +267,7 @@ def unacknowledged_critical(state: Any, ctx: RuleContext) -> list[AlertV1]:
             },
         )
     ]
+
+
+RESPONSE_PROMISE_RULE = Rule(RESPONSE_PROMISE_SPEC, response_promise)
+UNACKNOWLEDGED_CRITICAL_RULE = Rule(UNACKNOWLEDGED_CRITICAL_SPEC, unacknowledged_critical)

@@ -2,9 +2,12 @@
 
 A burst of calls about one thing (a fight outside a club, a fire, a crash)
 reaches several call handlers at once; nobody sees that it is one incident
-until the RTIC does. The history enricher lists, for each call, the other
-calls within ``radius_m`` in the last ``window_minutes`` (one Redis script
-for the batch). When this call makes ``min_calls``, the rule raises one alert
+until the RTIC does. The rule declares the search it needs
+(``RecentCallsNearby``, from its ``radius_m`` and ``window_minutes``); the
+stream asks the configured rule set for it, and the history enricher's call
+index, in the worker's memory, lists for each call of a batch the other calls
+within that radius in that window (``recent_calls_nearby``) before the rules
+run. When this call makes ``min_calls``, the rule raises one alert
 for the cluster, and every further call that joins it updates that alert (same
 id, a higher version, the calls counted) instead of raising another: the
 cluster is named by its first call, and stays open while calls keep joining
@@ -16,15 +19,54 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from rtic.schemas import AlertV1, CallV1
-from rules.base import RuleContext, make_alert
+from pydantic import Field
+
+from rtic.schemas import AlertV1, CallV1, EventKind, Role, Severity
+from rules.base import RecentCallsNearby, Rule, RuleContext, RuleParams, RuleSpec, make_alert
 
 
-def emerging_incident(event: Any, ctx: RuleContext) -> list[AlertV1]:
+class Params(RuleParams):
+    """What an analyst tunes for emerging incidents."""
+
+    min_calls: int = Field(
+        4,
+        ge=2,
+        le=50,
+        description="Calls, the latest one included, that make an emerging incident.",
+    )
+    radius_m: float = Field(
+        300.0,
+        ge=25,
+        le=2000,
+        description="How close, in metres, the others are to the latest call.",
+    )
+    window_minutes: float = Field(
+        10.0, ge=1, le=240, description="How recent, in minutes before the latest call, they are."
+    )
+
+
+def needs(params: Params) -> RecentCallsNearby:
+    """The recent-call search this rule reads, as its parameters say."""
+    return RecentCallsNearby(radius_m=params.radius_m, window_s=params.window_minutes * 60)
+
+
+SPEC = RuleSpec(
+    rule_id="emerging_incident",
+    title="Emerging incident",
+    description="`min_calls` or more calls within `radius_m` within `window_minutes`: "
+    "one alert that grows as calls join it.",
+    kinds=frozenset({EventKind.CALL}),
+    severity=Severity.HIGH,
+    audience_roles=(Role.RTIC_ANALYST, Role.SUPERVISOR),
+    params=Params(),
+    needs=needs,
+)
+
+
+def emerging_incident(event: Any, ctx: RuleContext[Params]) -> list[AlertV1]:
+    """One alert for the cluster this call completes or joins (same id while it grows)."""
     assert isinstance(event, CallV1)
-    k = int(ctx.params["min_calls"])
-    radius = float(ctx.params["radius_m"])
-    minutes = float(ctx.params["window_minutes"])
+    k, radius, minutes = ctx.params.min_calls, ctx.params.radius_m, ctx.params.window_minutes
     nearby = ctx.enrichment.get("history", {}).get("recent_calls_nearby")
     if not nearby or nearby["count"] + 1 < k:
         return []
@@ -60,3 +102,6 @@ def emerging_incident(event: Any, ctx: RuleContext) -> list[AlertV1]:
             },
         )
     ]
+
+
+RULE = Rule(SPEC, emerging_incident)

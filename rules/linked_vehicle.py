@@ -5,15 +5,39 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from rtic.schemas import AlertV1, LocationV1, PlateReadV1, Severity
-from rules.base import RuleContext, make_alert
+from rtic.schemas import AlertV1, EventKind, LocationV1, PlateReadV1, Role, Severity
+from rules.base import Rule, RuleContext, RuleParams, RuleSpec, make_alert
 
 
-def vehicle_linked_to_incident(event: BaseModel, ctx: RuleContext) -> list[AlertV1]:
+class Params(RuleParams):
+    """What an analyst tunes for vehicles of open incidents."""
+
+    window_minutes: float = Field(
+        120.0,
+        ge=5,
+        le=24 * 60,
+        description="A read counts if it comes within this many minutes of the incident's creation.",
+    )
+
+
+SPEC = RuleSpec(
+    rule_id="vehicle_linked_to_incident",
+    title="Vehicle linked to an open incident",
+    description="A vehicle of an open incident (suspect, victim, stolen...) read by ANPR "
+    "within `window_minutes` of the incident: to its units and the RTIC.",
+    kinds=frozenset({EventKind.ANPR}),
+    severity=Severity.HIGH,
+    audience_roles=(Role.RTIC_ANALYST, Role.SUPERVISOR),
+    params=Params(),
+)
+
+
+def vehicle_linked_to_incident(event: BaseModel, ctx: RuleContext[Params]) -> list[AlertV1]:
+    """One alert per open incident the read plate is linked to, within the window."""
     assert isinstance(event, PlateReadV1)
-    window = timedelta(minutes=float(ctx.params.get("window_minutes", 120)))
+    window = timedelta(minutes=ctx.params.window_minutes)
     place = ctx.enrichment.get("areas", {}).get("ward", {}).get("name", "outside force area")
     alerts = []
     for link in ctx.enrichment.get("history", {}).get("linked_incidents", []):
@@ -55,3 +79,6 @@ def vehicle_linked_to_incident(event: BaseModel, ctx: RuleContext) -> list[Alert
             )
         )
     return alerts
+
+
+RULE = Rule(SPEC, vehicle_linked_to_incident)

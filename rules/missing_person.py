@@ -10,11 +10,28 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from rtic.schemas import AlertV1, CallV1, Severity
-from rules.base import RuleContext, make_alert
+from rtic.schemas import AlertV1, CallV1, EventKind, Role, Severity
+from rules.base import Rule, RuleContext, RuleParams, RuleSpec, make_alert
 
 
-def missing_person_match(event: BaseModel, ctx: RuleContext) -> list[AlertV1]:
+class Params(RuleParams):
+    """None: a marker is a match."""
+
+
+SPEC = RuleSpec(
+    rule_id="missing_person",
+    title="Missing person",
+    description="A call from or about a person, or at an address, linked to an open "
+    "missing-person report (marker `missing_person`).",
+    kinds=frozenset({EventKind.CALL}),
+    severity=Severity.HIGH,
+    audience_roles=(Role.RTIC_ANALYST, Role.SUPERVISOR, Role.OFFICER),
+    params=Params(),
+)
+
+
+def missing_person_match(event: BaseModel, ctx: RuleContext[Params]) -> list[AlertV1]:
+    """An alert when the call's history carries a ``missing_person`` marker."""
     assert isinstance(event, CallV1)
     linked = [
         m
@@ -43,3 +60,6 @@ def missing_person_match(event: BaseModel, ctx: RuleContext) -> list[AlertV1]:
             },
         )
     ]
+
+
+RULE = Rule(SPEC, missing_person_match)

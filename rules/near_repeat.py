@@ -5,13 +5,35 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from rtic.schemas import AlertV1, CallV1, IncidentEventV1
-from rules.base import RuleContext, make_alert
+from rtic.schemas import AlertV1, CallV1, EventKind, IncidentEventV1, Role, Severity
+from rules.base import Rule, RuleContext, RuleParams, RuleSpec, make_alert
 
 
-def near_repeat_burglary(event: BaseModel, ctx: RuleContext) -> list[AlertV1]:
+class Params(RuleParams):
+    """What an analyst tunes for near-repeat burglary."""
+
+    radius_m: float = Field(
+        400.0, ge=50, le=2000, description="Homes within this many metres are at raised risk."
+    )
+    days: int = Field(14, ge=1, le=60, description="For this many days after the burglary.")
+
+
+SPEC = RuleSpec(
+    rule_id="near_repeat_burglary",
+    title="Near-repeat burglary risk",
+    description="After a burglary, homes within `radius_m` are at raised risk for `days`: "
+    "a patrol priority for the neighbourhood team.",
+    kinds=frozenset({EventKind.CALL, EventKind.INCIDENT}),
+    severity=Severity.MEDIUM,
+    audience_roles=(Role.RTIC_ANALYST, Role.SUPERVISOR, Role.OFFICER),
+    params=Params(),
+)
+
+
+def near_repeat_burglary(event: BaseModel, ctx: RuleContext[Params]) -> list[AlertV1]:
+    """A patrol priority around a new burglary (a call, or an incident not raised from one)."""
     if isinstance(event, IncidentEventV1):
         if event.event != "created" or event.call_ids:
             return []  # an incident raised from a call: the call has raised it already
@@ -27,8 +49,7 @@ def near_repeat_burglary(event: BaseModel, ctx: RuleContext) -> list[AlertV1]:
         return []
     if category != "burglary":
         return []
-    radius = float(ctx.params.get("radius_m", 400))
-    days = int(ctx.params.get("days", 14))
+    radius, days = ctx.params.radius_m, ctx.params.days
     until = at + timedelta(days=days)
     ward = ctx.enrichment.get("areas", {}).get("ward", {}).get("name", "the area")
     return [
@@ -53,3 +74,6 @@ def near_repeat_burglary(event: BaseModel, ctx: RuleContext) -> list[AlertV1]:
             },
         )
     ]
+
+
+RULE = Rule(SPEC, near_repeat_burglary)

@@ -8,13 +8,30 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from rtic.schemas import AlertV1, IncidentEventV1, Severity
-from rules.base import RuleContext, make_alert
+from rtic.schemas import AlertV1, EventKind, IncidentEventV1, Role, Severity
+from rules.base import Rule, RuleContext, RuleParams, RuleSpec, make_alert
 
 DANGEROUS = {"weapons", "firearms", "violence_to_officers", "violent"}
 
 
-def officer_safety(event: BaseModel, ctx: RuleContext) -> list[AlertV1]:
+class Params(RuleParams):
+    """None: every warning marker is told."""
+
+
+SPEC = RuleSpec(
+    rule_id="officer_safety",
+    title="Officer safety",
+    description="An incident at an address, or with a person, that has a warning marker: "
+    "to the assigned and nearest units before they arrive.",
+    kinds=frozenset({EventKind.INCIDENT}),
+    severity=Severity.HIGH,
+    audience_roles=(Role.RTIC_ANALYST, Role.SUPERVISOR),
+    params=Params(),
+)
+
+
+def officer_safety(event: BaseModel, ctx: RuleContext[Params]) -> list[AlertV1]:
+    """One alert per incident and set of markers, critical when a marker means danger."""
     assert isinstance(event, IncidentEventV1)
     if event.event not in ("created", "updated", "assigned"):
         return []
@@ -60,3 +77,6 @@ def officer_safety(event: BaseModel, ctx: RuleContext) -> list[AlertV1]:
             },
         )
     ]
+
+
+RULE = Rule(SPEC, officer_safety)

@@ -2,10 +2,42 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from dataclasses import replace
 
-from rtic.schemas import AlertV1, CallV1
-from rules.base import RuleContext, make_alert
+from pydantic import BaseModel, Field
+
+from rtic.schemas import AlertV1, CallV1, EventKind, Role, Severity
+from rtic.settings import Settings
+from rules.base import Rule, RuleContext, RuleParams, RuleSpec, fixed, make_alert
+
+
+class Params(RuleParams):
+    """What an analyst tunes for repeat calls; the window is the history kept."""
+
+    threshold: int = Field(
+        3,
+        ge=2,
+        le=50,
+        description="Calls from one address or caller within the window that raise an alert "
+        "(default: RTIC_REPEAT_CALL_THRESHOLD).",
+    )
+    domestic_abuse_threshold: int = Field(
+        2, ge=2, le=50, description="The same for a domestic abuse call."
+    )
+    window_days: int = fixed(
+        28, "Days of call history counted: the history kept (RTIC_HISTORY_DAYS).", ge=1
+    )
+
+
+SPEC = RuleSpec(
+    rule_id="repeat_calls",
+    title="Repeat calls",
+    description="The same address or caller calls `threshold` or more times in `window_days`.",
+    kinds=frozenset({EventKind.CALL}),
+    severity=Severity.MEDIUM,
+    audience_roles=(Role.RTIC_ANALYST, Role.SUPERVISOR),
+    params=Params(),
+)
 
 
 def ordinal(n: int) -> str:
@@ -14,13 +46,13 @@ def ordinal(n: int) -> str:
     return f"{n}{suffix}"
 
 
-def repeat_calls(event: BaseModel, ctx: RuleContext) -> list[AlertV1]:
+def repeat_calls(event: BaseModel, ctx: RuleContext[Params]) -> list[AlertV1]:
     """An alert when this call makes ``threshold`` or more from one address or caller."""
     assert isinstance(event, CallV1)
-    threshold = int(ctx.params.get("threshold", 3))
+    threshold = ctx.params.threshold
     if event.category == "domestic_abuse":
-        threshold = int(ctx.params.get("domestic_abuse_threshold", 2))
-    days = int(ctx.params.get("window_days", 28))
+        threshold = ctx.params.domestic_abuse_threshold
+    days = ctx.params.window_days
     history = ctx.enrichment.get("history", {})
     found = []
     for field, label, who in (
@@ -62,3 +94,18 @@ def repeat_calls(event: BaseModel, ctx: RuleContext) -> list[AlertV1]:
             },
         )
     ]
+
+
+RULE = Rule(SPEC, repeat_calls)
+
+
+def rule(settings: Settings | None = None) -> Rule:
+    """The rule with a deployment's defaults: ``threshold`` and ``window_days`` from settings."""
+    if settings is None:
+        return RULE
+    # Not validated again: the settings check their own values, and a rule file that
+    # changes the threshold is checked against the bounds above.
+    params = SPEC.params.model_copy(
+        update={"threshold": settings.repeat_call_threshold, "window_days": settings.history_days}
+    )
+    return Rule(replace(SPEC, params=params), repeat_calls)

@@ -3,16 +3,40 @@ care home or refuge."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from rtic.schemas import AlertV1, CallV1, IncidentEventV1
-from rules.base import RuleContext, make_alert
+from rtic.schemas import AlertV1, CallV1, EventKind, IncidentEventV1, Role, Severity
+from rules.base import Rule, RuleContext, RuleParams, RuleSpec, make_alert
 
 TRIGGERS = {"assault", "robbery", "domestic_abuse", "sexual_offence", "missing_person"}
 VULNERABLE_KINDS = ("school", "care_home", "refuge")
 
 
-def vulnerable_place(event: BaseModel, ctx: RuleContext) -> list[AlertV1]:
+class Params(RuleParams):
+    """What an analyst tunes for offences near vulnerable places."""
+
+    distance_m: float = Field(
+        200.0,
+        ge=10,
+        le=2000,
+        description="How close, in metres, to a school, care home or refuge counts as near.",
+    )
+
+
+SPEC = RuleSpec(
+    rule_id="vulnerable_place",
+    title="Vulnerable place",
+    description="A violent or sexual offence, or a missing person, within `distance_m` of a "
+    "school, care home or refuge.",
+    kinds=frozenset({EventKind.CALL, EventKind.INCIDENT}),
+    severity=Severity.HIGH,
+    audience_roles=(Role.RTIC_ANALYST, Role.SUPERVISOR, Role.OFFICER),
+    params=Params(),
+)
+
+
+def vulnerable_place(event: BaseModel, ctx: RuleContext[Params]) -> list[AlertV1]:
+    """An alert for a triggering call or incident near one or more vulnerable places."""
     if isinstance(event, IncidentEventV1):
         if event.event != "created" or event.call_ids:
             return []  # an incident raised from a call: the call has raised it already
@@ -21,10 +45,9 @@ def vulnerable_place(event: BaseModel, ctx: RuleContext) -> list[AlertV1]:
         ident, category, location = event.call_id, event.category, event.location
     else:
         return []
-    categories = set(ctx.params.get("categories", TRIGGERS))
-    if category not in categories:
+    if category not in TRIGGERS:
         return []
-    within = float(ctx.params.get("distance_m", 200))
+    within = ctx.params.distance_m
     near = {
         kind: place
         for kind, place in ctx.enrichment.get("nearby_places", {}).items()
@@ -53,3 +76,6 @@ def vulnerable_place(event: BaseModel, ctx: RuleContext) -> list[AlertV1]:
             },
         )
     ]
+
+
+RULE = Rule(SPEC, vulnerable_place)

@@ -46,7 +46,7 @@ from rtic.schemas import (
     validate_read_batch,
 )
 from rtic.topics import Topics
-from rules.base import Rule, RuleStats, evaluate
+from rules.base import Rule, RuleStats, evaluate, recent_calls_search
 from rules.config import RuleFileError, load_rule_file
 from rules.snooze import SnoozeIndex, split_snoozed
 
@@ -409,14 +409,9 @@ class Pipeline:
         return None
 
     def _emerging_search(self, kind: EventKind) -> tuple[float, float] | None:
-        """(radius m, window s) of the emerging-incident rule for calls, if it is on."""
-        if kind is not EventKind.CALL:
-            return None
-        for rule in self.rules:
-            if rule.spec.rule_id == "emerging_incident" and rule.spec.enabled:
-                p = rule.spec.params
-                return float(p["radius_m"]), float(p["window_minutes"]) * 60
-        return None
+        """(radius m, window s) of the recent-call search the enabled rules need, for calls."""
+        search = recent_calls_search(self.rules) if kind is EventKind.CALL else None
+        return (search.radius_m, search.window_s) if search else None
 
     def _enriched_message(self, kind: EventKind, m: _Message) -> tuple[str, bytes | None, bytes]:
         if isinstance(m.model, PlateReadBatchV1):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rtic.schemas import EventKind, PlateReadV1
+from rules.anpr_hotlist import Params
 from rules.base import RuleStats, evaluate
 from rules.catalogue import default_rules
 from tests.conftest import NOW, make_read
@@ -78,7 +79,7 @@ def test_same_read_same_id_other_read_other_id() -> None:
 def test_low_confidence_reads_are_ignored_when_a_minimum_is_set() -> None:
     from dataclasses import replace
 
-    strict = [replace(RULES[0], spec=replace(RULES[0].spec, params={"min_confidence": 0.8}))]
+    strict = [replace(RULES[0], spec=replace(RULES[0].spec, params=Params(min_confidence=0.8)))]
     hit = {"id": "1", "vrm": "AB12CDE", "reason": "stolen", "match": "exact"}
     low = PlateReadV1.model_validate(make_read(confidence=0.5))
     assert evaluate(strict, EventKind.ANPR, low, enrichment(hit), NOW, RuleStats()) == []
@@ -126,7 +127,7 @@ def test_an_unknown_reason_is_medium() -> None:
 def test_a_read_without_confidence_is_not_filtered_by_a_minimum() -> None:
     from dataclasses import replace
 
-    strict = [replace(RULES[0], spec=replace(RULES[0].spec, params={"min_confidence": 0.8}))]
+    strict = [replace(RULES[0], spec=replace(RULES[0].spec, params=Params(min_confidence=0.8)))]
     read = PlateReadV1.model_validate(make_read(confidence=None))
     assert len(evaluate(strict, EventKind.ANPR, read, enrichment(hit()), NOW)) == 1
     exact = PlateReadV1.model_validate(make_read(confidence=0.8))

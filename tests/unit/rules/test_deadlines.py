@@ -20,8 +20,8 @@ def rules(**params: float) -> list[Rule]:
 
     out = []
     for r in default_rules():
-        extra = {k: v for k, v in params.items() if k in r.spec.params}
-        out.append(replace(r, spec=replace(r.spec, params={**r.spec.params, **extra})))
+        extra = {k: v for k, v in params.items() if k in type(r.spec.params).model_fields}
+        out.append(replace(r, spec=replace(r.spec, params=r.spec.params.model_copy(update=extra))))
     return out
 
 

@@ -10,7 +10,16 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from rtic.schemas import AlertV1, CallV1, EventKind, Role, Severity
-from rules.base import Rule, RuleContext, RuleSpec, RuleStats, evaluate, make_alert, stable_alert_id
+from rules.base import (
+    Rule,
+    RuleContext,
+    RuleParams,
+    RuleSpec,
+    RuleStats,
+    evaluate,
+    make_alert,
+    stable_alert_id,
+)
 from tests.conftest import NOW, make_call
 
 
@@ -30,6 +39,10 @@ def always(event, ctx):  # type: ignore[no-untyped-def]
             details={},
         )
     ]
+
+
+class Threshold(RuleParams):
+    threshold: int = 3
 
 
 def spec(rule_id: str, enabled: bool = True) -> RuleSpec:
@@ -129,7 +142,7 @@ def test_make_alert_fills_id_area_audience_and_rule_description() -> None:
             frozenset({EventKind.CALL}),
             Severity.LOW,
             audience_roles=(Role.OFFICER,),
-            params={"threshold": 2},
+            params=Threshold(threshold=2),
         ),
         only_for_officer_one,
     )
