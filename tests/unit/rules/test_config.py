@@ -267,3 +267,20 @@ def test_the_catalogue_reads_with_each_parameter_its_range_and_meaning() -> None
     assert "      min_confidence = 0.0 (0 to 1): Reads below this ANPR confidence" in listing
     assert "officer_safety [on] high, for rtic_analyst, supervisor\n" in listing
     assert "before they arrive.\n    params: none\n" in listing
+
+
+async def test_the_search_the_stream_asks_for_follows_a_reloaded_file(
+    geo: GeoIndex, tmp_path: Path
+) -> None:
+    from rules.base import RecentCallsNearby, recent_calls_search
+
+    path = tmp_path / "rules.yaml"
+    path.write_text("rules:\n  emerging_incident:\n    params: {radius_m: 500}\n")
+    topics = Topics.with_prefix("cfg.")
+    pipeline = Pipeline(topics, geo, None, default_rules(), rules_file=path)
+    assert recent_calls_search(pipeline.rules) == RecentCallsNearby(radius_m=500.0, window_s=600.0)
+    path.write_text("rules:\n  emerging_incident:\n    enabled: false\n")
+    os.utime(path, (1, 1))
+    pipeline._layers_checked = None
+    await pipeline.process([RawRecord(topics.calls, 0, 0, b"k", orjson.dumps(make_call()))])
+    assert recent_calls_search(pipeline.rules) is None
