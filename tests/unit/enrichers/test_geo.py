@@ -7,7 +7,8 @@ import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from enrichers.geo import LEVELS, GeoIndex, distance_m
+from enrichers.geo import LEVELS, GeoIndex
+from rtic.geodesy import distance_m
 from tests.conftest import BIRMINGHAM_CENTRE, COVENTRY_CENTRE, LONDON
 
 
@@ -60,12 +61,6 @@ def test_distance_is_plausible() -> None:
     # Birmingham to Coventry centres: about 26 km.
     d = distance_m(*BIRMINGHAM_CENTRE, *COVENTRY_CENTRE)
     assert 25_000 < d < 28_000
-
-
-def test_boundaries_geojson_for_the_map(geo: GeoIndex) -> None:
-    gj = geo.boundaries_geojson("district")
-    assert len(gj["features"]) == 7
-    assert {f["properties"]["name"] for f in gj["features"]} >= {"Birmingham", "Coventry"}
 
 
 def _points_in_force_area(geo: GeoIndex, seed: int, n: int) -> tuple[np.ndarray, np.ndarray]:

@@ -9,8 +9,9 @@ import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from enrichers.geo import GeoIndex, distance_m
+from enrichers.geo import GeoIndex
 from enrichers.zones import Geofences, build_place_layers, circle_polygon
+from rtic.geodesy import distance_m
 from tests.conftest import BIRMINGHAM_CENTRE, NOW
 
 LAT, LON = BIRMINGHAM_CENTRE
@@ -76,7 +77,7 @@ def test_operator_places_join_the_nearest_places(geo: GeoIndex) -> None:
             }
         }
     )
-    geo.extra_places = layers
+    geo.set_operator_places(layers)
     try:
         (near,) = geo.nearest_places([LAT], [LON])
         assert near["refuge"]["name"] == "Sample refuge (generated)"
@@ -84,7 +85,7 @@ def test_operator_places_join_the_nearest_places(geo: GeoIndex) -> None:
         assert 100 < near["refuge"]["distance_m"] < 120
         assert "school" in near
     finally:
-        geo.extra_places = {}
+        geo.set_operator_places({})
 
 
 def test_nearest_available_officers_fresh_first_then_stale() -> None:
