@@ -32,7 +32,7 @@ EARTH_RADIUS_M = 6_372_797.560856  # Redis's geo earth radius
 _RAD = math.pi / 180
 M_PER_DEG = EARTH_RADIUS_M * _RAD  # metres per degree of arc (of latitude)
 # The centre of the force area (the West Midlands: Birmingham), where the local
-# projection is exact; any point of Great Britain is within 0.1 % of it.
+# projection is exact; its scale is within 0.1 % up to 400 km away (England, Wales).
 FORCE_CENTRE = (52.48, -1.89)
 
 

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from enrichers.event_index import EMERGING_SHOWN, EventIndex, EventRecord, iso_seconds
-from rtic.geodesy import distance_m, within
+from rtic.geodesy import within
 
 WINDOW_S = 3_600
 RADIUS = 50
@@ -221,22 +221,6 @@ def test_an_emerging_search_of_another_radius_rebuilds_its_grid() -> None:
     (large,) = index.add_and_ask([c], (1000.0, 600.0))
     assert small["recent_calls_nearby"]["count"] == 0
     assert [x["id"] for x in large["recent_calls_nearby"]["calls"]] == ["C1", "C2"]
-
-
-@settings(max_examples=300, deadline=None)
-@given(
-    st.floats(-80, 80),
-    st.floats(-179, 179),
-    st.floats(-0.01, 0.01),
-    st.floats(-0.01, 0.01),
-)
-def test_the_distance_test_agrees_with_the_haversine(
-    lat: float, lon: float, dlat: float, dlon: float
-) -> None:
-    d = distance_m(lat, lon, lat + dlat, lon + dlon)
-    for r in (50.0, 300.0):
-        if abs(d - r) > 1e-6:
-            assert within(lat, lon, lat + dlat, lon + dlon, r) == (d <= r)
 
 
 def test_iso_seconds_is_utc_to_the_second() -> None:
