@@ -6,7 +6,7 @@ The key layout is in ``enrichers/keys.py``. ``HistoryStore.enrich`` works on a
 whole batch with one pipelined round trip, never one per event (small Lua
 scripts keep a look-up and its write in one command). Interpreting what Redis
 returned is pure (``_hotlist_hits``, ``_trail``, and the call and incident indexes
-of ``enrichers.call_index``) so it is tested without a server.
+of ``enrichers.event_index``) so it is tested without a server.
 
 If Redis does not answer within the settings' timeout a method raises
 ``ServiceError`` (worth retrying); if it answers with an error, ``EnrichmentError``
@@ -28,9 +28,10 @@ import redis.asyncio as aioredis
 from pydantic import BaseModel
 from redis.exceptions import RedisError, ResponseError
 
-from enrichers.call_index import CallIndex, CallRecord
-from enrichers.keys import Keys, canonical_vrm, fold_misreads, normalise_address, normalise_vrm
+from enrichers.event_index import EventIndex, EventRecord
+from enrichers.keys import Keys, normalise_address
 from rtic.errors import EnrichmentError, ServiceError
+from rtic.plates import canonical_vrm, fold_misreads, normalise_vrm
 from rtic.schemas import (
     AddressMarkerV1,
     CallV1,
@@ -159,7 +160,7 @@ def _address_key(address: str) -> str:
     return normalise_address(address)
 
 
-def _logged_record(row: Any, logged_ms: int) -> CallRecord | None:
+def _logged_record(row: Any, logged_ms: int) -> EventRecord | None:
     """A call or incident record from a log entry's row, None if the row is not one."""
     if not (isinstance(row, list) and len(row) == 7):
         return None
@@ -174,12 +175,12 @@ def _logged_record(row: Any, logged_ms: int) -> CallRecord | None:
         and isinstance(category, str)
     ):
         return None
-    return CallRecord(ident, ms, address, person, float(lat), float(lon), category, logged_ms)
+    return EventRecord(ident, ms, address, person, float(lat), float(lon), category, logged_ms)
 
 
-def _call_record(call: CallV1) -> CallRecord:
+def _call_record(call: CallV1) -> EventRecord:
     loc = call.location
-    return CallRecord(
+    return EventRecord(
         call.call_id,
         round(call.received_at.timestamp() * 1000),
         _address_key(loc.address) if loc.address else "",
@@ -190,10 +191,10 @@ def _call_record(call: CallV1) -> CallRecord:
     )
 
 
-def _incident_record(incident: IncidentEventV1) -> CallRecord:
+def _incident_record(incident: IncidentEventV1) -> EventRecord:
     """An incident as its log and index keep it (no person: markers cover persons)."""
     loc = incident.location
-    return CallRecord(
+    return EventRecord(
         incident.incident_id,
         round(incident.at.timestamp() * 1000),
         _address_key(loc.address) if loc.address else "",
@@ -208,7 +209,7 @@ class _SharedLog:
     """A history log in Redis (a stream every worker appends its batches to and reads
     the others' from) and this worker's index of it."""
 
-    def __init__(self, key: str, index: CallIndex) -> None:
+    def __init__(self, key: str, index: EventIndex) -> None:
         self.key = key
         self.index = index
         self.seen: str | None = None  # the last entry indexed; None: not read yet
@@ -360,9 +361,9 @@ class HistoryStore:
         self.keys = keys
         self.window_s = history_days * 86_400
         # Call and incident history: a shared log each in Redis, indexed here
-        # (enrichers/call_index.py).
-        self.calls = CallIndex(self.window_s, NEARBY_RADIUS_M, RECENT)
-        self.incidents = CallIndex(self.window_s, NEARBY_RADIUS_M, RECENT)
+        # (enrichers/event_index.py).
+        self.calls = EventIndex(self.window_s, NEARBY_RADIUS_M, RECENT)
+        self.incidents = EventIndex(self.window_s, NEARBY_RADIUS_M, RECENT)
         self.log_keep_s = self.window_s + 86_400  # wall-clock time a log keeps an entry
         self._call_log = _SharedLog(keys.call_log, self.calls)
         self._incident_log = _SharedLog(keys.incident_log, self.incidents)

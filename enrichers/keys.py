@@ -1,4 +1,7 @@
-"""Redis key layout and the normalisations keys are built from. Pure.
+"""Redis key layout, and the address normalisation address keys are built from. Pure.
+
+Plates in keys are ``rtic.plates.canonical_vrm`` (hotlists, incident vehicles) or
+``rtic.plates.normalise_vrm`` (trails).
 
 All keys start with ``rtic:`` (or the deployment's topic prefix + ``rtic:``):
 
@@ -30,7 +33,7 @@ worker enriched them (``c``: a JSON array of [id, received ms, address key,
 person id, lat, lon, category]). Incident history is another, the incident
 log, in the same format (the time is the created event's, the person id
 empty). Every worker appends its batches and reads the others', and answers
-look-ups from an index in memory (``enrichers.call_index``); each log is
+look-ups from an index in memory (``enrichers.event_index``); each log is
 trimmed (``MINID``) to the history window and a day of wall-clock time, so
 Redis memory stays bounded.
 """
@@ -39,27 +42,8 @@ from __future__ import annotations
 
 import re
 
-# Characters ANPR commonly confuses, mapped to one canonical character, so a
-# misread (0/O, 1/I, 5/S, 8/B, 2/Z, 0/Q/D) still finds the hotlisted plate.
-_CONFUSABLE = str.maketrans({"O": "0", "Q": "0", "D": "0", "I": "1", "S": "5", "B": "8", "Z": "2"})
-_NOT_ALNUM = re.compile(r"[^A-Z0-9]")
 _SPACES = re.compile(r"\s+")
 _ADDRESS_NOISE = re.compile(r"[^A-Z0-9 ]")
-
-
-def normalise_vrm(vrm: str) -> str:
-    """The plate as registered: upper case, no spaces or punctuation."""
-    return _NOT_ALNUM.sub("", vrm.upper())
-
-
-def canonical_vrm(vrm: str) -> str:
-    """The plate with confusable characters folded: equal for a plate and its usual misreads."""
-    return normalise_vrm(vrm).translate(_CONFUSABLE)
-
-
-def fold_misreads(normalised_vrm: str) -> str:
-    """``canonical_vrm`` for a plate already normalised (saves the second normalisation)."""
-    return normalised_vrm.translate(_CONFUSABLE)
 
 
 def normalise_address(address: str) -> str:

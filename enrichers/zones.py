@@ -2,7 +2,8 @@
 
 Built from the entries kept in Redis (``rtic:ref:geofence``, ``rtic:ref:place``)
 whenever their change counter moves, and queried in batches like the
-boundaries. Pure: no I/O; ``now`` comes from the caller.
+boundaries. Pure: no I/O; ``now`` comes from the caller. Metres are those of
+``rtic.geodesy`` (officers' distances in its planar ``to_metres``).
 
 A circle is turned into a 64-sided polygon in local metres, so "inside" is
 one vectorised point-in-polygon test for circles and polygons alike.
@@ -22,7 +23,8 @@ import shapely
 import shapely.geometry
 from shapely import STRtree
 
-from enrichers.geo import M_PER_DEG_LAT, M_PER_DEG_LON, PlaceLayer, points_xy, to_metres
+from enrichers.geo import PlaceLayer, points_xy
+from rtic.geodesy import metres_per_degree, to_metres
 
 # Up to this many geofences, a batch's points are first tested against every fence's
 # bounding box in numpy, and only points in one go to the STRtree query (most points
@@ -31,10 +33,12 @@ BOX_TEST_MAX_FENCES = 64
 
 
 def circle_polygon(lat: float, lon: float, radius_m: float, sides: int = 64) -> shapely.Polygon:
-    """A polygon in WGS84 degrees approximating a circle of ``radius_m`` metres."""
+    """A polygon in WGS84 degrees approximating a circle of ``radius_m`` metres
+    (metres per degree taken at the circle's own latitude)."""
     angles = np.linspace(0, 2 * math.pi, sides, endpoint=False)
-    lons = lon + radius_m * np.cos(angles) / M_PER_DEG_LON
-    lats = lat + radius_m * np.sin(angles) / M_PER_DEG_LAT
+    m_lat, m_lon = metres_per_degree(lat)
+    lons = lon + radius_m * np.cos(angles) / m_lon
+    lats = lat + radius_m * np.sin(angles) / m_lat
     return shapely.Polygon(np.column_stack([lons, lats]))
 
 
@@ -135,16 +139,12 @@ def build_place_layers(entries: Mapping[str, Mapping[str, Any]]) -> dict[str, Pl
             by_kind.setdefault(str(e.get("kind", "place")), []).append((ident, e))
     layers = {}
     for kind, items in by_kind.items():
-        lats = np.array([float(e["lat"]) for _, e in items])
-        lons = np.array([float(e["lon"]) for _, e in items])
-        xs, ys = to_metres(lons, lats)
-        layers[kind] = PlaceLayer(
-            kind=kind,
-            tree=STRtree(shapely.points(xs, ys)),
-            names=np.array([str(e.get("name", i)) for i, e in items], dtype=object),
-            ids=np.array([i for i, _ in items], dtype=object),
-            lats=lats,
-            lons=lons,
+        layers[kind] = PlaceLayer.of(
+            kind,
+            lats=np.array([float(e["lat"]) for _, e in items]),
+            lons=np.array([float(e["lon"]) for _, e in items]),
+            names=[str(e.get("name", i)) for i, e in items],
+            ids=[i for i, _ in items],
             generated=all(bool(e.get("generated")) for _, e in items),
         )
     return layers

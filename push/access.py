@@ -27,9 +27,9 @@ from typing import Any
 
 import orjson
 
-from enrichers.geo import distance_m
-from enrichers.keys import canonical_vrm
 from rtic.errors import ContractError
+from rtic.geodesy import distance_m
+from rtic.plates import canonical_vrm
 from rtic.schemas import ReferenceChangeV1, Role, Severity
 from rtic.tokens import Principal
 

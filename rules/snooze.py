@@ -28,7 +28,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from enrichers.keys import canonical_vrm
+from rtic.plates import canonical_vrm
 from rtic.schemas import AlertV1, SnoozeV1
 
 log = logging.getLogger(__name__)

@@ -360,7 +360,7 @@ class Pipeline:
                 elif kind == "snooze":
                     self.snoozes = SnoozeIndex.build(version, entries)
                 else:
-                    self.geo.extra_places = build_place_layers(entries)
+                    self.geo.set_operator_places(build_place_layers(entries))
                 self._layer_versions[kind] = version
                 log.info("loaded %d %s entries (version %d)", len(entries), kind, version)
         except (ServiceError, EnrichmentError) as exc:

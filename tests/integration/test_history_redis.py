@@ -398,7 +398,7 @@ async def test_geofences_and_places_change_at_run_time(
     )
     out = await pipeline.process([RawRecord(topics.calls, 0, 1, b"k", orjson.dumps(make_call()))])
     assert orjson.loads(out.messages[0][2])["enrichment"]["geofences"] == []
-    geo.extra_places = {}  # the session's GeoIndex is shared with other tests
+    geo.set_operator_places({})  # the session's GeoIndex is shared with other tests
 
 
 async def test_vehicles_of_open_incidents_are_found_by_reads_until_closed(

@@ -7,7 +7,7 @@ import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from enrichers.geo import LEVELS, GeoIndex, distance_m
+from enrichers.geo import LEVELS, GeoIndex
 from tests.conftest import BIRMINGHAM_CENTRE, COVENTRY_CENTRE, LONDON
 
 
@@ -54,18 +54,6 @@ def test_nearest_places_are_real_and_near(geo: GeoIndex) -> None:
     assert 0 <= near["school"]["distance_m"] < 2000
     (far,) = geo.nearest_places([LONDON[0]], [LONDON[1]])
     assert far == {}
-
-
-def test_distance_is_plausible() -> None:
-    # Birmingham to Coventry centres: about 26 km.
-    d = distance_m(*BIRMINGHAM_CENTRE, *COVENTRY_CENTRE)
-    assert 25_000 < d < 28_000
-
-
-def test_boundaries_geojson_for_the_map(geo: GeoIndex) -> None:
-    gj = geo.boundaries_geojson("district")
-    assert len(gj["features"]) == 7
-    assert {f["properties"]["name"] for f in gj["features"]} >= {"Birmingham", "Coventry"}
 
 
 def _points_in_force_area(geo: GeoIndex, seed: int, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -174,16 +162,3 @@ def test_nearest_places_respect_the_distance_limit(geo: GeoIndex) -> None:
     for kind, place in near.items():
         assert place["distance_m"] <= 5000, kind
         assert place["name"] and place["id"]
-
-
-COORD = st.tuples(st.floats(52.3, 52.7), st.floats(-2.3, -1.4))
-
-
-@given(COORD, COORD, COORD)
-def test_distance_is_a_metric(
-    a: tuple[float, float], b: tuple[float, float], c: tuple[float, float]
-) -> None:
-    ab, ba = distance_m(*a, *b), distance_m(*b, *a)
-    assert ab == ba >= 0
-    assert distance_m(*a, *a) == 0
-    assert distance_m(*a, *c) <= ab + distance_m(*b, *c) + 1e-6

@@ -15,9 +15,9 @@ from enrichers.geo import (
     AreaLevel,
     GeoIndex,
     round_1dp,
-    to_metres,
 )
 from enrichers.zones import build_place_layers
+from rtic.geodesy import to_metres
 
 
 def _exact(geo: GeoIndex) -> GeoIndex:
@@ -238,10 +238,10 @@ def test_areas_without_the_cache_equal_areas_with_it(geo: GeoIndex, seed: int) -
 def test_an_operator_layer_of_a_shipped_kind_replaces_it(geo: GeoIndex) -> None:
     lat, lon = 52.4801, -1.9025
     school = {"S1": {"name": "Operator school", "kind": "school", "lat": lat, "lon": lon + 0.001}}
-    geo.extra_places = build_place_layers(school)
+    geo.set_operator_places(build_place_layers(school))
     try:
         (near,) = geo.nearest_places([lat], [lon])
         assert near["school"]["name"] == "Operator school"
         assert list(near) == list(geo.places)  # the shipped kinds' order is kept
     finally:
-        geo.extra_places = {}
+        geo.set_operator_places({})

@@ -9,8 +9,9 @@ import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from enrichers.geo import GeoIndex, distance_m
+from enrichers.geo import GeoIndex
 from enrichers.zones import Geofences, build_place_layers, circle_polygon
+from rtic.geodesy import distance_m
 from tests.conftest import BIRMINGHAM_CENTRE, NOW
 
 LAT, LON = BIRMINGHAM_CENTRE
@@ -76,15 +77,21 @@ def test_operator_places_join_the_nearest_places(geo: GeoIndex) -> None:
             }
         }
     )
-    geo.extra_places = layers
+    geo.set_operator_places(layers)
     try:
         (near,) = geo.nearest_places([LAT], [LON])
         assert near["refuge"]["name"] == "Sample refuge (generated)"
         assert near["refuge"]["generated"] is True
         assert 100 < near["refuge"]["distance_m"] < 120
+        # Measured in the one earth model: the great-circle distance, to 0.001 %.
+        expected = distance_m(LAT, LON, LAT + 0.001, LON)
+        assert abs(near["refuge"]["distance_m"] - expected) <= 0.05 + expected * 1e-5
         assert "school" in near
+        assert dict(geo.operator_places) == layers
     finally:
-        geo.extra_places = {}
+        geo.set_operator_places({})
+    assert not geo.operator_places
+    assert "refuge" not in geo.nearest_places([LAT], [LON])[0]
 
 
 def test_nearest_available_officers_fresh_first_then_stale() -> None:

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 
 from enrichers.geo import GeoIndex
-from enrichers.keys import canonical_vrm, normalise_vrm
+from rtic.plates import canonical_vrm, normalise_vrm
 from rtic.schemas import EventKind, validate_event
 from simulators.demand import DemandModel, SimEvent
 

@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from enrichers.geo import GeoIndex
-from enrichers.keys import canonical_vrm
 from rtic.errors import ServiceError
+from rtic.plates import canonical_vrm
 from rtic.schemas import AlertV1, EventKind, PlateReadV1, Severity
 from rtic.topics import Topics
 from rules.base import Rule, RuleContext, RuleSpec, make_alert

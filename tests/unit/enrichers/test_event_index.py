@@ -1,4 +1,4 @@
-"""The call index against a brute-force reading of its documented semantics."""
+"""The event index (calls, incidents) against a brute-force reading of its documented semantics."""
 
 from __future__ import annotations
 
@@ -9,14 +9,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from enrichers.call_index import (
-    EMERGING_SHOWN,
-    CallIndex,
-    CallRecord,
-    haversine_m,
-    iso_seconds,
-    within,
-)
+from enrichers.event_index import EMERGING_SHOWN, EventIndex, EventRecord, iso_seconds
+from rtic.geodesy import within
 
 WINDOW_S = 3_600
 RADIUS = 50
@@ -25,12 +19,12 @@ T0 = 1_764_000_000_000
 EMERGING = (300.0, 600.0)
 
 
-def oracle(state: dict[str, CallRecord], rec: CallRecord, emerging: Any) -> dict[str, Any]:
+def oracle(state: dict[str, EventRecord], rec: EventRecord, emerging: Any) -> dict[str, Any]:
     """The block of ``rec`` computed by looking at every indexed call."""
     lo, hi = rec.ms - WINDOW_S * 1000, rec.ms
     calls = list(state.values())
 
-    def listing(found: list[CallRecord], newest_first: bool, limit: int) -> list[dict[str, Any]]:
+    def listing(found: list[EventRecord], newest_first: bool, limit: int) -> list[dict[str, Any]]:
         found = sorted(found, key=lambda r: (r.ms, r.id), reverse=newest_first)
         return [{"id": r.id, "category": r.category, "at": iso_seconds(r.ms)} for r in found][
             :limit
@@ -91,9 +85,9 @@ _calls = st.lists(
 )
 
 
-def _records(rows: list[tuple[Any, ...]], base_lat: float) -> list[CallRecord]:
+def _records(rows: list[tuple[Any, ...]], base_lat: float) -> list[EventRecord]:
     return [
-        CallRecord(f"C{i}", T0 + dt, a, p, base_lat + dlat, -1.9 + dlon, cat, logged_ms=1)
+        EventRecord(f"C{i}", T0 + dt, a, p, base_lat + dlat, -1.9 + dlon, cat, logged_ms=1)
         for i, dt, a, p, dlat, dlon, cat in rows
     ]
 
@@ -109,8 +103,8 @@ def test_batches_answer_as_a_brute_force_reading(
     rows: list[tuple[Any, ...]], sizes: list[int], with_emerging: bool, base_lat: float
 ) -> None:
     emerging = EMERGING if with_emerging else None
-    index = CallIndex(WINDOW_S, RADIUS, SHOWN)
-    state: dict[str, CallRecord] = {}
+    index = EventIndex(WINDOW_S, RADIUS, SHOWN)
+    state: dict[str, EventRecord] = {}
     recs = _records(rows, base_lat)
     pos, k = 0, 0
     while pos < len(recs):
@@ -131,18 +125,18 @@ def test_calls_indexed_from_the_log_answer_as_if_asked(
     """Other workers' calls (``add``) and this worker's (``add_and_ask``) end in the same
     index: a call asked after either way gets the same block."""
     emerging = EMERGING if with_emerging else None
-    asked, logged = CallIndex(WINDOW_S, RADIUS, SHOWN), CallIndex(WINDOW_S, RADIUS, SHOWN)
+    asked, logged = EventIndex(WINDOW_S, RADIUS, SHOWN), EventIndex(WINDOW_S, RADIUS, SHOWN)
     recs = _records(rows, 52.48)
     asked.add_and_ask(recs, emerging)
     logged.add(_records(rows, 52.48))
     assert set(asked.records) == set(logged.records)
-    probe = CallRecord("Q", T0, "1 HIGH ST", "P1", 52.48, -1.9, "x", 1)
+    probe = EventRecord("Q", T0, "1 HIGH ST", "P1", 52.48, -1.9, "x", 1)
     (a,) = asked.add_and_ask([probe], emerging)
-    (b,) = logged.add_and_ask([CallRecord(*probe.fields(), logged_ms=1)], emerging)
+    (b,) = logged.add_and_ask([EventRecord(*probe.fields(), logged_ms=1)], emerging)
     assert a == b
 
 
-def ask_oracle(state: dict[str, CallRecord], rec: CallRecord) -> dict[str, Any]:
+def ask_oracle(state: dict[str, EventRecord], rec: EventRecord) -> dict[str, Any]:
     """What ``ask`` answers for ``rec``, from every indexed record (its own id left out)."""
     lo, hi = rec.ms - WINDOW_S * 1000, rec.ms
     others = [r for r in state.values() if r.id != rec.id and lo <= r.ms <= hi]
@@ -178,8 +172,8 @@ def test_asking_answers_as_a_brute_force_reading_and_indexes_nothing(
     """Another kind's events (or an indexed record's later events, by its id) asking
     the index: records in the window, at the address and within the radius, their own
     id left out."""
-    index = CallIndex(WINDOW_S, RADIUS, SHOWN)
-    state: dict[str, CallRecord] = {}
+    index = EventIndex(WINDOW_S, RADIUS, SHOWN)
+    state: dict[str, EventRecord] = {}
     for rec in _records(rows, base_lat):  # corrections included: the last one stands
         index.add([rec])
         state[rec.id] = rec
@@ -191,58 +185,42 @@ def test_asking_answers_as_a_brute_force_reading_and_indexes_nothing(
 
 
 def test_a_redelivered_call_counts_once_and_a_corrected_one_moves() -> None:
-    index = CallIndex(WINDOW_S, RADIUS, SHOWN)
-    first = CallRecord("C1", T0, "1 HIGH ST", "P1", 52.48, -1.9, "assault", 1)
+    index = EventIndex(WINDOW_S, RADIUS, SHOWN)
+    first = EventRecord("C1", T0, "1 HIGH ST", "P1", 52.48, -1.9, "assault", 1)
     index.add_and_ask([first])
-    (again,) = index.add_and_ask([CallRecord(*first.fields(), logged_ms=2)])
+    (again,) = index.add_and_ask([EventRecord(*first.fields(), logged_ms=2)])
     assert again["calls_at_address"] == {"count": 1, "recent": ["C1"]}
-    moved = CallRecord("C1", T0, "2 HIGH ST", "P1", 52.48, -1.9, "assault", 3)
+    moved = EventRecord("C1", T0, "2 HIGH ST", "P1", 52.48, -1.9, "assault", 3)
     (block,) = index.add_and_ask([moved])
     assert block["calls_at_address"] == {"count": 1, "recent": ["C1"]}
-    (other,) = index.add_and_ask([CallRecord("C2", T0 + 1, "1 HIGH ST", "", 52.6, -1.9, "x", 4)])
+    (other,) = index.add_and_ask([EventRecord("C2", T0 + 1, "1 HIGH ST", "", 52.6, -1.9, "x", 4)])
     assert other["calls_at_address"] == {"count": 1, "recent": ["C2"]}
 
 
 def test_calls_are_forgotten_when_the_log_lets_them_go() -> None:
-    index = CallIndex(WINDOW_S, RADIUS, SHOWN)
-    index.add_and_ask([CallRecord("C1", T0, "1 HIGH ST", "", 52.48, -1.9, "assault", 100)])
-    index.add_and_ask([CallRecord("C2", T0, "1 HIGH ST", "", 52.48, -1.9, "assault", 200)])
+    index = EventIndex(WINDOW_S, RADIUS, SHOWN)
+    index.add_and_ask([EventRecord("C1", T0, "1 HIGH ST", "", 52.48, -1.9, "assault", 100)])
+    index.add_and_ask([EventRecord("C2", T0, "1 HIGH ST", "", 52.48, -1.9, "assault", 200)])
     # C1 delivered again later: it stays as long as its latest logging.
-    index.add_and_ask([CallRecord("C1", T0, "1 HIGH ST", "", 52.48, -1.9, "assault", 300)])
+    index.add_and_ask([EventRecord("C1", T0, "1 HIGH ST", "", 52.48, -1.9, "assault", 300)])
     assert index.forget_logged_before(250) == 1
     assert set(index.records) == {"C1"}
-    (block,) = index.add_and_ask([CallRecord("C3", T0, "1 HIGH ST", "", 52.48, -1.9, "x", 400)])
+    (block,) = index.add_and_ask([EventRecord("C3", T0, "1 HIGH ST", "", 52.48, -1.9, "x", 400)])
     assert block["calls_at_address"]["count"] == 2
     assert block["nearby"]["count"] == 1
     assert index.forget_logged_before(10**15) == 2 and len(index) == 0
 
 
 def test_an_emerging_search_of_another_radius_rebuilds_its_grid() -> None:
-    index = CallIndex(WINDOW_S, RADIUS, SHOWN)
-    a = CallRecord("C1", T0, "", "", 52.48, -1.9, "assault", 1)
+    index = EventIndex(WINDOW_S, RADIUS, SHOWN)
+    a = EventRecord("C1", T0, "", "", 52.48, -1.9, "assault", 1)
     index.add_and_ask([a], (300.0, 600.0))
-    b = CallRecord("C2", T0 + 1000, "", "", 52.4836, -1.9, "assault", 1)  # about 400 m north
+    b = EventRecord("C2", T0 + 1000, "", "", 52.4836, -1.9, "assault", 1)  # about 400 m north
     (small,) = index.add_and_ask([b], (300.0, 600.0))
-    c = CallRecord("C3", T0 + 2000, "", "", 52.4836, -1.9, "assault", 1)
+    c = EventRecord("C3", T0 + 2000, "", "", 52.4836, -1.9, "assault", 1)
     (large,) = index.add_and_ask([c], (1000.0, 600.0))
     assert small["recent_calls_nearby"]["count"] == 0
     assert [x["id"] for x in large["recent_calls_nearby"]["calls"]] == ["C1", "C2"]
-
-
-@settings(max_examples=300, deadline=None)
-@given(
-    st.floats(-80, 80),
-    st.floats(-179, 179),
-    st.floats(-0.01, 0.01),
-    st.floats(-0.01, 0.01),
-)
-def test_the_distance_test_agrees_with_the_haversine(
-    lat: float, lon: float, dlat: float, dlon: float
-) -> None:
-    d = haversine_m(lat, lon, lat + dlat, lon + dlon)
-    for r in (50.0, 300.0):
-        if abs(d - r) > 1e-6:
-            assert within(lat, lon, lat + dlat, lon + dlon, r) == (d <= r)
 
 
 def test_iso_seconds_is_utc_to_the_second() -> None:
@@ -268,13 +246,13 @@ def test_a_search_finds_every_call_within_its_radius_across_cell_edges(
     lat: float, lon: float, offsets: list[tuple[float, float]]
 ) -> None:
     # Calls a few tens of metres apart, anywhere: many pairs straddle a cell edge.
-    index = CallIndex(WINDOW_S, RADIUS, SHOWN)
+    index = EventIndex(WINDOW_S, RADIUS, SHOWN)
     recs = [
-        CallRecord(f"C{i}", T0, "", "", lat + dy, lon + dx, "x", 1)
+        EventRecord(f"C{i}", T0, "", "", lat + dy, lon + dx, "x", 1)
         for i, (dy, dx) in enumerate(offsets)
     ]
     index.add_and_ask(recs)
-    probe = CallRecord("Q", T0, "", "", lat, lon, "x", 1)
+    probe = EventRecord("Q", T0, "", "", lat, lon, "x", 1)
     (block,) = index.add_and_ask([probe], (RADIUS, 60.0))
     expected = {r.id for r in recs if within(lat, lon, r.lat, r.lon, RADIUS)}
     assert {c["id"] for c in block["recent_calls_nearby"]["calls"]} == expected

@@ -1,18 +1,19 @@
-"""Call history answered from memory: calls at an address, by a caller, within 50 m
-in the history window, and (for emerging incidents) within R m in the last T minutes.
-A second index of the same kind holds incidents (their created events); an event of
-the other kind asks an index without joining it (``CallIndex.ask``).
+"""History answered from memory: the calls (or incidents) at an address, by a caller,
+within 50 m in the history window, and (for emerging incidents) within R m in the
+last T minutes. ``EventIndex`` indexes one kind of event, as ``EventRecord``s: the
+worker keeps one for calls and one for incidents (their created events); an event of
+the other kind asks an index without joining it (``EventIndex.ask``).
 
 Pure: no I/O, no clock. ``enrichers.history.HistoryStore`` feeds it from the shared
-call log in Redis (``Keys.call_log``, a stream; incidents: ``Keys.incident_log``): each
-worker appends every batch of calls it enriches to the log and, in the same
+logs in Redis (``Keys.call_log``, a stream; incidents: ``Keys.incident_log``): each
+worker appends every batch of events it enriches to the log and, in the same
 transaction, reads what other workers appended since it last looked, so every
-worker's index holds every call of the log.
+worker's index holds every event of the log.
 The log is the durable, shared copy (a new or restarted worker reads it back); the
 index is what makes a look-up a few dictionary and ``bisect`` operations instead of
-Redis commands per call.
+Redis commands per event.
 
-Semantics (those of the sorted sets and geo sets this replaced):
+Semantics (those of the sorted sets and geo sets this replaced), said of calls:
 
 - one record per call id; a call seen again with the same fields (a redelivery)
   changes nothing, one with other fields (a correction) replaces it;
@@ -22,8 +23,8 @@ Semantics (those of the sorted sets and geo sets this replaced):
   not counted;
 - the most recent are listed newest first, ties by id (greatest first); the calls
   near an emerging incident oldest first, ties by id;
-- distances are on a sphere of Redis's geo radius (6,372,797.56 m, as GEOSEARCH
-  measures), computed equirectangularly about the pair's mean latitude: within a
+- distances are those of ``rtic.geodesy`` (a sphere of Redis's geo radius, as
+  GEOSEARCH measures), decided by ``rtic.geodesy.within`` / ``arc_deg2``: within a
   micrometre of the haversine at these distances.
 
 Records are kept as long as the log keeps them (``forget_logged_before``), by the
@@ -43,12 +44,12 @@ from typing import Any
 
 import numpy as np
 
-EARTH_M = 6_372_797.560856  # Redis's geo earth radius
+from rtic.geodesy import arc_deg2, arc_limit
+
 _RAD = math.pi / 180
-_M_PER_DEG = EARTH_M * _RAD
 # Grid cells in degrees, at least twice the search radius in metres up to 70 degrees
-# of latitude: fewer metres per degree than the sphere has, and the longitude step set
-# at 70 degrees. A call is filed in its own cell; a search reads the cells its circle
+# of latitude: fewer metres per degree than the sphere has (``rtic.geodesy.M_PER_DEG``),
+# and the longitude step set at 70 degrees. A call is filed in its own cell; a search reads the cells its circle
 # touches (two by two at most up to 70 degrees, more columns beyond), within its time
 # window only. No wrap at 180 degrees of longitude.
 _LAT_M = 110_500.0
@@ -65,7 +66,7 @@ _MS_MAX = (1 << _MS_BITS) - 1
 
 
 @dataclass(slots=True)
-class CallRecord:
+class EventRecord:
     """One call as the index and the log keep it."""
 
     id: str
@@ -108,7 +109,7 @@ class _Grid:
         self.lat_step = 2 * r / _LAT_M
         self.lon_step = 2 * r / (_LON_M * math.cos(_GRID_LAT * _RAD))
         self.dlat = r / _LAT_M
-        self.r2 = (r / _M_PER_DEG) ** 2  # in degrees of arc, squared
+        self.r2 = arc_limit(r)  # in degrees of arc, squared
         self.key = _EMPTY_I  # sorted: cell number << _MS_BITS | ms since _MS_BASE
         self.lat = np.empty(0)
         self.lon = np.empty(0)
@@ -208,29 +209,9 @@ class _Grid:
         q = np.repeat(q, count)
         idx = np.repeat(left - (np.cumsum(count) - count), count) + np.arange(total)
         rid = self.rid[idx]
-        lat0 = la[q]
-        rad = lat0 * _RAD
-        dy = self.lat[idx] - lat0
-        # the same arithmetic as ``within``
-        dx = (self.lon[idx] - lo[q]) * (np.cos(rad) - np.sin(rad) * _RAD / 2 * dy)
-        keep = (dx * dx + dy * dy <= self.r2) & alive[rid] & (rid < before[q]) & (rid != own[q])
+        near = arc_deg2(la[q], lo[q], self.lat[idx], self.lon[idx]) <= self.r2
+        keep = near & alive[rid] & (rid < before[q]) & (rid != own[q])
         return q[keep], rid[keep]
-
-
-def within(lat: float, lon: float, other_lat: float, other_lon: float, r_m: float) -> bool:
-    """Whether a point is within ``r_m`` metres of (lat, lon), exactly as searches decide."""
-    rad = lat * _RAD
-    dy = other_lat - lat
-    dx = (other_lon - lon) * (math.cos(rad) - math.sin(rad) * _RAD / 2 * dy)
-    return dx * dx + dy * dy <= (r_m / _M_PER_DEG) ** 2
-
-
-def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Great-circle distance on Redis's geo sphere (what GEOSEARCH measures)."""
-    u = math.sin((lat2 - lat1) * _RAD / 2)
-    v = math.sin((lon2 - lon1) * _RAD / 2)
-    a = u * u + math.cos(lat1 * _RAD) * math.cos(lat2 * _RAD) * v * v
-    return 2 * EARTH_M * math.asin(math.sqrt(a))
 
 
 def _remove(index: dict[Any, list[Any]], key: Any, prefix: tuple[int, str]) -> None:
@@ -268,7 +249,7 @@ def iso_seconds(ms: int) -> str:
     return text
 
 
-class CallIndex:
+class EventIndex:
     """Every call of the log, indexed by address, caller, 100 m cell and, while the
     emerging-incident rule is on, by cell of twice its radius."""
 
@@ -276,7 +257,7 @@ class CallIndex:
         self.window_ms = window_s * 1000
         self.radius_m = radius_m
         self.shown = shown
-        self.records: dict[str, CallRecord] = {}
+        self.records: dict[str, EventRecord] = {}
         self._address: dict[str, list[tuple[int, str]]] = {}
         self._person: dict[str, list[tuple[int, str]]] = {}
         self._near = _Grid(radius_m)
@@ -285,7 +266,7 @@ class CallIndex:
         # By row (order of indexing): the calls still indexed, and whether a row is. A
         # row is never reused; the flags (a byte per call ever indexed) start afresh
         # when the index empties.
-        self._rows: dict[int, CallRecord] = {}
+        self._rows: dict[int, EventRecord] = {}
         self._next_row = 0
         self._alive = np.zeros(1024, dtype=bool)
 
@@ -294,9 +275,9 @@ class CallIndex:
 
     # ---- keeping it ----------------------------------------------------------------
 
-    def add(self, recs: Sequence[CallRecord]) -> int:
+    def add(self, recs: Sequence[EventRecord]) -> int:
         """Index calls (other workers' batches, the log at start); how many were new."""
-        run: dict[str, CallRecord] = {}  # by id, in order
+        run: dict[str, EventRecord] = {}  # by id, in order
         added = 0
         for rec in recs:
             old = self.records.get(rec.id) or run.get(rec.id)
@@ -313,7 +294,7 @@ class CallIndex:
             added += self._add_run(list(run.values()))
         return added
 
-    def _add_run(self, run: list[CallRecord]) -> int:
+    def _add_run(self, run: list[EventRecord]) -> int:
         self._index(run)
         for r in run:
             if r.address:
@@ -322,7 +303,7 @@ class CallIndex:
                 _sorted_add(self._person, r.person, (r.ms, r.id))
         return len(run)
 
-    def _index(self, recs: Sequence[CallRecord]) -> np.ndarray:
+    def _index(self, recs: Sequence[EventRecord]) -> np.ndarray:
         """Give new calls their rows and file them in the grids (not the address and
         caller lists: the caller does that, in order); their rows."""
         first = self._next_row
@@ -344,7 +325,7 @@ class CallIndex:
             self._wide.add(la, lo, ms, rows)
         return rows
 
-    def _relog(self, rec: CallRecord, logged_ms: int) -> None:
+    def _relog(self, rec: EventRecord, logged_ms: int) -> None:
         if logged_ms > rec.logged_ms:
             rec.logged_ms = logged_ms
             self._log(logged_ms, rec.id)
@@ -355,7 +336,7 @@ class CallIndex:
         else:
             self._logged.append((logged_ms, [ident]))
 
-    def _drop(self, rec: CallRecord) -> None:
+    def _drop(self, rec: EventRecord) -> None:
         key = (rec.ms, rec.id)
         if rec.address:
             _remove(self._address, rec.address, key)
@@ -400,7 +381,7 @@ class CallIndex:
     # ---- asking it -----------------------------------------------------------------
 
     def add_and_ask(
-        self, recs: Sequence[CallRecord], emerging: tuple[float, float] | None = None
+        self, recs: Sequence[EventRecord], emerging: tuple[float, float] | None = None
     ) -> list[dict[str, Any]]:
         """Index a batch in order and answer each call's history block (without
         markers), each seeing the calls indexed before it. New calls are answered
@@ -412,7 +393,7 @@ class CallIndex:
         out: list[dict[str, Any]] = []
         i = 0
         while i < len(recs):
-            run: list[CallRecord] = []
+            run: list[EventRecord] = []
             ids: set[str] = set()
             while i < len(recs) and recs[i].id not in self.records and recs[i].id not in ids:
                 ids.add(recs[i].id)
@@ -433,7 +414,7 @@ class CallIndex:
 
     def _run(
         self,
-        recs: list[CallRecord],
+        recs: list[EventRecord],
         new: bool,
         emerging: tuple[float, float] | None,
         wide: _Grid | None,
@@ -483,7 +464,7 @@ class CallIndex:
                 )
         return blocks
 
-    def ask(self, recs: Sequence[CallRecord]) -> list[dict[str, Any]]:
+    def ask(self, recs: Sequence[EventRecord]) -> list[dict[str, Any]]:
         """History for events this index does not take in: another kind's (a call asking
         the incident index, an incident asking the call index) or an incident's later
         lifecycle events. Per event ``{"nearby": ...}`` (as ``add_and_ask``'s) and, when
@@ -517,9 +498,9 @@ class CallIndex:
         found: tuple[np.ndarray, np.ndarray],
         n: int,
         newest_first: bool,
-    ) -> list[list[CallRecord]]:
+    ) -> list[list[EventRecord]]:
         """Per query, the calls found for it, sorted by (received time, id)."""
-        out: list[list[CallRecord]] = [[] for _ in range(n)]
+        out: list[list[EventRecord]] = [[] for _ in range(n)]
         q, rows = found
         if len(q):
             all_rows = self._rows
@@ -534,11 +515,11 @@ class CallIndex:
 EMERGING_SHOWN = 50  # at most this many nearby recent calls listed for an emerging incident
 
 
-def _by_time(rec: CallRecord) -> tuple[int, str]:
+def _by_time(rec: EventRecord) -> tuple[int, str]:
     return rec.ms, rec.id
 
 
-def _arrays(recs: Sequence[CallRecord]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _arrays(recs: Sequence[EventRecord]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return (
         np.array([r.lat for r in recs], dtype=float),
         np.array([r.lon for r in recs], dtype=float),
@@ -546,7 +527,7 @@ def _arrays(recs: Sequence[CallRecord]) -> tuple[np.ndarray, np.ndarray, np.ndar
     )
 
 
-def _summary(found: list[CallRecord], radius: float, shown: int) -> dict[str, Any]:
+def _summary(found: list[EventRecord], radius: float, shown: int) -> dict[str, Any]:
     """Counts by category and the newest few (``found`` is newest first)."""
     by_category: dict[str, int] = {}
     for r in found:
@@ -608,7 +589,7 @@ def _count_between(
     key: str,
     lo: int,
     hi: int,
-    leave_out: CallRecord | None,
+    leave_out: EventRecord | None,
     shown: int,
 ) -> dict[str, Any]:
     """The records under ``key`` received in [lo, hi], ``leave_out`` excepted: how many,
