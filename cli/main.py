@@ -28,14 +28,13 @@ def _setup_logging(level: str) -> None:
 
 
 def cmd_token(args: argparse.Namespace) -> int:
-    from rtic.tokens import issue_token
+    from rtic.tokens import TokenKeys, issue_token
 
     settings = get_settings()
-    secret = settings.token_secret.get_secret_value()
-    if secret == DEV_TOKEN_SECRET:
+    if settings.token_secret.get_secret_value() == DEV_TOKEN_SECRET:
         print("note: signed with the development secret (set RTIC_TOKEN_SECRET)", file=sys.stderr)
     token = issue_token(
-        secret,
+        TokenKeys.from_settings(settings),
         sub=args.sub,
         role=args.role,
         now=datetime.now(UTC),

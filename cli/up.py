@@ -30,7 +30,7 @@ from cli.services import (
     start_tansu,
 )
 from rtic.settings import Settings
-from rtic.tokens import issue_token
+from rtic.tokens import TokenKeys, issue_token
 
 
 def _say(text: str) -> None:
@@ -96,7 +96,7 @@ def run_up(settings: Settings, *, rate: float, seed: int, simulate: bool = True)
                 )
             )
         token = issue_token(
-            settings.token_secret.get_secret_value(),
+            TokenKeys.from_settings(settings),
             sub="rtic-analyst",
             role="rtic_analyst",
             now=datetime.now(UTC),
