@@ -83,6 +83,20 @@ class Settings(BaseSettings):
     timer_interval: float = Field(
         1.0, gt=0, description="Seconds between checks of time-based rules' deadlines."
     )
+    log_format: Literal["text", "json"] = Field(
+        "text",
+        description="Log lines as readable text, or 'json': one JSON object a line (time in "
+        "UTC, level, logger, message, exc) for a log shipper.",
+    )
+    worker_web_host: str = Field(
+        "127.0.0.1", description="Address of the worker's /metrics and /healthz endpoint."
+    )
+    worker_web_port: int = Field(
+        6066,
+        ge=0,
+        le=65535,
+        description="Port of the worker's /metrics and /healthz endpoint (0: any free port).",
+    )
     rules_file: Path | None = Field(
         None,
         description="YAML rule file (README 'Rules'; format in rules/config.py, example "
