@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import warnings
 from typing import TYPE_CHECKING
 
 from aiokafka import AIOKafkaProducer
@@ -92,6 +93,18 @@ def make_producer(kafka_url: str, **overrides: object) -> AIOKafkaProducer:
     return AIOKafkaProducer(**options)
 
 
+def _import_kafka_python() -> None:
+    """Import kafka-python (only the command-line tools need it), quietly.
+
+    kafka-python 3.0 reads its protocol schemas at import with the legacy
+    ``importlib.resources`` API, which warns (DeprecationWarning) on Python 3.11+.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import kafka.admin
+        import kafka.errors  # noqa: F401
+
+
 def ensure_topics_sync(
     kafka_url: str, topics: list[str], partitions: int = 1, wait_s: float = 30.0
 ) -> list[str]:
@@ -102,7 +115,8 @@ def ensure_topics_sync(
     Raises:
         ServiceError: the broker did not answer, or refused, within ``wait_s``.
     """
-    import kafka.admin  # only the command-line tools need kafka-python
+    _import_kafka_python()
+    import kafka.admin
     import kafka.errors
 
     deadline = time.monotonic() + wait_s
@@ -144,6 +158,7 @@ def make_sync_producer(kafka_url: str, **overrides: object) -> kafka.KafkaProduc
     Raises:
         ServiceError: no broker answers at ``kafka_url``.
     """
+    _import_kafka_python()
     import kafka
     import kafka.errors
 
