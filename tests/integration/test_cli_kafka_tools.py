@@ -82,4 +82,7 @@ async def test_reference_load_sends_every_accepted_row(
         await consumer.stop()
     values = [orjson.loads(r.value) for r in got]
     assert sorted(v["entry"]["vrm"] for v in values) == ["AB12 CDE", "XY34 ZZZ"]
-    assert all(v["kind"] == "hotlist" and r.key == v["id"].encode() for r, v in zip(got, values))
+    assert all(
+        v["kind"] == "hotlist" and r.key == v["id"].encode()
+        for r, v in zip(got, values, strict=True)
+    )
