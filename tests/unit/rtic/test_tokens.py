@@ -268,3 +268,16 @@ def test_a_short_secret_still_works_and_is_reported_once_in_the_log(
             assert verify_token(short, token, now=NOW).sub == "a"
     warned = [r for r in caplog.records if "shorter than 32 bytes" in r.getMessage()]
     assert len(warned) == 1 and "short" not in warned[0].getMessage().split("'")[0]
+
+
+def test_previous_secrets_come_from_the_environment_as_json(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("RTIC_TOKEN_KEY_ID", "2026-12")
+    monkeypatch.setenv("RTIC_TOKEN_PREVIOUS_SECRETS", '{"2026-11": "' + SECRET + '"}')
+    keys = TokenKeys.from_settings(Settings())
+    assert keys.current_kid == "2026-12" and set(keys.secrets) == {"2026-11", "2026-12"}
+    old = issue_token(
+        TokenKeys.single(SECRET, "2026-11"), sub="a", role="officer", now=NOW, ttl_seconds=60
+    )
+    assert verify_token(keys, old, now=NOW).sub == "a"
