@@ -21,12 +21,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
-from typing import Any, Protocol
+from typing import Any
 
 import jwt
 
 from rtic.errors import AuthError
 from rtic.schemas import Role
+from rtic.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -39,27 +40,12 @@ _REQUIRED = ("sub", "role", "iss", "aud", "iat", "nbf", "exp")
 _short_keys_reported: set[str] = set()
 
 
-class _TokenSettings(Protocol):
-    """The settings fields ``TokenKeys.from_settings`` reads (``rtic.settings.Settings``)."""
-
-    @property
-    def token_secret(self) -> Any: ...
-    @property
-    def token_key_id(self) -> str: ...
-    @property
-    def token_previous_secrets(self) -> Mapping[str, Any]: ...
-    @property
-    def token_issuer(self) -> str: ...
-    @property
-    def token_audience(self) -> str: ...
-
-
 @dataclass(frozen=True)
 class TokenKeys:
     """The signing key by id, the keys still accepted, and who issues tokens for whom."""
 
     current_kid: str
-    secrets: Mapping[str, str]
+    secrets: Mapping[str, str] = field(repr=False)  # never in a log line or traceback
     issuer: str = ISSUER
     audience: str = AUDIENCE
 
@@ -74,7 +60,7 @@ class TokenKeys:
         return cls(current_kid=kid, secrets={kid: secret})
 
     @classmethod
-    def from_settings(cls, settings: _TokenSettings) -> TokenKeys:
+    def from_settings(cls, settings: Settings) -> TokenKeys:
         """The current key, the previous keys still accepted, issuer and audience."""
         secrets = {
             kid: value.get_secret_value() for kid, value in settings.token_previous_secrets.items()
