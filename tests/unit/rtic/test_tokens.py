@@ -255,7 +255,6 @@ def test_secrets_are_not_shown_by_settings_or_the_key_ring_repr() -> None:
         token_previous_secrets={"k0": SecretStr("previous-secret-value-32-bytes-long")},
     )
     text = repr(rotated) + str(rotated.model_dump()) + repr(TokenKeys.from_settings(rotated))
-    assert "'k0'" not in text or "previous-secret-value" not in text
     assert "current-secret-value" not in text and "previous-secret-value" not in text
 
 
