@@ -6,6 +6,12 @@ rtic gateway     the websockets push gateway and dashboards
 rtic simulate    a demand simulator feeding the input topics
 rtic token       print a bearer token for the gateway
 rtic topics      create the contract's topics
+rtic replay      send recorded events; rtic record captures them
+rtic reference   load reference data (hotlists, markers, places...)
+rtic rules       check, test and list rules
+
+Every command logs through ``rtic.logs.configure_logging`` (text, or JSON
+lines with ``RTIC_LOG_FORMAT=json``).
 """
 
 from __future__ import annotations
@@ -15,27 +21,31 @@ import asyncio
 import logging
 import sys
 from datetime import UTC, datetime
+from typing import Any
 
+from rtic.logs import configure_logging
 from rtic.schemas import Role
 from rtic.settings import DEV_TOKEN_SECRET, get_settings
 
-
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+REFERENCE_KINDS = (
+    "hotlist",
+    "person_marker",
+    "address_marker",
+    "geofence",
+    "place",
+    "snooze",
+    "boundaries",
+)
 
 
 def cmd_token(args: argparse.Namespace) -> int:
-    from rtic.tokens import issue_token
+    from rtic.tokens import TokenKeys, issue_token
 
     settings = get_settings()
-    secret = settings.token_secret.get_secret_value()
-    if secret == DEV_TOKEN_SECRET:
+    if settings.token_secret.get_secret_value() == DEV_TOKEN_SECRET:
         print("note: signed with the development secret (set RTIC_TOKEN_SECRET)", file=sys.stderr)
     token = issue_token(
-        secret,
+        TokenKeys.from_settings(settings),
         sub=args.sub,
         role=args.role,
         now=datetime.now(UTC),
@@ -48,12 +58,17 @@ def cmd_token(args: argparse.Namespace) -> int:
 
 
 def cmd_topics(args: argparse.Namespace) -> int:
-    from rtic.kafka import ensure_topics
+    from rtic.errors import ServiceError
+    from rtic.kafka import ensure_topics_sync
     from rtic.topics import Topics
 
     settings = get_settings()
     topics = Topics.with_prefix(settings.topic_prefix)
-    asyncio.run(ensure_topics(settings.kafka_url, topics.all(), settings.topic_partitions))
+    try:
+        ensure_topics_sync(settings.kafka_url, topics.all(), settings.topic_partitions)
+    except ServiceError as exc:
+        print(f"topics: {exc}", file=sys.stderr)
+        return 1
     print("\n".join(topics.all()))
     return 0
 
@@ -62,6 +77,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from faust.worker import Worker
 
     from rtic.kafka import ensure_topics
+    from rtic.logs import logging_config
     from rtic.runtime import tune_gc
     from rtic.topics import Topics
     from streams.app import create_app
@@ -72,7 +88,13 @@ def cmd_worker(args: argparse.Namespace) -> int:
     app = create_app(settings)
     app.rtic_pipeline()  # type: ignore[attr-defined]  # load reference data before joining
     tune_gc()
-    worker = Worker(app, loglevel=args.loglevel, quiet=True)
+    # Faust sets up logging itself: give it the same configuration as every command.
+    worker = Worker(
+        app,
+        loglevel=args.loglevel,
+        quiet=True,
+        logging_config=logging_config(settings, args.loglevel),
+    )
     worker.execute_from_commandline()
     return 0
 
@@ -117,10 +139,7 @@ def cmd_reference_load(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from enrichers.reference_files import parse_reference_file
-    from rtic.errors import ContractError
-    from rtic.kafka import ensure_topics, make_producer
-    from rtic.schemas import dumps
-    from rtic.topics import Topics
+    from rtic.errors import ContractError, ServiceError
 
     path = Path(args.path)
     if not path.is_file():
@@ -141,23 +160,45 @@ def cmd_reference_load(args: argparse.Namespace) -> int:
     print(report.summary())
     if args.dry_run or not report.changes:
         return 1 if report.rejected else 0
+    try:
+        topic = _send_reference_changes(report.changes, path.name)
+    except ServiceError as exc:
+        print(f"reference load: {exc}", file=sys.stderr)
+        return 1
+    print(f"sent {len(report.changes)} changes to {topic}")
+    return 1 if report.rejected else 0
+
+
+def _send_reference_changes(changes: list[Any], name: str) -> str:
+    """Send reference changes with a synchronous producer (kafka-python); returns the topic."""
+    from kafka.errors import KafkaError
+
+    from rtic.errors import ServiceError
+    from rtic.kafka import ensure_topics_sync, make_sync_producer
+    from rtic.schemas import dumps
+    from rtic.topics import Topics
+    from simulators.progress import progress_bar
+
     settings = get_settings()
     topics = Topics.with_prefix(settings.topic_prefix)
-
-    async def send() -> None:
-        await ensure_topics(settings.kafka_url, topics.all(), settings.topic_partitions)
-        producer = make_producer(settings.kafka_url)
-        await producer.start()
-        try:
-            for change in report.changes:
-                await producer.send(topics.reference, dumps(change), key=change.id.encode())
-            await producer.flush()
-        finally:
-            await producer.stop()
-
-    asyncio.run(send())
-    print(f"sent {len(report.changes)} changes to {topics.reference}")
-    return 1 if report.rejected else 0
+    ensure_topics_sync(settings.kafka_url, topics.all(), settings.topic_partitions)
+    producer = make_sync_producer(settings.kafka_url)
+    try:
+        with progress_bar(f"load {name}", total=len(changes), unit="changes") as bar:
+            futures = []
+            for change in changes:
+                futures.append(
+                    producer.send(topics.reference, dumps(change), key=change.id.encode())
+                )
+                bar.advance()
+            producer.flush()
+            for future in futures:  # raise the first delivery error, if any
+                future.get(timeout=30)
+    except KafkaError as exc:
+        raise ServiceError(f"could not send to {topics.reference}: {exc}") from exc
+    finally:
+        producer.close()
+    return topics.reference
 
 
 def _run_scenario(name: str) -> int:
@@ -292,11 +333,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     return run_up(get_settings(), rate=args.rate, seed=args.seed, simulate=not args.no_simulator)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rtic", description=__doc__.split("\n")[0])
-    parser.add_argument("--log-level", default="info", help="debug, info, warning, error")
-    sub = parser.add_subparsers(dest="command", required=True)
-
+def _add_run_commands(sub: Any) -> None:
+    """The long-running parts: up, worker, gateway."""
     p = sub.add_parser("up", help="run the whole system on one machine (embedded default)")
     p.add_argument("--rate", type=float, default=5.0, help="simulated events per second")
     p.add_argument("--seed", type=int, default=1)
@@ -310,6 +348,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("gateway", help="run the websockets push gateway and dashboards")
     p.set_defaults(func=cmd_gateway)
 
+
+def _add_simulator_commands(sub: Any) -> None:
+    """Data in and out of the input topics: simulate, replay, record."""
+    from simulators.scenarios import SCENARIOS
+
     p = sub.add_parser("simulate", help="produce simulated demand to the input topics")
     p.add_argument("--rate", type=float, default=5.0, help="events per second")
     p.add_argument("--seed", type=int, default=1, help="same seed, same events")
@@ -322,8 +365,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--scenario",
-        choices=["stolen-car", "repeat-domestic-abuse", "club-fight", "unassigned-grade-1"],
-        help="send one scripted situation instead of demand",
+        choices=list(SCENARIOS),
+        help="send one scripted situation instead of demand (docs/simulators.md)",
     )
     p.add_argument(
         "--lsoa-weights", help="CSV: police open-data crimes (counted per LSOA) or lsoa,weight"
@@ -346,13 +389,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--from-beginning", action="store_true", help="start at the oldest message kept")
     p.set_defaults(func=cmd_record)
 
-    p = sub.add_parser("token", help="print a bearer token (alone on the last line)")
-    p.add_argument("--role", required=True, choices=[r.value for r in Role])
-    p.add_argument("--sub", required=True, help="subject: user or officer id")
-    p.add_argument("--case", action="append", help="case reference in scope (repeatable)")
-    p.add_argument("--ttl", type=int, default=None, help="lifetime in seconds")
-    p.set_defaults(func=cmd_token)
 
+def _add_reference_commands(sub: Any) -> None:
+    """``rtic reference load``."""
     p = sub.add_parser(
         "reference", help="reference data: hotlists, markers, geofences, places, snoozes"
     )
@@ -360,21 +399,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = ref.add_parser("load", help="validate a file and send its entries to rtic.reference.v1")
     p.add_argument("path", help=".csv, .json, .jsonl or .geojson")
     p.add_argument(
-        "--kind",
-        choices=[
-            "hotlist",
-            "person_marker",
-            "address_marker",
-            "geofence",
-            "place",
-            "snooze",
-            "boundaries",
-        ],
-        help="what the rows are (default: from the file)",
+        "--kind", choices=REFERENCE_KINDS, help="what the rows are (default: from the file)"
     )
     p.add_argument("--dry-run", action="store_true", help="validate and report only")
     p.set_defaults(func=cmd_reference_load)
 
+
+def _add_rules_commands(sub: Any) -> None:
+    """``rtic rules check | test | list``."""
     p = sub.add_parser("rules", help="the rule catalogue and rule files")
     rules_sub = p.add_subparsers(dest="rules_command", required=True)
     p = rules_sub.add_parser("check", help="validate a rule file: every problem with its line")
@@ -392,14 +424,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", nargs="?")
     p.set_defaults(func=cmd_rules_list)
 
+
+def _add_admin_commands(sub: Any) -> None:
+    """One-shot tools: token, topics."""
+    p = sub.add_parser("token", help="print a bearer token (alone on the last line)")
+    p.add_argument("--role", required=True, choices=[r.value for r in Role])
+    p.add_argument("--sub", required=True, help="subject: user or officer id")
+    p.add_argument("--case", action="append", help="case reference in scope (repeatable)")
+    p.add_argument("--ttl", type=int, default=None, help="lifetime in seconds")
+    p.set_defaults(func=cmd_token)
+
     p = sub.add_parser("topics", help="create the contract's topics if missing")
     p.set_defaults(func=cmd_topics)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``rtic`` argument parser: one small function per group of subcommands."""
+    parser = argparse.ArgumentParser(prog="rtic", description=__doc__.split("\n")[0])
+    parser.add_argument("--log-level", default="info", help="debug, info, warning, error")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_run_commands(sub)
+    _add_simulator_commands(sub)
+    _add_admin_commands(sub)
+    _add_reference_commands(sub)
+    _add_rules_commands(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    _setup_logging(args.log_level)
+    configure_logging(get_settings(), args.log_level)
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

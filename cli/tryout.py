@@ -28,7 +28,7 @@ from rtic.errors import ContractError
 from rtic.schemas import AlertV1, EventKind, IncidentEventV1, validate_event
 from rtic.topics import Topics
 from rules.base import Rule
-from simulators.replay import AdapterReport, ReplayEvent, read_file, topic_of
+from simulators.replay import AdapterReport, ReplayEvent, read_file
 from streams.deadlines import DeadlineBook
 from streams.pipeline import Pipeline, RawRecord
 
@@ -50,7 +50,7 @@ async def run_rules_over(
         for offset, event in enumerate(events):
             clock["now"] = event.at
             record = RawRecord(
-                topic_of(topics, event.kind),
+                topics.for_kind(event.kind),
                 0,
                 offset,
                 event.key.encode(),

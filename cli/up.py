@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,7 +31,7 @@ from cli.services import (
     start_tansu,
 )
 from rtic.settings import Settings
-from rtic.tokens import issue_token
+from rtic.tokens import TokenKeys, issue_token
 
 
 def _say(text: str) -> None:
@@ -48,12 +49,93 @@ def _wait_http(url: str, timeout: float) -> bool:
     return False
 
 
-def run_up(settings: Settings, *, rate: float, seed: int, simulate: bool = True) -> int:
-    """Run everything until Ctrl-C; returns the exit code."""
-    started = time.monotonic()
+@dataclass
+class _Parts:
+    """What ``rtic up`` started, to stop in reverse order."""
+
     tansu: Tansu | None = None
     embedded_redis: EmbeddedRedis | None = None
-    children: list[tuple[str, subprocess.Popen[bytes]]] = []
+    children: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
+
+    def spawn(self, name: str, args: list[str], env: dict[str, str]) -> None:
+        self.children.append(
+            (name, subprocess.Popen([sys.executable, "-m", "cli.main", *args], env=env))
+        )
+
+    def exited(self) -> tuple[str, int] | None:
+        """The first part (other than the simulator) that exited, with its code."""
+        for name, proc in self.children:
+            if proc.poll() is not None and name != "simulator":
+                return name, proc.returncode
+        return None
+
+    def stop(self) -> None:
+        """Ctrl-C to every child, newest first; then the broker and Redis we started."""
+        for _name, proc in reversed(self.children):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+        for _name, proc in reversed(self.children):
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        if self.tansu is not None:
+            self.tansu.stop()
+        if self.embedded_redis is not None:
+            self.embedded_redis.stop()
+
+
+def _start_services(settings: Settings, parts: _Parts) -> dict[str, str]:
+    """The broker and Redis: the ones that answer, else embedded ones. Returns the
+    environment for the children (the same settings, with the URLs in use)."""
+    env = dict(os.environ)
+    host, port = kafka_host_port(settings.kafka_url)
+    if port_answers(host, port):
+        _say(f"using the broker already at {settings.kafka_url}")
+    else:
+        parts.tansu = start_tansu(host, port)
+        _say(f"started Tansu at {parts.tansu.url} (in memory)")
+    env["RTIC_KAFKA_URL"] = settings.kafka_url
+    if redis_answers(settings.redis_url):
+        _say(f"using Redis at {settings.redis_url}")
+        env["RTIC_REDIS_URL"] = settings.redis_url
+    else:
+        parts.embedded_redis = start_embedded_redis()
+        env["RTIC_REDIS_URL"] = parts.embedded_redis.url
+        _say(
+            f"no Redis at {settings.redis_url}: started an embedded one at "
+            f"{parts.embedded_redis.url}"
+        )
+    return env
+
+
+def _announce(settings: Settings, base: str, started: float) -> None:
+    """Where to look, with an analyst token for the dashboard."""
+    token = issue_token(
+        TokenKeys.from_settings(settings),
+        sub="rtic-analyst",
+        role="rtic_analyst",
+        now=datetime.now(UTC),
+        ttl_seconds=settings.token_ttl_seconds,
+    )
+    _say(f"ready in {time.monotonic() - started:.1f} s")
+    _say(f"dashboard:  {base}/?token={token}")
+    _say(
+        f"websocket:  ws://{settings.gateway_host}:{settings.gateway_port}/ws  "
+        "(Authorization: Bearer <token>)"
+    )
+    _say(
+        f"worker:     http://{settings.worker_web_host}:{settings.worker_web_port}/metrics "
+        "and /healthz"
+    )
+    _say(f"analyst token: {token}")
+    _say("Ctrl-C stops everything")
+
+
+def run_up(settings: Settings, *, rate: float, seed: int, simulate: bool = True) -> int:
+    """Run everything until Ctrl-C (or SIGTERM); returns the exit code."""
+    started = time.monotonic()
+    parts = _Parts()
     stopping = False
 
     def on_signal(signum: int, frame: Any) -> None:
@@ -61,75 +143,26 @@ def run_up(settings: Settings, *, rate: float, seed: int, simulate: bool = True)
         stopping = True
 
     signal.signal(signal.SIGTERM, on_signal)
-    env = dict(os.environ)
     try:
-        host, port = kafka_host_port(settings.kafka_url)
-        if port_answers(host, port):
-            _say(f"using the broker already at {settings.kafka_url}")
-        else:
-            tansu = start_tansu(host, port)
-            _say(f"started Tansu at {tansu.url} (in memory)")
-        env["RTIC_KAFKA_URL"] = settings.kafka_url
-        if redis_answers(settings.redis_url):
-            _say(f"using Redis at {settings.redis_url}")
-            env["RTIC_REDIS_URL"] = settings.redis_url
-        else:
-            embedded_redis = start_embedded_redis()
-            env["RTIC_REDIS_URL"] = embedded_redis.url
-            _say(
-                f"no Redis at {settings.redis_url}: started an embedded one at {embedded_redis.url}"
-            )
-        cmd = [sys.executable, "-m", "cli.main"]
-        children.append(("worker", subprocess.Popen([*cmd, "worker"], env=env)))
-        children.append(("gateway", subprocess.Popen([*cmd, "gateway"], env=env)))
+        env = _start_services(settings, parts)
+        parts.spawn("worker", ["worker"], env)
+        parts.spawn("gateway", ["gateway"], env)
         base = f"http://{settings.gateway_host}:{settings.gateway_port}"
         if not _wait_http(f"{base}/healthz", 30):
             _say("the gateway did not come up within 30 s")
             return 1
         if simulate:
-            children.append(
-                (
-                    "simulator",
-                    subprocess.Popen(
-                        [*cmd, "simulate", "--rate", str(rate), "--seed", str(seed)], env=env
-                    ),
-                )
-            )
-        token = issue_token(
-            settings.token_secret.get_secret_value(),
-            sub="rtic-analyst",
-            role="rtic_analyst",
-            now=datetime.now(UTC),
-            ttl_seconds=settings.token_ttl_seconds,
-        )
-        _say(f"ready in {time.monotonic() - started:.1f} s")
-        _say(f"dashboard:  {base}/?token={token}")
-        _say(
-            f"websocket:  ws://{settings.gateway_host}:{settings.gateway_port}/ws  (Authorization: Bearer <token>)"
-        )
-        _say(f"analyst token: {token}")
-        _say("Ctrl-C stops everything")
+            parts.spawn("simulator", ["simulate", "--rate", str(rate), "--seed", str(seed)], env)
+        _announce(settings, base, started)
         while not stopping:
-            for name, proc in children:
-                if proc.poll() is not None and name != "simulator":
-                    _say(f"{name} exited with {proc.returncode}; stopping")
-                    return 1
+            if (gone := parts.exited()) is not None:
+                _say(f"{gone[0]} exited with {gone[1]}; stopping")
+                return 1
             time.sleep(0.5)
         return 0
     except KeyboardInterrupt:
         return 0
     finally:
         _say("stopping")
-        for _name, proc in reversed(children):
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGINT)
-        for _name, proc in reversed(children):
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        if tansu is not None:
-            tansu.stop()
-        if embedded_redis is not None:
-            embedded_redis.stop()
+        parts.stop()
         _say("stopped")

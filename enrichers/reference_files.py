@@ -90,74 +90,108 @@ def _feature_change(feature: dict[str, Any], stem: str, row: int) -> dict[str, A
     raise ContractError(f"geometry {gtype!r}: expected Point (a place) or Polygon (a geofence)")
 
 
+def _csv_entry(row: dict[str | None, str | None]) -> dict[str, Any]:
+    """One CSV row as an entry: names and values trimmed, numeric columns as numbers."""
+    entry: dict[str, Any] = {}
+    for k, v in row.items():
+        if k is None:
+            continue  # more values than columns
+        k = k.strip()
+        v = (v or "").strip()
+        if k in _NUMERIC and v:
+            try:
+                entry[k] = float(v)
+            except ValueError:
+                entry[k] = v  # validation will say why
+        else:
+            entry[k] = v
+    return entry
+
+
+def _csv_items(path: Path, text: str, kind: str | None) -> list[tuple[int, Any]]:
+    """A CSV's rows as changes of ``kind`` (or the kind its columns tell)."""
+    reader = csv.DictReader(io.StringIO(text))
+    columns = {c.strip() for c in reader.fieldnames or []}
+    csv_kind = kind or _guess_kind(columns)
+    if csv_kind is None:
+        raise ContractError(
+            f"cannot tell what {path.name} holds from its columns {sorted(columns)}: give --kind"
+        )
+    return [
+        (n, _as_change(csv_kind, _csv_entry(row), path.stem, n))
+        for n, row in enumerate(reader, start=1)
+    ]
+
+
+def _jsonl_items(text: str, report: LoadReport) -> list[tuple[int, Any]]:
+    """One JSON value per non-blank line; a line that is not JSON is rejected."""
+    items: list[tuple[int, Any]] = []
+    for n, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            items.append((n, orjson.loads(line)))
+        except orjson.JSONDecodeError as exc:
+            report.rejected.append((n, f"not JSON: {exc}"))
+            report.rows += 1
+    return items
+
+
+def _json_items(path: Path, text: str, report: LoadReport) -> list[tuple[int, Any]]:
+    """A JSON list of changes or entries, or a GeoJSON FeatureCollection's features."""
+    try:
+        doc = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise ContractError(f"{path.name} is not JSON: {exc}") from exc
+    if isinstance(doc, list):
+        return list(enumerate(doc, start=1))
+    if not (isinstance(doc, dict) and doc.get("type") == "FeatureCollection"):
+        raise ContractError(f"{path.name}: expected a list of changes or a FeatureCollection")
+    items: list[tuple[int, Any]] = []
+    for n, feature in enumerate(doc.get("features") or [], start=1):
+        try:
+            items.append((n, _feature_change(feature, path.stem, n)))
+        except (ContractError, KeyError, TypeError, ValueError) as exc:
+            report.rejected.append((n, str(exc)))
+            report.rows += 1
+    return items
+
+
+def _raw_items(
+    path: Path, text: str, kind: str | None, report: LoadReport
+) -> list[tuple[int, Any]]:
+    """(row number, change as a dict or whatever the file had) by the file's format."""
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return _csv_items(path, text, kind)
+    if suffix not in (".json", ".geojson", ".jsonl"):
+        raise ContractError(f"{path.name}: unknown format (use .csv, .json, .jsonl or .geojson)")
+    items = _jsonl_items(text, report) if suffix == ".jsonl" else _json_items(path, text, report)
+    # Bare entries (no "entry" key) become changes of the kind given.
+    return [
+        (n, _as_change(kind, item, path.stem, n))
+        if isinstance(item, dict) and kind is not None and "entry" not in item
+        else (n, item)
+        for n, item in items
+    ]
+
+
 def parse_reference_file(path: Path, text: str, kind: str | None = None) -> LoadReport:
-    """The reference changes in a file's text, and the rows that were rejected."""
+    """The reference changes in a file's text, and the rows that were rejected.
+
+    Args:
+        path: the file's name tells its format (``.csv``, ``.json``, ``.geojson``, ``.jsonl``)
+            and its stem names entries that have no id.
+        text: the file's content.
+        kind: what the rows are (one of ``KINDS``); None: from the file.
+
+    Raises:
+        ContractError: an unknown kind or format, or a file that cannot be read at all.
+    """
     if kind is not None and kind not in KINDS:
         raise ContractError(f"unknown kind {kind!r}; one of {', '.join(KINDS)}")
     report = LoadReport()
-    raw_rows: list[tuple[int, Any]] = []
-    suffix = path.suffix.lower()
-    stem = path.stem
-    if suffix == ".csv":
-        reader = csv.DictReader(io.StringIO(text))
-        columns = {c.strip() for c in reader.fieldnames or []}
-        csv_kind = kind or _guess_kind(columns)
-        if csv_kind is None:
-            raise ContractError(
-                f"cannot tell what {path.name} holds from its columns {sorted(columns)}: give --kind"
-            )
-        for n, row in enumerate(reader, start=1):
-            entry: dict[str, Any] = {}
-            for k, v in row.items():
-                if k is None:
-                    continue
-                k = k.strip()
-                v = (v or "").strip()
-                if k in _NUMERIC and v:
-                    try:
-                        entry[k] = float(v)
-                    except ValueError:
-                        entry[k] = v  # validation will say why
-                else:
-                    entry[k] = v
-            raw_rows.append((n, _as_change(csv_kind, entry, stem, n)))
-    elif suffix in (".json", ".geojson", ".jsonl"):
-        if suffix == ".jsonl":
-            items: list[tuple[int, Any]] = []
-            for n, line in enumerate(text.splitlines(), start=1):
-                if not line.strip():
-                    continue
-                try:
-                    items.append((n, orjson.loads(line)))
-                except orjson.JSONDecodeError as exc:
-                    report.rejected.append((n, f"not JSON: {exc}"))
-                    report.rows += 1
-        else:
-            try:
-                doc = orjson.loads(text)
-            except orjson.JSONDecodeError as exc:
-                raise ContractError(f"{path.name} is not JSON: {exc}") from exc
-            if isinstance(doc, dict) and doc.get("type") == "FeatureCollection":
-                items = []
-                for n, feature in enumerate(doc.get("features") or [], start=1):
-                    try:
-                        items.append((n, _feature_change(feature, stem, n)))
-                    except (ContractError, KeyError, TypeError, ValueError) as exc:
-                        report.rejected.append((n, str(exc)))
-                        report.rows += 1
-            elif isinstance(doc, list):
-                items = list(enumerate(doc, start=1))
-            else:
-                raise ContractError(
-                    f"{path.name}: expected a list of changes or a FeatureCollection"
-                )
-        for n, item in items:
-            if isinstance(item, dict) and kind is not None and "entry" not in item:
-                item = _as_change(kind, item, stem, n)
-            raw_rows.append((n, item))
-    else:
-        raise ContractError(f"{path.name}: unknown format (use .csv, .json, .jsonl or .geojson)")
-    for n, item in raw_rows:
+    for n, item in _raw_items(path, text, kind, report):
         report.rows += 1
         if not isinstance(item, dict):
             report.rejected.append((n, "not a JSON object"))

@@ -1,15 +1,35 @@
-"""Kafka plumbing shared by the worker, gateway, simulator and tests (aiokafka)."""
+"""Kafka plumbing shared by the worker, gateway, simulators, command line and tests.
+
+Two clients, each where it is simplest:
+
+- **aiokafka** inside asyncio: the Faust worker (through Faust), the gateway,
+  the simulators, replay and record (``ensure_topics``, ``make_producer``);
+- **kafka-python**, synchronous, for command-line tools that do one thing and
+  exit: ``rtic topics`` creates the topics with ``kafka.admin.KafkaAdminClient``
+  (``ensure_topics_sync``) and ``rtic reference load`` sends with
+  ``kafka.KafkaProducer`` (``make_sync_producer``). Checked against Tansu 0.6:
+  it accepts kafka-python's API versions (CreateTopics v7, Produce, Metadata).
+
+Neither producer is idempotent: Tansu 0.6 refuses InitProducerId, and the
+engine is at-least-once with stable ids anyway.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
+import warnings
+from typing import TYPE_CHECKING
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from rtic.errors import ServiceError
+
+if TYPE_CHECKING:
+    import kafka
 
 log = logging.getLogger(__name__)
 
@@ -61,11 +81,7 @@ async def ensure_topics(
 
 
 def make_producer(kafka_url: str, **overrides: object) -> AIOKafkaProducer:
-    """A producer for the engine's edges (simulator, gateway acks, tests).
-
-    Not idempotent: Tansu 0.6 refuses InitProducerId, and the engine is
-    at-least-once with stable ids anyway.
-    """
+    """An asyncio producer for the engine's edges (simulator, gateway acks, tests)."""
     options: dict[str, object] = {
         "bootstrap_servers": bootstrap_servers(kafka_url),
         "acks": 1,
@@ -75,3 +91,85 @@ def make_producer(kafka_url: str, **overrides: object) -> AIOKafkaProducer:
     }
     options.update(overrides)
     return AIOKafkaProducer(**options)
+
+
+def _import_kafka_python() -> None:
+    """Import kafka-python (only the command-line tools need it), quietly.
+
+    kafka-python 3.0 reads its protocol schemas at import with the legacy
+    ``importlib.resources`` API, which warns (DeprecationWarning) on Python 3.11+.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import kafka.admin
+        import kafka.errors  # noqa: F401
+
+
+def ensure_topics_sync(
+    kafka_url: str, topics: list[str], partitions: int = 1, wait_s: float = 30.0
+) -> list[str]:
+    """Create the topics that do not exist yet, synchronously (kafka-python); idempotent.
+
+    Returns the topics it created. Retries while the broker is not up, for ``wait_s``.
+
+    Raises:
+        ServiceError: the broker did not answer, or refused, within ``wait_s``.
+    """
+    _import_kafka_python()
+    import kafka.admin
+    import kafka.errors
+
+    deadline = time.monotonic() + wait_s
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            admin = kafka.admin.KafkaAdminClient(
+                bootstrap_servers=bootstrap_servers(kafka_url), request_timeout_ms=5000
+            )
+        except (kafka.errors.KafkaError, OSError) as exc:
+            last = exc
+            time.sleep(0.3)
+            continue
+        try:
+            missing = [t for t in topics if t not in set(admin.list_topics())]
+            if missing:
+                try:
+                    admin.create_topics(
+                        [
+                            kafka.admin.NewTopic(t, num_partitions=partitions, replication_factor=1)
+                            for t in missing
+                        ]
+                    )
+                except kafka.errors.TopicAlreadyExistsError:
+                    pass  # another process created it between the listing and now
+                log.info("created topics: %s", ", ".join(missing))
+            return missing
+        except (kafka.errors.KafkaError, OSError) as exc:
+            last = exc
+            time.sleep(0.3)
+        finally:
+            admin.close()
+    raise ServiceError(f"could not create topics on {kafka_url}: {last}")
+
+
+def make_sync_producer(kafka_url: str, **overrides: object) -> kafka.KafkaProducer:
+    """A synchronous producer (kafka-python) for command-line tools.
+
+    Raises:
+        ServiceError: no broker answers at ``kafka_url``.
+    """
+    _import_kafka_python()
+    import kafka
+    import kafka.errors
+
+    options: dict[str, object] = {
+        "bootstrap_servers": bootstrap_servers(kafka_url),
+        "acks": 1,
+        "linger_ms": 5,
+        "enable_idempotence": False,
+    }
+    options.update(overrides)
+    try:
+        return kafka.KafkaProducer(**options)
+    except kafka.errors.NoBrokersAvailable as exc:
+        raise ServiceError(f"no Kafka broker answers at {kafka_url}") from exc

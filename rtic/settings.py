@@ -14,7 +14,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEV_TOKEN_SECRET = "dev-only-secret-change-me"
+DEV_TOKEN_SECRET = "dev-only-secret-change-me-outside-development"
 
 
 class Settings(BaseSettings):
@@ -30,17 +30,27 @@ class Settings(BaseSettings):
         "redis://127.0.0.1:6379/0",
         description="Redis for history, hotlists and markers.",
     )
-    database_url: str = Field(
-        "sqlite:///rtic.sqlite3",
-        description="Durable store for cases, timelines and audit (PostgreSQL in production).",
-    )
     topic_prefix: str = Field("", description="Prefix added to every topic name.")
     topic_partitions: int = Field(1, ge=1, description="Partitions for topics the engine creates.")
     app_id: str = Field("rtic-engine", description="Faust app id (the consumer group).")
     token_secret: SecretStr = Field(
         SecretStr(DEV_TOKEN_SECRET),
-        description="HMAC secret that signs bearer tokens. Change it outside development.",
+        description="HMAC secret that signs new bearer tokens (HS256; at least 32 bytes). "
+        "Change it outside development.",
     )
+    token_key_id: str = Field(
+        "k1",
+        min_length=1,
+        description="Key id (the JWT 'kid' header) of token_secret. To rotate: move the "
+        "old secret into token_previous_secrets under its id, set a new secret and id.",
+    )
+    token_previous_secrets: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description="Earlier token secrets by key id, still accepted for verification so "
+        'tokens signed with them work until they expire (JSON: {"k0": "old secret"}).',
+    )
+    token_issuer: str = Field("rtic-engine", description="The 'iss' claim of tokens.")
+    token_audience: str = Field("rtic", description="The 'aud' claim tokens must carry.")
     token_ttl_seconds: int = Field(12 * 3600, ge=60, description="Lifetime of a new token.")
     gateway_host: str = Field("127.0.0.1", description="Address the push gateway listens on.")
     gateway_port: int = Field(8765, description="Port of the push gateway and dashboards.")
@@ -73,9 +83,24 @@ class Settings(BaseSettings):
     timer_interval: float = Field(
         1.0, gt=0, description="Seconds between checks of time-based rules' deadlines."
     )
+    log_format: Literal["text", "json"] = Field(
+        "text",
+        description="Log lines as readable text, or 'json': one JSON object a line (time in "
+        "UTC, level, logger, message, exc) for a log shipper.",
+    )
+    worker_web_host: str = Field(
+        "127.0.0.1", description="Address of the worker's /metrics and /healthz endpoint."
+    )
+    worker_web_port: int = Field(
+        6066,
+        ge=0,
+        le=65535,
+        description="Port of the worker's /metrics and /healthz endpoint (0: any free port).",
+    )
     rules_file: Path | None = Field(
         None,
-        description="YAML rule file (rules/README.md); reloaded when it changes. None: the defaults.",
+        description="YAML rule file (README 'Rules'; format in rules/config.py, example "
+        "rules/default.yaml); reloaded when it changes. None: the defaults.",
     )
 
 

@@ -1,32 +1,77 @@
-"""Bearer tokens for the push gateway: compact HS256 JWTs signed with the settings' secret.
+"""Bearer tokens for the push gateway: HS256 JWTs made and checked with PyJWT.
 
-A token carries ``sub`` (who), ``role`` (one of ``Role``), ``scope`` (the
-officer id for an officer, the case references for a citizen or case
-officer), ``iat`` and ``exp``. Pure functions: the caller passes ``now``.
+A token carries the registered claims ``iss`` (who issued it), ``aud`` (who
+may accept it), ``sub`` (who), ``iat``, ``nbf`` and ``exp``, and the engine's
+own ``role`` (one of ``Role``) and ``cases`` (the case references a citizen
+or case officer may see). Its header names the signing key (``kid``), so a
+secret can be rotated without logging everyone out: new tokens are signed
+with the current key while tokens signed with a previous key, still listed
+in ``TokenKeys.secrets``, verify until they expire.
+
+Pure functions: the caller passes ``now``. PyJWT checks the signature, the
+algorithm, ``iss`` and ``aud``; the times are checked here against ``now``
+(PyJWT would read the wall clock). Every refusal is an ``AuthError``.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
+import logging
+import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import MappingProxyType
+from typing import Any
 
-import orjson
+import jwt
 
 from rtic.errors import AuthError
 from rtic.schemas import Role
+from rtic.settings import Settings
 
-_HEADER = {"alg": "HS256", "typ": "JWT"}
+log = logging.getLogger(__name__)
+
+ALGORITHM = "HS256"
+DEFAULT_KEY_ID = "k1"
+ISSUER = "rtic-engine"
+AUDIENCE = "rtic"
+MIN_SECRET_BYTES = 32  # RFC 7518 section 3.2: an HS256 key at least as long as the hash
+_REQUIRED = ("sub", "role", "iss", "aud", "iat", "nbf", "exp")
+_short_keys_reported: set[str] = set()
 
 
-def _b64e(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+@dataclass(frozen=True)
+class TokenKeys:
+    """The signing key by id, the keys still accepted, and who issues tokens for whom."""
 
+    current_kid: str
+    secrets: Mapping[str, str] = field(repr=False)  # never in a log line or traceback
+    issuer: str = ISSUER
+    audience: str = AUDIENCE
 
-def _b64d(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    def __post_init__(self) -> None:
+        if self.current_kid not in self.secrets:
+            raise AuthError(f"no secret for the current key id {self.current_kid!r}")
+        object.__setattr__(self, "secrets", MappingProxyType(dict(self.secrets)))
+
+    @classmethod
+    def single(cls, secret: str, kid: str = DEFAULT_KEY_ID) -> TokenKeys:
+        """One key, nothing to rotate (the form a bare secret string stands for)."""
+        return cls(current_kid=kid, secrets={kid: secret})
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> TokenKeys:
+        """The current key, the previous keys still accepted, issuer and audience."""
+        secrets = {
+            kid: value.get_secret_value() for kid, value in settings.token_previous_secrets.items()
+        }
+        secrets[settings.token_key_id] = settings.token_secret.get_secret_value()
+        return cls(
+            current_kid=settings.token_key_id,
+            secrets=secrets,
+            issuer=settings.token_issuer,
+            audience=settings.token_audience,
+        )
 
 
 @dataclass(frozen=True)
@@ -43,8 +88,27 @@ class Principal:
         return self.sub if self.role in (Role.OFFICER, Role.SUPERVISOR) else None
 
 
+def _keys(keys: TokenKeys | str) -> TokenKeys:
+    return TokenKeys.single(keys) if isinstance(keys, str) else keys
+
+
+def _quietly(call: Any, kid: str, secret: str) -> Any:
+    """Run a PyJWT call, reporting a short secret once in the log instead of as a
+    ``warnings`` warning on every token (which pytest turns into errors)."""
+    if len(secret.encode()) < MIN_SECRET_BYTES and kid not in _short_keys_reported:
+        _short_keys_reported.add(kid)
+        log.warning(
+            "token key %r is shorter than %d bytes: set a longer RTIC_TOKEN_SECRET",
+            kid,
+            MIN_SECRET_BYTES,
+        )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", jwt.InsecureKeyLengthWarning)
+        return call()
+
+
 def issue_token(
-    secret: str,
+    keys: TokenKeys | str,
     *,
     sub: str,
     role: Role | str,
@@ -52,50 +116,118 @@ def issue_token(
     ttl_seconds: int,
     cases: tuple[str, ...] | list[str] = (),
 ) -> str:
-    """A signed token for ``sub`` in ``role``."""
+    """A token for ``sub`` in ``role``, signed with the current key.
+
+    Args:
+        keys: the key ring (``TokenKeys.from_settings``), or a bare secret (key id ``k1``).
+        sub: the subject: a user or officer id.
+        role: one of ``Role`` (a ``ValueError`` otherwise).
+        now: the issue time; the token is valid from it for ``ttl_seconds``.
+        ttl_seconds: lifetime.
+        cases: case references the holder may see.
+
+    Raises:
+        AuthError: no subject.
+    """
     role = Role(role)
     if not sub:
         raise AuthError("a token needs a subject")
+    ring = _keys(keys)
     iat = int(now.timestamp())
     claims: dict[str, object] = {
+        "iss": ring.issuer,
+        "aud": ring.audience,
         "sub": sub,
         "role": role.value,
         "iat": iat,
+        "nbf": iat,
         "exp": iat + ttl_seconds,
     }
     if cases:
         claims["cases"] = list(cases)
-    signing_input = f"{_b64e(orjson.dumps(_HEADER))}.{_b64e(orjson.dumps(claims))}"
-    sig = hmac.new(secret.encode(), signing_input.encode("ascii"), hashlib.sha256).digest()
-    return f"{signing_input}.{_b64e(sig)}"
+    secret = ring.secrets[ring.current_kid]
+    return str(
+        _quietly(
+            lambda: jwt.encode(
+                claims, secret, algorithm=ALGORITHM, headers={"kid": ring.current_kid}
+            ),
+            ring.current_kid,
+            secret,
+        )
+    )
 
 
-def verify_token(secret: str, token: str, *, now: datetime) -> Principal:
-    """The principal of a valid token, or ``AuthError`` saying why not."""
+def _decode(ring: TokenKeys, token: str) -> dict[str, Any]:
+    """The claims of a token signed by a known key for this issuer and audience."""
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError as exc:
+        raise AuthError("malformed token") from exc
+    if header.get("alg") != ALGORITHM:
+        raise AuthError("unsupported token algorithm")
+    kid = header.get("kid")
+    if not isinstance(kid, str) or kid not in ring.secrets:
+        raise AuthError(f"unknown token key id {kid!r}")
+    secret = ring.secrets[kid]
+    try:
+        claims: dict[str, Any] = _quietly(
+            lambda: jwt.decode(
+                token,
+                secret,
+                algorithms=[ALGORITHM],
+                audience=ring.audience,
+                issuer=ring.issuer,
+                # Times are checked against the caller's ``now`` below, not the wall clock.
+                options={
+                    "verify_exp": False,
+                    "verify_nbf": False,
+                    "verify_iat": False,
+                    "require": list(_REQUIRED),
+                },
+            ),
+            kid,
+            secret,
+        )
+    except jwt.InvalidSignatureError as exc:
+        raise AuthError("bad token signature") from exc
+    except jwt.InvalidAudienceError as exc:
+        raise AuthError("token is for another audience") from exc
+    except jwt.InvalidIssuerError as exc:
+        raise AuthError("token from another issuer") from exc
+    except jwt.DecodeError as exc:
+        raise AuthError("malformed token") from exc
+    except jwt.PyJWTError as exc:
+        raise AuthError(f"malformed token claims: {exc}") from exc
+    return claims
+
+
+def verify_token(keys: TokenKeys | str, token: str, *, now: datetime) -> Principal:
+    """The principal of a valid token, or ``AuthError`` saying why not.
+
+    Refused: malformed, another algorithm, an unknown key id, a bad signature,
+    another issuer or audience, missing or ill-typed claims, not yet valid
+    (``nbf`` after ``now``) and expired (``exp`` at or before ``now``).
+    """
     if not token.isascii():  # a JWT is ASCII; anything else must be a 401, not a crash
         raise AuthError("malformed token")
+    claims = _decode(_keys(keys), token.strip())
     try:
-        head, body, sig = token.strip().split(".")
-    except ValueError as exc:
-        raise AuthError("malformed token") from exc
-    expected = hmac.new(secret.encode(), f"{head}.{body}".encode("ascii"), hashlib.sha256).digest()
-    try:
-        given = _b64d(sig)
-    except ValueError as exc:
-        raise AuthError("malformed token signature") from exc
-    if not hmac.compare_digest(expected, given):
-        raise AuthError("bad token signature")
-    try:
-        header = orjson.loads(_b64d(head))
-        claims = orjson.loads(_b64d(body))
-        if header.get("alg") != "HS256":
-            raise AuthError("unsupported token algorithm")
         role = Role(claims["role"])
-        sub = str(claims["sub"])
-        exp = int(claims["exp"])
-        cases = tuple(str(c) for c in claims.get("cases", ()))
-    except (ValueError, KeyError, TypeError, orjson.JSONDecodeError) as exc:
+        sub = claims["sub"]
+        times = {name: claims[name] for name in ("iat", "nbf", "exp")}
+        raw_cases = claims.get("cases", [])
+        if (
+            not isinstance(sub, str)
+            or not isinstance(raw_cases, list)
+            or not all(isinstance(t, int) and not isinstance(t, bool) for t in times.values())
+        ):
+            raise TypeError("ill-typed claims")
+        cases = tuple(str(c) for c in raw_cases)
+    except (ValueError, KeyError, TypeError) as exc:
         raise AuthError("malformed token claims") from exc
-    if exp <= now.timestamp():
+    at = now.timestamp()
+    if times["nbf"] > at:
+        raise AuthError("token not valid yet")
+    if times["exp"] <= at:
         raise AuthError("token expired")
-    return Principal(sub=sub, role=role, cases=cases, expires_at=exp)
+    return Principal(sub=sub, role=role, cases=cases, expires_at=times["exp"])

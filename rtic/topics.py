@@ -1,4 +1,10 @@
-"""Topic names of the wire contract, with the deployment's prefix."""
+"""Topic names of the wire contract, with the deployment's prefix.
+
+The one map from an input event's kind (``rtic.schemas.EventKind``: its
+string values, so this module needs nothing else) to the topic that carries
+it is ``Topics.by_kind``; the simulators, replay, the command line and the
+pipeline all use it.
+"""
 
 from __future__ import annotations
 
@@ -33,8 +39,27 @@ class Topics:
             dead_letter=f"{prefix}rtic.dead-letter.v1",
         )
 
+    def by_kind(self) -> dict[str, str]:
+        """Input topic by event kind (``"call"``, ``"incident"``, ``"anpr"``,
+        ``"officer_location"``, ``"reference"``)."""
+        return {
+            "call": self.calls,
+            "incident": self.incidents,
+            "anpr": self.anpr,
+            "officer_location": self.officer_locations,
+            "reference": self.reference,
+        }
+
+    def for_kind(self, kind: str) -> str:
+        """The input topic of an event kind (``KeyError`` for anything else)."""
+        return self.by_kind()[kind]
+
+    def kind_of(self, topic: str) -> str | None:
+        """The event kind an input topic carries, or None for any other topic."""
+        return next((k for k, t in self.by_kind().items() if t == topic), None)
+
     def all(self) -> list[str]:
         return [getattr(self, f.name) for f in fields(self)]
 
     def inputs(self) -> list[str]:
-        return [self.calls, self.incidents, self.anpr, self.officer_locations, self.reference]
+        return list(self.by_kind().values())

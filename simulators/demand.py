@@ -45,6 +45,7 @@ from rtic.kafka import ensure_topics, make_producer
 from rtic.schemas import dumps
 from rtic.settings import Settings
 from rtic.topics import Topics
+from simulators.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -631,16 +632,6 @@ def lsoa_weights_from_csv(text: str) -> dict[str, float]:
     return weights
 
 
-def topic_for(topics: Topics, kind: str) -> str:
-    return {
-        "call": topics.calls,
-        "incident": topics.incidents,
-        "anpr": topics.anpr,
-        "officer_location": topics.officer_locations,
-        "reference": topics.reference,
-    }[kind]
-
-
 async def run_simulator(
     settings: Settings,
     *,
@@ -665,22 +656,25 @@ async def run_simulator(
     last_report = t0
     produced = 0
     try:
-        for ev in model.events():
-            due = (ev.at - start).total_seconds()
-            wait = due - (time.monotonic() - t0)
-            if wait > 0:
-                await asyncio.sleep(wait)
-            await producer.send(topic_for(topics, ev.kind), dumps(ev.value), key=ev.key.encode())
-            sent[ev.kind] += ev.weight
-            produced += ev.weight if ev.kind != "reference" else 0
-            now = time.monotonic()
-            if now - last_report >= 10:
-                log.info("simulator: %s", dict(sent))
-                last_report = now
-            if count is not None and produced >= count:
-                break
-            if duration is not None and now - t0 >= duration:
-                break
+        with progress_bar("simulate", total=count) as bar:
+            for ev in model.events():
+                due = (ev.at - start).total_seconds()
+                wait = due - (time.monotonic() - t0)
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                await producer.send(topics.for_kind(ev.kind), dumps(ev.value), key=ev.key.encode())
+                sent[ev.kind] += ev.weight
+                if ev.kind != "reference":
+                    produced += ev.weight
+                    bar.advance(ev.weight)
+                now = time.monotonic()
+                if now - last_report >= 10:
+                    log.info("simulator: %s", dict(sent))
+                    last_report = now
+                if count is not None and produced >= count:
+                    break
+                if duration is not None and now - t0 >= duration:
+                    break
         await producer.flush()
     finally:
         await producer.stop()

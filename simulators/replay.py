@@ -37,6 +37,7 @@ from rtic.errors import ConfigError, ContractError
 from rtic.schemas import EventKind, validate_event
 from rtic.settings import Settings
 from rtic.topics import Topics
+from simulators.progress import progress_bar
 
 KIND_FIELDS = {
     EventKind.CALL: ("call_id", "received_at"),
@@ -44,13 +45,7 @@ KIND_FIELDS = {
     EventKind.ANPR: ("camera_id", "read_at"),
     EventKind.OFFICER_LOCATION: ("officer_id", "at"),
 }
-TOPIC_KINDS = {
-    "rtic.calls.v1": EventKind.CALL,
-    "rtic.incidents.v1": EventKind.INCIDENT,
-    "rtic.anpr.v1": EventKind.ANPR,
-    "rtic.officer-locations.v1": EventKind.OFFICER_LOCATION,
-    "rtic.reference.v1": EventKind.REFERENCE,
-}
+CONTRACT_TOPICS = Topics.with_prefix()  # recorded topic names, the deployment's prefix cut off
 
 # UK police open data "Crime type" -> the contract's call categories.
 POLICE_CATEGORIES = {
@@ -157,11 +152,11 @@ def contract_jsonl(lines: Iterable[str], report: AdapterReport) -> Iterator[Repl
             continue
         recorded_at = None
         if "value" in doc and "topic" in doc:
-            kind = TOPIC_KINDS.get(
-                str(doc["topic"]).split("rtic.", 1)[-1].join(["rtic.", ""])
-                if "rtic." in str(doc["topic"])
-                else ""
+            topic = str(doc["topic"])
+            contract_kind = CONTRACT_TOPICS.kind_of(
+                "rtic." + topic.split("rtic.", 1)[-1] if "rtic." in topic else ""
             )
+            kind = EventKind(contract_kind) if contract_kind else None
             value, key = doc["value"], doc.get("key")
             recorded_at = doc.get("at")
         else:
@@ -363,26 +358,6 @@ def schedule(events: list[ReplayEvent], speed: float | None) -> list[float]:
     return [(e.at - t0).total_seconds() / speed for e in events]
 
 
-def topic_of(topics: Topics, kind: EventKind) -> str:
-    return {
-        EventKind.CALL: topics.calls,
-        EventKind.INCIDENT: topics.incidents,
-        EventKind.ANPR: topics.anpr,
-        EventKind.OFFICER_LOCATION: topics.officer_locations,
-        EventKind.REFERENCE: topics.reference,
-    }[kind]
-
-
-def _progress(done: int, total: int, started: float) -> None:
-    width = 30
-    filled = int(width * done / max(total, 1))
-    rate = done / max(time.monotonic() - started, 1e-9)
-    sys.stderr.write(
-        f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} events, {rate:,.0f}/s "
-    )
-    sys.stderr.flush()
-
-
 async def run_replay(
     settings: Settings, path: Path, *, speed: float | None, mapping: Path | None
 ) -> int:
@@ -403,30 +378,28 @@ async def run_replay(
     due = schedule(events, speed)
     errors = 0
     started = time.monotonic()
-    last_progress = 0.0
     try:
-        for i, (event, when) in enumerate(zip(events, due, strict=True)):
-            wait = when - (time.monotonic() - started)
-            if wait > 0:
-                await asyncio.sleep(wait)
-            try:
-                await producer.send(
-                    topic_of(topics, event.kind), orjson.dumps(event.value), key=event.key.encode()
-                )
-            except Exception as exc:
-                errors += 1
-                print(f"\nreplay: could not send event {i}: {exc}", file=sys.stderr)
-            now = time.monotonic()
-            if now - last_progress > 0.2:
-                _progress(i + 1, len(events), started)
-                last_progress = now
-        await producer.flush()
+        with progress_bar(f"replay {path.name}", total=len(events)) as bar:
+            for i, (event, when) in enumerate(zip(events, due, strict=True)):
+                wait = when - (time.monotonic() - started)
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                try:
+                    await producer.send(
+                        topics.for_kind(event.kind),
+                        orjson.dumps(event.value),
+                        key=event.key.encode(),
+                    )
+                except Exception as exc:
+                    errors += 1
+                    bar.print(f"replay: could not send event {i}: {exc}")
+                bar.advance()
+            await producer.flush()
     finally:
         await producer.stop()
     elapsed = time.monotonic() - started
-    _progress(len(events), len(events), started)
     print(
-        f"\nreplay: {len(events) - errors} events sent in {elapsed:.1f} s "
+        f"replay: {len(events) - errors} events sent in {elapsed:.1f} s "
         f"({(len(events) - errors) / max(elapsed, 1e-9):,.0f}/s), {errors} send errors, "
         f"{sum(report.rejected.values())} rows not mapped",
         file=sys.stderr,
@@ -456,10 +429,11 @@ async def run_record(
     written = 0
     started = time.monotonic()
     try:
-        with out.open("ab") as fh:
+        with out.open("ab") as fh, progress_bar(f"record to {out.name}") as bar:
             while duration is None or time.monotonic() - started < duration:
                 batches = await consumer.getmany(timeout_ms=500)
                 for tp, records in batches.items():
+                    bar.advance(len(records))
                     for r in records:
                         try:
                             value = orjson.loads(r.value) if r.value else None

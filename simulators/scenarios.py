@@ -387,7 +387,6 @@ async def send_scenario(settings: Any, name: str, tag: str, start: datetime) -> 
     from rtic.kafka import ensure_topics, make_producer
     from rtic.schemas import dumps
     from rtic.topics import Topics
-    from simulators.replay import topic_of
 
     scenario = SCENARIOS[name]
     topics = Topics.with_prefix(settings.topic_prefix)
@@ -406,7 +405,7 @@ async def send_scenario(settings: Any, name: str, tag: str, start: datetime) -> 
                 # incident's vehicles) be applied before what depends on it arrives.
                 await producer.flush()
                 await asyncio.sleep(1.0)
-            await producer.send(topic_of(topics, ev.kind), dumps(ev.value), key=ev.key.encode())
+            await producer.send(topics.for_kind(ev.kind), dumps(ev.value), key=ev.key.encode())
             last_kind = ev.kind
         await producer.flush()
     finally:

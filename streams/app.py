@@ -8,12 +8,23 @@ ids downstream are stable, so a redelivery is recognisable).
 
 Topics are read as raw bytes: decoding is the pipeline's, so a bad message
 becomes a dead letter instead of crashing the agent (Faust's default).
+
+The worker also serves ``/metrics`` and ``/healthz`` (``streams/health.py``)
+on ``RTIC_WORKER_WEB_HOST:RTIC_WORKER_WEB_PORT``, with the metrics of
+``streams/metrics.py``: the agents here record events in and out, dead
+letters, batch latency and Redis round trips; the pipeline's own counters are
+read when Prometheus scrapes.
+
+``create_app`` puts the parts together: ``Worker`` (what the agents share:
+the pipeline, the deadline book, sending, metrics, health), the input agents,
+the deadline agents and timer, and the web endpoint.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -37,13 +48,18 @@ from rtic.settings import Settings
 from rtic.topics import Topics
 from rules.catalogue import default_rules
 from streams.deadlines import DeadlineBook
+from streams.health import WorkerHealth, WorkerWebServer, worker_web_app
+from streams.metrics import PipelineCollector, WorkerMetrics, count_redis_round_trips
 from streams.pipeline import Output, Pipeline, RawRecord
 from streams.transport import RticApp
 
 log = logging.getLogger(__name__)
 
 
-def build_pipeline(settings: Settings, clock: Clock | None = None) -> Pipeline:
+def build_pipeline(
+    settings: Settings, clock: Clock | None = None, metrics: WorkerMetrics | None = None
+) -> Pipeline:
+    """The pipeline for these settings: geography, Redis history, the rule catalogue."""
     topics = Topics.with_prefix(settings.topic_prefix)
     geo = GeoIndex.load(settings.data_dir)
     history = HistoryStore.from_url(
@@ -52,6 +68,8 @@ def build_pipeline(settings: Settings, clock: Clock | None = None) -> Pipeline:
         history_days=settings.history_days,
         timeout=settings.redis_timeout,
     )
+    if metrics is not None:
+        count_redis_round_trips(history.redis, metrics.redis_round_trips)
     return Pipeline(
         topics,
         geo,
@@ -62,16 +80,19 @@ def build_pipeline(settings: Settings, clock: Clock | None = None) -> Pipeline:
     )
 
 
-def create_app(settings: Settings, pipeline: Pipeline | None = None) -> faust.App:
-    """The Faust app for these settings (the worker runs it)."""
-    topics = Topics.with_prefix(settings.topic_prefix)
-    app = RticApp(
+def _faust_app(settings: Settings) -> RticApp:
+    """The Faust app with the engine's broker, serialisation and consumer tuning."""
+    return RticApp(
         settings.app_id,
         broker=settings.kafka_url,
         value_serializer="raw",
         key_serializer="raw",
         store="memory://",
-        web_enabled=False,
+        # The web server is ours (streams/health.py), registered with app.web_server.
+        web_enabled=True,
+        web_host=settings.worker_web_host,
+        web_bind=settings.worker_web_host,
+        web_port=settings.worker_web_port,
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=1,
         broker_rebalance_timeout=settings.broker_rebalance_timeout,
@@ -84,47 +105,66 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> faust.Ap
         producer_max_batch_size=1_048_576,
         stream_buffer_maxsize=max(4096, settings.batch_max * 4),
     )
-    clock = pipeline.clock if pipeline is not None else make_clock(settings.rule_clock)
-    state: dict[str, Pipeline] = {}
 
-    def get_pipeline() -> Pipeline:
-        if "p" not in state:
-            state["p"] = pipeline or build_pipeline(settings, clock)
-        return state["p"]
 
-    def state_table(name: str, help: str) -> Any:
+class Worker:
+    """What the agents of one app share: the pipeline (built on first use), the
+    deadline book over the app's tables, sending, metrics and health."""
+
+    def __init__(self, settings: Settings, app: faust.App, pipeline: Pipeline | None) -> None:
+        self.settings = settings
+        self.app = app
+        self.topics = Topics.with_prefix(settings.topic_prefix)
+        self.clock = pipeline.clock if pipeline is not None else make_clock(settings.rule_clock)
+        self.metrics = WorkerMetrics()
+        self.metrics.registry.register(
+            PipelineCollector(lambda: self._pipeline.stats if self._pipeline else None)
+        )
+        self._pipeline = pipeline
+        self._book: DeadlineBook | None = None
+        # Time-based rules keep their state in tables (changelog topics), by the key of
+        # their topic.
+        self.promises = self._state_table(
+            "response-promises", "Open response promises by incident id."
+        )
+        self.critical = self._state_table(
+            "critical-alerts", "Critical alerts waiting for an answer, by alert id."
+        )
+
+    def _state_table(self, name: str, help: str) -> Any:
         """A table of JSON states by key, co-partitioned with the topics that feed it."""
-        return app.Table(
+        return self.app.Table(
             name,
             default=None,
-            partitions=settings.topic_partitions,
+            partitions=self.settings.topic_partitions,
             key_type=bytes,
             value_type=bytes,
             help=help,
         )
 
-    # Time-based rules keep their state in tables (changelog topics), by the key of their topic.
-    promises = state_table("response-promises", "Open response promises by incident id.")
-    critical = state_table("critical-alerts", "Critical alerts waiting for an answer, by alert id.")
-    books: dict[str, DeadlineBook] = {}
+    def pipeline(self) -> Pipeline:
+        if self._pipeline is None:
+            self._pipeline = build_pipeline(self.settings, self.clock, self.metrics)
+        return self._pipeline
 
-    def get_book() -> DeadlineBook:
-        if "b" not in books:
-            geo = get_pipeline().geo
-            books["b"] = DeadlineBook(promises, critical, geo.codes_at)
-        return books["b"]
+    def book(self) -> DeadlineBook:
+        if self._book is None:
+            self._book = DeadlineBook(self.promises, self.critical, self.pipeline().geo.codes_at)
+        return self._book
 
-    app.rtic_pipeline = get_pipeline  # type: ignore[attr-defined]
-
-    async def send(out: Output) -> None:
+    async def send(self, out: Output) -> None:
+        """Deliver a batch's output and wait for the broker's acknowledgements."""
         futures = [
-            await app.producer.send(topic, key, value, None, None, None)
+            await self.app.producer.send(topic, key, value, None, None, None)
             for topic, key, value in out.messages
         ]
         if futures:
             await asyncio.gather(*futures)
+        self.metrics.sent(out.messages, self.topics.dead_letter)
 
-    async def run_batch(events: Sequence[Any]) -> None:
+    async def run_batch(self, events: Sequence[Any]) -> None:
+        """One batch from one input topic through the pipeline, and its output out."""
+        started = time.perf_counter()
         records = [
             RawRecord(
                 e.message.topic,
@@ -135,14 +175,21 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> faust.Ap
             )
             for e in events
         ]
-        pipe = get_pipeline()
+        topic = records[0].topic
+        self.metrics.events_in.labels(topic).inc(len(records))
+        out = await self._process(records)
+        await self.send(out)
+        self.metrics.batch_seconds.labels(topic).observe(time.perf_counter() - started)
+
+    async def _process(self, records: list[RawRecord]) -> Output:
+        pipe = self.pipeline()
         delay = 0.2
         while True:
             try:
-                out = await pipe.process(records)
-                break
+                return await pipe.process(records)
             except ServiceError as exc:
                 # Only reference changes raise this: they must not be lost; retry.
+                self.metrics.batch_errors.labels("retried").inc()
                 log.warning(
                     "batch from %s held, retrying in %.1fs: %s", records[0].topic, delay, exc
                 )
@@ -150,34 +197,61 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> faust.Ap
                 delay = min(delay * 2, 5.0)
             except Exception as exc:
                 log.exception("pipeline failed on a batch from %s", records[0].topic)
+                self.metrics.batch_errors.labels("dead_lettered").inc()
                 now = pipe.clock()
                 reason = f"internal error: {type(exc).__name__}: {exc}"
-                out = Output(messages=[pipe.dead_letter(r, reason, now) for r in records])
-                break
-        await send(out)
+                return Output(messages=[pipe.dead_letter(r, reason, now) for r in records])
+
+    async def dead_letter(self, event: Any, reason: str) -> None:
+        m = event.message
+        pipe = self.pipeline()
+        record = RawRecord(m.topic, m.partition, m.offset, m.key, m.value)
+        await self.send(Output(messages=[pipe.dead_letter(record, reason, pipe.clock())]))
+
+    async def health(self) -> WorkerHealth:
+        """The consumer's state and assignment, and whether Redis answers a PING."""
+        consumer = self.app.consumer
+        history = self._pipeline.history if self._pipeline is not None else None
+        redis_ok = False
+        if history is not None:
+            try:
+                async with asyncio.timeout(self.settings.redis_timeout):
+                    redis_ok = bool(await history.redis.ping())
+            except Exception:  # any failure means "does not answer"
+                redis_ok = False
+        return WorkerHealth(
+            consumer=consumer.state,
+            assigned_partitions=len(consumer.assignment()),
+            rebalancing=bool(self.app.rebalancing),
+            redis=redis_ok,
+        )
+
+
+def _add_input_agents(worker: Worker) -> None:
+    """One agent per input topic, each taking batches through the pipeline."""
+    settings = worker.settings
 
     def make_agent(topic_name: str) -> None:
-        topic = app.topic(topic_name, value_type=bytes, key_type=bytes)
+        topic = worker.app.topic(topic_name, value_type=bytes, key_type=bytes)
 
         async def agent(stream: Any) -> None:
             async for events in stream.take_events(
                 settings.batch_max, within=settings.batch_within
             ):
-                await run_batch(events)
+                await worker.run_batch(events)
 
         agent.__name__ = agent.__qualname__ = "agent_" + topic_name.replace(".", "_").replace(
             "-", "_"
         )
-        app.agent(topic, name=agent.__name__)(agent)
+        worker.app.agent(topic, name=agent.__name__)(agent)
 
-    for name in topics.inputs():
+    for name in worker.topics.inputs():
         make_agent(name)
 
-    async def dead_letter(event: Any, reason: str) -> None:
-        m = event.message
-        pipe = get_pipeline()
-        record = RawRecord(m.topic, m.partition, m.offset, m.key, m.value)
-        await send(Output(messages=[pipe.dead_letter(record, reason, pipe.clock())]))
+
+def _add_deadline_agents(worker: Worker) -> None:
+    """Incidents, alerts and acknowledgements into the deadline book; a timer fires it."""
+    app, topics, clock = worker.app, worker.topics, worker.clock
 
     @app.agent(
         app.topic(topics.incidents, value_type=bytes, key_type=bytes), name="deadlines_incidents"
@@ -192,7 +266,7 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> faust.Ap
                 continue  # the pipeline's agent for this topic dead-letters it
             assert isinstance(model, IncidentEventV1)
             clock.observe(model.at)
-            get_book().on_incident(model)
+            worker.book().on_incident(model)
 
     @app.agent(
         app.topic(topics.alerts, topics.alert_acks, value_type=bytes, key_type=bytes),
@@ -206,25 +280,46 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> faust.Ap
                 if event.message.topic == topics.alerts:
                     alert = AlertV1.model_validate(data)
                     clock.observe(alert.created_at)
-                    get_book().on_alert(alert)
+                    worker.book().on_alert(alert)
                 else:
-                    get_book().on_ack(AlertAckV1.model_validate(data))
+                    worker.book().on_ack(AlertAckV1.model_validate(data))
             except (ContractError, ValidationError) as exc:
-                await dead_letter(event, f"{type(exc).__name__}: {exc}")
+                await worker.dead_letter(event, f"{type(exc).__name__}: {exc}")
 
-    @app.timer(settings.timer_interval)
+    @app.timer(worker.settings.timer_interval)
     async def fire_deadlines() -> None:
         """Deadlines passed on the rule clock become alerts (each sent once)."""
-        pipe = get_pipeline()
+        pipe = worker.pipeline()
         now = clock()
-        alerts = pipe.drop_snoozed(get_book().due(pipe.rules, now, pipe.stats.rules), now)
+        alerts = pipe.drop_snoozed(worker.book().due(pipe.rules, now, pipe.stats.rules), now)
         if alerts:
             pipe.stats.alerts += len(alerts)
-            await send(
+            await worker.send(
                 Output(
                     messages=[(topics.alerts, a.alert_id.encode(), dumps(a)) for a in alerts],
                     alerts=alerts,
                 )
             )
 
+
+def create_app(settings: Settings, pipeline: Pipeline | None = None) -> faust.App:
+    """The Faust app for these settings (the worker runs it).
+
+    ``app.rtic_pipeline()`` builds (once) and returns the pipeline, so a caller can
+    load reference data before the worker joins its group; ``app.rtic_worker`` is
+    the shared ``Worker`` (metrics registry, health).
+    """
+    app = _faust_app(settings)
+    worker = Worker(settings, app, pipeline)
+    app.rtic_pipeline = worker.pipeline  # type: ignore[attr-defined]
+    app.rtic_worker = worker  # type: ignore[attr-defined]
+    _add_input_agents(worker)
+    _add_deadline_agents(worker)
+    app.web_server(
+        WorkerWebServer(
+            worker_web_app(worker.metrics.registry, worker.health),
+            settings.worker_web_host,
+            settings.worker_web_port,
+        )
+    )
     return app

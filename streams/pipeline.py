@@ -142,13 +142,7 @@ class Pipeline:
         self.snoozes = SnoozeIndex()
         self._layer_versions = {"geofence": 0, "place": 0, "snooze": 0}
         self._layers_checked: float | None = None
-        self.kind_by_topic = {
-            topics.calls: EventKind.CALL,
-            topics.incidents: EventKind.INCIDENT,
-            topics.anpr: EventKind.ANPR,
-            topics.officer_locations: EventKind.OFFICER_LOCATION,
-            topics.reference: EventKind.REFERENCE,
-        }
+        self.kind_by_topic = {topic: EventKind(kind) for kind, topic in topics.by_kind().items()}
 
     def dead_letter(
         self, record: RawRecord, reason: str, now: datetime

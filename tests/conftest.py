@@ -200,6 +200,7 @@ def engine(
         redis_url=redis_url,
         topic_prefix=f"{_next('e2e').lower()}.",
         gateway_port=free_port(),
+        worker_web_port=free_port(),
         token_secret="e2e-secret-" + _next("s"),  # type: ignore[arg-type]
         rules_file=rules_file,
     )

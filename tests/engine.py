@@ -45,6 +45,10 @@ class Engine:
         return f"http://{self.settings.gateway_host}:{self.settings.gateway_port}"
 
     @property
+    def worker_url(self) -> str:
+        return f"http://{self.settings.worker_web_host}:{self.settings.worker_web_port}"
+
+    @property
     def ws_url(self) -> str:
         return f"ws://{self.settings.gateway_host}:{self.settings.gateway_port}/ws"
 
@@ -56,6 +60,7 @@ class Engine:
             "RTIC_REDIS_URL": s.redis_url,
             "RTIC_TOPIC_PREFIX": s.topic_prefix,
             "RTIC_GATEWAY_PORT": str(s.gateway_port),
+            "RTIC_WORKER_WEB_PORT": str(s.worker_web_port),
             "RTIC_TOKEN_SECRET": s.token_secret.get_secret_value(),
             "RTIC_APP_ID": f"{s.topic_prefix}rtic-engine",
             **({"RTIC_RULES_FILE": str(s.rules_file)} if s.rules_file else {}),

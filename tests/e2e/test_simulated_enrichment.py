@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from enrichers.geo import GeoIndex
-from simulators.demand import DemandModel, topic_for
+from simulators.demand import DemandModel
 from tests.engine import Engine
 
 pytestmark = pytest.mark.e2e
@@ -28,7 +28,7 @@ async def test_simulated_read_call_and_incident_are_fully_enriched(
         async with engine.producer() as producer:
             for ev in events:  # officer pings and reference data first land too, in order
                 await producer.send(
-                    topic_for(topics, ev.kind), orjson.dumps(ev.value), key=ev.key.encode()
+                    topics.for_kind(ev.kind), orjson.dumps(ev.value), key=ev.key.encode()
                 )
             await producer.flush()
         seen: dict[str, dict] = {}

@@ -109,3 +109,39 @@ def test_snooze_files_by_columns_or_kind() -> None:
     line = orjson.dumps({"vrm": "BX15OKT", "until": "2026-11-25T06:00:00Z", "by": "an-1"})
     jsonl = parse_reference_file(Path("s.jsonl"), line.decode(), kind="snooze")
     assert [c.kind for c in jsonl.changes] == ["snooze"] and not jsonl.rejected
+
+
+def test_json_lists_objects_and_whole_file_errors() -> None:
+    doc = [
+        {
+            "kind": "hotlist",
+            "op": "upsert",
+            "id": "HL-9",
+            "entry": {"vrm": "B2", "reason": "other"},
+        },
+        "not an object",
+        {"vrm": "C3", "reason": "stolen"},  # a bare entry: needs --kind
+    ]
+    report = parse_reference_file(Path("list.json"), orjson.dumps(doc).decode())
+    assert report.rows == 3 and [c.id for c in report.changes] == ["HL-9"]
+    assert [n for n, _ in report.rejected] == [2, 3]
+    assert report.rejected[0][1] == "not a JSON object"
+    with_kind = parse_reference_file(Path("list.json"), orjson.dumps(doc).decode(), "hotlist")
+    assert [c.id for c in with_kind.changes] == ["HL-9", "list-hotlist-3"]
+    with pytest.raises(ContractError, match="not JSON"):
+        parse_reference_file(Path("broken.json"), "{")
+    with pytest.raises(ContractError, match="expected a list"):
+        parse_reference_file(Path("obj.json"), '{"type": "Feature"}')
+    with pytest.raises(ContractError, match="unknown kind"):
+        parse_reference_file(Path("h.csv"), "vrm\nA1\n", kind="weather")
+    with pytest.raises(ContractError, match="give --kind"):
+        parse_reference_file(Path("h.csv"), "colour,size\nred,2\n")
+
+
+def test_csv_values_are_trimmed_and_extra_values_ignored() -> None:
+    text = "name , lat, lon ,kind\n School ,52.48, -1.89 ,school,extra\n"
+    report = parse_reference_file(Path("places.csv"), text)
+    assert not report.rejected, report.rejected
+    (change,) = report.changes
+    assert change.kind == "place" and change.id == "places-place-1"
+    assert change.entry["name"] == "School" and change.entry["lat"] == 52.48

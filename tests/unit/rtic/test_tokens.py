@@ -1,23 +1,24 @@
-"""Bearer tokens: issued, verified, and refused when forged, malformed or expired."""
+"""Bearer tokens: issued, verified, and refused when forged, malformed, expired, not yet
+valid, for another issuer or audience, or signed with an unknown key; rotation by key id."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from datetime import timedelta
 from typing import Any
 
-import orjson
+import jwt
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import SecretStr
 
 from rtic.errors import AuthError
 from rtic.schemas import Role
-from rtic.tokens import _b64e, issue_token, verify_token
+from rtic.settings import Settings
+from rtic.tokens import AUDIENCE, ISSUER, TokenKeys, issue_token, verify_token
 from tests.conftest import NOW
 
-SECRET = "unit-test-secret"
+SECRET = "unit-test-secret-of-thirty-two-bytes"
 
 
 def test_round_trip_carries_role_subject_and_cases() -> None:
@@ -64,12 +65,17 @@ def test_unknown_role_cannot_be_issued() -> None:
         issue_token(SECRET, sub="a", role="superuser", now=NOW, ttl_seconds=60)
 
 
-def _signed(claims: dict[str, Any], header: dict[str, Any] | None = None) -> str:
-    """A token signed with the right secret but carrying whatever claims a test needs."""
-    head = _b64e(orjson.dumps(header or {"alg": "HS256", "typ": "JWT"}))
-    body = _b64e(orjson.dumps(claims))
-    sig = hmac.new(SECRET.encode(), f"{head}.{body}".encode(), hashlib.sha256).digest()
-    return f"{head}.{body}.{_b64e(sig)}"
+def _signed(
+    claims: dict[str, Any], header: dict[str, Any] | None = None, secret: str = SECRET
+) -> str:
+    """A token signed with the right secret (key id k1) but carrying whatever claims a test
+    needs; iss, aud, iat and nbf are filled in unless the claims say otherwise."""
+    base = {"iss": ISSUER, "aud": AUDIENCE, "iat": int(NOW.timestamp()), "nbf": 0}
+    head = {"kid": "k1", **(header or {})}
+    algorithm = head.pop("alg", "HS256")
+    body = {k: v for k, v in {**base, **claims}.items() if v is not None}
+    key = {"none": None, "HS512": secret * 2}.get(algorithm, secret)  # long enough for HS512
+    return jwt.encode(body, key, algorithm=algorithm, headers=head)
 
 
 def test_a_token_is_refused_from_the_second_it_expires() -> None:
@@ -96,11 +102,18 @@ def test_a_token_needs_a_subject() -> None:
     ("claims", "header", "reason"),
     [
         ({"sub": "a", "role": "officer", "exp": 2**40}, {"alg": "none"}, "algorithm"),
+        ({"sub": "a", "role": "officer", "exp": 2**40}, {"alg": "HS512"}, "algorithm"),
         ({"sub": "a", "role": "superuser", "exp": 2**40}, None, "claims"),
         ({"sub": "a", "exp": 2**40}, None, "claims"),
         ({"sub": "a", "role": "officer"}, None, "claims"),
         ({"sub": "a", "role": "officer", "exp": "soon"}, None, "claims"),
         ({"sub": "a", "role": "officer", "exp": 2**40, "cases": 5}, None, "claims"),
+        ({"sub": "a", "role": "officer", "exp": 2**40, "nbf": None}, None, "claims"),
+        ({"sub": "a", "role": "officer", "exp": 2**40, "iat": None}, None, "claims"),
+        ({"sub": "a", "role": "officer", "exp": 2**40, "iss": None}, None, "claims"),
+        ({"sub": "a", "role": "officer", "exp": 2**40, "aud": None}, None, "claims"),
+        ({"sub": 5, "role": "officer", "exp": 2**40}, None, "claims"),
+        ({"sub": "a", "role": "officer", "exp": 2**40, "nbf": "now"}, None, "claims"),
     ],
 )
 def test_signed_but_malformed_claims_are_refused(
@@ -151,3 +164,120 @@ def test_whatever_is_issued_verifies_to_the_same_principal(
     who = verify_token(SECRET, token, now=NOW)
     assert (who.sub, who.role, who.cases) == (sub, role, tuple(cases))
     assert who.expires_at == int(NOW.timestamp()) + ttl
+
+
+def test_a_token_carries_the_registered_claims_and_its_key_id() -> None:
+    token = issue_token(SECRET, sub="a", role="officer", now=NOW, ttl_seconds=60)
+    header = jwt.get_unverified_header(token)
+    claims = jwt.decode(token, options={"verify_signature": False})
+    iat = int(NOW.timestamp())
+    assert header == {"alg": "HS256", "typ": "JWT", "kid": "k1"}
+    assert claims == {
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "sub": "a",
+        "role": "officer",
+        "iat": iat,
+        "nbf": iat,
+        "exp": iat + 60,
+    }
+
+
+def test_another_audience_or_issuer_is_refused() -> None:
+    mine = TokenKeys.single(SECRET)
+    theirs_aud = TokenKeys(current_kid="k1", secrets={"k1": SECRET}, audience="portal")
+    theirs_iss = TokenKeys(current_kid="k1", secrets={"k1": SECRET}, issuer="someone-else")
+    for other, reason in ((theirs_aud, "audience"), (theirs_iss, "issuer")):
+        token = issue_token(other, sub="a", role="officer", now=NOW, ttl_seconds=60)
+        with pytest.raises(AuthError, match=reason):
+            verify_token(mine, token, now=NOW)
+    with pytest.raises(AuthError, match="audience"):
+        verify_token(
+            mine, _signed({"sub": "a", "role": "officer", "exp": 2**40, "aud": 7}), now=NOW
+        )
+
+
+def test_a_token_is_refused_before_it_is_valid() -> None:
+    token = issue_token(SECRET, sub="a", role="officer", now=NOW, ttl_seconds=60)
+    with pytest.raises(AuthError, match="not valid yet"):
+        verify_token(SECRET, token, now=NOW - timedelta(seconds=1))
+    assert verify_token(SECRET, token, now=NOW).sub == "a"
+    later = _signed({"sub": "a", "role": "officer", "exp": 2**40, "nbf": 2**39})
+    with pytest.raises(AuthError, match="not valid yet"):
+        verify_token(SECRET, later, now=NOW)
+
+
+def test_an_unknown_or_missing_key_id_is_refused() -> None:
+    claims = {"sub": "a", "role": "officer", "exp": 2**40}
+    with pytest.raises(AuthError, match="key id"):
+        verify_token(SECRET, _signed(claims, {"kid": "k9"}), now=NOW)
+    no_kid = jwt.encode(
+        {"iss": ISSUER, "aud": AUDIENCE, "iat": 0, "nbf": 0, **claims}, SECRET, algorithm="HS256"
+    )
+    with pytest.raises(AuthError, match="key id"):
+        verify_token(SECRET, no_kid, now=NOW)
+
+
+def test_rotation_keeps_old_tokens_valid_and_signs_new_ones_with_the_new_key() -> None:
+    old = Settings(token_secret=SecretStr(SECRET), token_key_id="2026-11")
+    old_token = issue_token(
+        TokenKeys.from_settings(old), sub="a", role="officer", now=NOW, ttl_seconds=600
+    )
+    rotated = Settings(
+        token_secret=SecretStr("a-brand-new-secret-of-32-bytes-or-more"),
+        token_key_id="2026-12",
+        token_previous_secrets={"2026-11": SecretStr(SECRET)},
+    )
+    keys = TokenKeys.from_settings(rotated)
+    assert verify_token(keys, old_token, now=NOW).sub == "a"  # nobody is logged out
+    new_token = issue_token(keys, sub="b", role="supervisor", now=NOW, ttl_seconds=600)
+    assert jwt.get_unverified_header(new_token)["kid"] == "2026-12"
+    assert verify_token(keys, new_token, now=NOW).sub == "b"
+    # Once the old key is dropped, its tokens are refused; the new ones still verify.
+    retired = TokenKeys.from_settings(rotated.model_copy(update={"token_previous_secrets": {}}))
+    with pytest.raises(AuthError, match="key id"):
+        verify_token(retired, old_token, now=NOW)
+    assert verify_token(retired, new_token, now=NOW).sub == "b"
+    # A token that names the old id but is signed with another secret is forged.
+    forged = _signed({"sub": "a", "role": "officer", "exp": 2**40}, {"kid": "2026-11"}, "x" * 32)
+    with pytest.raises(AuthError, match="signature"):
+        verify_token(keys, forged, now=NOW)
+
+
+def test_a_key_ring_needs_its_current_key() -> None:
+    with pytest.raises(AuthError, match="current key"):
+        TokenKeys(current_kid="k2", secrets={"k1": SECRET})
+
+
+def test_secrets_are_not_shown_by_settings_or_the_key_ring_repr() -> None:
+    rotated = Settings(
+        token_secret=SecretStr("current-secret-value-32-bytes-long!"),
+        token_previous_secrets={"k0": SecretStr("previous-secret-value-32-bytes-long")},
+    )
+    text = repr(rotated) + str(rotated.model_dump()) + repr(TokenKeys.from_settings(rotated))
+    assert "current-secret-value" not in text and "previous-secret-value" not in text
+
+
+def test_a_short_secret_still_works_and_is_reported_once_in_the_log(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    short = TokenKeys.single("short", kid="short-key-for-this-test")
+    with caplog.at_level("WARNING", logger="rtic.tokens"):
+        for _ in range(3):
+            token = issue_token(short, sub="a", role="officer", now=NOW, ttl_seconds=60)
+            assert verify_token(short, token, now=NOW).sub == "a"
+    warned = [r for r in caplog.records if "shorter than 32 bytes" in r.getMessage()]
+    assert len(warned) == 1 and "short" not in warned[0].getMessage().split("'")[0]
+
+
+def test_previous_secrets_come_from_the_environment_as_json(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("RTIC_TOKEN_KEY_ID", "2026-12")
+    monkeypatch.setenv("RTIC_TOKEN_PREVIOUS_SECRETS", '{"2026-11": "' + SECRET + '"}')
+    keys = TokenKeys.from_settings(Settings())
+    assert keys.current_kid == "2026-12" and set(keys.secrets) == {"2026-11", "2026-12"}
+    old = issue_token(
+        TokenKeys.single(SECRET, "2026-11"), sub="a", role="officer", now=NOW, ttl_seconds=60
+    )
+    assert verify_token(keys, old, now=NOW).sub == "a"

@@ -59,3 +59,17 @@ def test_a_prefix_is_added_to_every_name_and_only_that(prefix: str) -> None:
     prefixed = Topics.with_prefix(prefix)
     assert prefixed.all() == [prefix + name for name in CONTRACT_NAMES]
     assert set(prefixed.inputs()) <= set(prefixed.all())
+
+
+def test_one_map_from_event_kind_to_input_topic() -> None:
+    from rtic.schemas import EventKind
+
+    topics = Topics.with_prefix("p.")
+    assert {topics.for_kind(k) for k in EventKind} == set(topics.inputs())
+    assert topics.for_kind(EventKind.CALL) == "p.rtic.calls.v1"
+    assert topics.for_kind("officer_location") == "p.rtic.officer-locations.v1"
+    for kind in EventKind:
+        assert topics.kind_of(topics.for_kind(kind)) == kind
+    assert topics.kind_of(topics.alerts) is None and topics.kind_of("rtic.calls.v1") is None
+    with pytest.raises(KeyError):
+        topics.for_kind("alert")
