@@ -21,7 +21,7 @@ import faust
 from pydantic import ValidationError
 
 from enrichers.geo import GeoIndex
-from enrichers.history import HistoryStore
+from enrichers.stores import RedisStores
 from rtic.clock import Clock, make_clock
 from rtic.errors import ContractError, ServiceError
 from rtic.schemas import (
@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 def build_pipeline(settings: Settings, clock: Clock | None = None) -> Pipeline:
     topics = Topics.with_prefix(settings.topic_prefix)
     geo = GeoIndex.load(settings.data_dir)
-    history = HistoryStore.from_url(
+    stores = RedisStores.from_url(
         settings.redis_url,
         prefix=settings.topic_prefix,
         history_days=settings.history_days,
@@ -55,7 +55,7 @@ def build_pipeline(settings: Settings, clock: Clock | None = None) -> Pipeline:
     return Pipeline(
         topics,
         geo,
-        history,
+        stores,
         default_rules(settings),
         clock=clock or make_clock(settings.rule_clock),
         rules_file=settings.rules_file,

