@@ -13,7 +13,7 @@ import pytest
 
 from cli.services import free_port
 from enrichers.geo import GeoIndex
-from enrichers.stores import RedisStores
+from enrichers.stores import RedisStores, Stores
 from rtic.errors import ServiceError
 from rtic.schemas import (
     AlertV1,
@@ -516,3 +516,107 @@ async def test_snoozes_are_a_live_layer_that_holds_alerts_back_until_lifted(
     await reference({"kind": "snooze", "op": "delete", "id": "SN-1"})
     assert await store.snoozes.entries() == (2, {})
     assert [a.rule_id for a in await alerts_for("SN00ZED")] == ["anpr_hotlist_hit"]
+
+
+async def test_the_memory_stores_give_the_pipeline_what_redis_gives_it(
+    geo: GeoIndex, settings: Settings, store: RedisStores
+) -> None:
+    """The same batches through the pipeline on Redis and on the memory stores the unit
+    tests use: every message out (enriched events and alerts) is the same."""
+    from tests.conftest import make_officer_location
+
+    here = {"lat": 52.4862, "lon": -1.8904, "address": "3 Same Street, Birmingham"}
+    snooze = {
+        "rule_id": "anpr_hotlist_hit",
+        "vrm": "SN00ZED",
+        "until": (NOW + timedelta(hours=1)).isoformat(),
+        "by": "a",
+    }
+    batches: list[tuple[str, list[dict[str, Any]]]] = [
+        (
+            "reference",
+            [
+                make_hotlist_change(vrm="CM12 PAR"),
+                make_hotlist_change(vrm="GR0U P11"),
+                make_hotlist_change(vrm="SN00 ZED"),
+                {
+                    "kind": "address_marker",
+                    "op": "upsert",
+                    "id": "AM-S",
+                    "entry": {"address": here["address"], "marker": "weapons"},
+                },
+                {
+                    "kind": "person_marker",
+                    "op": "upsert",
+                    "id": "PM-S",
+                    "entry": {"person_id": "P-S", "marker": "violence_to_officers"},
+                },
+                {
+                    "kind": "geofence",
+                    "op": "upsert",
+                    "id": "GF-S",
+                    "entry": {"name": "Zone", "circle": {**here, "radius_m": 400}},
+                },
+                {"kind": "snooze", "op": "upsert", "id": "SN-S", "entry": snooze},
+            ],
+        ),
+        ("officer_locations", [make_officer_location(at_point=(52.4865, -1.8904))]),
+        (
+            "incidents",
+            [
+                make_incident(
+                    location=here,
+                    persons=[{"person_id": "P-S"}],
+                    vehicles=[{"vrm": "VE12 HIC", "role": "suspect"}],
+                    at=(NOW - timedelta(hours=2)).isoformat(),
+                )
+            ],
+        ),
+        (
+            "calls",
+            [
+                make_call(
+                    location=here,
+                    caller={"person_id": "P-S"},
+                    received_at=(NOW - timedelta(minutes=m)).isoformat(),
+                )
+                for m in (30, 5, 2, 1)
+            ],
+        ),
+        (
+            "anpr",
+            [
+                {"reads": [make_read(vrm=v, camera_id="CAM-1") for v in ("CM12PAR", "ZZ11ZZZ")]},
+                make_read(vrm="VE12HIC"),
+                make_read(vrm="SN00ZED"),
+                make_read(vrm="GR0UP11"),
+            ],
+        ),
+        ("anpr", [make_read(vrm="CM12PAR", camera_id="CAM-2"), make_read(vrm="GR0UP11")]),
+        ("incidents", [make_incident(location=here, at=NOW.isoformat())]),
+    ]
+    topics = Topics.with_prefix(settings.topic_prefix)
+
+    async def run(stores: Stores) -> list[list[tuple[str, bytes | None, Any]]]:
+        pipeline = Pipeline(topics, geo, stores, default_rules(), clock=lambda: NOW)
+        outs = []
+        for topic, values in batches:
+            records = [
+                RawRecord(getattr(topics, topic), 0, i, b"k", orjson.dumps(v))
+                for i, v in enumerate(values)
+            ]
+            out = await pipeline.process(records)
+            pipeline._layers_checked = None  # as a second later
+            outs.append([(t, k, orjson.loads(v)) for t, k, v in out.messages])
+        return outs
+
+    on_redis = await run(store)
+    in_memory = await run(Stores.memory())
+    assert in_memory == on_redis
+    alerts = [m for out in on_redis for m in out if m[0] == topics.alerts]
+    assert {m[2]["rule_id"] for m in alerts} >= {
+        "anpr_hotlist_hit",
+        "vehicle_linked_to_incident",
+        "officer_safety",
+        "repeat_calls",
+    }
