@@ -228,7 +228,7 @@ ReadsAnswer = list[list[Any]]
 class History:
     """History for batches of events, from whatever storage a subclass talks to.
 
-    A subclass answers three round trips (``_share``, ``_reads``); this class indexes
+    A subclass answers two round trips (``_share``, ``_reads``); this class indexes
     calls and incidents (``enrichers.call_index``) and turns the answers into blocks.
     """
 
