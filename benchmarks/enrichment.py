@@ -3,7 +3,7 @@
 - place: areas (district, ward, LSOA), geofences, and for calls and incidents the
   nearest place of each layer; for plate reads from fixed cameras (cache hits) and
   for calls at fresh random addresses inside the force area (no cache hits);
-- history: ``HistoryStore.enrich`` against the real Redis at RTIC_REDIS_URL (or an
+- history: ``RedisHistory.enrich`` against the real Redis at RTIC_REDIS_URL (or an
   embedded one) for plate reads (hotlist + trail); incidents (the incident log round
   trip, markers, incidents at the address and within 50 m in 28 days), created a
   second apart, at the places the calls come from next; calls (the call log round
@@ -41,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.pipeline_throughput import drop_keys, machine
 from cli.services import redis_answers, start_embedded_redis
 from enrichers.geo import GeoIndex
-from enrichers.history import HistoryStore
+from enrichers.stores import RedisStores
 from enrichers.zones import Geofences, Officers
 from rtic.runtime import tune_gc
 from rtic.schemas import CallV1, EventKind, IncidentEventV1, OfficerLocationV1, PlateReadV1
@@ -142,7 +142,8 @@ async def run(n: int, batch: int, redis_url: str) -> list[tuple[str, int, float]
     )
 
     prefix = f"benchenrich{time.time_ns()}."
-    store = HistoryStore.from_url(redis_url, prefix=prefix, timeout=5.0)
+    stores = RedisStores.from_url(redis_url, prefix=prefix, timeout=5.0)
+    store = stores.history
     try:
         pings = [
             OfficerLocationV1(
@@ -150,7 +151,7 @@ async def run(n: int, batch: int, redis_url: str) -> list[tuple[str, int, float]
             )
             for i in range(300)
         ]
-        await store.enrich(EventKind.OFFICER_LOCATION, pings, NOW)
+        await stores.reference.record_officers(pings)
         letters = "ABCDEFGHJKLMNPRSTUVWXYZ"
         reads = [
             PlateReadV1(
@@ -165,7 +166,7 @@ async def run(n: int, batch: int, redis_url: str) -> list[tuple[str, int, float]
         ]
 
         async def history_reads(a: int, b: int) -> None:
-            await store.enrich(EventKind.ANPR, reads[a:b], NOW)
+            await store.enrich(EventKind.ANPR, reads[a:b])
 
         rows.append(
             (
@@ -193,7 +194,7 @@ async def run(n: int, batch: int, redis_url: str) -> list[tuple[str, int, float]
         ]
 
         async def history_incidents(a: int, b: int) -> None:
-            await store.enrich(EventKind.INCIDENT, incidents[a:b], NOW)
+            await store.enrich(EventKind.INCIDENT, incidents[a:b])
 
         rows.append(
             (
@@ -235,7 +236,7 @@ async def run(n: int, batch: int, redis_url: str) -> list[tuple[str, int, float]
         ):
 
             async def history_calls(a: int, b: int, calls: list[CallV1] = calls) -> None:
-                await store.enrich(EventKind.CALL, calls[a:b], NOW, EMERGING)
+                await store.enrich(EventKind.CALL, calls[a:b], EMERGING)
 
             rows.append((name, n, await atimed(history_calls, n, batch)))
 
@@ -245,7 +246,7 @@ async def run(n: int, batch: int, redis_url: str) -> list[tuple[str, int, float]
         ]
 
         async def history_arrivals(a: int, b: int) -> None:
-            await store.enrich(EventKind.INCIDENT, arrived[a:b], NOW)
+            await store.enrich(EventKind.INCIDENT, arrived[a:b])
 
         rows.append(
             (
@@ -256,7 +257,7 @@ async def run(n: int, batch: int, redis_url: str) -> list[tuple[str, int, float]
             )
         )
 
-        officers = Officers.build(await store.officer_states())
+        officers = Officers.build(await stores.reference.officer_states())
 
         def units_only(a: int, b: int) -> None:
             officers.nearest(c_lats[a:b], c_lons[a:b], NOW)
@@ -269,8 +270,8 @@ async def run(n: int, batch: int, redis_url: str) -> list[tuple[str, int, float]
             )
         )
     finally:
-        await drop_keys(store, prefix)
-        await store.close()
+        await drop_keys(stores, prefix)
+        await stores.close()
     return rows
 
 

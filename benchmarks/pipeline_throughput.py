@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 from cli.services import free_port, redis_answers, start_embedded_redis, start_tansu
 from enrichers.geo import GeoIndex
-from enrichers.history import HistoryStore
+from enrichers.stores import RedisStores
 from rtic.kafka import bootstrap_servers, ensure_topics, make_producer
 from rtic.settings import Settings
 from rtic.topics import Topics
@@ -84,7 +84,7 @@ def batches(reads: list[dict[str, Any]], size: int) -> list[bytes]:
     return [orjson.dumps({"reads": reads[i : i + size]}) for i in range(0, len(reads), size)]
 
 
-async def drop_keys(history: HistoryStore, prefix: str) -> None:
+async def drop_keys(history: RedisStores, prefix: str) -> None:
     """Leave the Redis as it was: unlink every key the run made under its prefix."""
     batch: list[bytes] = []
     async for key in history.redis.scan_iter(match=f"{prefix}rtic:*", count=10_000):
@@ -105,7 +105,7 @@ async def bench_pipeline(
 ) -> dict[str, Any]:
     topics = Topics.with_prefix(settings.topic_prefix)
     geo = GeoIndex.load(settings.data_dir)
-    history = HistoryStore.from_url(settings.redis_url, prefix=settings.topic_prefix)
+    history = RedisStores.from_url(settings.redis_url, prefix=settings.topic_prefix)
     pipeline = Pipeline(topics, geo, history, default_rules(settings))
     values = batches(reads, batch)
     per_take = max(1, 500 // max(batch, 1)) if batch > 1 else 500
@@ -221,7 +221,7 @@ async def bench_worker(
         worker.terminate()
         worker.wait(timeout=15)
         log.close()
-        history = HistoryStore.from_url(settings.redis_url)
+        history = RedisStores.from_url(settings.redis_url)
         await drop_keys(history, settings.topic_prefix)
         await history.close()
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import orjson
 
 from enrichers.geo import GeoIndex
-from enrichers.history import HistoryStore
+from enrichers.stores import RedisStores
 from rtic.errors import ContractError
 from rtic.schemas import AlertV1, EventKind, IncidentEventV1, validate_event
 from rtic.topics import Topics
@@ -39,7 +39,7 @@ async def run_rules_over(
     """The alerts the rules raise over the events, in event-time order."""
     prefix = f"rulestest-{secrets.token_hex(4)}."
     topics = Topics.with_prefix(prefix)
-    history = HistoryStore.from_url(redis_url, prefix=prefix, timeout=5.0)
+    history = RedisStores.from_url(redis_url, prefix=prefix, timeout=5.0)
     clock = {"now": events[0].at if events else datetime.now().astimezone()}
     pipeline = Pipeline(topics, geo, history, rules, clock=lambda: clock["now"])
     # Time-based rules: their states in plain dicts (Faust tables in the worker), their

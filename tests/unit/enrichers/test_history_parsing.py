@@ -13,10 +13,10 @@ from enrichers.history import (
     _as_list,
     _decode_entries,
     _hotlist_hits,
-    _json_hash,
     _live,
     _trail,
 )
+from enrichers.reference import json_hash as _json_hash
 from rtic.schemas import PlateReadV1
 from tests.conftest import NOW, make_read
 

@@ -1,14 +1,15 @@
-"""The batch pipeline without services: place enrichment, dead letters, camera batches.
+"""The batch pipeline without services: place enrichment, dead letters, camera batches,
+and history, reference data, snoozes and open alerts on the memory stores.
 
-History is absent here (``history=None``), which is itself a real path: the
-events go on, marked partial. The path with Redis is in tests/integration.
+Without stores (``None``), which is itself a real path, the events go on, marked
+partial. With ``Stores.memory()`` the pipeline runs its whole path without Redis;
+the same path on Redis is in tests/integration (test_history_redis.py).
 """
 
 from __future__ import annotations
 
 import base64
 import logging
-from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -19,8 +20,8 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from enrichers.geo import GeoIndex
+from enrichers.stores import Stores
 from rtic.errors import ServiceError
-from rtic.plates import canonical_vrm
 from rtic.schemas import AlertV1, EventKind, PlateReadV1, Severity
 from rtic.topics import Topics
 from rules.base import Rule, RuleContext, RuleSpec, make_alert
@@ -299,54 +300,247 @@ async def test_every_record_comes_out_once_enriched_or_dead_lettered(
             assert "partial" in orjson.loads(value)["enrichment"]
 
 
-# ---- snoozes ------------------------------------------------------------------------------
+# ---- on the memory stores: the path with history, as with Redis ------------------------
 
 
-class SnoozeHistory:
-    """A stand-in history store: a hotlist, a live snooze layer, and open-alert grouping."""
+class Run:
+    """A pipeline on memory stores, with a clock the test moves, and records to feed it."""
 
-    def __init__(self, hotlist: dict[str, str], snoozes: dict[str, dict[str, Any]]) -> None:
-        self.hotlist = hotlist  # canonical plate -> listed plate
-        self.snoozes = snoozes
-        self.version = 1
+    def __init__(self, geo: GeoIndex, rules: list[Rule] | None = None) -> None:
+        self.stores = Stores.memory()
+        self.now = NOW
+        self.p = Pipeline(
+            TOPICS, geo, self.stores, default_rules() if rules is None else rules, clock=self.clock
+        )
+        self.offset = 0
 
-    async def officer_states(self) -> dict[str, Any]:
-        return {}
+    def clock(self) -> Any:
+        return self.now
 
-    async def reference_versions(self, kinds: Sequence[str]) -> list[int]:
-        return [self.version if k == "snooze" else 0 for k in kinds]
+    async def send(self, topic: str, *values: dict[str, Any]) -> Any:
+        records = []
+        for v in values:
+            records.append(rec(topic, orjson.dumps(v), offset=self.offset))
+            self.offset += 1
+        out = await self.p.process(records)
+        if topic == TOPICS.reference:
+            self.p._layers_checked = None  # as a second later: the worker looks again
+        return out
 
-    async def reference_entries(self, kind: str) -> tuple[int, dict[str, Any]]:
-        assert kind == "snooze"
-        return self.version, dict(self.snoozes)
+    @staticmethod
+    def enrichments(out: Any) -> list[dict[str, Any]]:
+        found = []
+        for t, _, v in out.messages:
+            if t == TOPICS.enriched:
+                msg = orjson.loads(v)
+                found += (
+                    [r["enrichment"] for r in msg["reads"]]
+                    if "reads" in msg
+                    else [msg["enrichment"]]
+                )
+        return found
 
-    async def enrich(self, kind: EventKind, models: Sequence[Any], *_: Any, **__: Any) -> list:
-        blocks = []
-        for read in models:
-            listed = self.hotlist.get(canonical_vrm(read.vrm))
-            hits = [{"id": f"HL-{listed}", "vrm": listed, "reason": "stolen", "match": "exact"}]
-            blocks.append({"history": {"hotlist": hits if listed else []}})
-        return blocks
 
-    async def group_alerts(self, hits: Sequence[tuple[str, str, str, float, float]]) -> list:
-        return [(alert_id, 1, 1, t) for _, alert_id, _, _, t in hits]
+async def test_a_hotlisted_plate_hits_with_its_trail_and_misreads_and_expiry(geo: GeoIndex) -> None:
+    run = Run(geo)
+    expired = make_hotlist_change(vrm="EX01PRD")
+    expired["entry"]["expires_at"] = (NOW - timedelta(hours=1)).isoformat()
+    listed = make_hotlist_change(vrm="BD51 SMR", reason="stolen")
+    await run.send(TOPICS.reference, listed, expired)
+    first = make_read(vrm="BD51SMR", camera_id="CAM-1")
+    out = await run.send(TOPICS.anpr, first, make_read(vrm="ZZ99ZZZ"), make_read(vrm="EX01PRD"))
+    hit, other, gone = run.enrichments(out)
+    (entry,) = hit["history"]["hotlist"]
+    assert entry["match"] == "exact" and entry["id"] == listed["id"] and entry["reason"] == "stolen"
+    assert hit["history"]["trail"] == []
+    assert other["history"] == {"hotlist": []} and gone["history"] == {"hotlist": []}
+    assert "partial" not in hit
+    out = await run.send(
+        TOPICS.anpr, make_read(vrm="8D5I 5MR"), make_read(vrm="BD51SMR", camera_id="CAM-2")
+    )
+    misread, again = run.enrichments(out)  # a misread of the plate, and the plate once more
+    assert [h["match"] for h in misread["history"]["hotlist"]] == ["misread"]
+    assert misread["history"]["trail"] == []  # a trail is the plate's as read
+    assert [r["camera_id"] for r in again["history"]["trail"]] == ["CAM-1"]
+    (seen,) = run.enrichments(
+        await run.send(TOPICS.anpr, make_read(vrm="BD51 SMR", camera_id="CAM-3"))
+    )
+    assert [r["camera_id"] for r in seen["history"]["trail"]] == ["CAM-2", "CAM-1"]
+    (redelivered,) = run.enrichments(await run.send(TOPICS.anpr, first))
+    assert [r["camera_id"] for r in redelivered["history"]["trail"]] == ["CAM-3", "CAM-2"]
+    # Moved to another plate, then deleted: the old plate no longer hits.
+    await run.send(TOPICS.reference, {**listed, "entry": {"vrm": "YY11YYY", "reason": "firearms"}})
+    out = await run.send(TOPICS.anpr, make_read(vrm="BD51SMR"), make_read(vrm="YY11YYY"))
+    old, new = run.enrichments(out)
+    assert old["history"]["hotlist"] == [] and new["history"]["hotlist"][0]["reason"] == "firearms"
+    await run.send(TOPICS.reference, {"kind": "hotlist", "op": "delete", "id": listed["id"]})
+    (deleted,) = run.enrichments(await run.send(TOPICS.anpr, make_read(vrm="YY11YYY")))
+    assert deleted["history"]["hotlist"] == []
+
+
+async def test_calls_and_incidents_have_history_markers_and_nearest_units(geo: GeoIndex) -> None:
+    run = Run(geo)
+    address = "7 Marker Lane, Birmingham"
+    here = {"lat": 52.4862, "lon": -1.8904, "address": address}
+    await run.send(
+        TOPICS.reference,
+        {
+            "kind": "address_marker",
+            "op": "upsert",
+            "id": "AM-1",
+            "entry": {"address": address.upper(), "marker": "weapons"},
+        },
+        {
+            "kind": "person_marker",
+            "op": "upsert",
+            "id": "PM-1",
+            "entry": {"person_id": "P-77", "marker": "violence_to_officers"},
+        },
+    )
+    await run.send(
+        TOPICS.officer_locations,
+        make_officer_location(officer_id="U-NEAR", at_point=(52.4865, -1.8904), callsign="BW-1"),
+        make_officer_location(officer_id="U-BUSY", at_point=(52.4863, -1.8904), status="committed"),
+    )
+    run.p._layers_checked = None
+    calls = [
+        make_call(
+            location=here,
+            caller={"person_id": "P-77"},
+            category="assault",
+            received_at=(NOW - timedelta(days=2 - i)).isoformat(),
+        )
+        for i in range(3)
+    ]
+    await run.send(TOPICS.calls, *calls[:2])
+    await run.send(TOPICS.calls, calls[1])  # a redelivery counts once
+    (e,) = run.enrichments(await run.send(TOPICS.calls, calls[2]))
+    h = e["history"]
+    assert h["calls_at_address"] == {"count": 3, "recent": [c["call_id"] for c in reversed(calls)]}
+    assert h["calls_by_person"]["count"] == 3
+    assert h["nearby"]["count"] == 2 and h["nearby"]["by_category"] == {"assault": 2}
+    assert {m["marker"] for m in h["markers"]} == {"weapons", "violence_to_officers"}
+    assert h["incidents_at_address"] == {"count": 0, "recent": []}
+    assert h["recent_calls_nearby"]["count"] == 0  # the others are days old
+    assert [u["officer_id"] for u in e["nearest_units"]] == ["U-NEAR"]
+    incident = make_incident(
+        location=here, persons=[{"person_id": "P-77", "role": "victim"}], at=NOW.isoformat()
+    )
+    (i,) = run.enrichments(await run.send(TOPICS.incidents, incident))
+    ih = i["history"]
+    assert {m["marker"] for m in ih["markers"]} == {"weapons", "violence_to_officers"}
+    assert ih["calls_at_address"]["count"] == 3 and ih["calls_nearby"]["count"] == 3
+    assert ih["incidents_at_address"] == {"count": 0, "recent": []}
+    assert [u["officer_id"] for u in i["nearest_units"]] == ["U-NEAR"]
+    later = make_call(location=here, received_at=(NOW + timedelta(minutes=1)).isoformat())
+    (c,) = run.enrichments(await run.send(TOPICS.calls, later))
+    assert c["history"]["incidents_at_address"] == {"count": 1, "recent": [incident["incident_id"]]}
+    assert c["history"]["incidents_nearby"]["count"] == 1
+
+
+async def test_vehicles_of_open_incidents_are_found_by_reads_until_closed(geo: GeoIndex) -> None:
+    run = Run(geo)
+    incident = make_incident(
+        vehicles=[{"vrm": "RB12 BER", "role": "suspect"}], category="robbery", units=["OFF-3"]
+    )
+    await run.send(TOPICS.incidents, incident)
+    out = await run.send(TOPICS.anpr, make_read(vrm="R812 8ER"))  # a misread finds it too
+    (e,) = run.enrichments(out)
+    (link,) = e["history"]["linked_incidents"]
+    assert (link["incident_id"], link["role"], link["units"]) == (
+        incident["incident_id"],
+        "suspect",
+        ["OFF-3"],
+    )
+    assert "vehicle_linked_to_incident" in [a.rule_id for a in out.alerts]
+    await run.send(TOPICS.incidents, {**incident, "event": "closed"})
+    (after,) = run.enrichments(await run.send(TOPICS.anpr, make_read(vrm="RB12BER")))
+    assert "linked_incidents" not in after["history"]
+
+
+async def test_repeated_hits_fold_into_one_open_alert_and_redeliveries_do_not_count(
+    geo: GeoIndex,
+) -> None:
+    run = Run(geo)
+    await run.send(TOPICS.reference, make_hotlist_change(vrm="GR0U P11", reason="stolen"))
+    reads = [make_read(vrm="GR0UP11", camera_id=f"CAM-G{i}") for i in range(3)]
+
+    async def hit(i: int, minute: float) -> AlertV1:
+        run.now = NOW + timedelta(minutes=minute)
+        (alert,) = (await run.send(TOPICS.anpr, reads[i])).alerts
+        return alert
+
+    first, second = await hit(0, 0), await hit(1, 2)
+    assert second.alert_id == first.alert_id and (first.version, second.version) == (1, 2)
+    assert second.details["hits"] == 2 and "2 hits since" in second.summary
+    assert second.created_at == first.created_at
+    again = await hit(1, 2.5)  # a redelivery of the second read
+    assert (again.alert_id, again.version) == (first.alert_id, 2)
+    later = await hit(2, 30)  # past the 5-minute window: a new alert
+    assert later.alert_id != first.alert_id and later.version == 1
+
+
+async def test_geofences_and_places_change_at_run_time(geo: GeoIndex) -> None:
+    run = Run(geo)
+    fence = {
+        "kind": "geofence",
+        "op": "upsert",
+        "id": "GF-1",
+        "entry": {"name": "Stadium", "circle": {"lat": 52.4862, "lon": -1.8904, "radius_m": 250}},
+    }
+    place = {
+        "kind": "place",
+        "op": "upsert",
+        "id": "CH-1",
+        "entry": {
+            "name": "Care home (generated)",
+            "kind": "care_home",
+            "lat": 52.4866,
+            "lon": -1.8904,
+            "generated": True,
+        },
+    }
+    try:
+        await run.send(TOPICS.reference, fence, place)
+        (e,) = run.enrichments(await run.send(TOPICS.calls, make_call()))
+        assert e["geofences"] == [{"id": "GF-1", "name": "Stadium"}]
+        assert e["nearby_places"]["care_home"]["name"] == "Care home (generated)"
+        assert e["reference_version"].endswith("/geofences-1/places-1")
+        await run.send(TOPICS.reference, {"kind": "geofence", "op": "delete", "id": "GF-1"})
+        (e,) = run.enrichments(await run.send(TOPICS.calls, make_call()))
+        assert e["geofences"] == [] and e["reference_version"].endswith("/geofences-2/places-1")
+    finally:
+        geo.extra_places = {}  # the session's GeoIndex is shared with other tests
 
 
 async def test_a_snoozed_alert_is_dropped_counted_and_logged_and_others_go_out(
     geo: GeoIndex, caplog: pytest.LogCaptureFixture
 ) -> None:
+    run = Run(geo)
     until = (NOW + timedelta(hours=1)).isoformat()
-    history = SnoozeHistory(
-        {canonical_vrm(p): p for p in ("BX15 OKT", "CT12 ZEN")},
-        {"SN-1": {"rule_id": "anpr_hotlist_hit", "vrm": "BX15OKT", "until": until, "by": "an-1"}},
+    await run.send(
+        TOPICS.reference,
+        make_hotlist_change(vrm="BX15 OKT"),
+        make_hotlist_change(vrm="CT12 ZEN"),
+        {
+            "kind": "snooze",
+            "op": "upsert",
+            "id": "SN-1",
+            "entry": {
+                "rule_id": "anpr_hotlist_hit",
+                "vrm": "BX15OKT",
+                "until": until,
+                "by": "an-1",
+            },
+        },
     )
-    p = Pipeline(TOPICS, geo, history, default_rules(), clock=lambda: NOW)  # type: ignore[arg-type]
     snoozed, other = make_read(vrm="8X15 0KT"), make_read(vrm="CT12 ZEN")  # a misread of it
     with caplog.at_level(logging.INFO, logger="streams.pipeline"):
-        out = await p.process([rec(TOPICS.anpr, orjson.dumps({"reads": [snoozed, other]}))])
+        out = await run.send(TOPICS.anpr, {"reads": [snoozed, other]})
     alerts = [orjson.loads(v) for t, _, v in out.messages if t == TOPICS.alerts]
     assert [a["source_event_ids"] for a in alerts] == [[other["read_id"]]]
     assert [a.source_event_ids for a in out.alerts] == [[other["read_id"]]]
+    p = run.p
     assert p.stats.suppressed == {"anpr_hotlist_hit": 1} and p.stats.alerts == 1
     assert p.snoozes.version == 1 and len(p.snoozes) == 1
     (line,) = [r.getMessage() for r in caplog.records if "snoozed by" in r.getMessage()]
@@ -356,20 +550,36 @@ async def test_a_snoozed_alert_is_dropped_counted_and_logged_and_others_go_out(
 
 
 async def test_a_lifted_or_expired_snooze_holds_nothing_back(geo: GeoIndex) -> None:
-    clock = [NOW]
-    history = SnoozeHistory(
-        {canonical_vrm("BX15 OKT"): "BX15 OKT"},
-        {"SN-1": {"vrm": "BX15OKT", "until": (NOW + timedelta(minutes=5)).isoformat(), "by": "a"}},
+    run = Run(geo)
+    await run.send(
+        TOPICS.reference,
+        make_hotlist_change(vrm="BX15 OKT"),
+        {
+            "kind": "snooze",
+            "op": "upsert",
+            "id": "SN-1",
+            "entry": {
+                "vrm": "BX15OKT",
+                "until": (NOW + timedelta(minutes=5)).isoformat(),
+                "by": "a",
+            },
+        },
     )
-    p = Pipeline(TOPICS, geo, history, default_rules(), clock=lambda: clock[0])  # type: ignore[arg-type]
-    first = await p.process([rec(TOPICS.anpr, orjson.dumps(make_read(vrm="BX15OKT")))])
-    assert first.alerts == [] and p.stats.suppressed["anpr_hotlist_hit"] == 1
-    clock[0] = NOW + timedelta(minutes=5)  # expired: alerts flow again
-    expired = await p.process([rec(TOPICS.anpr, orjson.dumps(make_read(vrm="BX15OKT")))])
+    first = await run.send(TOPICS.anpr, make_read(vrm="BX15OKT"))
+    assert first.alerts == [] and run.p.stats.suppressed["anpr_hotlist_hit"] == 1
+    run.now = NOW + timedelta(minutes=5)  # expired: alerts flow again
+    expired = await run.send(TOPICS.anpr, make_read(vrm="BX15OKT"))
     assert [a.rule_id for a in expired.alerts] == ["anpr_hotlist_hit"]
-    clock[0] = NOW
-    history.snoozes, history.version = {}, 2  # lifted (op: delete): the layer moves on
-    p._layers_checked = None  # as after a reference batch: look at the layers again
-    lifted = await p.process([rec(TOPICS.anpr, orjson.dumps(make_read(vrm="BX15OKT")))])
+    await run.send(TOPICS.reference, {"kind": "snooze", "op": "delete", "id": "SN-1"})
+    run.now = NOW + timedelta(hours=1)  # past the hotlist hit's open-alert window
+    lifted = await run.send(TOPICS.anpr, make_read(vrm="BX15OKT"))
     assert [a.rule_id for a in lifted.alerts] == ["anpr_hotlist_hit"]
-    assert p.stats.suppressed["anpr_hotlist_hit"] == 1 and p.snoozes.version == 2
+    assert run.p.stats.suppressed["anpr_hotlist_hit"] == 1 and run.p.snoozes.version == 2
+
+
+async def test_officer_pings_are_recorded_for_nearest_units_without_history(geo: GeoIndex) -> None:
+    run = Run(geo)
+    out = await run.send(TOPICS.officer_locations, make_officer_location(officer_id="U-1"))
+    (e,) = run.enrichments(out)
+    assert e["kind"] == "officer_location" and "history" not in e and "partial" not in e
+    assert set(await run.stores.reference.officer_states()) == {"U-1"}
