@@ -24,6 +24,9 @@ class Topics:
     alerts: str
     alert_acks: str
     dead_letter: str
+    cases: str
+    evidence: str
+    audit: str
 
     @classmethod
     def with_prefix(cls, prefix: str = "") -> Topics:
@@ -37,6 +40,9 @@ class Topics:
             alerts=f"{prefix}rtic.alerts.v1",
             alert_acks=f"{prefix}rtic.alert-acks.v1",
             dead_letter=f"{prefix}rtic.dead-letter.v1",
+            cases=f"{prefix}rtic.cases.v1",
+            evidence=f"{prefix}rtic.evidence.v1",
+            audit=f"{prefix}rtic.audit.v1",
         )
 
     def by_kind(self) -> dict[str, str]:
