@@ -293,8 +293,10 @@ class Fanout:
             reply = self._handle(client, msg)
             result = "ok"
         except BadClientMessage as exc:
-            if exc.code == "unknown_type":
-                msg_type = "unknown"
+            if exc.msg_type is not None:
+                msg_type = exc.msg_type
+            elif exc.code == "unknown_type":
+                msg_type = "unknown"  # never a label from what the client sent
             reply, result = self._error(client, exc.code, str(exc)), exc.code
         except ContractError as exc:
             code = error_code(msg_type)

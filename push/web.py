@@ -251,7 +251,9 @@ async def live(ws: WebSocket, who: Principal) -> None:
 
             async def closer() -> None:
                 await closing.wait()
-                with contextlib.suppress(Exception):
+                # Shielded: the pump, failing on the closed socket, cancels the group,
+                # and the close frame must still go out.
+                with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
                     await ws.close(*close_with[0])
 
             tasks.start_soon(until_done, lambda: _pump(ws, client, core))

@@ -41,11 +41,13 @@ MAX_LIST = 500  # values in one list of a subscription
 
 
 class BadClientMessage(ContractError):
-    """A client message the gateway refuses; ``code`` goes in the error frame."""
+    """A client message the gateway refuses; ``code`` goes in the error frame, and
+    ``msg_type`` is the message's type when it has a known one."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, msg_type: str | None = None) -> None:
         super().__init__(message)
         self.code = code
+        self.msg_type = msg_type
 
 
 def _text(name: str, limit: int) -> BeforeValidator:
@@ -267,6 +269,5 @@ def parse_client_message(raw: str | bytes) -> ClientMessage:
         # errors are the model's own, located by field.
         return model.model_validate(data)  # type: ignore[return-value]
     except ValidationError as exc:
-        raise BadClientMessage(
-            error_code(msg_type), error_text(msg_type, explain(model, exc))
-        ) from exc
+        reason = error_text(msg_type, explain(model, exc))
+        raise BadClientMessage(error_code(msg_type), reason, msg_type) from exc
