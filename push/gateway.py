@@ -20,6 +20,9 @@ websocket side is the ``websockets`` package (its Sans-I/O protocol:
 
 from __future__ import annotations
 
+import logging
+import re
+
 import uvicorn
 from starlette.applications import Starlette
 
@@ -31,8 +34,23 @@ from rtic.clock import utc_now
 from rtic.settings import Settings
 from rules.catalogue import default_rules
 
+log = logging.getLogger(__name__)
+
 WS_PING_INTERVAL_S = 20.0  # a dead device is noticed within about 40 s
 WS_PING_TIMEOUT_S = 20.0
+
+
+class RedactTokens(logging.Filter):
+    """Takes bearer tokens out of log lines: uvicorn logs each websocket's path with its
+    query string, and the dashboard's socket carries its token there."""
+
+    _TOKEN = re.compile(r"(token=)[^&\s\"']+")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "token=" in message:
+            record.msg, record.args = self._TOKEN.sub(r"\1[redacted]", message), ()
+        return True
 
 
 class Gateway:
@@ -74,11 +92,19 @@ class Gateway:
             access_log=False,  # the page's URL carries its token: never log it
             server_header=False,
         )
+        uvicorn_log = logging.getLogger("uvicorn.error")
+        if not any(isinstance(f, RedactTokens) for f in uvicorn_log.filters):
+            uvicorn_log.addFilter(RedactTokens())
         return uvicorn.Server(config)
 
     async def run(self) -> None:
         """Consume, then serve until uvicorn is told to stop (SIGINT, SIGTERM)."""
         await self.kafka.start(self.core.publish)
+        log.info(
+            "gateway listening on http://%s:%d/",
+            self.settings.gateway_host,
+            self.settings.gateway_port,
+        )
         try:
             await self.server().serve()
         finally:

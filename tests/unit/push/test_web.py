@@ -4,6 +4,7 @@ websocket, through Starlette's ``TestClient`` (no network) and once through uvic
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import warnings
 from collections.abc import Iterator
@@ -404,3 +405,13 @@ def test_the_gateway_knows_the_rules_a_snooze_may_name() -> None:
     gateway = Gateway(Settings(token_secret=SECRET, data_dir=DATA_DIR))
     assert "anpr_hotlist_hit" in gateway.core.rule_ids
     assert gateway.server().config.ws == "websockets-sansio"
+
+
+def test_tokens_never_reach_the_log(caplog: pytest.LogCaptureFixture) -> None:
+    Gateway(Settings(token_secret=SECRET, data_dir=DATA_DIR)).server()
+    secret_token = token()
+    logger = logging.getLogger("uvicorn.error")
+    with caplog.at_level(logging.INFO, logger="uvicorn.error"):
+        logger.info('%s - "WebSocket %s" [accepted]', "1.2.3.4:5", f"/ws?token={secret_token}&x=1")
+    (line,) = [r.getMessage() for r in caplog.records]
+    assert secret_token not in line and "/ws?token=[redacted]&x=1" in line
