@@ -36,6 +36,12 @@ log = logging.getLogger(__name__)
 Deliver = Callable[[Kind, dict[str, Any]], None]
 
 
+def _report_stop(task: asyncio.Task[None]) -> None:
+    """The consumer ending other than by ``stop`` is an outage: say so (``/healthz`` 503s)."""
+    if not task.cancelled() and task.exception() is not None:
+        log.error("the gateway stopped consuming: %r", task.exception())
+
+
 class KafkaEdge:
     """The consumer that feeds the core and the producer of clients' changes."""
 
@@ -74,6 +80,7 @@ class KafkaEdge:
         await self._consumer.start()
         await self._assign(self._consumer)
         self._consuming = asyncio.create_task(self._consume(deliver), name="gateway-consume")
+        self._consuming.add_done_callback(_report_stop)
 
     async def stop(self) -> None:
         """Stop consuming, let pending writes finish, and disconnect."""

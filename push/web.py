@@ -30,8 +30,9 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import anyio
 import orjson
@@ -63,8 +64,8 @@ MAX_BODY_BYTES = 1024 * 1024
 MAX_WS_MESSAGE_BYTES = 64 * 1024
 CLOSE_TOKEN_EXPIRED = (1008, "token expired")
 
-Conn = TypeVar("Conn", bound=HTTPConnection)
-Endpoint = Callable[[Any], Awaitable[Any]]
+Endpoint = Callable[[Any], Awaitable[Any]]  # what Starlette calls: (request or websocket)
+Guarded = Callable[[Any, Principal], Awaitable[Any]]  # an endpoint told who is calling
 
 
 @dataclass
@@ -86,7 +87,7 @@ def _edge(conn: HTTPConnection) -> WebEdge:
 # ---- authentication: a dependency of each route -----------------------------------------
 
 
-def authenticate(conn: HTTPConnection, secret: str, edge_now: Callable[[], Any]) -> Principal:
+def authenticate(conn: HTTPConnection, secret: str, now: Callable[[], datetime]) -> Principal:
     """The principal of the bearer token (``Authorization`` header, else ``token`` query
     parameter); ``AuthError`` if there is none or it is not valid now."""
     auth = conn.headers.get("authorization", "")
@@ -95,7 +96,7 @@ def authenticate(conn: HTTPConnection, secret: str, edge_now: Callable[[], Any])
         token = conn.query_params.get("token", "")
     if not token:
         raise AuthError("missing bearer token")
-    return verify_token(secret, token, now=edge_now())
+    return verify_token(secret, token, now=now())
 
 
 async def _refuse(conn: HTTPConnection, status: int, message: str) -> Response:
@@ -107,14 +108,14 @@ async def _refuse(conn: HTTPConnection, status: int, message: str) -> Response:
     return response
 
 
-def require(*roles: Role) -> Callable[[Callable[[Any, Principal], Awaitable[Any]]], Endpoint]:
+def require(*roles: Role) -> Callable[[Guarded], Endpoint]:
     """Route decorator: the caller must hold a valid token for one of ``roles`` (any role
     if none is named); the endpoint is called with the connection and the principal.
     Refused: 401 without a valid token, 403 for another role (for a websocket, as the
     HTTP answer to its handshake)."""
     allowed = frozenset(roles or Role)
 
-    def wrap(endpoint: Callable[[Any, Principal], Awaitable[Any]]) -> Endpoint:
+    def wrap(endpoint: Guarded) -> Endpoint:
         @functools.wraps(endpoint)
         async def guarded(conn: HTTPConnection) -> Any:
             edge = _edge(conn)
