@@ -3,18 +3,17 @@
 Plain HTML, CSS and JavaScript in ``static/``, with no build step and nothing
 fetched from the internet at run time (no CDN, no map tiles, no web fonts):
 the map is drawn as SVG from the boundaries the gateway serves at
-``/api/boundaries``. The gateway calls ``static_file`` to serve them.
+``/api/boundaries``. The gateway serves ``STATIC_DIR`` at ``/static/`` (the page
+itself also at ``/``), with the content types ``content_type`` gives.
 """
 
 from __future__ import annotations
 
 import mimetypes
-import re
 from pathlib import Path
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 INDEX = "rtic.html"
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _TYPES = {
     ".html": "text/html; charset=utf-8",
     ".js": "text/javascript; charset=utf-8",
@@ -25,14 +24,7 @@ _TYPES = {
 }
 
 
-def static_file(name: str) -> tuple[bytes, str] | None:
-    """The content and content type of a file in ``static/``; ``None`` if missing or unsafe."""
-    if not _SAFE_NAME.match(name) or ".." in name:
-        return None
-    path = STATIC_DIR / name
-    if not path.is_file():
-        return None
-    content_type = (
-        _TYPES.get(path.suffix) or mimetypes.guess_type(name)[0] or "application/octet-stream"
-    )
-    return path.read_bytes(), content_type
+def content_type(name: str) -> str:
+    """The content type to serve a static file with (by its suffix)."""
+    suffix = Path(name).suffix
+    return _TYPES.get(suffix) or mimetypes.guess_type(name)[0] or "application/octet-stream"

@@ -13,8 +13,10 @@ A client never receives what its role and scope do not allow:
 - ``citizen``: only case updates for the case references in their token.
 
 Only ``rtic_analyst`` and ``supervisor`` may snooze a rule for an area or a
-plate (``parse_snooze``) or lift a snooze (``parse_unsnooze``); the gateway
-sends the reference change these build to ``rtic.reference.v1``.
+plate (``snooze_change``) or lift a snooze (``unsnooze_change``); the gateway
+sends the reference change these build to ``rtic.reference.v1``. The shape of
+every client message is checked before it gets here, by its model in
+``rtic/client_messages.py``; this module says what a valid one means.
 """
 
 from __future__ import annotations
@@ -26,7 +28,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
+from pydantic import ValidationError
 
+from rtic.client_messages import Snooze, Subscribe, Unsnooze
+from rtic.client_messages import explain as explain_error
 from rtic.errors import ContractError
 from rtic.geodesy import distance_m
 from rtic.plates import canonical_vrm
@@ -36,8 +41,6 @@ from rtic.tokens import Principal
 FEED_ROLES = frozenset({Role.RTIC_ANALYST, Role.SUPERVISOR})
 ALL_ALERTS_ROLES = frozenset({Role.RTIC_ANALYST, Role.SUPERVISOR})
 SNOOZE_ROLES = frozenset({Role.RTIC_ANALYST, Role.SUPERVISOR})
-MAX_RADIUS_M = 50_000.0
-MAX_SNOOZE_MINUTES = 1440
 
 
 @dataclass(frozen=True)
@@ -64,55 +67,26 @@ class Subscription:
         }
 
 
-def _str_list(msg: dict[str, Any], field: str, limit: int = 500) -> list[str]:
-    value = msg.get(field, [])
-    if value is None:
-        return []
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ContractError(f"'{field}' must be a list of strings")
-    if len(value) > limit:
-        raise ContractError(f"'{field}' lists more than {limit} values")
-    return value
+def subscription_from(msg: Subscribe) -> Subscription:
+    """The ``Subscription`` a valid ``subscribe`` message asks for."""
+    return Subscription(
+        areas=frozenset(msg.areas),
+        severities=frozenset(Severity(s) for s in msg.severities),
+        radius_m=msg.radius_m,
+        position=(msg.position.lat, msg.position.lon) if msg.position else None,
+        cases=frozenset(msg.cases),
+        events=msg.events,
+    )
 
 
 def parse_subscription(msg: dict[str, Any]) -> Subscription:
-    """A ``subscribe`` message to a ``Subscription``, or ``ContractError`` saying what is wrong."""
+    """A ``subscribe`` message (as a JSON object) to a ``Subscription``, or
+    ``ContractError`` saying what is wrong."""
     try:
-        severities = frozenset(Severity(s) for s in _str_list(msg, "severities"))
-    except ValueError as exc:
-        raise ContractError(f"severities: {exc}") from exc
-    radius = msg.get("radius_m")
-    if radius is not None:
-        if (
-            not isinstance(radius, int | float)
-            or isinstance(radius, bool)
-            or not 0 < radius <= MAX_RADIUS_M
-        ):
-            raise ContractError(f"radius_m must be a number of metres in (0, {MAX_RADIUS_M:.0f}]")
-        radius = float(radius)
-    position = None
-    pos = msg.get("position")
-    if pos is not None:
-        if not isinstance(pos, dict) or not all(
-            isinstance(pos.get(k), int | float) and not isinstance(pos.get(k), bool)
-            for k in ("lat", "lon")
-        ):
-            raise ContractError("position must be {lat, lon} in decimal degrees")
-        lat, lon = float(pos["lat"]), float(pos["lon"])
-        if not (-90 <= lat <= 90 and -180 <= lon <= 180):
-            raise ContractError("position out of range")
-        position = (lat, lon)
-    events = msg.get("events", False)
-    if not isinstance(events, bool):
-        raise ContractError("'events' must be true or false")
-    return Subscription(
-        areas=frozenset(_str_list(msg, "areas")),
-        severities=severities,
-        radius_m=radius,
-        position=position,
-        cases=frozenset(_str_list(msg, "cases")),
-        events=events,
-    )
+        valid = Subscribe.model_validate({**msg, "type": "subscribe"})
+    except ValidationError as exc:
+        raise ContractError(explain_error(Subscribe, exc)) from exc
+    return subscription_from(valid)
 
 
 def admits_alert(
@@ -176,21 +150,8 @@ def snooze_id(rule_id: str | None, area: str | None, vrm: str | None) -> str:
     return f"snooze-{digest}"
 
 
-def _optional_text(msg: dict[str, Any], name: str, limit: int) -> str | None:
-    value = msg.get(name)
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        raise ContractError(f"'{name}' must be text")
-    if not value.strip():
-        raise ContractError(f"'{name}' must not be blank")
-    if len(value) > limit:
-        raise ContractError(f"'{name}' is longer than {limit} characters")
-    return value.strip()
-
-
-def parse_snooze(
-    msg: dict[str, Any],
+def snooze_change(
+    msg: Snooze,
     who: Principal,
     now: datetime,
     rule_ids: Collection[str] = (),
@@ -198,44 +159,29 @@ def parse_snooze(
     """A ``snooze`` message to the reference change that records it (``kind: snooze``,
     ``op: upsert``), or ``ContractError`` saying what is wrong. ``rule_ids``: the rules
     that may be named (empty: any)."""
-    rule_id = _optional_text(msg, "rule_id", 200)
-    if rule_id is not None and rule_ids and rule_id not in rule_ids:
-        raise ContractError(f"unknown rule_id {rule_id!r}; one of {', '.join(sorted(rule_ids))}")
-    area = _optional_text(msg, "area", 200)
-    vrm = _optional_text(msg, "vrm", 16)
-    if vrm is not None and not any(c.isalnum() for c in vrm):
-        raise ContractError("'vrm' must be a plate (letters and digits)")
-    if area is None and vrm is None:
-        raise ContractError("a snooze needs an 'area' (an area code) or a 'vrm' (a plate)")
-    minutes = msg.get("minutes")
-    if (
-        not isinstance(minutes, int)
-        or isinstance(minutes, bool)
-        or not 1 <= minutes <= MAX_SNOOZE_MINUTES
-    ):
-        raise ContractError(f"'minutes' must be a whole number from 1 to {MAX_SNOOZE_MINUTES}")
-    reason = _optional_text(msg, "reason", 500)
+    if msg.rule_id is not None and rule_ids and msg.rule_id not in rule_ids:
+        raise ContractError(
+            f"unknown rule_id {msg.rule_id!r}; one of {', '.join(sorted(rule_ids))}"
+        )
     entry: dict[str, Any] = {
-        "rule_id": rule_id,
-        "area": area,
-        "vrm": vrm,
-        "until": (now + timedelta(minutes=minutes)).isoformat(),
+        "rule_id": msg.rule_id,
+        "area": msg.area,
+        "vrm": msg.vrm,
+        "until": (now + timedelta(minutes=msg.minutes)).isoformat(),
         "by": who.sub,
-        "reason": reason,
+        "reason": msg.reason,
     }
     change = ReferenceChangeV1(
         kind="snooze",
         op="upsert",
-        id=snooze_id(rule_id, area, vrm),
+        id=snooze_id(msg.rule_id, msg.area, msg.vrm),
         entry={k: v for k, v in entry.items() if v is not None},
     )
     change.validated_entry()  # the worker validates it again; refuse here what it would refuse
     return change
 
 
-def parse_unsnooze(msg: dict[str, Any]) -> ReferenceChangeV1:
+def unsnooze_change(msg: Unsnooze) -> ReferenceChangeV1:
     """An ``unsnooze`` message to the reference change that lifts the snooze (``op: delete``)."""
-    sid = _optional_text(msg, "snooze_id", 200)
-    if sid is None:
-        raise ContractError("unsnooze needs a 'snooze_id'")
-    return ReferenceChangeV1(kind="snooze", op="delete", id=sid)
+    assert msg.snooze_id is not None  # the model refuses an unsnooze without one
+    return ReferenceChangeV1(kind="snooze", op="delete", id=msg.snooze_id)

@@ -1,7 +1,8 @@
-"""The gateway's handling of client messages and of alerts, without sockets or Kafka.
+"""The fan-out core: client messages and alerts, without sockets or Kafka.
 
-``Client`` is driven with a stand-in socket: ``on_client_message`` and the fan-out
-only use the client's queue. The socket path itself is covered end to end in tests/e2e.
+``Client`` only has a queue and a close hook: ``on_client_message`` and the fan-out
+are driven directly. The web edge is tested in test_web.py, the socket path end to
+end in tests/e2e.
 """
 
 from __future__ import annotations
@@ -15,36 +16,61 @@ import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from websockets.datastructures import Headers
-from websockets.http11 import Request
 
-from enrichers.geo import GeoIndex
-from push.gateway import Client, Gateway
-from rtic.errors import AuthError
+from push.fanout import CLOSE_TOO_MANY_ERRORS, MAX_CLIENT_ERRORS, Client, Fanout
 from rtic.schemas import AlertAckV1, ReferenceChangeV1, Role, SnoozeV1
 from rtic.settings import Settings
-from rtic.tokens import Principal, issue_token
+from rtic.tokens import Principal
+from rules.catalogue import default_rules
 from tests.conftest import NOW
 
-SECRET = "gateway-unit-secret"
+RULE_IDS = frozenset(r.spec.rule_id for r in default_rules(Settings()))
 
 
-class FakeSocket:
-    async def close(self, code: int = 1000, reason: str = "") -> None:
-        self.closed = (code, reason)
+class RecordingSink:
+    """The core's ChangeSink as two lists (the Kafka edge in production)."""
+
+    def __init__(self) -> None:
+        self.acks: list[AlertAckV1] = []
+        self.references: list[ReferenceChangeV1] = []
+
+    def ack(self, ack: AlertAckV1) -> None:
+        self.acks.append(ack)
+
+    def reference(self, change: ReferenceChangeV1) -> None:
+        self.references.append(change)
+
+
+def make_core(**overrides: Any) -> Fanout:
+    kw: dict[str, Any] = {
+        "sink": RecordingSink(),
+        "queue_size": 10,
+        "rule_ids": RULE_IDS,
+        "clock": lambda: NOW,
+    }
+    return Fanout(**{**kw, **overrides})
 
 
 @pytest.fixture
-def gateway(geo: GeoIndex) -> Iterator[Gateway]:
-    gw = Gateway(Settings(token_secret=SECRET, gateway_client_queue=10), geo=geo, clock=lambda: NOW)  # type: ignore[arg-type]
-    yield gw
+def gateway() -> Iterator[Fanout]:
+    yield make_core()
+
+
+class Closes:
+    """A client's close hook that remembers what it was asked."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[int, str]] = []
+
+    def __call__(self, code: int, reason: str) -> None:
+        self.calls.append((code, reason))
 
 
 def client(role: Role = Role.RTIC_ANALYST, sub: str = "an", cases: tuple[str, ...] = ()) -> Client:
-    return Client(FakeSocket(), Principal(sub, role, cases), queue_size=10)  # type: ignore[arg-type]
+    return Client(Principal(sub, role, cases), queue_size=10, on_close=Closes())
 
 
-def reply(gw: Gateway, c: Client, msg: Any) -> dict[str, Any]:
+def reply(gw: Fanout, c: Client, msg: Any) -> dict[str, Any]:
     raw = msg if isinstance(msg, (str, bytes)) else orjson.dumps(msg)
     out = gw.on_client_message(c, raw)
     assert out is not None
@@ -58,7 +84,7 @@ def drain(c: Client) -> list[dict[str, Any]]:
     return out
 
 
-def test_nonsense_gets_clear_error_frames(gateway: Gateway) -> None:
+def test_nonsense_gets_clear_error_frames(gateway: Fanout) -> None:
     c = client()
     assert reply(gateway, c, b"{nope")["code"] == "bad_json"
     assert reply(gateway, c, b"[1]")["code"] == "bad_message"
@@ -72,7 +98,7 @@ def test_nonsense_gets_clear_error_frames(gateway: Gateway) -> None:
     assert c.errors == 6
 
 
-def test_ping_subscribe_and_ack(gateway: Gateway) -> None:
+def test_ping_subscribe_and_ack(gateway: Fanout) -> None:
     c = client()
     assert reply(gateway, c, {"type": "ping"})["type"] == "pong"
     sub = reply(gateway, c, {"type": "subscribe", "severities": ["critical"], "events": True})
@@ -87,13 +113,9 @@ def test_ping_subscribe_and_ack(gateway: Gateway) -> None:
     )
 
 
-async def test_ack_is_recorded_through_the_producer(gateway: Gateway) -> None:
-    recorded: list[AlertAckV1] = []
-
-    async def record_ack(ack: AlertAckV1) -> None:
-        recorded.append(ack)
-
-    gateway.record_ack = record_ack  # type: ignore[method-assign]
+async def test_ack_is_recorded_through_the_producer(gateway: Fanout) -> None:
+    assert isinstance(gateway.sink, RecordingSink)
+    recorded = gateway.sink.acks
     out = reply(
         gateway,
         client(sub="an-1"),
@@ -122,7 +144,7 @@ def alert(alert_id: str, severity: str = "high") -> dict[str, Any]:
     }
 
 
-async def test_alerts_fan_out_once_per_id_and_by_access(gateway: Gateway) -> None:
+async def test_alerts_fan_out_once_per_id_and_by_access(gateway: Fanout) -> None:
     analyst, officer, unsubscribed = client(), client(Role.OFFICER, "OFF-1"), client()
     reply(gateway, analyst, {"type": "subscribe"})
     reply(gateway, officer, {"type": "subscribe"})  # no area, no radius: nothing for them
@@ -134,7 +156,7 @@ async def test_alerts_fan_out_once_per_id_and_by_access(gateway: Gateway) -> Non
     assert drain(officer) == [] and drain(unsubscribed) == []
 
 
-async def test_resume_sends_what_was_missed(gateway: Gateway) -> None:
+async def test_resume_sends_what_was_missed(gateway: Fanout) -> None:
     for i in range(5):
         gateway.publish_alert(alert(f"a{i}"))
     c = client()
@@ -148,7 +170,7 @@ async def test_resume_sends_what_was_missed(gateway: Gateway) -> None:
     assert len(drain(c2)) == 5
 
 
-async def test_a_slow_client_is_closed_not_silently_dropped(gateway: Gateway) -> None:
+async def test_a_slow_client_is_closed_not_silently_dropped(gateway: Fanout) -> None:
     c = client()
     reply(gateway, c, {"type": "subscribe", "events": True})
     gateway.clients.add(c)
@@ -165,39 +187,8 @@ async def test_a_slow_client_is_closed_not_silently_dropped(gateway: Gateway) ->
     for i in range(10):
         gateway.publish_alert(alert(f"s{i}"))
     await asyncio.sleep(0)
-    assert c.overflowed and c.ws.closed[0] == 1013  # type: ignore[attr-defined]
-
-
-def request(path: str, headers: dict[str, str] | None = None) -> Request:
-    return Request(path, Headers(headers or {}))
-
-
-def test_authentication_by_header_or_query(gateway: Gateway) -> None:
-    token = issue_token(SECRET, sub="an", role="rtic_analyst", now=NOW, ttl_seconds=60)
-    assert gateway.authenticate(request("/ws", {"Authorization": f"Bearer {token}"})).sub == "an"
-    assert gateway.authenticate(request(f"/ws?token={token}")).role is Role.RTIC_ANALYST
-    for bad in (
-        request("/ws"),
-        request("/ws?token=abc"),
-        request("/ws", {"Authorization": "Bearer x.y.z"}),
-    ):
-        with pytest.raises(AuthError):
-            gateway.authenticate(bad)
-
-
-def test_http_routes(gateway: Gateway) -> None:
-    assert gateway.http(request("/")).status_code == 200
-    assert b"RTIC live" in gateway.http(request("/")).body
-    assert (
-        gateway.http(request("/static/rtic.js"))
-        .headers["Content-Type"]
-        .startswith("text/javascript")
-    )
-    assert gateway.http(request("/static/../rtic/settings.py")).status_code == 404
-    assert gateway.http(request("/api/boundaries?level=district")).status_code == 200
-    assert gateway.http(request("/api/boundaries?level=planet")).status_code == 400
-    assert orjson.loads(gateway.http(request("/healthz")).body)["status"] == "ok"
-    assert gateway.http(request("/nothing")).status_code == 404
+    assert c.overflowed and c.close_request is not None and c.close_request[0] == 1013
+    assert c._on_close.calls == [c.close_request]  # type: ignore[attr-defined]
 
 
 # ---- more nonsense, each answered with its own error code ---------------------------------
@@ -217,14 +208,14 @@ def test_http_routes(gateway: Gateway) -> None:
         (b'{"type": ""}', "unknown_type"),
     ],
 )
-def test_each_kind_of_nonsense_gets_its_code(gateway: Gateway, raw: bytes | str, code: str) -> None:
+def test_each_kind_of_nonsense_gets_its_code(gateway: Fanout, raw: bytes | str, code: str) -> None:
     c = client()
     out = reply(gateway, c, raw)
     assert out["type"] == "error" and out["code"] == code and out["message"]
     assert c.errors == 1
 
 
-def test_errors_are_counted_per_client_and_good_messages_are_not(gateway: Gateway) -> None:
+def test_errors_are_counted_per_client_and_good_messages_are_not(gateway: Fanout) -> None:
     noisy, quiet = client(), client()
     for _ in range(3):
         reply(gateway, noisy, b"{nope")
@@ -232,12 +223,12 @@ def test_errors_are_counted_per_client_and_good_messages_are_not(gateway: Gatewa
     assert (noisy.errors, quiet.errors) == (3, 0)
 
 
-def test_ping_answers_with_the_gateway_clock(gateway: Gateway) -> None:
+def test_ping_answers_with_the_gateway_clock(gateway: Fanout) -> None:
     assert reply(gateway, client(), {"type": "ping"}) == {"type": "pong", "at": NOW.isoformat()}
 
 
 def test_subscribe_answers_with_the_filters_understood_and_a_new_one_replaces_it(
-    gateway: Gateway,
+    gateway: Fanout,
 ) -> None:
     c = client(Role.OFFICER, "OFF-1")
     first = reply(
@@ -256,7 +247,7 @@ def test_subscribe_answers_with_the_filters_understood_and_a_new_one_replaces_it
     assert c.subscription.radius_m is None
 
 
-def test_a_bad_subscribe_keeps_the_previous_subscription(gateway: Gateway) -> None:
+def test_a_bad_subscribe_keeps_the_previous_subscription(gateway: Fanout) -> None:
     c = client()
     reply(gateway, c, {"type": "subscribe", "severities": ["critical"]})
     out = reply(gateway, c, {"type": "subscribe", "severities": ["urgent"]})
@@ -273,19 +264,19 @@ def test_a_bad_subscribe_keeps_the_previous_subscription(gateway: Gateway) -> No
         ({"type": "resume", "last_alert_id": 5}, "last_alert_id or since"),
     ],
 )
-def test_bad_resumes_are_refused(gateway: Gateway, msg: dict[str, Any], words: str) -> None:
+def test_bad_resumes_are_refused(gateway: Fanout, msg: dict[str, Any], words: str) -> None:
     c = client()
     reply(gateway, c, {"type": "subscribe"})
     out = reply(gateway, c, msg)
     assert out["code"] == "bad_resume" and words in out["message"]
 
 
-def test_resume_before_subscribe_says_so(gateway: Gateway) -> None:
+def test_resume_before_subscribe_says_so(gateway: Fanout) -> None:
     out = reply(gateway, client(), {"type": "resume", "since": NOW.isoformat()})
     assert out["code"] == "bad_resume" and "subscribe before resume" in out["message"]
 
 
-async def test_resume_since_a_time_sends_later_alerts_in_order(gateway: Gateway) -> None:
+async def test_resume_since_a_time_sends_later_alerts_in_order(gateway: Fanout) -> None:
     for minute in range(4):
         a = alert(f"t{minute}")
         a["created_at"] = (NOW + timedelta(minutes=minute)).isoformat().replace("+00:00", "Z")
@@ -311,12 +302,12 @@ async def test_resume_since_a_time_sends_later_alerts_in_order(gateway: Gateway)
         ({"type": "ack", "alert_id": "a1", "action": ["ack"]}, "action"),
     ],
 )
-def test_bad_acks_are_refused(gateway: Gateway, msg: dict[str, Any], words: str) -> None:
+def test_bad_acks_are_refused(gateway: Fanout, msg: dict[str, Any], words: str) -> None:
     out = reply(gateway, client(), msg)
     assert out["code"] == "bad_ack" and words in out["message"]
 
 
-def test_a_citizen_cannot_ack_anything(gateway: Gateway) -> None:
+def test_a_citizen_cannot_ack_anything(gateway: Fanout) -> None:
     out = reply(
         gateway, client(Role.CITIZEN, "cit"), {"type": "ack", "alert_id": "a1", "action": "ack"}
     )
@@ -326,7 +317,7 @@ def test_a_citizen_cannot_ack_anything(gateway: Gateway) -> None:
 # ---- fan-out: once per id, only where allowed -------------------------------------------
 
 
-async def test_an_alert_is_queued_once_even_if_resumed_after_it_arrived(gateway: Gateway) -> None:
+async def test_an_alert_is_queued_once_even_if_resumed_after_it_arrived(gateway: Fanout) -> None:
     c = client()
     reply(gateway, c, {"type": "subscribe"})
     gateway.clients.add(c)
@@ -338,7 +329,7 @@ async def test_an_alert_is_queued_once_even_if_resumed_after_it_arrived(gateway:
     assert gateway.stats["alerts"] == 2
 
 
-def test_an_alert_without_a_text_id_is_ignored(gateway: Gateway) -> None:
+def test_an_alert_without_a_text_id_is_ignored(gateway: Fanout) -> None:
     c = client()
     reply(gateway, c, {"type": "subscribe"})
     gateway.clients.add(c)
@@ -347,12 +338,8 @@ def test_an_alert_without_a_text_id_is_ignored(gateway: Gateway) -> None:
     assert drain(c) == [] and not gateway.recent
 
 
-def test_the_resume_buffer_is_bounded(geo: GeoIndex) -> None:
-    gw = Gateway(
-        Settings(token_secret=SECRET, gateway_resume_buffer=3),
-        geo=geo,
-        clock=lambda: NOW,
-    )
+def test_the_resume_buffer_is_bounded() -> None:
+    gw = make_core(resume_buffer=3)
     for i in range(5):
         gw.publish_alert(alert(f"a{i}"))
     assert list(gw.recent) == ["a2", "a3", "a4"]
@@ -360,7 +347,7 @@ def test_the_resume_buffer_is_bounded(geo: GeoIndex) -> None:
     assert list(gw.recent) == ["a3", "a4", "a0"]
 
 
-async def test_citizens_get_no_alerts_no_events_and_no_acks(gateway: Gateway) -> None:
+async def test_citizens_get_no_alerts_no_events_and_no_acks(gateway: Fanout) -> None:
     citizen = client(Role.CITIZEN, "cit", cases=("CASE-1",))
     reply(gateway, citizen, {"type": "subscribe", "events": True, "cases": ["CASE-1"]})
     gateway.clients.add(citizen)
@@ -381,7 +368,7 @@ async def test_citizens_get_no_alerts_no_events_and_no_acks(gateway: Gateway) ->
     assert drain(citizen) == []
 
 
-async def test_events_go_to_analysts_who_asked_and_not_to_officers(gateway: Gateway) -> None:
+async def test_events_go_to_analysts_who_asked_and_not_to_officers(gateway: Fanout) -> None:
     asked, not_asked, officer = client(), client(), client(Role.OFFICER, "OFF-1")
     reply(gateway, asked, {"type": "subscribe", "events": True})
     reply(gateway, not_asked, {"type": "subscribe"})
@@ -404,7 +391,7 @@ async def test_events_go_to_analysts_who_asked_and_not_to_officers(gateway: Gate
     assert drain(not_asked) == [] and drain(officer) == []
 
 
-async def test_an_officer_ping_places_the_officer_for_radius_alerts(gateway: Gateway) -> None:
+async def test_an_officer_ping_places_the_officer_for_radius_alerts(gateway: Fanout) -> None:
     officer = client(Role.OFFICER, "OFF-7")
     reply(gateway, officer, {"type": "subscribe", "radius_m": 1000})
     gateway.clients.add(officer)
@@ -419,38 +406,6 @@ async def test_an_officer_ping_places_the_officer_for_radius_alerts(gateway: Gat
     )
     gateway.publish_alert(alert("after"))
     assert [m["alert_id"] for m in drain(officer)] == ["after"]
-
-
-# ---- authentication -----------------------------------------------------------------------
-
-
-def test_expired_forged_and_odd_tokens_are_refused(gateway: Gateway) -> None:
-    expired = issue_token(
-        SECRET, sub="an", role="rtic_analyst", now=NOW - timedelta(hours=2), ttl_seconds=60
-    )
-    forged = issue_token("not-the-secret", sub="an", role="rtic_analyst", now=NOW, ttl_seconds=60)
-    cases = [
-        (request("/ws", {"Authorization": f"Bearer {expired}"}), "expired"),
-        (request(f"/ws?token={expired}"), "expired"),
-        (request("/ws", {"Authorization": f"Bearer {forged}"}), "signature"),
-        (request(f"/ws?token={forged}"), "signature"),
-        (request("/ws", {"Authorization": "Basic dXNlcjpwYXNz"}), "missing"),
-        (request("/ws", {"Authorization": "Bearer "}), "missing"),
-        (request("/ws?token="), "missing"),
-        (request("/ws?token=%C3%A9.a.b"), "malformed"),
-    ]
-    for req, words in cases:
-        with pytest.raises(AuthError, match=words):
-            gateway.authenticate(req)
-
-
-def test_the_header_wins_over_the_query_and_the_scheme_is_case_blind(gateway: Gateway) -> None:
-    good = issue_token(SECRET, sub="hdr", role="supervisor", now=NOW, ttl_seconds=60)
-    other = issue_token(SECRET, sub="qry", role="citizen", now=NOW, ttl_seconds=60)
-    both = request(f"/ws?token={other}", {"Authorization": f"bearer {good}"})
-    assert gateway.authenticate(both).sub == "hdr"
-    who = gateway.authenticate(request("/ws", {"Authorization": f"BEARER {good}"}))
-    assert (who.sub, who.role) == ("hdr", Role.SUPERVISOR)
 
 
 # ---- property: nothing a client sends can break the gateway --------------------------------
@@ -481,9 +436,7 @@ INTS = st.integers(-(2**63), 2**63 - 1)  # what JSON through orjson can carry
         },
     ).map(orjson.dumps)
 )
-def test_any_message_gets_a_frame_and_never_an_exception(
-    gateway: Gateway, raw: bytes | str
-) -> None:
+def test_any_message_gets_a_frame_and_never_an_exception(gateway: Fanout, raw: bytes | str) -> None:
     c = client()
     errors_before = c.errors
     out = orjson.loads(gateway.on_client_message(c, raw) or b"null")
@@ -492,7 +445,7 @@ def test_any_message_gets_a_frame_and_never_an_exception(
 
 
 async def test_an_update_of_an_alert_is_pushed_once_and_replaces_it_for_resume(
-    gateway: Gateway,
+    gateway: Fanout,
 ) -> None:
     c = client()
     reply(gateway, c, {"type": "subscribe"})
@@ -515,19 +468,14 @@ async def test_an_update_of_an_alert_is_pushed_once_and_replaces_it_for_resume(
 
 
 @pytest.fixture
-def references(gateway: Gateway) -> list[ReferenceChangeV1]:
+def references(gateway: Fanout) -> list[ReferenceChangeV1]:
     """What the gateway sends to rtic.reference.v1 (its producer replaced by a list)."""
-    sent: list[ReferenceChangeV1] = []
-
-    async def record_reference(change: ReferenceChangeV1) -> None:
-        sent.append(change)
-
-    gateway.record_reference = record_reference  # type: ignore[method-assign]
-    return sent
+    assert isinstance(gateway.sink, RecordingSink)
+    return gateway.sink.references
 
 
 async def test_an_analyst_snoozes_a_rule_for_a_plate_through_the_reference_topic(
-    gateway: Gateway, references: list[ReferenceChangeV1]
+    gateway: Fanout, references: list[ReferenceChangeV1]
 ) -> None:
     msg = {
         "type": "snooze",
@@ -556,7 +504,7 @@ async def test_an_analyst_snoozes_a_rule_for_a_plate_through_the_reference_topic
 
 
 async def test_the_same_snooze_again_has_the_same_id_and_unsnooze_lifts_it(
-    gateway: Gateway, references: list[ReferenceChangeV1]
+    gateway: Fanout, references: list[ReferenceChangeV1]
 ) -> None:
     sup = client(Role.SUPERVISOR, "sup-1")
     first = reply(gateway, sup, {"type": "snooze", "area": "E05001197", "minutes": 30})
@@ -580,7 +528,7 @@ async def test_the_same_snooze_again_has_the_same_id_and_unsnooze_lifts_it(
     "role", [Role.OFFICER, Role.CASE_OFFICER, Role.CITIZEN], ids=lambda r: r.value
 )
 async def test_only_analysts_and_supervisors_may_snooze(
-    gateway: Gateway, references: list[ReferenceChangeV1], role: Role
+    gateway: Fanout, references: list[ReferenceChangeV1], role: Role
 ) -> None:
     c = client(role, "someone")
     good = {"type": "snooze", "rule_id": "anpr_hotlist_hit", "vrm": "BX15OKT", "minutes": 60}
@@ -612,7 +560,7 @@ async def test_only_analysts_and_supervisors_may_snooze(
     ],
 )
 async def test_bad_snoozes_get_a_bad_request_frame_saying_why(
-    gateway: Gateway, references: list[ReferenceChangeV1], msg: dict[str, Any], words: str
+    gateway: Fanout, references: list[ReferenceChangeV1], msg: dict[str, Any], words: str
 ) -> None:
     c = client()
     out = reply(gateway, c, {"type": "snooze", **msg})
@@ -622,7 +570,7 @@ async def test_bad_snoozes_get_a_bad_request_frame_saying_why(
     assert references == [] and c.errors == 1
 
 
-def test_an_unsnooze_needs_a_snooze_id(gateway: Gateway) -> None:
+def test_an_unsnooze_needs_a_snooze_id(gateway: Fanout) -> None:
     for msg in ({}, {"snooze_id": ""}, {"snooze_id": 42}):
         out = reply(gateway, client(), {"type": "unsnooze", **msg})
         assert out["code"] == "bad_request" and "snooze_id" in out["message"]
@@ -645,10 +593,87 @@ def test_an_unsnooze_needs_a_snooze_id(gateway: Gateway) -> None:
     )
 )
 async def test_any_snooze_message_gets_a_frame_and_never_an_exception(
-    gateway: Gateway, references: list[ReferenceChangeV1], msg: dict[str, Any]
+    gateway: Fanout, references: list[ReferenceChangeV1], msg: dict[str, Any]
 ) -> None:
     out = reply(gateway, client(), msg)
     assert out["type"] in {"error", "snoozed", "unsnoozed"}
     if out["type"] == "error":
         assert out["code"] == "bad_request"
     await asyncio.sleep(0)
+
+
+# ---- the core's own bookkeeping: hello, close requests, metrics ---------------------------
+
+
+def test_a_connected_client_is_greeted_counted_and_forgotten() -> None:
+    core = make_core()
+    c = core.connect(Principal("sup-1", Role.SUPERVISOR))
+    assert drain(c) == [{"type": "hello", "role": "supervisor", "sub": "sup-1"}]
+    assert core.metrics.value("rtic_gateway_clients", role="supervisor") == 1
+    assert core.stats["clients_total"] == 1
+    core.disconnect(c)
+    core.disconnect(c)  # twice: counted once
+    assert not core.clients and core.metrics.value("rtic_gateway_clients", role="supervisor") == 0
+
+
+def test_too_many_bad_messages_ask_the_edge_to_close_once() -> None:
+    core = make_core()
+    closes = Closes()
+    c = core.connect(Principal("an", Role.RTIC_ANALYST), on_close=closes)
+    for _ in range(MAX_CLIENT_ERRORS - 1):
+        reply(core, c, b"{nope")
+    assert closes.calls == []
+    reply(core, c, {"type": "teleport"})
+    reply(core, c, {"type": "teleport"})
+    assert closes.calls == [CLOSE_TOO_MANY_ERRORS] and c.close_request == CLOSE_TOO_MANY_ERRORS
+
+
+def test_client_messages_are_counted_by_type_and_result_never_by_what_was_sent() -> None:
+    core = make_core()
+    c = client()
+    reply(core, c, {"type": "ping"})
+    reply(core, c, {"type": "subscribe", "severities": ["urgent"]})
+    reply(core, c, {"type": "x" * 50})
+    reply(core, c, b"{nope")
+    reply(core, client(Role.OFFICER, "OFF-1"), {"type": "snooze", "vrm": "AB12CDE", "minutes": 5})
+    value = core.metrics.value
+    assert value("rtic_gateway_client_messages_total", type="ping", result="ok") == 1
+    assert (
+        value("rtic_gateway_client_messages_total", type="subscribe", result="bad_subscribe") == 1
+    )
+    assert value("rtic_gateway_client_messages_total", type="unknown", result="unknown_type") == 1
+    assert value("rtic_gateway_client_messages_total", type="invalid", result="bad_json") == 1
+    assert value("rtic_gateway_client_messages_total", type="snooze", result="forbidden") == 1
+    assert b"x" * 50 not in core.metrics.exposition()
+
+
+async def test_drops_and_overflow_closes_are_counted() -> None:
+    core = make_core()
+    c = core.connect(Principal("an", Role.RTIC_ANALYST))
+    reply(core, c, {"type": "subscribe", "events": True})
+    for i in range(8):
+        core.publish("enriched", {"call_id": f"C{i}", "enrichment": {"kind": "call"}})
+    for i in range(10):
+        core.publish("alert", alert(f"o{i}"))
+    metrics = core.metrics
+    assert metrics.value("rtic_gateway_events_dropped_total") == c.dropped_events > 0
+    assert metrics.value("rtic_gateway_overflow_closes_total") == 1 and c.overflowed
+    assert core.stats["events"] == 8 and core.stats["alerts"] == 10
+
+
+def test_acks_reach_only_subscribed_analysts_and_supervisors() -> None:
+    core = make_core()
+    analyst, supervisor, officer, idle = (
+        client(),
+        client(Role.SUPERVISOR, "sup"),
+        client(Role.OFFICER, "OFF-1"),
+        client(sub="idle"),
+    )
+    for c in (analyst, supervisor, officer):
+        reply(core, c, {"type": "subscribe"})
+    core.clients.update({analyst, supervisor, officer, idle})
+    core.publish("ack", {"alert_id": "a1", "action": "assign", "by": "an"})
+    core.publish("ack", {"action": "ack"})  # no alert id: nothing to tell
+    assert [m["type"] for m in drain(analyst)] == ["alert_ack"]
+    assert [m["alert_id"] for m in drain(supervisor)] == ["a1"]
+    assert drain(officer) == [] and drain(idle) == [] and core.stats["acks"] == 1

@@ -1,0 +1,399 @@
+"""The gateway's fan-out core: clients, their queues, resume and dedup. No I/O.
+
+Kafka and sockets live at the edges (``push/kafka_edge.py``, ``push/web.py``);
+this module only decides, for each alert, live event and ack the Kafka edge
+hands it, which clients get which frame, and answers each message a client
+sends with a frame. Who may see what is ``push/access.py``; the shape of client
+messages is ``rtic/client_messages.py``. Everything here runs on the event
+loop's thread and never awaits, so it is tested without sockets or a broker.
+
+Backpressure, stated where the fan-out happens: every client has its own
+bounded queue, drained by its own sender at the web edge, so one slow or dead
+device never delays anyone else. Live map events are best-effort: when a
+client's queue is half full, events for it are dropped (and counted). Alerts
+are never dropped silently: a client whose queue is full is closed with code
+1013 ("try again later") and, on reconnecting, sends ``resume`` with the last
+alert id it saw to be sent what it missed from the buffer of recent alerts.
+A client that sends ``MAX_CLIENT_ERRORS`` bad messages is closed with 1008.
+
+Every alert version is pushed to a client once: a redelivered alert (same id,
+same version) is recognised in the buffer and not sent again; an update (same
+id, higher version: repeated hits folded into one open alert) is sent, and
+clients replace what they show.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import OrderedDict
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+import orjson
+
+from push.access import (
+    Subscription,
+    admits_alert,
+    admits_event,
+    may_snooze,
+    snooze_change,
+    subscription_from,
+    unsnooze_change,
+)
+from push.metrics import GatewayMetrics
+from rtic.client_messages import (
+    Ack,
+    BadClientMessage,
+    ClientMessage,
+    Ping,
+    Resume,
+    Snooze,
+    Subscribe,
+    Unsnooze,
+    error_code,
+    error_text,
+    parse_client_message,
+)
+from rtic.clock import utc_now
+from rtic.errors import ContractError
+from rtic.schemas import AlertAckV1, ReferenceChangeV1, Role
+from rtic.tokens import Principal
+
+log = logging.getLogger(__name__)
+
+MAX_CLIENT_ERRORS = 20
+SENT_ALERTS_LIMIT = 50_000  # alert ids remembered per client; the resume buffer still dedups
+CLOSE_TOO_SLOW = (1013, "too slow: reconnect and resume")
+CLOSE_TOO_MANY_ERRORS = (1008, "too many bad messages")
+ACK_ROLES = frozenset({Role.RTIC_ANALYST, Role.SUPERVISOR})  # told when someone acts
+Clock = Callable[[], datetime]
+CloseHook = Callable[[int, str], None]
+Kind = Literal["alert", "enriched", "ack"]
+
+
+def frame(msg_type: str, payload: dict[str, Any]) -> bytes:
+    """A frame for a client: a JSON object with its ``type`` first."""
+    return orjson.dumps({"type": msg_type, **payload})
+
+
+class ChangeSink(Protocol):
+    """Where the changes clients make go (the Kafka edge; a list in tests)."""
+
+    def ack(self, ack: AlertAckV1) -> None:
+        """Record an acknowledgement (``rtic.alert-acks.v1``); must not block."""
+        ...
+
+    def reference(self, change: ReferenceChangeV1) -> None:
+        """Record a reference change (a snooze, ``rtic.reference.v1``); must not block."""
+        ...
+
+
+def _no_close(code: int, reason: str) -> None:
+    return None
+
+
+class Client:
+    """One connected client: who it is, what it asked for, and its own send queue.
+
+    ``on_close`` is the edge's way to close the socket; the core calls it (once) when
+    the client must go, and records why in ``close_request``.
+    """
+
+    def __init__(
+        self,
+        principal: Principal,
+        queue_size: int,
+        on_close: CloseHook = _no_close,
+        metrics: GatewayMetrics | None = None,
+    ) -> None:
+        self.principal = principal
+        self.subscription: Subscription | None = None
+        self.queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=queue_size)
+        self.sent_alerts: dict[str, int] = {}  # alert id -> version sent
+        self.dropped_events = 0
+        self.errors = 0
+        self.close_request: tuple[int, str] | None = None
+        self._on_close = on_close
+        self._metrics = metrics
+
+    @property
+    def overflowed(self) -> bool:
+        """Whether the client was closed for being too slow."""
+        return self.close_request == CLOSE_TOO_SLOW
+
+    def request_close(self, code: int, reason: str) -> None:
+        """Ask the edge to close the socket (the first request wins)."""
+        if self.close_request is None:
+            self.close_request = (code, reason)
+            self._on_close(code, reason)
+
+    def offer_event(self, data: bytes) -> None:
+        """Queue a live event unless the queue is half full (events are best-effort)."""
+        if self.queue.qsize() * 2 >= self.queue.maxsize:
+            self.dropped_events += 1
+            if self._metrics is not None:
+                self._metrics.events_dropped.inc()
+            return
+        self.queue.put_nowait(data)
+
+    def offer_alert(self, alert_id: str, data: bytes, version: int = 1) -> None:
+        """Queue an alert (or a newer version of it) once; on overflow, close so the client
+        resumes (never drop silently)."""
+        if self.sent_alerts.get(alert_id, 0) >= version or self.close_request is not None:
+            return
+        try:
+            self.queue.put_nowait(data)
+        except asyncio.QueueFull:
+            log.warning("client %s too slow: closing so it resumes", self.principal.sub)
+            if self._metrics is not None:
+                self._metrics.overflow_closes.inc()
+            self.request_close(*CLOSE_TOO_SLOW)
+            return
+        self.sent_alerts[alert_id] = version
+        if len(self.sent_alerts) > SENT_ALERTS_LIMIT:
+            self.sent_alerts.clear()  # bounded memory; the resume buffer still dedups
+
+    def send_now(self, data: bytes) -> None:
+        """Queue a control frame (a reply, an ack notice); dropped if the queue is full."""
+        with contextlib.suppress(asyncio.QueueFull):
+            self.queue.put_nowait(data)
+
+
+class Fanout:
+    """Clients, the buffer of recent alerts, officers' last positions, and the rules of
+    who gets what. Fed by the Kafka edge; its clients are served by the web edge."""
+
+    def __init__(
+        self,
+        *,
+        sink: ChangeSink,
+        queue_size: int = 2000,
+        resume_buffer: int = 5000,
+        rule_ids: frozenset[str] = frozenset(),
+        clock: Clock = utc_now,
+        metrics: GatewayMetrics | None = None,
+    ) -> None:
+        """``rule_ids``: the rules a snooze may name (empty: any)."""
+        self.sink = sink
+        self.queue_size = queue_size
+        self.resume_buffer = resume_buffer
+        self.rule_ids = rule_ids
+        self.clock = clock
+        self.metrics = metrics or GatewayMetrics()
+        self.clients: set[Client] = set()
+        self.recent: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self.officer_positions: dict[str, tuple[float, float]] = {}
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """What was fanned out so far (for ``/healthz``)."""
+        m = self.metrics
+        return {
+            "alerts": int(m.value("rtic_gateway_published_total", kind="alert")),
+            "events": int(m.value("rtic_gateway_published_total", kind="event")),
+            "acks": int(m.value("rtic_gateway_published_total", kind="ack")),
+            "clients_total": int(
+                sum(m.value("rtic_gateway_connections_total", role=r.value) for r in Role)
+            ),
+        }
+
+    # ---- clients ---------------------------------------------------------------------
+
+    def connect(self, principal: Principal, on_close: CloseHook = _no_close) -> Client:
+        """A new client, greeted with ``hello``; it gets nothing else until it subscribes."""
+        client = Client(principal, self.queue_size, on_close, self.metrics)
+        self.clients.add(client)
+        self.metrics.clients.labels(principal.role.value).inc()
+        self.metrics.connections.labels(principal.role.value).inc()
+        client.send_now(frame("hello", {"role": principal.role.value, "sub": principal.sub}))
+        return client
+
+    def disconnect(self, client: Client) -> None:
+        """Forget a client whose socket closed."""
+        if client in self.clients:
+            self.clients.discard(client)
+            self.metrics.clients.labels(client.principal.role.value).dec()
+
+    # ---- Kafka -> clients ------------------------------------------------------------
+
+    def publish(self, kind: Kind, message: dict[str, Any]) -> None:
+        """Fan out one message the Kafka edge read."""
+        if kind == "alert":
+            self.publish_alert(message)
+        elif kind == "enriched":
+            self.publish_enriched(message)
+        else:
+            self.publish_ack(message)
+
+    def publish_alert(self, alert: dict[str, Any]) -> None:
+        """Remember an alert for resume and push it to every client it is for."""
+        alert_id = alert.get("alert_id")
+        if not isinstance(alert_id, str):
+            return
+        version = int(alert.get("version") or 1)
+        known = self.recent.get(alert_id)
+        if known is not None and int(known.get("version") or 1) >= version:
+            return  # a redelivery: already pushed
+        self.recent.pop(alert_id, None)
+        self.recent[alert_id] = alert  # the newest version, at the end of the buffer
+        while len(self.recent) > self.resume_buffer:
+            self.recent.popitem(last=False)
+        self.metrics.published.labels("alert").inc()
+        data = frame("alert", alert)
+        for client in self.clients:
+            if self._admits(client, alert):
+                client.offer_alert(alert_id, data, version)
+
+    def publish_enriched(self, message: dict[str, Any]) -> None:
+        """Turn an enriched message into live map events (one per read of a camera batch)."""
+        events = message.get("reads") if "reads" in message else [message]
+        for event in events or []:
+            enrichment = event.get("enrichment") or {}
+            kind = enrichment.get("kind", "unknown")
+            if kind == "officer_location" and "officer_id" in event:
+                self.officer_positions[event["officer_id"]] = (event["lat"], event["lon"])
+            self.metrics.published.labels("event").inc()
+            areas = enrichment.get("area_codes") or []
+            data: bytes | None = None
+            for client in self.clients:
+                if client.subscription is None:
+                    continue
+                if admits_event(client.principal, client.subscription, areas):
+                    data = data or frame("event", {"kind": kind, "event": event})
+                    client.offer_event(data)
+
+    def publish_ack(self, ack: dict[str, Any]) -> None:
+        """Tell analysts and supervisors that someone acted on an alert."""
+        if not isinstance(ack.get("alert_id"), str):
+            return
+        self.metrics.published.labels("ack").inc()
+        data = frame("alert_ack", ack)
+        for client in self.clients:
+            if client.subscription is not None and client.principal.role in ACK_ROLES:
+                client.send_now(data)
+
+    def _admits(self, client: Client, alert: dict[str, Any]) -> bool:
+        if client.subscription is None:
+            return False
+        position = self.officer_positions.get(client.principal.sub)
+        return admits_alert(client.principal, client.subscription, alert, position)
+
+    # ---- client -> gateway -----------------------------------------------------------
+
+    def on_client_message(self, client: Client, raw: str | bytes) -> bytes | None:
+        """Handle one client message; the reply frame (an error frame for nonsense).
+        A client that has sent too many bad messages is asked to close."""
+        msg_type = "invalid"
+        try:
+            msg = parse_client_message(raw)
+            msg_type = msg.type
+            reply = self._handle(client, msg)
+            result = "ok"
+        except BadClientMessage as exc:
+            if exc.msg_type is not None:
+                msg_type = exc.msg_type
+            elif exc.code == "unknown_type":
+                msg_type = "unknown"  # never a label from what the client sent
+            reply, result = self._error(client, exc.code, str(exc)), exc.code
+        except ContractError as exc:
+            code = error_code(msg_type)
+            reply, result = self._error(client, code, error_text(msg_type, str(exc))), code
+        self.metrics.client_messages.labels(msg_type, result).inc()
+        if client.errors >= MAX_CLIENT_ERRORS:
+            client.request_close(*CLOSE_TOO_MANY_ERRORS)
+        return reply
+
+    def _error(self, client: Client, code: str, message: str) -> bytes:
+        client.errors += 1
+        return frame("error", {"code": code, "message": message})
+
+    def _handle(self, client: Client, msg: ClientMessage) -> bytes:
+        match msg:
+            case Ping():
+                return frame("pong", {"at": self.clock().isoformat()})
+            case Subscribe():
+                client.subscription = subscription_from(msg)
+                return frame("subscribed", {"filters": client.subscription.describe()})
+            case Resume():
+                return self._resume(client, msg)
+            case Ack():
+                return self._ack(client, msg)
+            case Snooze() | Unsnooze():
+                return self._snooze(client, msg)
+        raise AssertionError(f"no handler for {type(msg).__name__}")  # pragma: no cover
+
+    def _resume(self, client: Client, msg: Resume) -> bytes:
+        """Send what the client missed: after ``last_alert_id``, or created after ``since``."""
+        if client.subscription is None:
+            raise ContractError("subscribe before resume")
+        alerts = list(self.recent.values())
+        complete = True
+        if msg.last_alert_id is not None:
+            ids = list(self.recent)
+            if msg.last_alert_id in self.recent:
+                alerts = alerts[ids.index(msg.last_alert_id) + 1 :]
+            else:
+                complete = False  # older than the buffer: everything we have
+        elif msg.since is not None:
+            cutoff = msg.since
+            alerts = [a for a in alerts if datetime.fromisoformat(a["created_at"]) > cutoff]
+        sent = 0
+        for alert in alerts:
+            if self._admits(client, alert):
+                client.offer_alert(
+                    alert["alert_id"], frame("alert", alert), int(alert.get("version") or 1)
+                )
+                sent += 1
+        return frame("resumed", {"count": sent, "complete": complete})
+
+    def _ack(self, client: Client, msg: Ack) -> bytes:
+        who = client.principal
+        if who.role is Role.CITIZEN:
+            raise ContractError("citizens cannot act on alerts")
+        ack = AlertAckV1(
+            alert_id=msg.alert_id,
+            action=msg.action,
+            by=who.sub,
+            role=who.role,
+            at=self.clock(),
+            note=msg.note,
+        )
+        self.sink.ack(ack)
+        return frame("acked", {"alert_id": msg.alert_id, "action": msg.action})
+
+    def _snooze(self, client: Client, msg: Snooze | Unsnooze) -> bytes:
+        """``snooze`` / ``unsnooze``: analysts and supervisors only; the change goes to the
+        reference topic and the client is answered at once (the workers apply it within
+        about a second)."""
+        who = client.principal
+        if not may_snooze(who):
+            raise BadClientMessage("forbidden", f"a {who.role.value} cannot {msg.type} alerts")
+        if isinstance(msg, Unsnooze):
+            change = unsnooze_change(msg)
+            self.sink.reference(change)
+            log.info("%s %s lifted snooze %s", who.role.value, who.sub, change.id)
+            return frame("unsnoozed", {"snooze_id": change.id})
+        change = snooze_change(msg, who, self.clock(), self.rule_ids)
+        self.sink.reference(change)
+        entry = change.entry or {}
+        log.info(
+            "%s %s snoozed %s for %s until %s",
+            who.role.value,
+            who.sub,
+            msg.rule_id or "every rule",
+            msg.area or msg.vrm,
+            entry["until"],
+        )
+        return frame(
+            "snoozed",
+            {
+                "snooze_id": change.id,
+                "until": entry["until"],
+                "rule_id": msg.rule_id,
+                "area": msg.area,
+                "vrm": msg.vrm,
+            },
+        )

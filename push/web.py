@@ -1,0 +1,432 @@
+"""The gateway's HTTP and websocket edge: a Starlette app (served by uvicorn).
+
+Routes (each declares who may call it, with ``require`` or ``public``):
+
+- ``/``, ``/rtic``, ``/index.html``: the dashboard page; ``/static/...``: its files.
+- ``/api/boundaries?level=ward|district|lsoa``: the map's boundaries (GeoJSON).
+- ``/api/config``: versions and the data's attribution.
+- ``/healthz``: JSON status, and whether the Kafka edge is consuming (503 if not).
+- ``/metrics``: Prometheus metrics of this gateway.
+- ``/ws``: the websocket, for any role with a valid bearer token; it only moves
+  frames between the socket and the fan-out core (``push/fanout.py``).
+
+The page and its data are public: the map is drawn from public boundary data and
+the page asks for a token before it shows anything (it opens ``/ws`` with it).
+A bearer token comes in the ``Authorization`` header or, for browsers opening a
+websocket, the ``token`` query parameter.
+
+Every HTTP response carries security headers (a Content-Security-Policy that allows
+nothing from another origin, ``nosniff``, no referrer) and ``no-store`` unless the
+route says how to cache it. Request bodies are limited to ``MAX_BODY_BYTES`` and
+websocket messages to ``MAX_WS_MESSAGE_BYTES`` (uvicorn's ``ws_max_size``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import anyio
+import orjson
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.websockets import WebSocket
+
+import dashboards
+from enrichers.boundaries import boundaries_geojson, boundary_levels, reference_version
+from push.fanout import Client, Fanout
+from push.metrics import CONTENT_TYPE_LATEST
+from rtic import __version__
+from rtic.errors import AuthError
+from rtic.schemas import Role
+from rtic.tokens import Principal, TokenKeys, verify_token
+
+log = logging.getLogger(__name__)
+
+ATTRIBUTION = (
+    "Boundaries: contains OS data © Crown copyright and database right 2014; contains ONS data "
+    "© Crown copyright and database right 2016 (OGL v3). Places: DfE GIAS, NHS.UK (OGL v3)."
+)
+MAX_BODY_BYTES = 1024 * 1024
+MAX_WS_MESSAGE_BYTES = 64 * 1024
+CLOSE_TOKEN_EXPIRED = (1008, "token expired")
+
+Endpoint = Callable[[Any], Awaitable[Any]]  # what Starlette calls: (request or websocket)
+Guarded = Callable[[Any, Principal], Awaitable[Any]]  # an endpoint told who is calling
+
+
+@dataclass
+class WebEdge:
+    """What the routes need, kept on ``app.state.edge``."""
+
+    core: Fanout
+    secret: TokenKeys | str
+    data_dir: Path
+    consuming: Callable[[], bool]
+    boundaries: dict[str, bytes] = field(default_factory=dict)  # level -> GeoJSON bytes
+
+
+def _edge(conn: HTTPConnection) -> WebEdge:
+    edge: WebEdge = conn.app.state.edge
+    return edge
+
+
+# ---- authentication: a dependency of each route -----------------------------------------
+
+
+def authenticate(
+    conn: HTTPConnection, secret: TokenKeys | str, now: Callable[[], datetime]
+) -> Principal:
+    """The principal of the bearer token (``Authorization`` header, else ``token`` query
+    parameter); ``AuthError`` if there is none or it is not valid now."""
+    auth = conn.headers.get("authorization", "")
+    token = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
+    if not token:
+        token = conn.query_params.get("token", "")
+    if not token:
+        raise AuthError("missing bearer token")
+    return verify_token(secret, token, now=now())
+
+
+async def _refuse(conn: HTTPConnection, status: int, message: str) -> Response:
+    response = JSONResponse({"error": message}, status_code=status)
+    if status == 401:
+        response.headers["WWW-Authenticate"] = "Bearer"
+    if isinstance(conn, WebSocket):
+        await conn.send_denial_response(response)  # an HTTP answer to the handshake
+    return response
+
+
+def require(*roles: Role) -> Callable[[Guarded], Endpoint]:
+    """Route decorator: the caller must hold a valid token for one of ``roles`` (any role
+    if none is named); the endpoint is called with the connection and the principal.
+    Refused: 401 without a valid token, 403 for another role (for a websocket, as the
+    HTTP answer to its handshake)."""
+    allowed = frozenset(roles or Role)
+
+    def wrap(endpoint: Guarded) -> Endpoint:
+        @functools.wraps(endpoint)
+        async def guarded(conn: HTTPConnection) -> Any:
+            edge = _edge(conn)
+            try:
+                who = authenticate(conn, edge.secret, edge.core.clock)
+            except AuthError as exc:
+                return await _refuse(conn, 401, str(exc))
+            if who.role not in allowed:
+                return await _refuse(conn, 403, f"a {who.role.value} may not use this")
+            return await endpoint(conn, who)
+
+        guarded.access = allowed  # type: ignore[attr-defined]
+        return guarded
+
+    return wrap
+
+
+def public(endpoint: Endpoint) -> Endpoint:
+    """Route decorator: anyone may call this endpoint (said so, not forgotten)."""
+    endpoint.access = "public"  # type: ignore[attr-defined]
+    return endpoint
+
+
+# ---- HTTP routes ----------------------------------------------------------------------
+
+
+def _json(data: Any, status: int = 200, cache: bool = False) -> Response:
+    headers = {"Cache-Control": "max-age=3600"} if cache else None
+    return Response(orjson.dumps(data), status, headers, media_type="application/json")
+
+
+@public
+async def index(request: Request) -> Response:
+    """The dashboard page."""
+    page = dashboards.STATIC_DIR / dashboards.INDEX
+    return HTMLResponse(await run_in_threadpool(page.read_bytes))
+
+
+@public
+async def boundaries(request: Request) -> Response:
+    """Simplified boundaries of one level (``?level=``, default ``ward``) as GeoJSON."""
+    edge = _edge(request)
+    level = request.query_params.get("level", "ward")
+    if level not in edge.boundaries:
+        if level not in boundary_levels(edge.data_dir):
+            return _json({"error": "unknown level"}, 400)
+        geojson = await run_in_threadpool(boundaries_geojson, edge.data_dir, level)
+        edge.boundaries[level] = orjson.dumps(geojson)
+    return Response(
+        edge.boundaries[level],
+        headers={"Cache-Control": "max-age=3600"},
+        media_type="application/json",
+    )
+
+
+@public
+async def config(request: Request) -> Response:
+    """The gateway's version, the reference data's version, and the attribution."""
+    data_dir = _edge(request).data_dir
+    return _json(
+        {
+            "version": __version__,
+            "reference_version": reference_version(data_dir),
+            "attribution": ATTRIBUTION,
+        }
+    )
+
+
+@public
+async def health(request: Request) -> Response:
+    """Up, and consuming: 200 when the Kafka edge is reading, else 503."""
+    edge = _edge(request)
+    consuming = edge.consuming()
+    return _json(
+        {
+            "status": "ok" if consuming else "degraded",
+            "kafka": {"consuming": consuming},
+            "clients": len(edge.core.clients),
+            "alerts_buffered": len(edge.core.recent),
+            **edge.core.stats,
+        },
+        200 if consuming else 503,
+    )
+
+
+@public
+async def metrics(request: Request) -> Response:
+    """Prometheus metrics (counts only: nothing about any person or alert)."""
+    return Response(_edge(request).core.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+
+
+class DashboardFiles(StaticFiles):
+    """The dashboard's static files, with the content types the dashboards name
+    (``mimetypes`` varies with the Python version and the host)."""
+
+    def file_response(self, full_path: Any, *args: Any, **kwargs: Any) -> Response:
+        response = super().file_response(full_path, *args, **kwargs)
+        if response.status_code == 200:
+            response.headers["content-type"] = dashboards.content_type(str(full_path))
+        return response
+
+
+# ---- the websocket ----------------------------------------------------------------------
+
+
+@require()
+async def live(ws: WebSocket, who: Principal) -> None:
+    """One client's socket: frames from the core's queue out, client messages in, until
+    either side closes or the core asks to close (too slow, too many bad messages,
+    token expired)."""
+    core = _edge(ws).core
+    closing = anyio.Event()
+    close_with: list[tuple[int, str]] = []
+
+    def close(code: int, reason: str) -> None:
+        close_with.append((code, reason))
+        closing.set()
+
+    await ws.accept()
+    client = core.connect(who, on_close=close)
+    expiry = asyncio.get_running_loop().call_later(
+        max(0.0, who.expires_at - core.clock().timestamp()),
+        lambda: client.request_close(*CLOSE_TOKEN_EXPIRED),
+    )
+    try:
+        async with anyio.create_task_group() as tasks:
+
+            async def until_done(part: Callable[[], Awaitable[None]]) -> None:
+                try:
+                    await part()
+                except Exception as exc:  # the socket went away mid-send: this client only
+                    log.debug("client %s: %r", who.sub, exc)
+                tasks.cancel_scope.cancel()
+
+            async def closer() -> None:
+                await closing.wait()
+                # Shielded: the pump, failing on the closed socket, cancels the group,
+                # and the close frame must still go out.
+                with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
+                    await ws.close(*close_with[0])
+
+            tasks.start_soon(until_done, lambda: _pump(ws, client, core))
+            tasks.start_soon(until_done, lambda: _read(ws, client, core))
+            tasks.start_soon(until_done, closer)
+    finally:
+        expiry.cancel()
+        core.disconnect(client)
+
+
+async def _pump(ws: WebSocket, client: Client, core: Fanout) -> None:
+    """Send queued frames in order; a slow socket only ever holds up its own queue."""
+    sent = core.metrics.frames_sent
+    while True:
+        data = await client.queue.get()
+        await ws.send_text(data.decode())
+        sent.inc()
+
+
+async def _read(ws: WebSocket, client: Client, core: Fanout) -> None:
+    """Hand each client message to the core and queue its reply, until the client leaves."""
+    while True:
+        message = await ws.receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        raw = message.get("text")
+        reply = core.on_client_message(client, raw if raw is not None else message["bytes"])
+        if reply is not None:
+            client.send_now(reply)
+
+
+@public
+async def no_such_socket(ws: WebSocket) -> None:
+    """A websocket anywhere but ``/ws``: a plain 404 to the handshake."""
+    await ws.send_denial_response(PlainTextResponse("websocket endpoint is /ws\n", 404))
+
+
+# ---- middleware -------------------------------------------------------------------------
+
+_HOST = re.compile(r"^[A-Za-z0-9.-]+(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$")
+
+
+def content_security_policy(host: str | None) -> str:
+    """Nothing from another origin: scripts, styles, fonts, frames, forms; sockets only
+    back to this host; images also as ``data:`` URLs; the page never framed."""
+    connect = "'self'"
+    if host and _HOST.match(host):  # the Host header is the client's: only a host[:port]
+        connect += f" ws://{host} wss://{host}"
+    return (
+        "default-src 'self'; "
+        f"connect-src {connect}; "
+        "img-src 'self' data:; "
+        "object-src 'none'; "
+        "base-uri 'none'; "
+        "form-action 'self'; "
+        "frame-ancestors 'none'"
+    )
+
+
+class SecurityHeaders:
+    """Adds the security headers (and ``no-store`` by default) to every HTTP response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        host = HTTPConnection(scope).headers.get("host")
+        extra = [
+            (b"content-security-policy", content_security_policy(host).encode()),
+            (b"x-content-type-options", b"nosniff"),
+            (b"referrer-policy", b"no-referrer"),
+            (b"x-frame-options", b"DENY"),
+        ]
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                headers += [(k, v) for k, v in extra if k not in present]
+                if b"cache-control" not in present:
+                    headers.append((b"cache-control", b"no-store"))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class BodyLimit:
+    """Refuses request bodies over ``max_bytes`` with 413, declared or streamed."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = HTTPConnection(scope).headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            await self._too_large(scope, receive, send)
+            return
+        seen = 0
+        started = False
+
+        async def counting_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _TooLarge
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except _TooLarge:
+            if started:
+                raise
+            await self._too_large(scope, receive, send)
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body = {"error": f"request body over {self.max_bytes} bytes"}
+        await JSONResponse(body, status_code=413)(scope, receive, send)
+
+
+# ---- the app ----------------------------------------------------------------------------
+
+
+def routes() -> list[BaseRoute]:
+    """Every route of the gateway (the static files are public, as the page is)."""
+    return [
+        Route("/", index),
+        Route("/rtic", index),
+        Route("/index.html", index),
+        Route("/api/boundaries", boundaries),
+        Route("/api/config", config),
+        Route("/healthz", health),
+        Route("/metrics", metrics),
+        WebSocketRoute("/ws", live),
+        Mount("/static", app=DashboardFiles(directory=dashboards.STATIC_DIR), name="static"),
+        WebSocketRoute("/{path:path}", no_such_socket),
+    ]
+
+
+def create_app(
+    core: Fanout,
+    *,
+    secret: TokenKeys | str,
+    data_dir: Path,
+    consuming: Callable[[], bool],
+    max_body_bytes: int = MAX_BODY_BYTES,
+) -> Starlette:
+    """The gateway's ASGI app around a fan-out core. ``consuming`` says whether the
+    Kafka edge is reading (for ``/healthz``)."""
+    app = Starlette(routes=routes())
+    app.state.edge = WebEdge(core=core, secret=secret, data_dir=data_dir, consuming=consuming)
+    # Outermost first: every answer (a 413 too) gets the security headers.
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    app.add_middleware(SecurityHeaders)
+    return app

@@ -1,0 +1,273 @@
+"""What a client may send the gateway over its websocket: one pydantic model per message.
+
+Every message is a JSON object whose ``type`` names it; ``ClientMessage`` is the
+union of the models, discriminated on ``type``, and ``parse_client_message`` turns
+the raw text of one websocket message into one of them, or raises
+``BadClientMessage`` with the code of the error frame the client gets back:
+
+- ``bad_json``: not JSON; ``bad_message``: not an object with a text ``type``;
+- ``unknown_type``: a ``type`` this gateway does not know;
+- ``bad_<type>`` (``bad_request`` for ``snooze``/``unsnooze``): the fields are wrong,
+  with a message saying which and why.
+
+The models check the shape of each message only. Who may send what, and what it
+means (the rules a snooze may name, what a subscription admits), is the gateway's
+policy (``push/access.py``). Fields a model does not declare are ignored, so a newer
+page can talk to an older gateway.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, ClassVar, Literal
+
+import orjson
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from rtic.errors import ContractError
+from rtic.schemas import Severity
+
+MAX_RADIUS_M = 50_000.0
+MAX_SNOOZE_MINUTES = 1440
+MAX_LIST = 500  # values in one list of a subscription
+
+
+class BadClientMessage(ContractError):
+    """A client message the gateway refuses; ``code`` goes in the error frame, and
+    ``msg_type`` is the message's type when it has a known one."""
+
+    def __init__(self, code: str, message: str, msg_type: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.msg_type = msg_type
+
+
+def _text(name: str, limit: int) -> BeforeValidator:
+    """Optional text: absent, null or empty is ``None``; else stripped, not blank, at
+    most ``limit`` characters (counted before stripping)."""
+
+    def check(value: Any) -> str | None:
+        if value is None or value == "":
+            return None
+        if not isinstance(value, str):
+            raise ValueError(f"'{name}' must be text")
+        if not value.strip():
+            raise ValueError(f"'{name}' must not be blank")
+        if len(value) > limit:
+            raise ValueError(f"'{name}' is longer than {limit} characters")
+        return value.strip()
+
+    return BeforeValidator(check)
+
+
+def _none_is_empty(value: Any) -> Any:
+    return [] if value is None else value
+
+
+_StrList = Annotated[
+    list[str], BeforeValidator(_none_is_empty), Field(strict=True, max_length=MAX_LIST)
+]
+
+
+class _Message(BaseModel):
+    """Base of every client message: frozen, strict, extra fields ignored."""
+
+    model_config = ConfigDict(frozen=True, strict=True, extra="ignore", allow_inf_nan=False)
+    # The message a client gets for any error of a field not explained by a validator.
+    explain: ClassVar[dict[str, str]] = {}
+
+
+class Ping(_Message):
+    """``ping``: answered with ``pong`` and the gateway's time."""
+
+    type: Literal["ping"]
+
+
+class Position(BaseModel):
+    """A point in decimal degrees."""
+
+    model_config = ConfigDict(frozen=True, strict=True, extra="ignore", allow_inf_nan=False)
+    lat: Annotated[float, Field(ge=-90, le=90)]
+    lon: Annotated[float, Field(ge=-180, le=180)]
+
+
+class Subscribe(_Message):
+    """``subscribe``: what the client wants (each field narrows; empty: no narrowing).
+    A new one replaces the last; a bad one leaves the last in force."""
+
+    type: Literal["subscribe"]
+    areas: _StrList = []
+    severities: _StrList = []
+    radius_m: Annotated[float, Field(gt=0, le=MAX_RADIUS_M)] | None = None
+    position: Position | None = None
+    cases: _StrList = []
+    events: bool = False
+
+    explain: ClassVar[dict[str, str]] = {
+        "areas": f"'areas' must be a list of at most {MAX_LIST} strings",
+        "severities": f"'severities' must be a list of at most {MAX_LIST} strings",
+        "cases": f"'cases' must be a list of at most {MAX_LIST} strings",
+        "radius_m": f"radius_m must be a number of metres in (0, {MAX_RADIUS_M:.0f}]",
+        "position": "position must be {lat, lon} in decimal degrees (lat -90..90, lon -180..180)",
+        "events": "'events' must be true or false",
+    }
+
+    @field_validator("severities")
+    @classmethod
+    def _known_severities(cls, value: list[str]) -> list[str]:
+        for name in value:
+            try:
+                Severity(name)
+            except ValueError as exc:
+                raise ValueError(f"severities: {exc}") from exc
+        return value
+
+
+def _text_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None  # not an id: as if absent
+
+
+def _iso_time(value: Any) -> Any:
+    """``since``: an ISO 8601 time with a timezone (as ``datetime.fromisoformat`` reads it)."""
+    if not isinstance(value, str):
+        return None  # not a time: as if absent ("needs last_alert_id or since")
+    try:
+        at = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise ValueError("since must be an ISO 8601 time") from exc
+    if at.tzinfo is None:
+        raise ValueError("since needs a timezone")
+    return at
+
+
+class Resume(_Message):
+    """``resume``: "I last saw X" (``last_alert_id``, which wins) or "everything since T"."""
+
+    type: Literal["resume"]
+    last_alert_id: Annotated[str | None, BeforeValidator(_text_or_none)] = None
+    since: Annotated[datetime | None, BeforeValidator(_iso_time)] = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> Resume:
+        if self.last_alert_id is None and self.since is None:
+            raise ValueError("resume needs last_alert_id or since")
+        return self
+
+
+class Ack(_Message):
+    """``ack``: someone acted on an alert (acknowledged, assigned, dismissed)."""
+
+    type: Literal["ack"]
+    alert_id: Annotated[str, Field(min_length=1)]
+    action: Literal["ack", "assign", "dismiss"] = "ack"
+    note: str | None = None
+
+    explain: ClassVar[dict[str, str]] = {
+        "alert_id": "ack needs an alert_id",
+        "action": "action must be ack, assign or dismiss",
+        "note": "note must be text",
+    }
+
+
+class Snooze(_Message):
+    """``snooze``: hold a rule's alerts (or every rule's) back for an area or a plate."""
+
+    type: Literal["snooze"]
+    rule_id: Annotated[str | None, _text("rule_id", 200)] = None
+    area: Annotated[str | None, _text("area", 200)] = None
+    vrm: Annotated[str | None, _text("vrm", 16)] = None
+    minutes: Annotated[int, Field(ge=1, le=MAX_SNOOZE_MINUTES)]
+    reason: Annotated[str | None, _text("reason", 500)] = None
+
+    explain: ClassVar[dict[str, str]] = {
+        "minutes": f"'minutes' must be a whole number from 1 to {MAX_SNOOZE_MINUTES}",
+    }
+
+    @field_validator("vrm")
+    @classmethod
+    def _a_plate(cls, value: str | None) -> str | None:
+        if value is not None and not any(c.isalnum() for c in value):
+            raise ValueError("'vrm' must be a plate (letters and digits)")
+        return value
+
+    @model_validator(mode="after")
+    def _area_or_plate(self) -> Snooze:
+        if self.area is None and self.vrm is None:
+            raise ValueError("a snooze needs an 'area' (an area code) or a 'vrm' (a plate)")
+        return self
+
+
+class Unsnooze(_Message):
+    """``unsnooze``: lift a snooze by its id."""
+
+    type: Literal["unsnooze"]
+    snooze_id: Annotated[str | None, _text("snooze_id", 200)] = None
+
+    @model_validator(mode="after")
+    def _needs_id(self) -> Unsnooze:
+        if self.snooze_id is None:
+            raise ValueError("unsnooze needs a 'snooze_id'")
+        return self
+
+
+ClientMessage = Annotated[
+    Ping | Subscribe | Resume | Ack | Snooze | Unsnooze, Field(discriminator="type")
+]
+MODELS: dict[str, type[_Message]] = {
+    "ping": Ping,
+    "subscribe": Subscribe,
+    "resume": Resume,
+    "ack": Ack,
+    "snooze": Snooze,
+    "unsnooze": Unsnooze,
+}
+
+
+def error_code(msg_type: str) -> str:
+    """The error frame's code for a message of this type the gateway refuses."""
+    return "bad_request" if msg_type in ("snooze", "unsnooze") else f"bad_{msg_type}"
+
+
+def error_text(msg_type: str, reason: str) -> str:
+    """The error frame's message: snooze errors say which request they answer."""
+    return f"{msg_type}: {reason}" if msg_type in ("snooze", "unsnooze") else reason
+
+
+def explain(model: type[_Message], exc: ValidationError) -> str:
+    """One sentence for the first thing wrong in a message (fields in declared order)."""
+    first = exc.errors(include_url=False)[0]
+    field = str(first["loc"][0]) if first["loc"] else ""
+    if first["type"] == "value_error":
+        return str(first["ctx"]["error"])
+    if field in model.explain:
+        return model.explain[field]
+    return f"'{field}': {first['msg']}" if field else str(first["msg"])
+
+
+def parse_client_message(raw: str | bytes) -> ClientMessage:
+    """One websocket message to its model, or ``BadClientMessage`` saying what is wrong."""
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise BadClientMessage("bad_json", "message is not JSON") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("type"), str):
+        raise BadClientMessage("bad_message", "message must be a JSON object with a 'type'")
+    msg_type: str = data["type"]
+    model = MODELS.get(msg_type)
+    if model is None:
+        raise BadClientMessage("unknown_type", f"unknown message type {msg_type!r}")
+    try:
+        # The type picks the model (as the discriminated union would) so that the
+        # errors are the model's own, located by field.
+        return model.model_validate(data)  # type: ignore[return-value]
+    except ValidationError as exc:
+        reason = error_text(msg_type, explain(model, exc))
+        raise BadClientMessage(error_code(msg_type), reason, msg_type) from exc

@@ -1,0 +1,98 @@
+"""Client websocket messages: one model per type, discriminated on ``type``, with the
+error code and message the client gets for each kind of mistake."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import pytest
+from pydantic import TypeAdapter, ValidationError
+
+from rtic.client_messages import (
+    MODELS,
+    Ack,
+    BadClientMessage,
+    ClientMessage,
+    Ping,
+    Position,
+    Resume,
+    Snooze,
+    Subscribe,
+    Unsnooze,
+    parse_client_message,
+)
+
+
+def parse(msg: Any) -> ClientMessage:
+    return parse_client_message(orjson.dumps(msg))
+
+
+def test_each_type_gives_its_model() -> None:
+    assert parse({"type": "ping", "extra": 1}) == Ping(type="ping")
+    sub = parse({"type": "subscribe", "areas": None, "position": {"lat": 52, "lon": -1.9}})
+    assert (
+        isinstance(sub, Subscribe)
+        and sub.areas == []
+        and sub.position == Position(lat=52, lon=-1.9)
+    )
+    resume = parse({"type": "resume", "since": "2026-11-24T21:00:00Z"})
+    assert isinstance(resume, Resume) and resume.since == datetime(2026, 11, 24, 21, tzinfo=UTC)
+    assert parse({"type": "resume", "last_alert_id": "a1", "since": 5}) == Resume(
+        type="resume", last_alert_id="a1"
+    )
+    assert parse({"type": "ack", "alert_id": "a1"}) == Ack(type="ack", alert_id="a1", action="ack")
+    snooze = parse({"type": "snooze", "vrm": "  AB12 CDE ", "minutes": 5, "area": ""})
+    assert isinstance(snooze, Snooze) and (snooze.vrm, snooze.area) == ("AB12 CDE", None)
+    assert parse({"type": "unsnooze", "snooze_id": "snooze-1"}) == Unsnooze(
+        type="unsnooze", snooze_id="snooze-1"
+    )
+    assert set(MODELS) == {"ping", "subscribe", "resume", "ack", "snooze", "unsnooze"}
+
+
+def test_the_union_is_discriminated_on_type() -> None:
+    adapter: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)
+    assert isinstance(adapter.validate_python({"type": "ack", "alert_id": "a"}), Ack)
+    with pytest.raises(ValidationError, match=r"union_tag_invalid|does not match any"):
+        adapter.validate_python({"type": "teleport"})
+
+
+@pytest.mark.parametrize(
+    ("raw", "code", "words"),
+    [
+        (b"{nope", "bad_json", "not JSON"),
+        (b"[1]", "bad_message", "'type'"),
+        (b'{"type": 3}', "bad_message", "'type'"),
+        (b'{"type": "PING"}', "unknown_type", "'PING'"),
+        (b'{"type": "subscribe", "severities": ["urgent"]}', "bad_subscribe", "urgent"),
+        (b'{"type": "subscribe", "areas": [1]}', "bad_subscribe", "'areas'"),
+        (b'{"type": "subscribe", "radius_m": true}', "bad_subscribe", "radius_m"),
+        (b'{"type": "subscribe", "position": {"lat": 91, "lon": 0}}', "bad_subscribe", "degrees"),
+        (b'{"type": "subscribe", "events": 1}', "bad_subscribe", "true or false"),
+        (b'{"type": "resume"}', "bad_resume", "last_alert_id or since"),
+        (b'{"type": "resume", "since": "noon"}', "bad_resume", "ISO 8601"),
+        (b'{"type": "resume", "since": "2026-11-24T21:00:00"}', "bad_resume", "timezone"),
+        (b'{"type": "ack", "alert_id": ""}', "bad_ack", "alert_id"),
+        (b'{"type": "ack", "alert_id": "a", "action": "eat"}', "bad_ack", "action"),
+        (b'{"type": "snooze", "vrm": "AB1"}', "bad_request", "snooze: 'minutes'"),
+        (b'{"type": "snooze", "minutes": 5}', "bad_request", "'area'"),
+        (b'{"type": "snooze", "vrm": " ", "minutes": 5}', "bad_request", "blank"),
+        (b'{"type": "unsnooze"}', "bad_request", "unsnooze: unsnooze needs a 'snooze_id'"),
+    ],
+)
+def test_each_mistake_has_its_code_and_says_what_is_wrong(
+    raw: bytes, code: str, words: str
+) -> None:
+    with pytest.raises(BadClientMessage) as refused:
+        parse_client_message(raw)
+    assert refused.value.code == code and words in str(refused.value)
+
+
+def test_a_refused_message_of_a_known_type_says_its_type() -> None:
+    with pytest.raises(BadClientMessage) as refused:
+        parse({"type": "ack"})
+    assert refused.value.msg_type == "ack"
+    with pytest.raises(BadClientMessage) as unknown:
+        parse({"type": "teleport"})
+    assert unknown.value.msg_type is None
