@@ -1,0 +1,190 @@
+"""What the durable records offer the floors above: cases, audit, evidence, revocations.
+
+The case module (``cases/``), its agents (``streams/``) and the web edge
+(``push/``) depend on these protocols only; ``records.sql`` implements them
+on SQLAlchemy 2 (PostgreSQL in production, SQLite embedded) and
+``records.memory`` in memory for unit tests. Every writer is idempotent: it
+upserts by the record's own stable id, so a redelivered message changes
+nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from rtic.casework import (
+    AuditObject,
+    AuditV1,
+    CaseLinkV1,
+    CaseRef,
+    CaseStatus,
+    EvidenceV1,
+    LinkKind,
+    TimelineEntryV1,
+)
+
+
+class ReporterV1(BaseModel):
+    """Who reported the case and how to reach them (never sent to other citizens)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    person_id: str | None = None
+    name: str | None = None
+    phone: str | None = None
+    email: str | None = None
+
+
+class CaseRow(BaseModel):
+    """A case as stored (one row), without its timeline and links."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    case_ref: CaseRef
+    status: CaseStatus
+    category: str
+    grade: Literal[1, 2, 3, 4] | None = None
+    officer_in_charge: str | None = None
+    attending: list[str] = Field(default_factory=list, description="officers sent to it")
+    area: list[str] = Field(default_factory=list)
+    opened_at: AwareDatetime
+    updated_at: AwareDatetime
+    closed_at: AwareDatetime | None = None
+    address: str | None = None
+    reporter: ReporterV1 | None = None
+    secret_hash: str | None = Field(None, description="the citizen's secret, hashed (scrypt)")
+    version: int = Field(1, ge=1, description="raised by every change")
+
+
+class CaseView(BaseModel):
+    """A case with its timeline (oldest first), links and evidence: what staff open."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    case: CaseRow
+    timeline: list[TimelineEntryV1]
+    links: list[CaseLinkV1]
+    evidence: list[EvidenceV1]
+
+
+class CaseStore(Protocol):
+    """Cases, their timelines, links and evidence."""
+
+    async def next_case_number(self, year: int) -> int:
+        """The next number of ``year``'s sequence (atomic across writers)."""
+        ...
+
+    async def case_for_link(self, kind: LinkKind, source_id: str) -> str | None:
+        """The reference of the case a call, incident, alert, evidence item... is linked to."""
+        ...
+
+    async def get_case(self, case_ref: str) -> CaseRow | None: ...
+
+    async def save(
+        self,
+        case: CaseRow,
+        entries: Sequence[TimelineEntryV1] = (),
+        links: Sequence[CaseLinkV1] = (),
+    ) -> list[TimelineEntryV1]:
+        """Upsert the case by reference; add the entries (by ``entry_id``) and links (by kind
+        and id) it does not have yet. Returns the entries that were new."""
+        ...
+
+    async def view(self, case_ref: str) -> CaseView | None: ...
+
+    async def list_cases(
+        self,
+        *,
+        officer: str | None = None,
+        areas: Sequence[str] | None = None,
+        status: Sequence[CaseStatus] | None = None,
+        limit: int = 200,
+    ) -> list[CaseRow]:
+        """Cases newest first: those ``officer`` is in charge of or attending, and/or those
+        in any of ``areas``; no filter given means every case (supervisors force-wide)."""
+        ...
+
+    async def save_evidence(self, item: EvidenceV1, case_ref: str | None) -> bool:
+        """Store an evidence item's metadata (by ``evidence_id``); True if it was new."""
+        ...
+
+    async def get_evidence(self, evidence_id: str) -> tuple[EvidenceV1, str | None] | None:
+        """An item's metadata and the case it belongs to."""
+        ...
+
+
+class AuditStore(Protocol):
+    """The audit trail: append-only (no update or delete path exists)."""
+
+    async def append(self, records: Sequence[AuditV1]) -> int:
+        """Insert the records not stored yet (by ``audit_id``); returns how many were new."""
+        ...
+
+    async def for_object(
+        self, object_type: AuditObject, object_id: str, limit: int = 500
+    ) -> list[AuditV1]:
+        """An object's audit history, oldest first."""
+        ...
+
+    def since(self, at: datetime) -> AsyncIterator[AuditV1]:
+        """Every record at or after ``at``, oldest first (for ``rtic audit export``)."""
+        ...
+
+
+@dataclass(frozen=True)
+class Revocations:
+    """Revoked token ids, and subjects whose tokens issued before a time are revoked."""
+
+    token_ids: frozenset[str] = frozenset()
+    subjects_before: dict[str, datetime] = field(default_factory=dict)
+
+    def refuses(self, jti: str | None, sub: str, issued_at: datetime) -> bool:
+        if jti is not None and jti in self.token_ids:
+            return True
+        before = self.subjects_before.get(sub)
+        return before is not None and issued_at <= before
+
+
+class RevocationStore(Protocol):
+    async def revoke(
+        self, *, jti: str | None, sub: str | None, by: str, reason: str, at: datetime
+    ) -> None:
+        """Revoke one token (``jti``) or every token of ``sub`` issued up to ``at``."""
+        ...
+
+    async def revocations(self) -> Revocations: ...
+
+
+@dataclass(frozen=True)
+class PurgeReport:
+    """How many rows of each record type ``purge`` deleted."""
+
+    deleted: dict[str, int]
+
+
+class Records(Protocol):
+    """The stores of one database, and its upkeep."""
+
+    cases: CaseStore
+    audit: AuditStore
+    revocations: RevocationStore
+
+    async def purge(self, before: datetime, kinds: Sequence[str] | None = None) -> PurgeReport:
+        """Delete what the retention policy no longer lets the force keep: closed cases
+        (with their entries and links) and evidence metadata older than ``before``, and
+        revocations of tokens long expired. Never the audit trail: the engine has no path
+        that updates or deletes an audit record (docs/records.md says how a force archives
+        it)."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+def jsonable(row: BaseModel) -> dict[str, Any]:
+    """A record as JSON-ready data (for the HTTP API)."""
+    return row.model_dump(mode="json", exclude_none=True)
