@@ -2,8 +2,8 @@
 
 Levels of areas, each a code and a name:
 
-- ``district``: the seven metropolitan districts of the force area (named here, in
-  ``DISTRICT_NAMES``; each is the union of its wards, one ward file per district)
+- ``district``: the seven metropolitan districts of the force area (named in
+  ``enrichers.boundaries.DISTRICT_NAMES``; each is the union of its wards, one ward file per district)
 - ``ward``: electoral wards (2013), a stand-in for police neighbourhoods
 - ``lsoa``: Lower Layer Super Output Areas (2011)
 
@@ -23,25 +23,17 @@ import numpy as np
 import shapely
 from shapely import STRtree
 
+from enrichers.boundaries import DISTRICT_NAMES, LEVEL_FILES
 from enrichers.geo.layers import AreaLevel, PlaceLayer
 from rtic.errors import ConfigError
 
-DISTRICT_NAMES = {
-    "E08000025": "Birmingham",
-    "E08000026": "Coventry",
-    "E08000027": "Dudley",
-    "E08000028": "Sandwell",
-    "E08000029": "Solihull",
-    "E08000030": "Walsall",
-    "E08000031": "Wolverhampton",
-}
 LEVELS = ("district", "ward", "lsoa")
-_LEVEL_FIELDS = {"ward": ("WD13CD", "WD13NM"), "lsoa": ("LSOA11CD", "LSOA11NM")}
+_LEVEL_FIELDS = {level: (code, name) for level, (_, code, name) in LEVEL_FILES.items()}
 
 
 def level_dir(level: str) -> str:
     """The folder under ``boundaries/`` that holds a level's files."""
-    return {"ward": "wards", "lsoa": "lsoa"}[level]
+    return LEVEL_FILES[level][0]
 
 
 def load_layers(data_dir: Path) -> tuple[dict[str, AreaLevel], dict[str, PlaceLayer], str]:
