@@ -17,26 +17,47 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from records.sql import make_engine, sqlite_path
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 SCRIPT_LOCATION = Path(__file__).resolve().parent / "migrations"
 # pg_advisory_xact_lock key: any constant the engine uses for nothing else ("RTIC").
 _PG_LOCK_KEY = 0x52544943
 
 
+class _QuietAlembic(logging.Filter):
+    """Keep Alembic's "Running upgrade ..." lines; drop what it says at every start."""
+
+    CHATTER = ("Context impl", "Will assume", "setup plugin")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(self.CHATTER)
+
+
+for _name in ("alembic.runtime.migration", "alembic.runtime.plugins"):
+    if not any(isinstance(f, _QuietAlembic) for f in logging.getLogger(_name).filters):
+        logging.getLogger(_name).addFilter(_QuietAlembic())
+
+
+# Alembic is imported where it is used: after the filter above is on its loggers (it logs
+# as its modules load).
+
+
 def alembic_config() -> Config:
     """Alembic's configuration, built in code (script location: this package)."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(SCRIPT_LOCATION))
     return config
@@ -44,12 +65,16 @@ def alembic_config() -> Config:
 
 def head() -> str:
     """The newest revision this code knows."""
+    from alembic.script import ScriptDirectory
+
     revision = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert revision is not None, "records/migrations/versions has no revision"
     return revision
 
 
 def _run(connection: Connection, action: str, revision: str) -> None:
+    from alembic import command
+
     if connection.dialect.name == "postgresql":
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
     config = alembic_config()
@@ -61,6 +86,8 @@ def _run(connection: Connection, action: str, revision: str) -> None:
 
 
 def _current(connection: Connection) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
     return MigrationContext.configure(connection).get_current_revision()
 
 

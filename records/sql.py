@@ -60,8 +60,6 @@ from rtic.casework import (
 from rtic.errors import ConfigError, ServiceError
 
 BUSY_TIMEOUT_S = 30.0
-# Bound parameters per statement: SQLite allows 32766, PostgreSQL 32767.
-_MAX_PARAMS = 30_000
 PURGEABLE = ("cases", "evidence", "revocations")
 
 _cases = cast(Table, CaseRecord.__table__)
@@ -140,24 +138,21 @@ def _insert(conn: AsyncConnection, table: Table) -> Any:
     raise ConfigError(f"records need PostgreSQL or SQLite, not {name}")
 
 
-def _chunks(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
-    """Rows in groups small enough for one statement's bound-parameter limit."""
-    if not rows:
-        return []
-    size = max(1, _MAX_PARAMS // max(1, len(rows[0])))
-    return [rows[i : i + size] for i in range(0, len(rows), size)]
-
-
 async def _insert_new(
     conn: AsyncConnection, table: Table, rows: list[dict[str, Any]], keys: list[str], id_col: str
 ) -> set[Any]:
-    """Insert the rows whose ``keys`` are not stored yet; the ``id_col`` of those inserted."""
-    new: set[Any] = set()
-    for chunk in _chunks(rows):
-        stmt = _insert(conn, table).values(chunk).on_conflict_do_nothing(index_elements=keys)
-        result = await conn.execute(stmt.returning(table.c[id_col]))
-        new.update(result.scalars().all())
-    return new
+    """Insert the rows whose ``keys`` are not stored yet; the ``id_col`` of those inserted.
+
+    One compiled statement, given every row: SQLAlchemy's "insertmanyvalues" sends it as
+    multi-row ``INSERT ... VALUES (...), (...) ON CONFLICT DO NOTHING RETURNING``, up to
+    1,000 rows a statement (fewer if the driver's parameter limit says so). Building a
+    500-row VALUES clause in Python instead would compile a new statement every batch.
+    """
+    if not rows:
+        return set()
+    stmt = _insert(conn, table).on_conflict_do_nothing(index_elements=keys)
+    result = await conn.execute(stmt.returning(table.c[id_col]), rows)
+    return set(result.scalars().all())
 
 
 def _case_values(case: CaseRow) -> dict[str, Any]:
