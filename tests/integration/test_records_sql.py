@@ -13,8 +13,10 @@ import asyncio
 import os
 import shutil
 import socket
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import asyncpg
@@ -26,6 +28,7 @@ from records import open_records
 from records.migrate import current_async, downgrade_async, head, upgrade, upgrade_async
 from records.protocols import Records
 from records.sql import SqlRecords, make_engine
+from rtic.settings import PROJECT_ROOT
 from tests.unit.records.contract import T0, RecordsContract, make_audit, make_case, make_entry
 
 pytestmark = pytest.mark.integration
@@ -269,3 +272,49 @@ async def test_a_database_that_is_missing_is_a_service_error() -> None:
 
     with pytest.raises(ServiceError):
         await SqlRecords.connect(_pg_url(_unique_name("_missing")))
+
+
+WRITER = """
+import asyncio, sys
+from records import open_records
+from tests.unit.records.contract import make_audit
+
+async def main(url: str) -> None:
+    records = await open_records(url)
+    for batch in range(10_000):
+        await records.audit.append([make_audit(batch * 50 + n) for n in range(50)])
+        print(batch, flush=True)  # only after the commit returned
+
+asyncio.run(main(sys.argv[1]))
+"""
+
+
+async def test_a_writer_killed_mid_stream_loses_no_committed_batch(database_url: str) -> None:
+    # SIGKILL: no clean shutdown, no flush. Every batch it reported committed must be
+    # there, and no batch may be there in part (a batch is one transaction).
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        WRITER,
+        database_url,
+        stdout=asyncio.subprocess.PIPE,
+        cwd=str(PROJECT_ROOT),
+    )
+    assert proc.stdout is not None
+    reported = -1
+    try:
+        while reported < 20:
+            line = await asyncio.wait_for(proc.stdout.readline(), timeout=60)
+            assert line, "the writer stopped on its own"
+            reported = int(line)
+    finally:
+        proc.kill()
+        await proc.wait()
+    records = await open_records(database_url)
+    try:
+        stored = [r.audit_id async for r in records.audit.since(T0 - timedelta(days=1))]
+    finally:
+        await records.close()
+    assert len(stored) % 50 == 0
+    assert len(stored) >= (reported + 1) * 50
+    assert len(set(stored)) == len(stored)
