@@ -11,7 +11,7 @@ Redelivery changes nothing. Entry ids, link keys and update ids are stable
 (``rtic.casework.stable_id`` over the case and the source event); the case's
 fields only move one way (status forward, officers and links added, reporter,
 address and area set once); the one field that may go back, the grade, is set
-only by a message whose "assessed" entry is not stored yet. So a message
+only by an incident event not older than the case's last grading. So a message
 applied twice, or a whole stretch of a stream replayed after a restart, leaves
 the same rows and sends no update. The case's ``version`` rises with each real
 change, in the same write as the change.
@@ -51,6 +51,7 @@ from rtic.casework import (
     EvidenceV1,
     LinkKind,
     TimelineEntryV1,
+    TimelineKind,
     format_case_ref,
     is_case_ref,
     stable_id,
@@ -90,7 +91,6 @@ class _Change:
     entries: list[TimelineEntryV1] = field(default_factory=list)
     links: list[CaseLinkV1] = field(default_factory=list)  # links the case does not have yet
     maybe_links: list[CaseLinkV1] = field(default_factory=list)  # added if in no case yet
-    regrade: tuple[str, int] | None = None  # (entry id, grade): only if that entry is new
 
 
 class CaseBook:
@@ -256,11 +256,25 @@ class CaseBook:
             self._entry(ch, "incident.opened")
             case.grade = inc.grade
             self._entry(ch, "incident.assessed", grade_words=GRADE_WORDS[inc.grade])
-        elif inc.grade != case.grade:
-            entry = self._entry(ch, "incident.assessed", grade_words=GRADE_WORDS[inc.grade])
-            ch.regrade = (entry.entry_id, inc.grade)
+        elif inc.grade != case.grade and await self._latest_grading(
+            case.case_ref, inc.at, ch.source
+        ):
+            case.grade = inc.grade
+            self._entry(ch, "incident.assessed", grade_words=GRADE_WORDS[inc.grade])
         self._incident_rows(ch, inc, extra)
         return await self._commit(ch)
+
+    async def _latest_grading(self, case_ref: str, at: datetime, source: str) -> bool:
+        """Whether an incident event's grading at ``at`` is the case's latest: a grade may
+        go down, so an old event read again must not put its grade back. An incident's
+        events come in order, so one at the same time as the last grading *of the same
+        incident* is that event or an earlier one."""
+        view = await self.store.view(case_ref)
+        graded = [e for e in view.timeline if e.kind is TimelineKind.ASSESSED] if view else []
+        if not graded:
+            return True
+        last = max(e.at for e in graded)
+        return at > last or (at == last and all(e.source != source for e in graded if e.at == last))
 
     def _incident_rows(self, ch: _Change, inc: IncidentEventV1, extra: dict[str, Any]) -> None:
         """The entries of the incident event itself (the table's incident rows)."""
@@ -376,11 +390,6 @@ class CaseBook:
         for link in ch.maybe_links:
             if await store.case_for_link(link.kind, link.id) is None:
                 ch.links.append(link)
-        if ch.regrade is not None and before is not None:
-            # A grade may go down: set it only if this message's grading is not stored yet.
-            view = await store.view(case.case_ref)
-            if view is None or ch.regrade[0] not in {e.entry_id for e in view.timeline}:
-                case.grade = ch.regrade[1]  # type: ignore[assignment]
         if before is not None:
             case.updated_at = max(before.updated_at, ch.at)
             case.version = before.version + 1

@@ -203,8 +203,8 @@ ROWS: tuple[Row, ...] = (
         TimelineKind.ASSESSED,
         "Your report has been assessed as needing {grade_words}.",
         status=CaseStatus.ASSESSED,
-        effect="sets the case's grade (once per event: a redelivered old event never "
-        "puts an old grade back)",
+        effect="sets the case's grade; only from an event not older than the case's last "
+        "grading, so an old event read again never puts an old grade back",
     ),
     Row(
         "incident.assigned",

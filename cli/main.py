@@ -107,9 +107,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 def cmd_cases(args: argparse.Namespace) -> int:
     from faust.worker import Worker
-    from records.migrate import upgrade
 
     from enrichers.geo import GeoIndex
+    from records.migrate import upgrade
     from rtic.kafka import ensure_topics
     from rtic.logs import logging_config
     from rtic.topics import Topics

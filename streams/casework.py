@@ -47,7 +47,7 @@ from cases.book import AreaCodes, CaseBook
 from cases.table import Source
 from records.protocols import Records
 from rtic.casework import AuditV1, EvidenceV1
-from rtic.clock import Clock, make_clock
+from rtic.clock import Clock, as_clock, make_clock
 from rtic.errors import ContractError, ServiceError, ValidationFailed
 from rtic.schemas import (
     AlertAckV1,
@@ -131,13 +131,13 @@ class CaseWork:
         settings: Settings,
         records: Records | None = None,
         *,
-        clock: Clock | None = None,
+        clock: Clock | Callable[[], datetime] | None = None,
         area_codes: AreaCodes | None = None,
         opener: RecordsOpener | None = None,
     ) -> None:
         self.settings = settings
         self.topics = Topics.with_prefix(settings.topic_prefix)
-        self.clock = clock or make_clock(settings.rule_clock)
+        self.clock = as_clock(clock) if clock is not None else make_clock(settings.rule_clock)
         self.area_codes = area_codes
         self.stats = CaseWorkStats()
         self._records = records

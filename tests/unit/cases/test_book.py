@@ -7,9 +7,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from records.memory import MemoryRecords
-
 from cases.book import CaseBook
+from records.memory import MemoryRecords
 from rtic.casework import CaseStatus, LinkKind, TimelineKind, is_case_ref
 from tests.conftest import NOW
 from tests.unit.cases.messages import AREA, Clock, ack, alert, call, evidence, incident, kinds
@@ -121,6 +120,23 @@ async def test_a_replayed_old_grading_does_not_put_the_old_grade_back(
     assert await _apply_all(book, messages) == []
     case = await records.cases.get_case(updates[0].case_ref)
     assert case is not None and case.grade == 2
+
+
+async def test_gradings_at_the_same_time_replayed_keep_the_last(
+    book: CaseBook, records: MemoryRecords
+) -> None:
+    """A call and its incident's events all stamped with one time: the incident's last
+    grading stands, and reading them again changes nothing."""
+    messages: list[tuple[str, Any]] = [
+        ("call", call(call_id="C-1", grade=2)),
+        ("incident", incident(incident_id="I-1", call_ids=["C-1"], grade=2)),
+        ("incident", incident(incident_id="I-1", event="assigned", grade=1, units=["O-1"])),
+    ]
+    first = await _apply_all(book, messages)
+    assert kinds(first) == ["received", "assessed", "assessed", "officer_assigned"]
+    assert await _apply_all(book, messages) == []
+    case = await records.cases.get_case(first[0].case_ref)
+    assert case is not None and case.grade == 1
 
 
 async def test_a_call_with_a_case_ref_keeps_it(book: CaseBook, records: MemoryRecords) -> None:

@@ -12,9 +12,9 @@ from typing import Any
 
 import orjson
 import pytest
-from records.memory import MemoryRecords
 
 from cli import main as cli_main
+from records.memory import MemoryRecords
 from rtic.casework import AuditObject
 from rtic.errors import ServiceError
 from rtic.settings import Settings
@@ -28,7 +28,7 @@ def work() -> CaseWork:
     return CaseWork(
         Settings(topic_prefix="t.", force_code="WM"),
         MemoryRecords(),
-        clock=lambda: NOW,  # type: ignore[arg-type]
+        clock=lambda: NOW,
         area_codes=lambda lat, lon: ["E08000025"],
     )
 
