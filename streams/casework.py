@@ -5,7 +5,8 @@ Two agents, each taking batches (``take_events``) of raw bytes:
 - the **case agent** reads calls, incidents, alerts, acknowledgements and
   evidence metadata, puts each message through ``cases.book.CaseBook`` (which
   keeps the cases in the database through ``records``) and sends the updates
-  it returns to ``rtic.cases.v1`` (key: the case reference);
+  it returns to ``rtic.cases.v1`` (key: the case reference); within a batch,
+  calls and incidents go before the alerts and acknowledgements about them;
 - the **audit writer** reads ``rtic.audit.v1`` and appends each batch to the
   audit trail (``AuditStore.append``: a record already stored is skipped).
 
