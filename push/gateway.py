@@ -45,6 +45,7 @@ from push.kafka_edge import KafkaEdge
 from push.metrics import GatewayMetrics
 from push.revocations import RevocationCache
 from push.web import MAX_WS_MESSAGE_BYTES, WebEdge, create_app
+from records import open_records
 from records.protocols import Records
 from rtic.clock import utc_now
 from rtic.settings import Settings
@@ -158,8 +159,6 @@ class Gateway:
         stores opened here, to close at the end."""
         opened: list[Any] = []
         if self.records is None:
-            from records import open_records  # SQLAlchemy and the drivers: only when serving
-
             records = await open_records(self.settings.database_url)
             self.use_records(records)
             opened.append(records)

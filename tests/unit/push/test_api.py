@@ -18,13 +18,14 @@ from push.access import CaseScope
 from push.fanout import Fanout
 from push.revocations import RevocationCache
 from push.web import create_app
+from records import MemoryRecords
 from rtic.casework import AuditAction, AuditObject, AuditV1
 from rtic.errors import ServiceError
 from rtic.schemas import Role
 from rtic.settings import PROJECT_ROOT
 from rtic.tokens import issue_token
 from tests.conftest import NOW
-from tests.unit.push.conftest import COVENTRY, FakeRecords, make_case, store_case
+from tests.unit.push.conftest import COVENTRY, make_case, store_case
 from tests.unit.push.test_fanout import RecordingSink
 from tests.unit.push.test_fanout_records import update
 
@@ -79,7 +80,7 @@ class AuditLog:
 class Api:
     core: Fanout
     http: TestClient
-    records: FakeRecords
+    records: MemoryRecords
     search: FakeSearch
     audit: AuditLog
     revocations: RevocationCache
@@ -101,12 +102,12 @@ CALLERS: dict[str, str | None] = {
 }
 
 
-async def revoke(records: FakeRecords, jti: str) -> None:
+async def revoke(records: MemoryRecords, jti: str) -> None:
     await records.revocations.revoke(jti=jti, sub=None, by="sup-1", reason="lost", at=NOW)
 
 
 @pytest.fixture
-def api(records: FakeRecords) -> Iterator[Api]:
+def api(records: MemoryRecords) -> Iterator[Api]:
     core = Fanout(sink=RecordingSink(), queue_size=50, clock=lambda: NOW)
     search, audit = FakeSearch(), AuditLog()
     revocations = RevocationCache(records.revocations, core.metrics)

@@ -9,16 +9,17 @@ from typing import Any
 
 from push.access import CaseScope
 from push.casefeed import CaseFeed
+from records import MemoryRecords
 from records.protocols import CaseRow
 from rtic.schemas import Role
 from rtic.tokens import Principal
-from tests.unit.push.conftest import BRUM, FakeRecords, make_case
+from tests.unit.push.conftest import BRUM, make_case
 from tests.unit.push.test_fanout import drain, make_core
 from tests.unit.push.test_fanout_records import REF, connect, update
 
 
 async def test_officers_attending_get_updates_the_message_does_not_name_them_in(
-    records: FakeRecords,
+    records: MemoryRecords,
 ) -> None:
     await records.cases.save(make_case(REF, officer_in_charge="OFF-1", attending=["OFF-2"]))
     core = make_core()
@@ -69,7 +70,7 @@ async def test_without_the_database_an_update_goes_with_the_scope_it_states(
 
 
 async def test_a_case_the_database_does_not_know_yet_goes_with_its_own_scope(
-    records: FakeRecords,
+    records: MemoryRecords,
 ) -> None:
     feed = CaseFeed(make_core(), records.cases)
     assert (await feed.scope(update())).officer_in_charge == "OFF-1"

@@ -9,16 +9,16 @@ from datetime import timedelta
 
 from push.metrics import GatewayMetrics
 from push.revocations import RevocationCache
+from records import MemoryRecords
 from records.protocols import Revocations
 from rtic.schemas import Role
 from rtic.tokens import Principal
 from tests.conftest import NOW
-from tests.unit.push.conftest import FakeRecords
 
 TOKEN = Principal("an-1", Role.RTIC_ANALYST, jti="t1", issued_at=NOW)
 
 
-async def test_a_revoked_token_is_refused_after_the_next_refresh(records: FakeRecords) -> None:
+async def test_a_revoked_token_is_refused_after_the_next_refresh(records: MemoryRecords) -> None:
     cache = RevocationCache(records.revocations)
     changes: list[Revocations] = []
     cache.on_change = changes.append
@@ -33,7 +33,7 @@ async def test_a_revoked_token_is_refused_after_the_next_refresh(records: FakeRe
 
 
 async def test_revoking_a_subject_refuses_their_tokens_issued_until_then(
-    records: FakeRecords,
+    records: MemoryRecords,
 ) -> None:
     cache = RevocationCache(records.revocations)
     await records.revocations.revoke(
@@ -48,13 +48,17 @@ async def test_revoking_a_subject_refuses_their_tokens_issued_until_then(
 
 
 async def test_the_last_list_stays_in_force_when_the_database_is_away(
-    records: FakeRecords,
+    records: MemoryRecords,
 ) -> None:
     metrics = GatewayMetrics()
     cache = RevocationCache(records.revocations, metrics)
     await records.revocations.revoke(jti="t1", sub=None, by="sup", reason="x", at=NOW)
     await cache.refresh()
-    records.revocations.fail = True
+
+    async def away() -> Revocations:
+        raise ConnectionError("database away")
+
+    records.revocation_store.revocations = away  # type: ignore[method-assign]
     assert not await cache.refresh()
     assert cache.refuses(TOKEN)
     assert metrics.value("rtic_gateway_revocation_refreshes_total", result="failed") == 1
@@ -66,7 +70,7 @@ async def test_without_a_store_nothing_is_revoked() -> None:
     assert not await cache.refresh() and not cache.refuses(TOKEN)
 
 
-async def test_it_refreshes_on_its_own_every_period(records: FakeRecords) -> None:
+async def test_it_refreshes_on_its_own_every_period(records: MemoryRecords) -> None:
     cache = RevocationCache(records.revocations, refresh_s=0.01)
     running = asyncio.create_task(cache.run())
     try:
