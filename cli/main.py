@@ -3,6 +3,7 @@
 rtic up          everything on one machine (embedded default)
 rtic worker      the Faust stream worker
 rtic gateway     the websockets push gateway and dashboards
+rtic cases       the case worker: cases and the audit trail into the database
 rtic simulate    a demand simulator feeding the input topics
 rtic token       print a bearer token for the gateway; rtic token revoke
 rtic topics      create the contract's topics
@@ -95,6 +96,32 @@ def cmd_worker(args: argparse.Namespace) -> int:
     app.rtic_pipeline()  # type: ignore[attr-defined]  # load reference data before joining
     tune_gc()
     # Faust sets up logging itself: give it the same configuration as every command.
+    worker = Worker(
+        app,
+        loglevel=args.loglevel,
+        quiet=True,
+        logging_config=logging_config(settings, args.loglevel),
+    )
+    worker.execute_from_commandline()
+    return 0
+
+
+def cmd_cases(args: argparse.Namespace) -> int:
+    from faust.worker import Worker
+
+    from enrichers.geo import GeoIndex
+    from records.migrate import upgrade
+    from rtic.kafka import ensure_topics
+    from rtic.logs import logging_config
+    from rtic.topics import Topics
+    from streams.casework import create_case_app
+
+    settings = get_settings()
+    topics = Topics.with_prefix(settings.topic_prefix)
+    asyncio.run(ensure_topics(settings.kafka_url, topics.all(), settings.topic_partitions))
+    upgrade(settings.database_url)  # the database at the code's version before any write
+    geo = GeoIndex.load(settings.data_dir)  # the area codes of a case: who supervises it
+    app = create_case_app(settings, area_codes=geo.codes_at)
     worker = Worker(
         app,
         loglevel=args.loglevel,
@@ -340,7 +367,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def _add_run_commands(sub: Any) -> None:
-    """The long-running parts: up, worker, gateway."""
+    """The long-running parts: up, worker, gateway, cases."""
     p = sub.add_parser("up", help="run the whole system on one machine (embedded default)")
     p.add_argument("--rate", type=float, default=5.0, help="simulated events per second")
     p.add_argument("--seed", type=int, default=1)
@@ -353,6 +380,10 @@ def _add_run_commands(sub: Any) -> None:
 
     p = sub.add_parser("gateway", help="run the websockets push gateway and dashboards")
     p.set_defaults(func=cmd_gateway)
+
+    p = sub.add_parser("cases", help="run the case worker: cases and the audit trail")
+    p.add_argument("--loglevel", default="warn", choices=["crit", "error", "warn", "info", "debug"])
+    p.set_defaults(func=cmd_cases)
 
 
 def _add_simulator_commands(sub: Any) -> None:

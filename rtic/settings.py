@@ -134,6 +134,12 @@ class Settings(BaseSettings):
         description="YAML rule file (README 'Rules'; format in rules/config.py, example "
         "rules/default.yaml); reloaded when it changes. None: the defaults.",
     )
+    force_code: str = Field(
+        "WM",
+        pattern=r"^[A-Z]{2,4}$",
+        description="The force's code: the prefix of case references (WM in "
+        "WM-2026-0001234), 2 to 4 capital letters.",
+    )
 
 
 @lru_cache(maxsize=1)
