@@ -104,6 +104,7 @@ class Gateway:
         self.revocations = RevocationCache(None, self.metrics)
         self.revocations.on_change = self.core.revoke
         self.cases = CaseFeed(self.core, None)
+        self.serving: uvicorn.Server | None = None  # while ``run`` serves (tests stop it)
         self.app: Starlette = create_app(
             self.core,
             secret=TokenKeys.from_settings(settings),
@@ -188,7 +189,8 @@ class Gateway:
                 self.settings.gateway_host,
                 self.settings.gateway_port,
             )
-            await self.server().serve()
+            self.serving = self.server()
+            await self.serving.serve()
         finally:
             for task in tasks:
                 task.cancel()
