@@ -198,9 +198,11 @@ def citizen_entry(entry: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def citizen_timeline(entries: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """A case's timeline as its citizen sees it: their entries only, newest first."""
+    """A case's timeline (oldest first, as stored) as its citizen sees it: their entries
+    only, newest first; entries of the same time newest first too (a close's outcome,
+    then its "closed")."""
     shown = [e for e in (citizen_entry(entry) for entry in entries) if e is not None]
-    return sorted(shown, key=lambda e: str(e["at"]), reverse=True)
+    return sorted(reversed(shown), key=lambda e: str(e["at"]), reverse=True)
 
 
 def case_update_for(who: Principal, update: dict[str, Any]) -> dict[str, Any] | None:

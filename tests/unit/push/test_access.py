@@ -314,6 +314,16 @@ def test_a_citizens_timeline_is_theirs_newest_first_without_staff_notes() -> Non
         {"at": "2026-11-24T21:20:00+00:00", "kind": "officer_attended", "text": "Visited"},
         {"at": "2026-11-24T21:00:00+00:00", "kind": "received", "text": "Received"},
     ]
+    closing = [
+        {"at": "2026-11-24T22:00:00+00:00", "kind": "outcome", "text": "Outcome: arrested."},
+        {"at": "2026-11-24T22:00:00+00:00", "kind": "closed", "text": "Closed."},
+    ]
+    assert [e["kind"] for e in citizen_timeline(entries + closing)] == [
+        "closed",
+        "outcome",
+        "officer_attended",
+        "received",
+    ]
 
 
 # ---- properties: a client never receives what its role and scope do not allow -----------
