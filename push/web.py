@@ -487,7 +487,7 @@ def create_app(
         records=records,
         search=search,
         write_audit=write_audit,
-        revocations=revocations or RevocationCache(None, core.metrics),
+        revocations=revocations if revocations is not None else RevocationCache(None, core.metrics),
     )
     if app.state.edge.revocations.on_change is None:
         app.state.edge.revocations.on_change = core.revoke  # close revoked sockets

@@ -407,6 +407,14 @@ async def test_served_by_uvicorn_with_websockets(tmp_path: Path) -> None:
         await asyncio.sleep(0)
 
 
+def test_the_gateways_parts_share_one_audit_buffer_and_revocation_list() -> None:
+    gateway = Gateway(Settings(token_secret=SECRET, data_dir=DATA_DIR))
+    assert gateway.core.audit is gateway.audit is gateway.kafka.audit
+    assert gateway.edge.revocations is gateway.revocations
+    assert gateway.edge.write_audit == gateway.kafka.write_audit
+    assert gateway.revocations.on_change == gateway.core.revoke
+
+
 def test_the_gateway_knows_the_rules_a_snooze_may_name() -> None:
     gateway = Gateway(Settings(token_secret=SECRET, data_dir=DATA_DIR))
     assert "anpr_hotlist_hit" in gateway.core.rule_ids
