@@ -145,6 +145,8 @@ class Client:
         self.principal = principal
         self.origin = origin
         self.connection = connection or uuid.uuid4().hex[:12]
+        # This client as a delivery's audit record lists it (made once: fan-out is hot).
+        self.recipient = Recipient(principal.sub, principal.role.value, origin, self.connection)
         self.subscription: Subscription | None = None
         self.queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=queue_size)
         self.sent_alerts: dict[str, int] = {}  # alert id -> version sent
@@ -200,12 +202,6 @@ class Client:
             self.request_close(*CLOSE_TOO_SLOW)
             return False
         return True
-
-    @property
-    def recipient(self) -> Recipient:
-        """This client as a delivery's audit record lists it."""
-        who = self.principal
-        return Recipient(who.sub, who.role.value, self.origin, self.connection)
 
     def send_now(self, data: bytes) -> None:
         """Queue a control frame (a reply, an ack notice); dropped if the queue is full."""
