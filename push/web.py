@@ -243,6 +243,8 @@ async def health(request: Request) -> Response:
             "kafka": {"consuming": consuming},
             "clients": len(edge.core.clients),
             "alerts_buffered": len(edge.core.recent),
+            "audit": {"buffered": len(edge.core.audit), "dropped": edge.core.audit.dropped},
+            "records": edge.records is not None,
             **edge.core.stats,
         },
         200 if consuming else 503,

@@ -288,6 +288,7 @@ def test_health_says_whether_kafka_is_being_read() -> None:
     ok = up.get("/healthz")
     assert ok.status_code == 200 and ok.json()["status"] == "ok"
     assert ok.json()["kafka"] == {"consuming": True} and ok.json()["clients"] == 0
+    assert ok.json()["audit"] == {"buffered": 0, "dropped": 0} and ok.json()["records"] is False
     _, down = make_app(consuming=False)
     degraded = down.get("/healthz")
     assert degraded.status_code == 503 and degraded.json()["kafka"] == {"consuming": False}
