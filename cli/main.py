@@ -57,6 +57,7 @@ def cmd_token(args: argparse.Namespace) -> int:
         now=datetime.now(UTC),
         ttl_seconds=args.ttl or settings.token_ttl_seconds,
         cases=args.case or (),
+        areas=args.area or (),
     )
     print(f"{args.role} token for {args.sub}:")
     print(token)
@@ -478,6 +479,7 @@ def _add_admin_commands(sub: Any) -> None:
     p.add_argument("--role", choices=[r.value for r in Role], help="required")
     p.add_argument("--sub", help="subject: user or officer id (required)")
     p.add_argument("--case", action="append", help="case reference in scope (repeatable)")
+    p.add_argument("--area", action="append", help="area code looked after (repeatable)")
     p.add_argument("--ttl", type=int, default=None, help="lifetime in seconds")
     p.set_defaults(func=cmd_token)
     _add_token_revoke_command(p)
