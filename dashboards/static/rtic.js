@@ -717,6 +717,7 @@ async function submitSearch() {
 // later are shown after these, under their own names.
 const RESULT_SECTIONS = [
   ["hotlist", "Hotlist entries"],
+  ["linked_incidents", "Open incidents with this vehicle"],
   ["trail", "Plate reads"],
   ["markers", "Warning markers"],
   ["calls", "Calls"],
@@ -765,8 +766,10 @@ function resultItem(key, item) {
   const when = item.at || item.read_at || item.received_at || item.created_at;
   const line = [
     when ? dateTimeOf(when) : null,
-    item.vrm, item.reason && words(item.reason), item.marker && words(item.marker), item.camera_id,
-    item.call_id, item.incident_id, item.event, item.category && words(item.category),
+    key === "calls" || key === "incidents" ? item.id : null, // a hotlist or marker id means nothing to a reader
+    item.call_id, item.incident_id, item.vrm, item.reason && words(item.reason),
+    item.match && `${item.match} match`, item.marker && words(item.marker), item.camera_id,
+    item.event, item.role && words(item.role), item.category && words(item.category),
     item.person_id, item.note, item.location?.address || item.address,
   ].filter((x) => x != null && x !== "");
   return el("li", {}, line.length ? line.join(" · ") : JSON.stringify(item));

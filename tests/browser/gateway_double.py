@@ -167,7 +167,7 @@ class GatewayDouble:
                 if item.evidence_id == request.path_params["evidence_id"] and self.may_see(
                     who, view.case
                 ):
-                    return _json(jsonable(item))
+                    return _json({"evidence": jsonable(item), "case_ref": view.case.case_ref})
         return _error(404, "not_found", "no such evidence")
 
     async def audit_history(self, request: Request) -> Response:
@@ -271,7 +271,7 @@ class GatewayDouble:
                     origin="127.0.0.1",
                 )
                 self.audit.setdefault(alert_id, []).append(record)
-                return  # the real gateway answers nothing to an open either
+                reply = {"type": "opened", "alert_id": alert_id}
             case "ack":
                 reply = {
                     "type": "acked",
@@ -713,40 +713,64 @@ def fixture_audit(now: datetime) -> list[AuditV1]:
 
 
 def search_result(body: dict[str, Any], now: datetime) -> dict[str, Any]:
-    """What a history search finds, for a plate (the other subjects find nothing here)."""
-    if body.get("subject") != "plate":
-        return {
-            "subject": body.get("subject"),
-            "value": body.get("value"),
-            "results": {},
-            "cases": [],
-        }
-    return {
-        "subject": "plate",
-        "value": body.get("value"),
-        "results": {
-            "hotlist": [{"vrm": "BR0W 5ER", "reason": "firearms", "source": "PNC"}],
+    """What a history search answers, in the shape ``push/api.py`` gives it (the lists
+    as ``enrichers/search.py`` finds them): a plate finds a hotlist entry, two reads and
+    a case; an address or a person finds nothing here."""
+    results: dict[str, Any]
+    cases: list[dict[str, Any]] = []
+    if body.get("subject") == "plate":
+        results = {
+            "plate": "BR0W5ER",
+            "hotlist": [
+                {
+                    "id": "HL-PNC-5521",
+                    "vrm": "BR0W 5ER",
+                    "reason": "firearms",
+                    "source": "PNC",
+                    "match": "exact",
+                }
+            ],
+            "linked_incidents": [],
             "trail": [
                 {
+                    "read_id": "READ-7f3c",
+                    "vrm": "BROW5ER",
                     "camera_id": "CAM-COV-07",
-                    "at": (now - timedelta(minutes=3)).isoformat(),
+                    "read_at": (now - timedelta(minutes=3)).isoformat(),
                     "lat": 52.4081,
                     "lon": -1.5106,
+                    "confidence": 0.91,
                 },
                 {
+                    "read_id": "READ-6a01",
+                    "vrm": "BR0W5ER",
                     "camera_id": "CAM-COV-02",
-                    "at": (now - timedelta(hours=2)).isoformat(),
+                    "read_at": (now - timedelta(hours=2)).isoformat(),
                     "lat": 52.4101,
                     "lon": -1.5302,
+                    "confidence": 0.97,
                 },
             ],
-        },
-        "cases": [
+        }
+        cases = [
             {
                 "case_ref": "WM-2026-0000412",
                 "status": "under_investigation",
                 "category": "burglary_dwelling",
-                "address": "14 Elm Grove, Earlsdon, Coventry CV5 6AA",
             }
-        ],
+        ]
+    elif body.get("subject") == "person":
+        results = {"person_id": body.get("value"), "markers": [], "calls": []}
+    else:
+        results = {
+            "address_key": str(body.get("value")).lower(),
+            "markers": [],
+            "calls": [],
+            "incidents": [],
+        }
+    return {
+        **body,
+        "results": results,
+        "cases": cases,
+        "audit_id": stable_id("audit", "search", body.get("value"), now),
     }

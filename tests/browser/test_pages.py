@@ -262,7 +262,7 @@ async def test_a_history_search_needs_a_reason_and_a_reference(
         }
     ]
     text = await results.text_content() or ""
-    assert "Hotlist entries (1)" in text and "BR0W 5ER · firearms" in text
+    assert "Hotlist entries (1)" in text and "BR0W 5ER · firearms · exact match" in text
     assert "Plate reads (2)" in text and "CAM-COV-07" in text
     assert "Linked cases (1)" in text
     state = await page.locator("#search-state").inner_text()
