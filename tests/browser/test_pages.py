@@ -10,17 +10,22 @@ pages against the real engine: ``test_pages_live.py``. Screenshots go to
 from __future__ import annotations
 
 import asyncio
-import shutil
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
 
 import pytest
 
 from rtic.casework import CaseStatus, TimelineKind
 from rtic.settings import PROJECT_ROOT
+from tests.browser.browsing import (
+    PAGES_MARKS,
+    PHONE,
+    OpenPage,
+    browser_pages,
+    fits_width,
+    shot,
+    until,
+)
 from tests.browser.gateway_double import (
     CASE_OFFICER,
     HOTLIST_ALERT,
@@ -29,63 +34,7 @@ from tests.browser.gateway_double import (
     timeline_entry,
 )
 
-CHROMIUM = "/usr/bin/chromium"
-SCREENSHOTS = PROJECT_ROOT / "artifacts" / "screenshots"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-DESK = {"width": 1600, "height": 1000}
-PHONE: dict[str, Any] = {
-    "viewport": {"width": 360, "height": 740},
-    "device_scale_factor": 2,
-    "is_mobile": True,
-    "has_touch": True,
-}
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not Path(CHROMIUM).exists() and shutil.which("chromium") is None,
-        reason="Debian chromium is not installed (make test installs it)",
-    ),
-]
-
-
-@dataclass
-class Watch:
-    """What went wrong in a page: script errors, CSP refusals, requests to another origin."""
-
-    origin: str
-    errors: list[str] = field(default_factory=list)
-    outside: list[str] = field(default_factory=list)
-
-    def attach(self, page: Any) -> None:
-        page.on("pageerror", lambda exc: self.errors.append(str(exc)))
-        page.on(
-            "console",
-            lambda msg: (
-                self.errors.append(msg.text)
-                if msg.type == "error" and "Content Security Policy" in msg.text
-                else None
-            ),
-        )
-        page.on(
-            "request",
-            lambda req: (
-                None
-                if req.url.startswith((self.origin, "ws://127.0.0.1", "data:"))
-                else self.outside.append(req.url)
-            ),
-        )
-
-
-OpenPage = Callable[..., Awaitable[Any]]
+pytestmark = PAGES_MARKS
 
 
 @pytest.fixture
@@ -98,51 +47,8 @@ def double() -> GatewayDouble:
 @pytest.fixture
 async def open_page(double: GatewayDouble) -> AsyncIterator[OpenPage]:
     """``await open_page(path, role, sub, **context)``: a page of the double as that person."""
-    from playwright.async_api import async_playwright
-
-    async with serving(double) as base, async_playwright() as pw:
-        browser = await pw.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        watches: list[Watch] = []
-
-        async def open_(path: str, role: str | None, sub: str = "", **context: Any) -> Any:
-            context.setdefault("viewport", DESK)
-            ctx = await browser.new_context(locale="en-GB", timezone_id="Europe/London", **context)
-            page = await ctx.new_page()
-            watch = Watch(base)
-            watch.attach(page)
-            watches.append(watch)
-            token = f"?token={double.token(role, sub)}" if role else ""
-            await page.goto(f"{base}{path}{token}")
-            return page
-
-        try:
-            yield open_
-        finally:
-            await browser.close()
-        for watch in watches:
-            assert not watch.errors, f"page errors: {watch.errors}"
-            assert not watch.outside, f"the page fetched from another origin: {watch.outside}"
-
-
-async def until(check: Callable[[], bool], timeout: float = 5.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not check():  # noqa: ASYNC110 (polling what the double recorded)
-            await asyncio.sleep(0.05)
-
-
-async def shot(page: Any, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=str(SCREENSHOTS / name))
-
-
-async def fits_width(page: Any) -> bool:
-    return bool(
-        await page.evaluate(
-            "document.documentElement.scrollWidth <= document.documentElement.clientWidth"
-        )
-    )
+    async with serving(double) as base, browser_pages(base, double.token) as open_:
+        yield open_
 
 
 # ---- the desk: an alert's audit history (supervisors), the `open` it sends ---------------
