@@ -3,9 +3,12 @@
 rtic up          everything on one machine (embedded default)
 rtic worker      the Faust stream worker
 rtic gateway     the websockets push gateway and dashboards
+rtic cases       the case worker: cases and the audit trail into the database
 rtic simulate    a demand simulator feeding the input topics
-rtic token       print a bearer token for the gateway
+rtic token       print a bearer token for the gateway; rtic token revoke
 rtic topics      create the contract's topics
+rtic db          upgrade, downgrade or purge the records database
+rtic audit       export the audit trail as CSV
 rtic replay      send recorded events; rtic record captures them
 rtic reference   load reference data (hotlists, markers, places...)
 rtic rules       check, test and list rules
@@ -41,6 +44,9 @@ REFERENCE_KINDS = (
 def cmd_token(args: argparse.Namespace) -> int:
     from rtic.tokens import TokenKeys, issue_token
 
+    if args.role is None or args.sub is None:  # optional only so 'token revoke' parses
+        print("token: --role and --sub are required", file=sys.stderr)
+        return 2
     settings = get_settings()
     if settings.token_secret.get_secret_value() == DEV_TOKEN_SECRET:
         print("note: signed with the development secret (set RTIC_TOKEN_SECRET)", file=sys.stderr)
@@ -51,6 +57,7 @@ def cmd_token(args: argparse.Namespace) -> int:
         now=datetime.now(UTC),
         ttl_seconds=args.ttl or settings.token_ttl_seconds,
         cases=args.case or (),
+        areas=args.area or (),
     )
     print(f"{args.role} token for {args.sub}:")
     print(token)
@@ -89,6 +96,32 @@ def cmd_worker(args: argparse.Namespace) -> int:
     app.rtic_pipeline()  # type: ignore[attr-defined]  # load reference data before joining
     tune_gc()
     # Faust sets up logging itself: give it the same configuration as every command.
+    worker = Worker(
+        app,
+        loglevel=args.loglevel,
+        quiet=True,
+        logging_config=logging_config(settings, args.loglevel),
+    )
+    worker.execute_from_commandline()
+    return 0
+
+
+def cmd_cases(args: argparse.Namespace) -> int:
+    from faust.worker import Worker
+
+    from enrichers.geo import GeoIndex
+    from records.migrate import upgrade
+    from rtic.kafka import ensure_topics
+    from rtic.logs import logging_config
+    from rtic.topics import Topics
+    from streams.casework import create_case_app
+
+    settings = get_settings()
+    topics = Topics.with_prefix(settings.topic_prefix)
+    asyncio.run(ensure_topics(settings.kafka_url, topics.all(), settings.topic_partitions))
+    upgrade(settings.database_url)  # the database at the code's version before any write
+    geo = GeoIndex.load(settings.data_dir)  # the area codes of a case: who supervises it
+    app = create_case_app(settings, area_codes=geo.codes_at)
     worker = Worker(
         app,
         loglevel=args.loglevel,
@@ -334,7 +367,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def _add_run_commands(sub: Any) -> None:
-    """The long-running parts: up, worker, gateway."""
+    """The long-running parts: up, worker, gateway, cases."""
     p = sub.add_parser("up", help="run the whole system on one machine (embedded default)")
     p.add_argument("--rate", type=float, default=5.0, help="simulated events per second")
     p.add_argument("--seed", type=int, default=1)
@@ -347,6 +380,10 @@ def _add_run_commands(sub: Any) -> None:
 
     p = sub.add_parser("gateway", help="run the websockets push gateway and dashboards")
     p.set_defaults(func=cmd_gateway)
+
+    p = sub.add_parser("cases", help="run the case worker: cases and the audit trail")
+    p.add_argument("--loglevel", default="warn", choices=["crit", "error", "warn", "info", "debug"])
+    p.set_defaults(func=cmd_cases)
 
 
 def _add_simulator_commands(sub: Any) -> None:
@@ -428,14 +465,288 @@ def _add_rules_commands(sub: Any) -> None:
 def _add_admin_commands(sub: Any) -> None:
     """One-shot tools: token, topics."""
     p = sub.add_parser("token", help="print a bearer token (alone on the last line)")
-    p.add_argument("--role", required=True, choices=[r.value for r in Role])
-    p.add_argument("--sub", required=True, help="subject: user or officer id")
+    p.add_argument("--role", choices=[r.value for r in Role], help="required")
+    p.add_argument("--sub", help="subject: user or officer id (required)")
     p.add_argument("--case", action="append", help="case reference in scope (repeatable)")
+    p.add_argument("--area", action="append", help="area code looked after (repeatable)")
     p.add_argument("--ttl", type=int, default=None, help="lifetime in seconds")
     p.set_defaults(func=cmd_token)
+    _add_token_revoke_command(p)
 
     p = sub.add_parser("topics", help="create the contract's topics if missing")
     p.set_defaults(func=cmd_topics)
+
+
+# ---- the records: rtic db, rtic audit export, rtic token revoke -----------------------------
+
+PURGE_KINDS = ("cases", "evidence", "revocations")
+CLI_ACTOR = "rtic-cli"
+
+
+def _utc_time(text: str) -> datetime:
+    """A date (midnight UTC) or an ISO time (UTC unless it names its zone)."""
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date or an ISO time: {text!r}") from None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _db_errors() -> tuple[type[Exception], ...]:
+    """What a database that is down, unreachable or refusing raises (SQLAlchemy loads late)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from rtic.errors import ServiceError
+
+    return (ServiceError, OSError, SQLAlchemyError)
+
+
+def cmd_db_migrate(args: argparse.Namespace) -> int:
+    from records import migrate
+    from records.sql import safe_url
+
+    url = get_settings().database_url
+    try:
+        if args.db_command == "upgrade":
+            migrate.upgrade(url, args.revision)
+        elif args.db_command == "downgrade":
+            migrate.downgrade(url, args.revision)
+        revision = migrate.current(url)
+    except _db_errors() as exc:
+        print(f"db {args.db_command}: {exc}", file=sys.stderr)
+        return 1
+    print(f"{safe_url(url)}: at revision {revision or 'none (empty)'} (newest: {migrate.head()})")
+    return 0
+
+
+def _purge_cutoffs(args: argparse.Namespace, now: datetime) -> dict[str, datetime]:
+    """Each kind's cutoff: --before, or now minus its retention period; a revocation is
+    always kept as long as a token lives (dropping it would let its token in again)."""
+    from datetime import timedelta
+
+    settings = get_settings()
+    policy = {
+        "cases": settings.retention_case_days,
+        "evidence": settings.retention_evidence_days,
+        "revocations": settings.retention_revocation_days,
+    }
+    cutoffs = {
+        kind: args.before or now - timedelta(days=policy[kind]) for kind in args.kind or PURGE_KINDS
+    }
+    if "revocations" in cutoffs:
+        latest = now - timedelta(seconds=settings.token_ttl_seconds)
+        cutoffs["revocations"] = min(cutoffs["revocations"], latest)
+    return cutoffs
+
+
+async def _purge(cutoffs: dict[str, datetime], dry_run: bool, now: datetime) -> list[str]:
+    from datetime import timedelta
+
+    from records.migrate import upgrade_engine
+    from records.sql import SqlRecords
+
+    settings = get_settings()
+    records = await SqlRecords.connect(settings.database_url)
+    try:
+        await upgrade_engine(records.engine)
+        verb = "would delete" if dry_run else "deleted"
+        lines = []
+        for kind, before in cutoffs.items():
+            report = await records.purge(before, [kind], dry_run=dry_run)
+            counts = ", ".join(f"{n} {name}" for name, n in report.deleted.items())
+            lines.append(f"{kind} before {before:%Y-%m-%d %H:%M} UTC: {verb} {counts}")
+        audit_before = now - timedelta(days=settings.retention_audit_days)
+        old = await records.audit_store.count_before(audit_before)
+        lines.append(
+            f"audit: {old} records older than {audit_before:%Y-%m-%d} (retention "
+            f"{settings.retention_audit_days} days); never deleted here: archive them as "
+            "docs/records.md says"
+        )
+        return lines
+    finally:
+        await records.close()
+
+
+def cmd_db_purge(args: argparse.Namespace) -> int:
+    now = datetime.now(UTC)
+    if args.before is not None and args.before > now:
+        print("db purge: --before is in the future", file=sys.stderr)
+        return 2
+    try:
+        lines = asyncio.run(_purge(_purge_cutoffs(args, now), args.dry_run, now))
+    except _db_errors() as exc:
+        print(f"db purge: {exc}", file=sys.stderr)
+        return 1
+    print("\n".join(lines))
+    return 0
+
+
+def _csv_cell(value: Any) -> str:
+    """A CSV cell; text a spreadsheet would run as a formula is quoted with a leading '."""
+    import json
+
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return json.dumps(value, sort_keys=True, ensure_ascii=False)
+    text = str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+async def _export_audit(args: argparse.Namespace, out: Any) -> int:
+    import contextlib
+    import csv
+
+    from records.migrate import upgrade_engine
+    from records.sql import SqlRecords
+    from rtic.casework import AuditAction, AuditObject, AuditV1, stable_id
+
+    records = await SqlRecords.connect(get_settings().database_url)
+    try:
+        await upgrade_engine(records.engine)
+        fields = list(AuditV1.model_fields)
+        writer = csv.writer(out)
+        writer.writerow(fields)
+        rows = 0
+        async with contextlib.aclosing(records.audit_store.since(args.since)) as stream:
+            async for record in stream:
+                if args.until is not None and record.at >= args.until:
+                    break
+                writer.writerow([_csv_cell(getattr(record, f)) for f in fields])
+                rows += 1
+        now = datetime.now(UTC)
+        detail = {"since": args.since.isoformat(), "rows": rows, "out": args.out}
+        if args.until is not None:
+            detail["until"] = args.until.isoformat()
+        await records.audit.append(
+            [
+                AuditV1(
+                    audit_id=stable_id("aud", "export", args.by, now.isoformat()),
+                    at=now,
+                    actor=args.by,
+                    role="system",
+                    action=AuditAction.AUDIT_EXPORTED,
+                    object_type=AuditObject.AUDIT,
+                    object_id="export",
+                    origin="rtic audit export",
+                    reason=args.reason,
+                    detail=detail,
+                )
+            ]
+        )
+        return rows
+    finally:
+        await records.close()
+
+
+def cmd_audit_export(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    try:
+        if args.out == "-":
+            rows = asyncio.run(_export_audit(args, sys.stdout))
+        else:
+            with Path(args.out).open("w", newline="", encoding="utf-8") as out:
+                rows = asyncio.run(_export_audit(args, out))
+    except _db_errors() as exc:
+        print(f"audit export: {exc}", file=sys.stderr)
+        return 1
+    print(f"exported {rows} audit records to {args.out}", file=sys.stderr)
+    return 0
+
+
+async def _revoke(args: argparse.Namespace, now: datetime) -> None:
+    from records import open_records
+    from rtic.casework import AuditAction, AuditObject, AuditV1, stable_id
+
+    records = await open_records(get_settings().database_url)
+    try:
+        await records.revocations.revoke(
+            jti=args.jti, sub=args.sub, by=args.by, reason=args.reason, at=now
+        )
+        subject = args.jti or args.sub
+        await records.audit.append(
+            [
+                AuditV1(
+                    audit_id=stable_id("aud", "revoke", args.jti, args.sub, now.isoformat()),
+                    at=now,
+                    actor=args.by,
+                    role="system",
+                    action=AuditAction.TOKEN_REVOKED,
+                    object_type=AuditObject.TOKEN,
+                    object_id=subject,
+                    origin="rtic token revoke",
+                    reason=args.reason,
+                    detail={"jti": args.jti} if args.jti else {"sub": args.sub},
+                )
+            ]
+        )
+    finally:
+        await records.close()
+
+
+def cmd_token_revoke(args: argparse.Namespace) -> int:
+    now = datetime.now(UTC)
+    try:
+        asyncio.run(_revoke(args, now))
+    except _db_errors() as exc:
+        print(f"token revoke: {exc}", file=sys.stderr)
+        return 1
+    if args.jti:
+        print(f"revoked token {args.jti}")
+    else:
+        print(f"revoked every token of {args.sub} issued up to {now:%Y-%m-%d %H:%M:%S} UTC")
+    print("gateways refuse it from their next refresh of the revocation list (seconds)")
+    return 0
+
+
+def _add_token_revoke_command(token: Any) -> None:
+    """``rtic token revoke (--jti ID | --sub NAME) --reason TEXT``."""
+    commands = token.add_subparsers(dest="token_command", metavar="{revoke}")
+    p = commands.add_parser("revoke", help="revoke one token, or every token of a subject")
+    who = p.add_mutually_exclusive_group(required=True)
+    who.add_argument("--jti", help="the token's id (its 'jti' claim)")
+    who.add_argument("--sub", help="a subject: every token issued to it until now")
+    p.add_argument("--reason", required=True, help="why (kept in the audit trail)")
+    p.add_argument("--by", default=CLI_ACTOR, help="who revokes (the audit record's actor)")
+    p.set_defaults(func=cmd_token_revoke)
+
+
+def _add_records_commands(sub: Any) -> None:
+    """``rtic db upgrade | downgrade | current | purge`` and ``rtic audit export``."""
+    p = sub.add_parser("db", help="the records database: migrations and retention")
+    db = p.add_subparsers(dest="db_command", required=True)
+    p = db.add_parser("upgrade", help="apply the migrations (RTIC_DATABASE_URL)")
+    p.add_argument("revision", nargs="?", default="head", help="default: the newest")
+    p.set_defaults(func=cmd_db_migrate)
+    p = db.add_parser("downgrade", help="undo migrations down to a revision")
+    p.add_argument("revision", help="a revision id, or 'base' (drops every table)")
+    p.set_defaults(func=cmd_db_migrate)
+    p = db.add_parser("current", help="the revision the database is at")
+    p.set_defaults(func=cmd_db_migrate)
+    p = db.add_parser(
+        "purge", help="delete records past their retention period (never the audit trail)"
+    )
+    p.add_argument(
+        "--before",
+        type=_utc_time,
+        help="date or ISO time: delete what is older (default: each kind's retention setting)",
+    )
+    p.add_argument("--kind", action="append", choices=PURGE_KINDS, help="repeatable; default all")
+    p.add_argument("--dry-run", action="store_true", help="count, delete nothing")
+    p.set_defaults(func=cmd_db_purge)
+
+    p = sub.add_parser("audit", help="the audit trail")
+    audit = p.add_subparsers(dest="audit_command", required=True)
+    p = audit.add_parser("export", help="write audit records as CSV (header, every field)")
+    p.add_argument("--since", type=_utc_time, required=True, help="date or ISO time (UTC)")
+    p.add_argument("--until", type=_utc_time, help="date or ISO time: up to (not including)")
+    p.add_argument("--out", default="-", help="file to write (default: standard output)")
+    p.add_argument("--by", default=CLI_ACTOR, help="who exports (the audit record's actor)")
+    p.add_argument("--reason", help="why (kept in the audit trail)")
+    p.set_defaults(func=cmd_audit_export)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -448,6 +759,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_admin_commands(sub)
     _add_reference_commands(sub)
     _add_rules_commands(sub)
+    _add_records_commands(sub)
     return parser
 
 

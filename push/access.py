@@ -8,9 +8,17 @@ A client never receives what its role and scope do not allow:
   includes officers and that fall in an area they subscribed to or within
   the radius of their position (the position they send, else their last
   device ping). No live event feed: it carries other people's data.
-- ``case_officer``: alerts whose audience names the role; case updates for
-  the cases in their token (all cases if the token has none).
-- ``citizen``: only case updates for the case references in their token.
+- ``case_officer``: alerts whose audience names the role.
+- ``citizen``: no alerts, no feed; only their own case.
+
+Who may see a case (``may_see_case``, the one rule for the HTTP API and for
+``case_update`` frames): a citizen the case references in their token; an
+officer or case officer the cases they are in charge of or attending (or that
+their token names); a supervisor the cases in the areas of their token, or
+every case if the token names no area; nobody else (analysts, and any other
+role). A case someone may not see is, to them, a case that does not exist:
+the API answers 404, never 403. Citizens get only the timeline entries meant
+for them, without staff notes (``case_update_for``, ``citizen_timeline``).
 
 Only ``rtic_analyst`` and ``supervisor`` may snooze a rule for an area or a
 plate (``snooze_change``) or lift a snooze (``unsnooze_change``); the gateway
@@ -22,7 +30,7 @@ every client message is checked before it gets here, by its model in
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -30,6 +38,7 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
+from records.protocols import CaseRow
 from rtic.client_messages import Snooze, Subscribe, Unsnooze
 from rtic.client_messages import explain as explain_error
 from rtic.errors import ContractError
@@ -41,6 +50,10 @@ from rtic.tokens import Principal
 FEED_ROLES = frozenset({Role.RTIC_ANALYST, Role.SUPERVISOR})
 ALL_ALERTS_ROLES = frozenset({Role.RTIC_ANALYST, Role.SUPERVISOR})
 SNOOZE_ROLES = frozenset({Role.RTIC_ANALYST, Role.SUPERVISOR})
+CASE_LIST_ROLES = frozenset({Role.OFFICER, Role.CASE_OFFICER, Role.SUPERVISOR})
+STAFF_CASE_ROLES = CASE_LIST_ROLES  # who sees a case whole (citizens see their part of it)
+SEARCH_ROLES = frozenset({Role.RTIC_ANALYST, Role.SUPERVISOR})
+AUDIT_ROLES = frozenset({Role.SUPERVISOR})
 
 
 @dataclass(frozen=True)
@@ -127,14 +140,92 @@ def admits_event(who: Principal, sub: Subscription, event_areas: list[str]) -> b
     return not sub.areas or bool(sub.areas & set(event_areas))
 
 
-def admits_case(who: Principal, sub: Subscription, case_ref: str) -> bool:
-    """Whether a case update may go to this client."""
+@dataclass(frozen=True)
+class CaseScope:
+    """What decides who may see a case: its reference, the officers on it, its areas."""
+
+    case_ref: str
+    officer_in_charge: str | None = None
+    attending: frozenset[str] = frozenset()
+    area: frozenset[str] = frozenset()
+
+    @classmethod
+    def of_row(cls, row: CaseRow) -> CaseScope:
+        """The scope of a stored case."""
+        return cls(
+            row.case_ref, row.officer_in_charge, frozenset(row.attending), frozenset(row.area)
+        )
+
+    @classmethod
+    def of_update(cls, update: dict[str, Any], attending: Iterable[str] = ()) -> CaseScope:
+        """The scope a ``rtic.cases.v1`` message states (it does not list the officers
+        attending: the gateway adds them from the stored case)."""
+        return cls(
+            str(update.get("case_ref", "")),
+            update.get("officer_in_charge"),
+            frozenset(attending),
+            frozenset(update.get("area") or ()),
+        )
+
+
+def may_see_case(who: Principal, case: CaseScope) -> bool:
+    """Whether ``who`` may see this case at all (HTTP and ``case_update`` frames alike)."""
     if who.role is Role.CITIZEN:
-        return case_ref in who.cases
-    if who.role in (Role.CASE_OFFICER, Role.SUPERVISOR, Role.RTIC_ANALYST):
-        in_scope = not who.cases or case_ref in who.cases
-        return in_scope and (not sub.cases or case_ref in sub.cases)
-    return False
+        return case.case_ref in who.cases
+    if who.role in (Role.OFFICER, Role.CASE_OFFICER):
+        return (
+            who.sub == case.officer_in_charge
+            or who.sub in case.attending
+            or case.case_ref in who.cases
+        )
+    if who.role is Role.SUPERVISOR:
+        return not who.areas or bool(case.area.intersection(who.areas))
+    return False  # analysts (and any role added later) see no case until a rule says so
+
+
+def admits_case(who: Principal, sub: Subscription, case: CaseScope) -> bool:
+    """Whether a case update may, and should, go to this client: it may see the case,
+    and its subscription does not narrow it away."""
+    return may_see_case(who, case) and (not sub.cases or case.case_ref in sub.cases)
+
+
+def citizen_entry(entry: dict[str, Any]) -> dict[str, Any] | None:
+    """A timeline entry as its citizen sees it (``at``, ``kind``, ``text``), or None for
+    an entry meant for staff only."""
+    if not entry.get("citizen_visible", True):
+        return None
+    return {"at": entry.get("at"), "kind": entry.get("kind"), "text": entry.get("text")}
+
+
+def citizen_timeline(entries: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A case's timeline (oldest first, as stored) as its citizen sees it: their entries
+    only, newest first; entries of the same time newest first too (a close's outcome,
+    then its "closed")."""
+    shown = [e for e in (citizen_entry(entry) for entry in entries) if e is not None]
+    return sorted(reversed(shown), key=lambda e: str(e["at"]), reverse=True)
+
+
+def case_update_for(who: Principal, update: dict[str, Any]) -> dict[str, Any] | None:
+    """The ``case_update`` frame's fields for a client allowed to see the case: staff get
+    the change whole; a citizen gets the reference, status, time and kind of change,
+    and the new entry only if it is meant for them (None: nothing to tell them)."""
+    if who.role is not Role.CITIZEN:
+        return update
+    shown: dict[str, Any] = {
+        "case_ref": update.get("case_ref"),
+        "status": update.get("status"),
+        "at": update.get("at"),
+        "change": update.get("change"),
+    }
+    entry = update.get("entry")
+    if isinstance(entry, dict):
+        visible = citizen_entry(entry)
+        if visible is None:
+            return None
+        shown["entry"] = visible
+    elif update.get("change") not in ("opened", "status"):
+        return None  # a new link or officer: staff business
+    return shown
 
 
 def may_snooze(who: Principal) -> bool:

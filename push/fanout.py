@@ -20,13 +20,27 @@ Every alert version is pushed to a client once: a redelivered alert (same id,
 same version) is recognised in the buffer and not sent again; an update (same
 id, higher version: repeated hits folded into one open alert) is sent, and
 clients replace what they show.
+
+Case updates (``rtic.cases.v1``) go as ``case_update`` frames to the clients
+that may see the case (``push.access.may_see_case``), each update once;
+citizens get their part of it only. Like alerts they are never dropped
+silently: a client whose queue is full is closed with 1013 (and reloads the
+case when it reconnects).
+
+Audit: every alert version queued for clients, every ``open``, ``ack``,
+``snooze`` and ``unsnooze`` is recorded in the audit buffer
+(``push/audit.py``), which never blocks; the Kafka edge drains it. A client
+whose token is revoked is closed with 1008 "invalid token" when the gateway
+learns of the revocation (``revoke``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
+import uuid
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import datetime
@@ -35,19 +49,26 @@ from typing import Any, Literal, Protocol
 import orjson
 
 from push.access import (
+    CaseScope,
     Subscription,
     admits_alert,
+    admits_case,
     admits_event,
+    case_update_for,
     may_snooze,
     snooze_change,
     subscription_from,
     unsnooze_change,
 )
+from push.audit import AuditBuffer, Recipient, act_record
 from push.metrics import GatewayMetrics
+from records.protocols import Revocations
+from rtic.casework import AuditAction, AuditObject
 from rtic.client_messages import (
     Ack,
     BadClientMessage,
     ClientMessage,
+    Open,
     Ping,
     Resume,
     Snooze,
@@ -68,10 +89,17 @@ MAX_CLIENT_ERRORS = 20
 SENT_ALERTS_LIMIT = 50_000  # alert ids remembered per client; the resume buffer still dedups
 CLOSE_TOO_SLOW = (1013, "too slow: reconnect and resume")
 CLOSE_TOO_MANY_ERRORS = (1008, "too many bad messages")
+CLOSE_INVALID_TOKEN = (1008, "invalid token")  # revoked: never says more than "invalid"
+CASE_UPDATES_REMEMBERED = 10_000  # update ids kept to push each update once
 ACK_ROLES = frozenset({Role.RTIC_ANALYST, Role.SUPERVISOR})  # told when someone acts
 Clock = Callable[[], datetime]
 CloseHook = Callable[[int, str], None]
-Kind = Literal["alert", "enriched", "ack"]
+Kind = Literal["alert", "enriched", "ack", "case"]
+ACK_ACTIONS = {
+    "ack": AuditAction.ALERT_ACK,
+    "assign": AuditAction.ALERT_ASSIGN,
+    "dismiss": AuditAction.ALERT_DISMISS,
+}
 
 
 def frame(msg_type: str, payload: dict[str, Any]) -> bytes:
@@ -108,8 +136,15 @@ class Client:
         queue_size: int,
         on_close: CloseHook = _no_close,
         metrics: GatewayMetrics | None = None,
+        *,
+        origin: str | None = None,
+        connection: str = "",
     ) -> None:
+        """``origin``: the client's address (for the audit trail); ``connection``: this
+        socket's id, unique in the gateway's life."""
         self.principal = principal
+        self.origin = origin
+        self.connection = connection or uuid.uuid4().hex[:12]
         self.subscription: Subscription | None = None
         self.queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=queue_size)
         self.sent_alerts: dict[str, int] = {}  # alert id -> version sent
@@ -139,11 +174,23 @@ class Client:
             return
         self.queue.put_nowait(data)
 
-    def offer_alert(self, alert_id: str, data: bytes, version: int = 1) -> None:
+    def offer_alert(self, alert_id: str, data: bytes, version: int = 1) -> bool:
         """Queue an alert (or a newer version of it) once; on overflow, close so the client
-        resumes (never drop silently)."""
+        resumes (never drop silently). True if it was queued now."""
         if self.sent_alerts.get(alert_id, 0) >= version or self.close_request is not None:
-            return
+            return False
+        if not self._queue_or_close(data):
+            return False
+        self.sent_alerts[alert_id] = version
+        if len(self.sent_alerts) > SENT_ALERTS_LIMIT:
+            self.sent_alerts.clear()  # bounded memory; the resume buffer still dedups
+        return True
+
+    def offer_case(self, data: bytes) -> bool:
+        """Queue a case update; on overflow, close (the page reloads the case)."""
+        return self.close_request is None and self._queue_or_close(data)
+
+    def _queue_or_close(self, data: bytes) -> bool:
         try:
             self.queue.put_nowait(data)
         except asyncio.QueueFull:
@@ -151,10 +198,14 @@ class Client:
             if self._metrics is not None:
                 self._metrics.overflow_closes.inc()
             self.request_close(*CLOSE_TOO_SLOW)
-            return
-        self.sent_alerts[alert_id] = version
-        if len(self.sent_alerts) > SENT_ALERTS_LIMIT:
-            self.sent_alerts.clear()  # bounded memory; the resume buffer still dedups
+            return False
+        return True
+
+    @property
+    def recipient(self) -> Recipient:
+        """This client as a delivery's audit record lists it."""
+        who = self.principal
+        return Recipient(who.sub, who.role.value, self.origin, self.connection)
 
     def send_now(self, data: bytes) -> None:
         """Queue a control frame (a reply, an ack notice); dropped if the queue is full."""
@@ -175,17 +226,23 @@ class Fanout:
         rule_ids: frozenset[str] = frozenset(),
         clock: Clock = utc_now,
         metrics: GatewayMetrics | None = None,
+        audit: AuditBuffer | None = None,
     ) -> None:
-        """``rule_ids``: the rules a snooze may name (empty: any)."""
+        """``rule_ids``: the rules a snooze may name (empty: any); ``audit``: where acts
+        and deliveries are recorded (a buffer of its own if not given)."""
         self.sink = sink
         self.queue_size = queue_size
         self.resume_buffer = resume_buffer
         self.rule_ids = rule_ids
         self.clock = clock
         self.metrics = metrics or GatewayMetrics()
+        self.audit = audit or AuditBuffer(self.metrics)
         self.clients: set[Client] = set()
         self.recent: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self.officer_positions: dict[str, tuple[float, float]] = {}
+        self.case_updates_seen: OrderedDict[str, None] = OrderedDict()
+        self._instance = uuid.uuid4().hex[:8]  # connection ids unique across restarts
+        self._connections = itertools.count(1)
 
     @property
     def stats(self) -> dict[str, int]:
@@ -202,9 +259,19 @@ class Fanout:
 
     # ---- clients ---------------------------------------------------------------------
 
-    def connect(self, principal: Principal, on_close: CloseHook = _no_close) -> Client:
-        """A new client, greeted with ``hello``; it gets nothing else until it subscribes."""
-        client = Client(principal, self.queue_size, on_close, self.metrics)
+    def connect(
+        self, principal: Principal, on_close: CloseHook = _no_close, origin: str | None = None
+    ) -> Client:
+        """A new client, greeted with ``hello``; it gets nothing else until it subscribes.
+        ``origin``: its address, for the audit trail."""
+        client = Client(
+            principal,
+            self.queue_size,
+            on_close,
+            self.metrics,
+            origin=origin,
+            connection=f"{self._instance}-{next(self._connections)}",
+        )
         self.clients.add(client)
         self.metrics.clients.labels(principal.role.value).inc()
         self.metrics.connections.labels(principal.role.value).inc()
@@ -217,6 +284,19 @@ class Fanout:
             self.clients.discard(client)
             self.metrics.clients.labels(client.principal.role.value).dec()
 
+    def revoke(self, revocations: Revocations) -> int:
+        """Close every client whose token the revocation list now refuses; how many."""
+        closed = 0
+        for client in list(self.clients):
+            who = client.principal
+            if client.close_request is None and revocations.refuses(
+                who.jti, who.sub, who.issued_at
+            ):
+                client.request_close(*CLOSE_INVALID_TOKEN)
+                self.metrics.revoked_closes.inc()
+                closed += 1
+        return closed
+
     # ---- Kafka -> clients ------------------------------------------------------------
 
     def publish(self, kind: Kind, message: dict[str, Any]) -> None:
@@ -225,6 +305,8 @@ class Fanout:
             self.publish_alert(message)
         elif kind == "enriched":
             self.publish_enriched(message)
+        elif kind == "case":  # the gateway adds who attends first (push/casefeed.py)
+            self.publish_case(message, CaseScope.of_update(message))
         else:
             self.publish_ack(message)
 
@@ -243,9 +325,41 @@ class Fanout:
             self.recent.popitem(last=False)
         self.metrics.published.labels("alert").inc()
         data = frame("alert", alert)
+        reached = [
+            client.recipient
+            for client in self.clients
+            if self._admits(client, alert) and client.offer_alert(alert_id, data, version)
+        ]
+        self.audit.delivered(alert_id, version, self.clock(), reached)
+
+    def publish_case(self, update: dict[str, Any], scope: CaseScope) -> None:
+        """Push a case update, once, to every subscribed client that may see the case
+        (citizens: their part of it only)."""
+        update_id = update.get("update_id")
+        if not isinstance(update_id, str) or not scope.case_ref:
+            return
+        if update_id in self.case_updates_seen:
+            return  # a redelivery: already pushed
+        self.case_updates_seen[update_id] = None
+        while len(self.case_updates_seen) > CASE_UPDATES_REMEMBERED:
+            self.case_updates_seen.popitem(last=False)
+        self.metrics.case_updates.labels("read").inc()
+        staff_frame: bytes | None = None
         for client in self.clients:
-            if self._admits(client, alert):
-                client.offer_alert(alert_id, data, version)
+            if client.subscription is None:
+                continue
+            if not admits_case(client.principal, client.subscription, scope):
+                continue
+            shown = case_update_for(client.principal, update)
+            if shown is None:
+                continue
+            if shown is update:
+                staff_frame = staff_frame or frame("case_update", update)
+                data = staff_frame
+            else:
+                data = frame("case_update", shown)
+            if client.offer_case(data):
+                self.metrics.case_updates.labels("frame").inc()
 
     def publish_enriched(self, message: dict[str, Any]) -> None:
         """Turn an enriched message into live map events (one per read of a camera batch)."""
@@ -321,6 +435,8 @@ class Fanout:
                 return self._resume(client, msg)
             case Ack():
                 return self._ack(client, msg)
+            case Open():
+                return self._open(client, msg)
             case Snooze() | Unsnooze():
                 return self._snooze(client, msg)
         raise AssertionError(f"no handler for {type(msg).__name__}")  # pragma: no cover
@@ -341,13 +457,47 @@ class Fanout:
             cutoff = msg.since
             alerts = [a for a in alerts if datetime.fromisoformat(a["created_at"]) > cutoff]
         sent = 0
+        now = self.clock()
         for alert in alerts:
             if self._admits(client, alert):
-                client.offer_alert(
-                    alert["alert_id"], frame("alert", alert), int(alert.get("version") or 1)
-                )
+                version = int(alert.get("version") or 1)
+                if client.offer_alert(alert["alert_id"], frame("alert", alert), version):
+                    self.audit.delivered(alert["alert_id"], version, now, [client.recipient])
                 sent += 1
         return frame("resumed", {"count": sent, "complete": complete})
+
+    def _record(
+        self,
+        client: Client,
+        action: AuditAction,
+        object_type: AuditObject,
+        object_id: str,
+        **kw: Any,
+    ) -> None:
+        self.audit.act(
+            act_record(
+                client.principal,
+                action,
+                object_type,
+                object_id,
+                self.clock(),
+                origin=client.origin,
+                **kw,
+            )
+        )
+
+    def _open(self, client: Client, msg: Open) -> bytes:
+        """``open``: the client opened an alert's detail; recorded in the audit trail."""
+        if client.principal.role is Role.CITIZEN:
+            raise BadClientMessage("forbidden", "a citizen cannot open alerts", "open")
+        self._record(
+            client,
+            AuditAction.ALERT_OPENED,
+            AuditObject.ALERT,
+            msg.alert_id,
+            detail={"version": client.sent_alerts.get(msg.alert_id)},
+        )
+        return frame("opened", {"alert_id": msg.alert_id})
 
     def _ack(self, client: Client, msg: Ack) -> bytes:
         who = client.principal
@@ -362,6 +512,13 @@ class Fanout:
             note=msg.note,
         )
         self.sink.ack(ack)
+        self._record(
+            client,
+            ACK_ACTIONS[msg.action],
+            AuditObject.ALERT,
+            msg.alert_id,
+            reason=msg.note,
+        )
         return frame("acked", {"alert_id": msg.alert_id, "action": msg.action})
 
     def _snooze(self, client: Client, msg: Snooze | Unsnooze) -> bytes:
@@ -374,11 +531,20 @@ class Fanout:
         if isinstance(msg, Unsnooze):
             change = unsnooze_change(msg)
             self.sink.reference(change)
+            self._record(client, AuditAction.UNSNOOZE, AuditObject.ALERT, change.id)
             log.info("%s %s lifted snooze %s", who.role.value, who.sub, change.id)
             return frame("unsnoozed", {"snooze_id": change.id})
         change = snooze_change(msg, who, self.clock(), self.rule_ids)
         self.sink.reference(change)
         entry = change.entry or {}
+        self._record(
+            client,
+            AuditAction.SNOOZE,
+            AuditObject.ALERT,
+            change.id,
+            reason=msg.reason,
+            detail={k: entry.get(k) for k in ("rule_id", "area", "vrm", "until")},
+        )
         log.info(
             "%s %s snoozed %s for %s until %s",
             who.role.value,

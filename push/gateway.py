@@ -3,33 +3,50 @@
 ::
 
     Kafka --(alerts, enriched, acks)--> KafkaEdge --> Fanout --> Client queues
-                                             ^          |  ^           |
-        acks, snoozes <----(ChangeSink)------+----------+  |           v
-                                                         +-- web edge (Starlette, /ws)
+          --(case updates)--> CaseFeed --^  |  ^  |              |
+        acks, snoozes <----(ChangeSink)-----+  |  +--> AuditBuffer --> rtic.audit.v1
+                                               |                 v
+      database (cases, audit, revocations) <-- web edge (Starlette: /ws, /api/...)
 
 - ``push/fanout.py``: the core, no I/O: clients, bounded queues, resume, dedup.
 - ``push/access.py``: who may see what, and what a valid client message means.
-- ``push/kafka_edge.py``: the consumer feeding the core, the producer of changes.
+- ``push/kafka_edge.py``: the consumer feeding the core, the producer of changes
+  and of the audit trail.
+- ``push/casefeed.py``: case updates, with the stored case's officers, to the core.
+- ``push/audit.py``: the audit buffer (deliveries and acts, never blocking).
+- ``push/revocations.py``: revoked tokens, refreshed from the database.
 - ``push/web.py``: routes, authentication, limits, security headers, the websocket.
+- ``push/api.py``: cases, evidence, the audited history search, audit histories.
 - ``push/metrics.py``: the gateway's Prometheus metrics.
 
-``run_gateway`` starts the Kafka edge, then serves the app with uvicorn, whose
-websocket side is the ``websockets`` package (its Sans-I/O protocol:
+``run_gateway`` opens the database (``records.open_records`` on
+``RTIC_DATABASE_URL``) and the history search (Redis), reads the revocation
+list, starts the Kafka edge, then serves the app with uvicorn, whose websocket
+side is the ``websockets`` package (its Sans-I/O protocol:
 ``ws="websockets-sansio"``; uvicorn's older ``"websockets"`` adapter is deprecated).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import re
+from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
 
-from push.fanout import Clock, Fanout
+from enrichers.search import HistorySearch, RedisHistorySearch
+from push.audit import AuditBuffer
+from push.casefeed import CaseFeed
+from push.fanout import Clock, Fanout, Kind
 from push.kafka_edge import KafkaEdge
 from push.metrics import GatewayMetrics
-from push.web import MAX_WS_MESSAGE_BYTES, create_app
+from push.revocations import RevocationCache
+from push.web import MAX_WS_MESSAGE_BYTES, WebEdge, create_app
+from records import open_records
+from records.protocols import Records
 from rtic.clock import utc_now
 from rtic.settings import Settings
 from rtic.tokens import TokenKeys
@@ -55,12 +72,24 @@ class RedactTokens(logging.Filter):
 
 
 class Gateway:
-    """One gateway: its metrics, core, Kafka edge and web app, wired together."""
+    """One gateway: its metrics, core, Kafka edge and web app, wired together.
 
-    def __init__(self, settings: Settings, clock: Clock = utc_now) -> None:
+    ``records`` and ``search``: the database and the history search; ``run`` opens
+    them from the settings when they are not given (tests give their own)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        clock: Clock = utc_now,
+        *,
+        records: Records | None = None,
+        search: HistorySearch | None = None,
+    ) -> None:
         self.settings = settings
         self.metrics = GatewayMetrics()
-        self.kafka = KafkaEdge(settings, self.metrics)
+        where = f"gateway@{settings.gateway_host}:{settings.gateway_port}"
+        self.audit = AuditBuffer(self.metrics, origin=where)
+        self.kafka = KafkaEdge(settings, self.metrics, self.audit)
         # The rules a snooze may name: those of the catalogue.
         rule_ids = frozenset(r.spec.rule_id for r in default_rules(settings))
         self.core = Fanout(
@@ -70,13 +99,41 @@ class Gateway:
             rule_ids=rule_ids,
             clock=clock,
             metrics=self.metrics,
+            audit=self.audit,
         )
+        self.revocations = RevocationCache(None, self.metrics)
+        self.revocations.on_change = self.core.revoke
+        self.cases = CaseFeed(self.core, None)
+        self.serving: uvicorn.Server | None = None  # while ``run`` serves (tests stop it)
         self.app: Starlette = create_app(
             self.core,
             secret=TokenKeys.from_settings(settings),
             data_dir=settings.data_dir,
             consuming=lambda: self.kafka.consuming,
+            search=search,
+            write_audit=self.kafka.write_audit,
+            revocations=self.revocations,
         )
+        self.use_records(records)
+
+    @property
+    def edge(self) -> WebEdge:
+        edge: WebEdge = self.app.state.edge
+        return edge
+
+    def use_records(self, records: Records | None) -> None:
+        """Serve cases, audit and revocations from this database."""
+        self.records = records
+        self.edge.records = records
+        self.revocations.store = records.revocations if records is not None else None
+        self.cases.cases = records.cases if records is not None else None
+
+    def deliver(self, kind: Kind, message: dict[str, Any]) -> None:
+        """What the Kafka edge read: case updates by way of the case feed."""
+        if kind == "case":
+            self.cases.offer(message)
+        else:
+            self.core.publish(kind, message)
 
     def server(self) -> uvicorn.Server:
         """The uvicorn server for the app, on the configured host and port."""
@@ -98,18 +155,50 @@ class Gateway:
             uvicorn_log.addFilter(RedactTokens())
         return uvicorn.Server(config)
 
+    async def open_stores(self) -> list[Any]:
+        """Open what was not given: the database (migrated) and the history search. The
+        stores opened here, to close at the end."""
+        opened: list[Any] = []
+        if self.records is None:
+            records = await open_records(self.settings.database_url)
+            self.use_records(records)
+            opened.append(records)
+        if self.edge.search is None:
+            search = RedisHistorySearch.from_url(
+                self.settings.redis_url,
+                prefix=self.settings.topic_prefix,
+                timeout=self.settings.redis_timeout,
+            )
+            self.edge.search = search
+            opened.append(search)
+        return opened
+
     async def run(self) -> None:
-        """Consume, then serve until uvicorn is told to stop (SIGINT, SIGTERM)."""
-        await self.kafka.start(self.core.publish)
-        log.info(
-            "gateway listening on http://%s:%d/",
-            self.settings.gateway_host,
-            self.settings.gateway_port,
-        )
+        """Open the stores, consume, then serve until uvicorn is told to stop (SIGINT,
+        SIGTERM)."""
+        opened = await self.open_stores()
+        await self.revocations.refresh()  # before the first request
+        tasks = [
+            asyncio.create_task(self.revocations.run(), name="gateway-revocations"),
+            asyncio.create_task(self.cases.run(), name="gateway-case-feed"),
+        ]
         try:
-            await self.server().serve()
+            await self.kafka.start(self.deliver)
+            log.info(
+                "gateway listening on http://%s:%d/",
+                self.settings.gateway_host,
+                self.settings.gateway_port,
+            )
+            self.serving = self.server()
+            await self.serving.serve()
         finally:
+            for task in tasks:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await self.kafka.stop()
+            for store in opened:
+                await store.close()
 
 
 async def run_gateway(settings: Settings) -> None:

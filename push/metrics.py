@@ -60,8 +60,36 @@ class GatewayMetrics:
         )
         self.produced = Counter(
             "rtic_gateway_produced",
-            "Changes written to Kafka for clients (acks, snoozes), by result.",
+            "Changes written to Kafka for clients (acks, snoozes, audit records), by result.",
             ["kind", "result"],
+            registry=r,
+        )
+        self.audit_buffered = Gauge(
+            "rtic_gateway_audit_buffered",
+            "Audit entries waiting to be written to rtic.audit.v1.",
+            registry=r,
+        )
+        self.audit_dropped = Counter(
+            "rtic_gateway_audit_dropped",
+            "Audit records dropped because the audit buffer was full, by action.",
+            ["action"],
+            registry=r,
+        )
+        self.revocation_refreshes = Counter(
+            "rtic_gateway_revocation_refreshes",
+            "Reads of the token revocation list from the database, by result.",
+            ["result"],
+            registry=r,
+        )
+        self.revoked_closes = Counter(
+            "rtic_gateway_revoked_closes",
+            "Websocket clients closed because their token was revoked.",
+            registry=r,
+        )
+        self.case_updates = Counter(
+            "rtic_gateway_case_updates",
+            "Case updates read, and case_update frames queued for clients.",
+            ["kind"],
             registry=r,
         )
 

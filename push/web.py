@@ -9,11 +9,20 @@ Routes (each declares who may call it, with ``require`` or ``public``):
 - ``/metrics``: Prometheus metrics of this gateway.
 - ``/ws``: the websocket, for any role with a valid bearer token; it only moves
   frames between the socket and the fan-out core (``push/fanout.py``).
+- ``/api/cases``, ``/api/cases/{case_ref}``, ``/api/evidence/{evidence_id}``,
+  ``/api/search``, ``/api/audit``: cases, evidence, the audited history search
+  and audit histories (``push/api.py``).
 
 The page and its data are public: the map is drawn from public boundary data and
 the page asks for a token before it shows anything (it opens ``/ws`` with it).
 A bearer token comes in the ``Authorization`` header or, for browsers opening a
-websocket, the ``token`` query parameter.
+websocket, the ``token`` query parameter. A refused token gets 401 with
+``{"error": {"code", "message"}}`` saying only ``missing_token``,
+``token_expired`` or ``invalid_token`` (forged, malformed, another issuer,
+revoked...: the caller learns nothing more); a role a route does not serve gets
+403 ``forbidden``. Revoked tokens are refused from the gateway's copy of the
+revocation list (``push/revocations.py``), and an open websocket whose token is
+revoked is closed with 1008 "invalid token" within its refresh period.
 
 Every HTTP response carries security headers (a Content-Security-Policy that allows
 nothing from another origin, ``nosniff``, no referrer) and ``no-store`` unless the
@@ -47,9 +56,13 @@ from starlette.websockets import WebSocket
 
 import dashboards
 from enrichers.boundaries import boundaries_geojson, boundary_levels, reference_version
+from enrichers.search import HistorySearch
 from push.fanout import Client, Fanout
 from push.metrics import CONTENT_TYPE_LATEST
+from push.revocations import RevocationCache
+from records.protocols import Records
 from rtic import __version__
+from rtic.casework import AuditV1
 from rtic.errors import AuthError
 from rtic.schemas import Role
 from rtic.tokens import Principal, TokenKeys, verify_token
@@ -66,17 +79,26 @@ CLOSE_TOKEN_EXPIRED = (1008, "token expired")
 
 Endpoint = Callable[[Any], Awaitable[Any]]  # what Starlette calls: (request or websocket)
 Guarded = Callable[[Any, Principal], Awaitable[Any]]  # an endpoint told who is calling
+AuditWriter = Callable[[list[AuditV1]], Awaitable[None]]  # write now, raise if not written
 
 
 @dataclass
 class WebEdge:
-    """What the routes need, kept on ``app.state.edge``."""
+    """What the routes need, kept on ``app.state.edge``.
+
+    ``records``: the database (cases, audit); ``search``: history in Redis;
+    ``write_audit``: writes audit records and returns once they are written (the
+    Kafka edge), None to queue them in the core's audit buffer instead."""
 
     core: Fanout
     secret: TokenKeys | str
     data_dir: Path
     consuming: Callable[[], bool]
     boundaries: dict[str, bytes] = field(default_factory=dict)  # level -> GeoJSON bytes
+    records: Records | None = None
+    search: HistorySearch | None = None
+    write_audit: AuditWriter | None = None
+    revocations: RevocationCache = field(default_factory=lambda: RevocationCache(None))
 
 
 def _edge(conn: HTTPConnection) -> WebEdge:
@@ -101,8 +123,24 @@ def authenticate(
     return verify_token(secret, token, now=now())
 
 
-async def _refuse(conn: HTTPConnection, status: int, message: str) -> Response:
-    response = JSONResponse({"error": message}, status_code=status)
+def refusal(exc: AuthError) -> tuple[str, str]:
+    """What a refused token is told (code, message): missing, expired or invalid, no
+    more (why a token is invalid stays in the gateway's log)."""
+    reason = str(exc)
+    if reason.startswith("missing"):
+        return "missing_token", "missing bearer token"
+    if reason == "token expired":
+        return "token_expired", "token expired"
+    return "invalid_token", "invalid token"
+
+
+def error_body(code: str, message: str) -> dict[str, Any]:
+    """The body of every error the people's side API answers."""
+    return {"error": {"code": code, "message": message}}
+
+
+async def _refuse(conn: HTTPConnection, status: int, code: str, message: str) -> Response:
+    response = JSONResponse(error_body(code, message), status_code=status)
     if status == 401:
         response.headers["WWW-Authenticate"] = "Bearer"
     if isinstance(conn, WebSocket):
@@ -113,8 +151,8 @@ async def _refuse(conn: HTTPConnection, status: int, message: str) -> Response:
 def require(*roles: Role) -> Callable[[Guarded], Endpoint]:
     """Route decorator: the caller must hold a valid token for one of ``roles`` (any role
     if none is named); the endpoint is called with the connection and the principal.
-    Refused: 401 without a valid token, 403 for another role (for a websocket, as the
-    HTTP answer to its handshake)."""
+    Refused: 401 without a valid token (or a revoked one), 403 for another role (for a
+    websocket, as the HTTP answer to its handshake)."""
     allowed = frozenset(roles or Role)
 
     def wrap(endpoint: Guarded) -> Endpoint:
@@ -123,10 +161,13 @@ def require(*roles: Role) -> Callable[[Guarded], Endpoint]:
             edge = _edge(conn)
             try:
                 who = authenticate(conn, edge.secret, edge.core.clock)
+                if edge.revocations.refuses(who):
+                    raise AuthError("token revoked")
             except AuthError as exc:
-                return await _refuse(conn, 401, str(exc))
+                log.info("token refused on %s: %s", conn.url.path, exc)
+                return await _refuse(conn, 401, *refusal(exc))
             if who.role not in allowed:
-                return await _refuse(conn, 403, f"a {who.role.value} may not use this")
+                return await _refuse(conn, 403, "forbidden", f"a {who.role.value} may not use this")
             return await endpoint(conn, who)
 
         guarded.access = allowed  # type: ignore[attr-defined]
@@ -142,6 +183,11 @@ def public(endpoint: Endpoint) -> Endpoint:
 
 
 # ---- HTTP routes ----------------------------------------------------------------------
+
+
+def client_address(conn: HTTPConnection) -> str | None:
+    """Where a request or socket comes from (the audit trail's ``origin``)."""
+    return conn.client.host if conn.client else None
 
 
 def _json(data: Any, status: int = 200, cache: bool = False) -> Response:
@@ -237,7 +283,7 @@ async def live(ws: WebSocket, who: Principal) -> None:
         closing.set()
 
     await ws.accept()
-    client = core.connect(who, on_close=close)
+    client = core.connect(who, on_close=close, origin=client_address(ws))
     expiry = asyncio.get_running_loop().call_later(
         max(0.0, who.expires_at - core.clock().timestamp()),
         lambda: client.request_close(*CLOSE_TOKEN_EXPIRED),
@@ -400,7 +446,10 @@ class BodyLimit:
 
 def routes() -> list[BaseRoute]:
     """Every route of the gateway (the static files are public, as the page is)."""
+    from push.api import api_routes  # push.api builds on this module's require()
+
     return [
+        *api_routes(),
         Route("/", index),
         Route("/rtic", index),
         Route("/index.html", index),
@@ -421,11 +470,27 @@ def create_app(
     data_dir: Path,
     consuming: Callable[[], bool],
     max_body_bytes: int = MAX_BODY_BYTES,
+    records: Records | None = None,
+    search: HistorySearch | None = None,
+    write_audit: AuditWriter | None = None,
+    revocations: RevocationCache | None = None,
 ) -> Starlette:
     """The gateway's ASGI app around a fan-out core. ``consuming`` says whether the
-    Kafka edge is reading (for ``/healthz``)."""
+    Kafka edge is reading (for ``/healthz``); ``records``, ``search``, ``write_audit``
+    and ``revocations``: see ``WebEdge`` (the API answers 503 without records)."""
     app = Starlette(routes=routes())
-    app.state.edge = WebEdge(core=core, secret=secret, data_dir=data_dir, consuming=consuming)
+    app.state.edge = WebEdge(
+        core=core,
+        secret=secret,
+        data_dir=data_dir,
+        consuming=consuming,
+        records=records,
+        search=search,
+        write_audit=write_audit,
+        revocations=revocations or RevocationCache(None, core.metrics),
+    )
+    if app.state.edge.revocations.on_change is None:
+        app.state.edge.revocations.on_change = core.revoke  # close revoked sockets
     # Outermost first: every answer (a 413 too) gets the security headers.
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     app.add_middleware(SecurityHeaders)

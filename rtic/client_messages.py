@@ -177,6 +177,16 @@ class Ack(_Message):
     }
 
 
+class Open(_Message):
+    """``open``: the client opened an alert's detail (the gateway records it in the audit
+    trail and answers ``opened``)."""
+
+    type: Literal["open"]
+    alert_id: Annotated[str, Field(min_length=1, max_length=200)]
+
+    explain: ClassVar[dict[str, str]] = {"alert_id": "open needs an alert_id"}
+
+
 class Snooze(_Message):
     """``snooze``: hold a rule's alerts (or every rule's) back for an area or a plate."""
 
@@ -219,13 +229,14 @@ class Unsnooze(_Message):
 
 
 ClientMessage = Annotated[
-    Ping | Subscribe | Resume | Ack | Snooze | Unsnooze, Field(discriminator="type")
+    Ping | Subscribe | Resume | Ack | Open | Snooze | Unsnooze, Field(discriminator="type")
 ]
 MODELS: dict[str, type[_Message]] = {
     "ping": Ping,
     "subscribe": Subscribe,
     "resume": Resume,
     "ack": Ack,
+    "open": Open,
     "snooze": Snooze,
     "unsnooze": Unsnooze,
 }

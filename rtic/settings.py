@@ -97,10 +97,48 @@ class Settings(BaseSettings):
         le=65535,
         description="Port of the worker's /metrics and /healthz endpoint (0: any free port).",
     )
+    database_url: str = Field(
+        f"sqlite+aiosqlite:///{PROJECT_ROOT / 'var' / 'rtic.sqlite3'}",
+        description="The records database (cases, audit, evidence metadata, token "
+        "revocations; docs/records.md). Default: an embedded SQLite file under var/ (its "
+        "folder is created). Production: PostgreSQL, 'postgresql+asyncpg://user:pass@host/db'.",
+    )
+    retention_case_days: int = Field(
+        2192,
+        ge=1,
+        description="Days a closed case (its timeline, links and evidence metadata) is kept "
+        "after closing before 'rtic db purge' deletes it: 6 years, the MoPI review period "
+        "for most crime records (docs/records.md).",
+    )
+    retention_evidence_days: int = Field(
+        31,
+        ge=1,
+        description="Days metadata of evidence linked to no case is kept after capture: "
+        "31, as for non-evidential body-worn video (College of Policing guidance).",
+    )
+    retention_revocation_days: int = Field(
+        90,
+        ge=1,
+        description="Days a token revocation is kept; never less than a token's lifetime "
+        "(purge keeps any revocation younger than token_ttl_seconds).",
+    )
+    retention_audit_days: int = Field(
+        2557,
+        ge=1,
+        description="Days the audit trail is kept before the force archives it (7 years): "
+        "the engine never deletes audit records; 'rtic db purge' reports those past this "
+        "period (docs/records.md says how to archive them).",
+    )
     rules_file: Path | None = Field(
         None,
         description="YAML rule file (README 'Rules'; format in rules/config.py, example "
         "rules/default.yaml); reloaded when it changes. None: the defaults.",
+    )
+    force_code: str = Field(
+        "WM",
+        pattern=r"^[A-Z]{2,4}$",
+        description="The force's code: the prefix of case references (WM in "
+        "WM-2026-0001234), 2 to 4 capital letters.",
     )
 
 

@@ -1,12 +1,16 @@
 """Bearer tokens for the push gateway: HS256 JWTs made and checked with PyJWT.
 
 A token carries the registered claims ``iss`` (who issued it), ``aud`` (who
-may accept it), ``sub`` (who), ``iat``, ``nbf`` and ``exp``, and the engine's
-own ``role`` (one of ``Role``) and ``cases`` (the case references a citizen
-or case officer may see). Its header names the signing key (``kid``), so a
-secret can be rotated without logging everyone out: new tokens are signed
-with the current key while tokens signed with a previous key, still listed
-in ``TokenKeys.secrets``, verify until they expire.
+may accept it), ``sub`` (who), ``jti`` (the token's own id, so one token can
+be revoked), ``iat``, ``nbf`` and ``exp``, and the engine's own ``role`` (one
+of ``Role``), ``cases`` (the case references a citizen or case officer may
+see) and ``areas`` (the area codes a supervisor or officer looks after; a
+supervisor without areas sees the whole force's cases). A token without
+``jti`` (issued before tokens carried one) still verifies; it can be revoked
+with every other token of its subject. Its header names the signing key
+(``kid``), so a secret can be rotated without logging everyone out: new
+tokens are signed with the current key while tokens signed with a previous
+key, still listed in ``TokenKeys.secrets``, verify until they expire.
 
 Pure functions: the caller passes ``now``. PyJWT checks the signature, the
 algorithm, ``iss`` and ``aud``; the times are checked here against ``now``
@@ -16,10 +20,11 @@ algorithm, ``iss`` and ``aud``; the times are checked here against ``now``
 from __future__ import annotations
 
 import logging
+import uuid
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
 
@@ -38,6 +43,7 @@ AUDIENCE = "rtic"
 MIN_SECRET_BYTES = 32  # RFC 7518 section 3.2: an HS256 key at least as long as the hash
 _REQUIRED = ("sub", "role", "iss", "aud", "iat", "nbf", "exp")
 _short_keys_reported: set[str] = set()
+EPOCH = datetime.fromtimestamp(0, UTC)
 
 
 @dataclass(frozen=True)
@@ -82,6 +88,9 @@ class Principal:
     role: Role
     cases: tuple[str, ...] = field(default_factory=tuple)
     expires_at: int = 0
+    areas: tuple[str, ...] = field(default_factory=tuple)
+    jti: str | None = None  # None: a token issued before tokens carried an id
+    issued_at: datetime = EPOCH
 
     @property
     def officer_id(self) -> str | None:
@@ -115,6 +124,8 @@ def issue_token(
     now: datetime,
     ttl_seconds: int,
     cases: tuple[str, ...] | list[str] = (),
+    areas: tuple[str, ...] | list[str] = (),
+    jti: str | None = None,
 ) -> str:
     """A token for ``sub`` in ``role``, signed with the current key.
 
@@ -125,6 +136,9 @@ def issue_token(
         now: the issue time; the token is valid from it for ``ttl_seconds``.
         ttl_seconds: lifetime.
         cases: case references the holder may see.
+        areas: area codes the holder looks after (supervisors, officers).
+        jti: the token's id (default: a new random one), what ``rtic token revoke
+            --jti`` names.
 
     Raises:
         AuthError: no subject.
@@ -139,12 +153,15 @@ def issue_token(
         "aud": ring.audience,
         "sub": sub,
         "role": role.value,
+        "jti": jti or uuid.uuid4().hex,
         "iat": iat,
         "nbf": iat,
         "exp": iat + ttl_seconds,
     }
     if cases:
         claims["cases"] = list(cases)
+    if areas:
+        claims["areas"] = list(areas)
     secret = ring.secrets[ring.current_kid]
     return str(
         _quietly(
@@ -216,13 +233,18 @@ def verify_token(keys: TokenKeys | str, token: str, *, now: datetime) -> Princip
         sub = claims["sub"]
         times = {name: claims[name] for name in ("iat", "nbf", "exp")}
         raw_cases = claims.get("cases", [])
+        raw_areas = claims.get("areas", [])
+        jti = claims.get("jti")
         if (
             not isinstance(sub, str)
             or not isinstance(raw_cases, list)
+            or not isinstance(raw_areas, list)
+            or not (jti is None or (isinstance(jti, str) and jti))
             or not all(isinstance(t, int) and not isinstance(t, bool) for t in times.values())
         ):
             raise TypeError("ill-typed claims")
         cases = tuple(str(c) for c in raw_cases)
+        areas = tuple(str(a) for a in raw_areas)
     except (ValueError, KeyError, TypeError) as exc:
         raise AuthError("malformed token claims") from exc
     at = now.timestamp()
@@ -230,4 +252,12 @@ def verify_token(keys: TokenKeys | str, token: str, *, now: datetime) -> Princip
         raise AuthError("token not valid yet")
     if times["exp"] <= at:
         raise AuthError("token expired")
-    return Principal(sub=sub, role=role, cases=cases, expires_at=times["exp"])
+    return Principal(
+        sub=sub,
+        role=role,
+        cases=cases,
+        expires_at=times["exp"],
+        areas=areas,
+        jti=jti,
+        issued_at=datetime.fromtimestamp(times["iat"], UTC),
+    )

@@ -203,6 +203,7 @@ def engine(
         worker_web_port=free_port(),
         token_secret="e2e-secret-" + _next("s"),  # type: ignore[arg-type]
         rules_file=rules_file,
+        database_url=f"sqlite+aiosqlite:///{log_dir / 'records.sqlite3'}",
     )
     eng = Engine(settings, log_dir)
     try:

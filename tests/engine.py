@@ -1,8 +1,9 @@
 """The whole engine as subprocesses for end-to-end and browser tests.
 
-``Engine`` starts ``rtic worker`` and ``rtic gateway`` (the real commands) on
-the test session's Tansu and Redis, with a prefix of its own, and waits until
-an event produced at the input really comes out of the gateway's websocket.
+``Engine`` starts ``rtic worker``, ``rtic cases`` and ``rtic gateway`` (the real
+commands) on the test session's Tansu and Redis and a database of its own, with
+a prefix of its own, and waits until an event produced at the input really
+comes out of the gateway's websocket.
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ class Engine:
             "RTIC_WORKER_WEB_PORT": str(s.worker_web_port),
             "RTIC_TOKEN_SECRET": s.token_secret.get_secret_value(),
             "RTIC_APP_ID": f"{s.topic_prefix}rtic-engine",
+            "RTIC_DATABASE_URL": s.database_url,
             **({"RTIC_RULES_FILE": str(s.rules_file)} if s.rules_file else {}),
         }
 
@@ -77,8 +79,11 @@ class Engine:
         )
 
     def start(self) -> None:
+        from records.migrate import upgrade
+
         asyncio.run(ensure_topics(self.settings.kafka_url, self.topics.all()))
-        for part in ("worker", "gateway"):
+        upgrade(self.settings.database_url)  # once, before the parts that apply it on start
+        for part in ("worker", "cases", "gateway"):
             self._spawn(part)
         asyncio.run(self._wait_ready(90))
 
@@ -99,6 +104,17 @@ class Engine:
         await asyncio.to_thread(old.wait, 30)
         self._spawn("worker", f"-{len(self.log_files)}")
         await self._wait_ready(90)
+
+    async def restart_cases(self, *, kill: bool = False) -> None:
+        """Stop the case worker (``kill``: SIGKILL, a crash; else SIGTERM) and start a new
+        one (it has no endpoint to wait for: the test waits for its records)."""
+        old = self.processes["cases"]
+        if kill:
+            old.kill()
+        else:
+            old.terminate()
+        await asyncio.to_thread(old.wait, 30)
+        self._spawn("cases", f"-{len(self.log_files)}")
 
     def stop(self) -> None:
         for proc in self.processes.values():

@@ -77,3 +77,13 @@ def test_token_command_signs_with_the_settings_key_id(
         get_settings.cache_clear()
     token = capsys.readouterr().out.splitlines()[-1]
     assert jwt.get_unverified_header(token)["kid"] == "2026-12"
+
+
+def test_token_command_carries_areas(capsys: pytest.CaptureFixture[str]) -> None:
+    import jwt
+
+    argv = ["token", "--role", "supervisor", "--sub", "S-1", "--area", "E08000025"]
+    assert cli_main.main([*argv, "--area", "E08000026"]) == 0
+    token = capsys.readouterr().out.splitlines()[-1]
+    claims = jwt.decode(token, options={"verify_signature": False})
+    assert claims["areas"] == ["E08000025", "E08000026"] and len(claims["jti"]) == 32

@@ -8,7 +8,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from push.access import Subscription, admits_alert, admits_case, admits_event, parse_subscription
+from push.access import (
+    CaseScope,
+    Subscription,
+    admits_alert,
+    admits_case,
+    admits_event,
+    case_update_for,
+    citizen_timeline,
+    may_see_case,
+    parse_subscription,
+)
 from rtic.errors import ContractError
 from rtic.schemas import Role, Severity
 from rtic.tokens import Principal
@@ -66,8 +76,8 @@ def test_officers_get_alerts_for_them_in_their_areas_or_radius_only() -> None:
 def test_citizens_never_get_alerts_or_events_and_only_their_cases() -> None:
     assert not admits_alert(CITIZEN, Subscription(events=True), alert())
     assert not admits_event(CITIZEN, Subscription(events=True), [BRUM])
-    assert admits_case(CITIZEN, Subscription(), "CASE-1")
-    assert not admits_case(CITIZEN, Subscription(), "CASE-2")
+    assert admits_case(CITIZEN, Subscription(), CaseScope("CASE-1"))
+    assert not admits_case(CITIZEN, Subscription(), CaseScope("CASE-2"))
 
 
 def test_event_feed_only_for_analysts_and_supervisors_who_ask() -> None:
@@ -82,7 +92,7 @@ def test_event_feed_only_for_analysts_and_supervisors_who_ask() -> None:
 def test_case_officers_only_alerts_addressed_to_the_role() -> None:
     assert not admits_alert(CASE_OFFICER, Subscription(), alert())
     assert admits_alert(CASE_OFFICER, Subscription(), alert(audience={"roles": ["case_officer"]}))
-    assert admits_case(CASE_OFFICER, Subscription(), "ANY")
+    assert admits_case(CASE_OFFICER, Subscription(), CaseScope("ANY", officer_in_charge="co"))
 
 
 @pytest.mark.parametrize(
@@ -190,16 +200,130 @@ def test_an_officer_may_match_on_the_audience_areas_too() -> None:
     assert admits_alert(OFFICER, Subscription(areas=frozenset({BRUM})), a)
 
 
-def test_case_updates_follow_the_token_scope_then_the_subscription() -> None:
+def test_case_updates_follow_who_may_see_the_case_then_the_subscription() -> None:
     scoped = Principal("co", Role.CASE_OFFICER, cases=("CASE-1",))
-    assert admits_case(scoped, Subscription(), "CASE-1")
-    assert not admits_case(scoped, Subscription(), "CASE-2")
-    assert not admits_case(scoped, Subscription(cases=frozenset({"CASE-2"})), "CASE-2")
-    assert not admits_case(CASE_OFFICER, Subscription(cases=frozenset({"CASE-1"})), "CASE-2")
-    assert admits_case(SUPERVISOR, Subscription(), "ANY")
-    assert not admits_case(OFFICER, Subscription(), "CASE-1")
+    case1, case2 = CaseScope("CASE-1"), CaseScope("CASE-2")
+    assert admits_case(scoped, Subscription(), case1)
+    assert not admits_case(scoped, Subscription(), case2)
+    assert not admits_case(scoped, Subscription(cases=frozenset({"CASE-2"})), case2)
+    on_it = CaseScope("CASE-2", officer_in_charge="co")
+    assert not admits_case(CASE_OFFICER, Subscription(cases=frozenset({"CASE-1"})), on_it)
+    assert admits_case(SUPERVISOR, Subscription(), CaseScope("ANY"))
+    assert not admits_case(OFFICER, Subscription(), case1)
     # A citizen cannot widen their scope by subscribing to someone else's case.
-    assert not admits_case(CITIZEN, Subscription(cases=frozenset({"CASE-2"})), "CASE-2")
+    assert not admits_case(CITIZEN, Subscription(cases=frozenset({"CASE-2"})), case2)
+
+
+CASE = CaseScope("WM-2026-0000001", "OFF-1", frozenset({"OFF-2"}), frozenset({BRUM}))
+
+
+@pytest.mark.parametrize(
+    ("who", "sees"),
+    [
+        (Principal("cit", Role.CITIZEN, cases=("WM-2026-0000001",)), True),
+        (Principal("cit", Role.CITIZEN, cases=("WM-2026-0000002",)), False),
+        (Principal("cit", Role.CITIZEN), False),
+        (Principal("OFF-1", Role.OFFICER), True),  # in charge
+        (Principal("OFF-2", Role.OFFICER), True),  # attending
+        (Principal("OFF-3", Role.OFFICER), False),
+        (Principal("OFF-3", Role.OFFICER, cases=("WM-2026-0000001",)), True),  # given it
+        (Principal("OFF-1", Role.CASE_OFFICER), True),
+        (Principal("co-9", Role.CASE_OFFICER), False),
+        (Principal("sup", Role.SUPERVISOR), True),  # force-wide
+        (Principal("sup", Role.SUPERVISOR, areas=(BRUM, "E08000026")), True),
+        (Principal("sup", Role.SUPERVISOR, areas=("E08000026",)), False),
+        (Principal("OFF-1", Role.RTIC_ANALYST), False),  # analysts see no case
+        (Principal("an", Role.RTIC_ANALYST, cases=("WM-2026-0000001",)), False),
+    ],
+)
+def test_who_may_see_a_case(who: Principal, sees: bool) -> None:
+    assert may_see_case(who, CASE) is sees
+
+
+def test_a_supervisor_with_areas_does_not_see_a_case_without_one() -> None:
+    nowhere = CaseScope("WM-2026-0000003")
+    assert not may_see_case(Principal("sup", Role.SUPERVISOR, areas=(BRUM,)), nowhere)
+    assert may_see_case(Principal("sup", Role.SUPERVISOR), nowhere)
+
+
+UPDATE = {
+    "update_id": "u1",
+    "case_ref": "WM-2026-0000001",
+    "at": "2026-11-24T21:35:00+00:00",
+    "change": "timeline",
+    "status": "under_investigation",
+    "category": "burglary",
+    "officer_in_charge": "OFF-1",
+    "area": [BRUM],
+    "entry": {
+        "entry_id": "e1",
+        "case_ref": "WM-2026-0000001",
+        "kind": "officer_assigned",
+        "at": "2026-11-24T21:35:00+00:00",
+        "text": "An officer has been assigned to your case",
+        "citizen_visible": True,
+        "staff_note": "PC Smith, knows the family",
+    },
+}
+
+
+def test_a_citizen_gets_their_part_of_a_case_update_and_staff_all_of_it() -> None:
+    citizen = Principal("cit", Role.CITIZEN, cases=("WM-2026-0000001",))
+    assert case_update_for(Principal("OFF-1", Role.OFFICER), UPDATE) is UPDATE
+    assert case_update_for(citizen, UPDATE) == {
+        "case_ref": "WM-2026-0000001",
+        "status": "under_investigation",
+        "at": "2026-11-24T21:35:00+00:00",
+        "change": "timeline",
+        "entry": {
+            "at": "2026-11-24T21:35:00+00:00",
+            "kind": "officer_assigned",
+            "text": "An officer has been assigned to your case",
+        },
+    }
+    staff_only = {**UPDATE, "entry": {**UPDATE["entry"], "citizen_visible": False}}
+    assert case_update_for(citizen, staff_only) is None
+    link = {**UPDATE, "change": "link", "entry": None, "link": {"kind": "alert", "id": "a1"}}
+    assert case_update_for(citizen, link) is None
+    status = {**UPDATE, "change": "status", "entry": None, "status": "closed"}
+    assert case_update_for(citizen, status) == {
+        "case_ref": "WM-2026-0000001",
+        "status": "closed",
+        "at": UPDATE["at"],
+        "change": "status",
+    }
+
+
+def test_a_citizens_timeline_is_theirs_newest_first_without_staff_notes() -> None:
+    entries = [
+        {"at": "2026-11-24T21:00:00+00:00", "kind": "received", "text": "Received"},
+        {
+            "at": "2026-11-24T21:10:00+00:00",
+            "kind": "alert_raised",
+            "text": "x",
+            "citizen_visible": False,
+        },
+        {
+            "at": "2026-11-24T21:20:00+00:00",
+            "kind": "officer_attended",
+            "text": "Visited",
+            "staff_note": "secret",
+        },
+    ]
+    assert citizen_timeline(entries) == [
+        {"at": "2026-11-24T21:20:00+00:00", "kind": "officer_attended", "text": "Visited"},
+        {"at": "2026-11-24T21:00:00+00:00", "kind": "received", "text": "Received"},
+    ]
+    closing = [
+        {"at": "2026-11-24T22:00:00+00:00", "kind": "outcome", "text": "Outcome: arrested."},
+        {"at": "2026-11-24T22:00:00+00:00", "kind": "closed", "text": "Closed."},
+    ]
+    assert [e["kind"] for e in citizen_timeline(entries + closing)] == [
+        "closed",
+        "outcome",
+        "officer_attended",
+        "received",
+    ]
 
 
 # ---- properties: a client never receives what its role and scope do not allow -----------
@@ -239,6 +363,7 @@ PRINCIPALS = st.builds(
     sub=OFFICER_IDS,
     role=st.sampled_from(list(Role)),
     cases=st.lists(st.sampled_from(["CASE-1", "CASE-2"]), max_size=2).map(tuple),
+    areas=st.lists(AREAS, max_size=2).map(tuple),
 )
 
 
@@ -272,14 +397,29 @@ def test_the_live_feed_is_only_for_analysts_and_supervisors_who_asked(
         assert not sub.areas or sub.areas & set(areas)
 
 
-@given(PRINCIPALS, SUBSCRIPTIONS, st.sampled_from(["CASE-1", "CASE-2", "CASE-3"]))
-def test_a_case_update_only_reaches_a_scope_that_holds_it(
-    who: Principal, sub: Subscription, case_ref: str
+CASE_SCOPES = st.builds(
+    CaseScope,
+    case_ref=st.sampled_from(["CASE-1", "CASE-2", "CASE-3"]),
+    officer_in_charge=st.none() | OFFICER_IDS,
+    attending=st.frozensets(OFFICER_IDS, max_size=2),
+    area=st.frozensets(AREAS, max_size=2),
+)
+
+
+@given(PRINCIPALS, SUBSCRIPTIONS, CASE_SCOPES)
+def test_a_case_update_only_reaches_someone_on_the_case_or_over_it(
+    who: Principal, sub: Subscription, case: CaseScope
 ) -> None:
-    if admits_case(who, sub, case_ref):
-        assert who.role is not Role.OFFICER
-        if who.role is Role.CITIZEN or who.cases:
-            assert case_ref in who.cases
+    if admits_case(who, sub, case):
+        assert who.role is not Role.RTIC_ANALYST
+        assert not sub.cases or case.case_ref in sub.cases
+        if who.role is Role.CITIZEN:
+            assert case.case_ref in who.cases
+        if who.role in (Role.OFFICER, Role.CASE_OFFICER):
+            on_it = who.sub == case.officer_in_charge or who.sub in case.attending
+            assert on_it or case.case_ref in who.cases
+        if who.role is Role.SUPERVISOR and who.areas:
+            assert case.area & set(who.areas)
 
 
 def _containers(inner: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:

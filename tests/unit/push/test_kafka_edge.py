@@ -11,10 +11,14 @@ import orjson
 import pytest
 from aiokafka import TopicPartition
 
+from push.audit import AuditBuffer, act_record
 from push.kafka_edge import KafkaEdge
 from push.metrics import GatewayMetrics
+from rtic.casework import AuditAction, AuditObject
+from rtic.errors import ServiceError
 from rtic.schemas import AlertAckV1, ReferenceChangeV1, Role
 from rtic.settings import Settings
+from rtic.tokens import Principal
 from tests.conftest import NOW
 
 
@@ -78,3 +82,84 @@ async def test_a_write_without_a_producer_is_logged_and_counted(
     assert metrics.value("rtic_gateway_produced_total", kind="ack", result="failed") == 1
     assert metrics.value("rtic_gateway_produced_total", kind="snooze", result="failed") == 1
     assert "could not record a client's ack" in caplog.text
+
+
+# ---- the audit trail ------------------------------------------------------------------------
+
+
+class FakeProducer:
+    """Records what is sent; fails the first ``failures`` sends."""
+
+    def __init__(self, failures: int = 0) -> None:
+        self.sent: list[tuple[str, bytes, bytes]] = []
+        self.failures = failures
+
+    async def send(self, topic: str, value: bytes, key: bytes) -> asyncio.Future[None]:
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self.failures:
+            self.failures -= 1
+            done.set_exception(ConnectionError("broker away"))
+        else:
+            self.sent.append((topic, key, value))
+            done.set_result(None)
+        return done
+
+    async def stop(self) -> None:
+        return None
+
+
+def _buffer_with(n: int) -> AuditBuffer:
+    buffer = AuditBuffer()
+    who = Principal("an-1", Role.RTIC_ANALYST)
+    for i in range(n):
+        buffer.act(act_record(who, AuditAction.ALERT_OPENED, AuditObject.ALERT, f"a{i}", NOW))
+    return buffer
+
+
+async def test_the_audit_buffer_is_drained_to_the_audit_topic_keyed_by_object() -> None:
+    metrics = GatewayMetrics()
+    buffer = _buffer_with(3)
+    edge = KafkaEdge(Settings(topic_prefix="t-"), metrics, buffer)
+    producer = FakeProducer()
+    edge._producer = producer  # type: ignore[assignment]
+    edge.start_audit()
+    for _ in range(100):
+        if len(producer.sent) == 3:
+            break
+        await asyncio.sleep(0.01)
+    await edge.stop()
+    assert [(t, k) for t, k, _ in producer.sent] == [
+        ("t-rtic.audit.v1", f"a{i}".encode()) for i in range(3)
+    ]
+    assert orjson.loads(producer.sent[0][2])["action"] == "alert_opened"
+    assert metrics.value("rtic_gateway_produced_total", kind="audit", result="ok") == 3
+
+
+async def test_a_failed_audit_batch_is_sent_again_with_the_same_ids_first() -> None:
+    metrics = GatewayMetrics()
+    buffer = _buffer_with(2)
+    edge = KafkaEdge(Settings(), metrics, buffer)
+    producer = FakeProducer(failures=1)
+    edge._producer = producer  # type: ignore[assignment]
+    assert not await edge._audit_once()  # the first send fails: the batch is kept
+    first_ids = [r.audit_id for r in edge._audit_pending]
+    buffer.act(
+        act_record(Principal("x", Role.SUPERVISOR), AuditAction.SNOOZE, AuditObject.ALERT, "s", NOW)
+    )
+    assert await edge._audit_once()  # the same batch again, before anything newer
+    sent_ids = [orjson.loads(v)["audit_id"] for _, _, v in producer.sent]
+    assert sent_ids == [first_ids[1], *first_ids]  # the second landed the first time too
+    assert await edge._audit_once()
+    assert orjson.loads(producer.sent[-1][2])["action"] == "snooze"
+    assert metrics.value("rtic_gateway_produced_total", kind="audit", result="failed") == 2
+
+
+async def test_writing_audit_without_kafka_is_a_service_error() -> None:
+    edge = KafkaEdge(Settings(), GatewayMetrics())
+    with pytest.raises(ServiceError, match="not connected"):
+        await edge.write_audit(_buffer_with(1).drain())
+
+
+def test_case_updates_are_read_from_their_topic() -> None:
+    edge = KafkaEdge(Settings(topic_prefix="t-"), GatewayMetrics())
+    assert edge.kinds["t-rtic.cases.v1"] == "case"

@@ -174,18 +174,23 @@ def test_the_header_wins_over_the_query_and_the_scheme_is_case_blind() -> None:
 
 
 def test_the_websocket_needs_a_valid_token_of_any_role(http: TestClient) -> None:
-    for path, words in (
-        ("/ws", "missing"),
-        ("/ws?token=forged.token.value", "malformed"),
+    expired = issue_token(SECRET, sub="an", role="officer", now=NOW, ttl_seconds=0)
+    for path, code, words in (
+        ("/ws", "missing_token", "missing bearer token"),
+        # Why a token is invalid (malformed, forged...) is never said: only "invalid".
+        ("/ws?token=forged.token.value", "invalid_token", "invalid token"),
         (
             f"/ws?token={issue_token('other', sub='an', role='officer', now=NOW, ttl_seconds=60)}",
-            "signature",
+            "invalid_token",
+            "invalid token",
         ),
+        (f"/ws?token={expired}", "token_expired", "token expired"),
     ):
         with pytest.raises(WebSocketDenialResponse) as refused:
             with http.websocket_connect(path):
                 pass
-        assert refused.value.status_code == 401 and words in refused.value.json()["error"]
+        assert refused.value.status_code == 401
+        assert refused.value.json() == {"error": {"code": code, "message": words}}
     for role in Role:
         with http.websocket_connect(f"/ws?token={token(role.value, sub=role.value)}") as ws:
             assert ws.receive_json() == {"type": "hello", "role": role.value, "sub": role.value}
@@ -212,7 +217,8 @@ def test_require_refuses_no_token_401_and_another_role_403() -> None:
     assert client.get("/desk?token=x.y.z").status_code == 401
     for role in (Role.OFFICER, Role.CASE_OFFICER, Role.CITIZEN):
         wrong = client.get("/desk", headers={"Authorization": f"Bearer {token(role.value)}"})
-        assert wrong.status_code == 403 and role.value in wrong.json()["error"]
+        assert wrong.status_code == 403 and wrong.json()["error"]["code"] == "forbidden"
+        assert role.value in wrong.json()["error"]["message"]
     for role in (Role.SUPERVISOR, Role.RTIC_ANALYST):
         right = client.get(f"/desk?token={token(role.value, sub='me')}")
         assert right.status_code == 200 and right.json() == {"sub": "me"}

@@ -15,6 +15,7 @@ from rtic.client_messages import (
     Ack,
     BadClientMessage,
     ClientMessage,
+    Open,
     Ping,
     Position,
     Resume,
@@ -48,7 +49,8 @@ def test_each_type_gives_its_model() -> None:
     assert parse({"type": "unsnooze", "snooze_id": "snooze-1"}) == Unsnooze(
         type="unsnooze", snooze_id="snooze-1"
     )
-    assert set(MODELS) == {"ping", "subscribe", "resume", "ack", "snooze", "unsnooze"}
+    assert parse({"type": "open", "alert_id": "a1"}) == Open(type="open", alert_id="a1")
+    assert set(MODELS) == {"ping", "subscribe", "resume", "ack", "open", "snooze", "unsnooze"}
 
 
 def test_the_union_is_discriminated_on_type() -> None:
@@ -66,6 +68,8 @@ def test_the_union_is_discriminated_on_type() -> None:
         (b'{"type": 3}', "bad_message", "'type'"),
         (b'{"type": "PING"}', "unknown_type", "'PING'"),
         (b'{"type": "subscribe", "severities": ["urgent"]}', "bad_subscribe", "urgent"),
+        (b'{"type": "open"}', "bad_open", "open needs an alert_id"),
+        (b'{"type": "open", "alert_id": ""}', "bad_open", "open needs an alert_id"),
         (b'{"type": "subscribe", "areas": [1]}', "bad_subscribe", "'areas'"),
         (b'{"type": "subscribe", "radius_m": true}', "bad_subscribe", "radius_m"),
         (b'{"type": "subscribe", "position": {"lat": 91, "lon": 0}}', "bad_subscribe", "degrees"),

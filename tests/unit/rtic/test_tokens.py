@@ -47,7 +47,9 @@ def test_round_trip_carries_role_subject_and_cases() -> None:
     ],
 )
 def test_tampered_tokens_are_refused(mutate, reason: str) -> None:  # type: ignore[no-untyped-def]
-    token = issue_token(SECRET, sub="a", role="rtic_analyst", now=NOW, ttl_seconds=60)
+    # A fixed token id keeps the token the same on every run (the reversed payload of
+    # this one still decodes as base64, so it is its signature that fails).
+    token = issue_token(SECRET, sub="a", role="rtic_analyst", now=NOW, ttl_seconds=60, jti="t-1")
     with pytest.raises(AuthError, match=reason):
         verify_token(SECRET, mutate(token), now=NOW)
 
@@ -114,6 +116,9 @@ def test_a_token_needs_a_subject() -> None:
         ({"sub": "a", "role": "officer", "exp": 2**40, "aud": None}, None, "claims"),
         ({"sub": 5, "role": "officer", "exp": 2**40}, None, "claims"),
         ({"sub": "a", "role": "officer", "exp": 2**40, "nbf": "now"}, None, "claims"),
+        ({"sub": "a", "role": "officer", "exp": 2**40, "areas": "E08000025"}, None, "claims"),
+        ({"sub": "a", "role": "officer", "exp": 2**40, "jti": 7}, None, "claims"),
+        ({"sub": "a", "role": "officer", "exp": 2**40, "jti": ""}, None, "claims"),
     ],
 )
 def test_signed_but_malformed_claims_are_refused(
@@ -172,6 +177,8 @@ def test_a_token_carries_the_registered_claims_and_its_key_id() -> None:
     claims = jwt.decode(token, options={"verify_signature": False})
     iat = int(NOW.timestamp())
     assert header == {"alg": "HS256", "typ": "JWT", "kid": "k1"}
+    jti = claims.pop("jti")
+    assert isinstance(jti, str) and len(jti) == 32 and int(jti, 16) >= 0  # uuid4 hex
     assert claims == {
         "iss": ISSUER,
         "aud": AUDIENCE,
@@ -281,3 +288,37 @@ def test_previous_secrets_come_from_the_environment_as_json(
         TokenKeys.single(SECRET, "2026-11"), sub="a", role="officer", now=NOW, ttl_seconds=60
     )
     assert verify_token(keys, old, now=NOW).sub == "a"
+
+
+# ---- token ids, issue times and areas (revocation, case visibility) -----------------------
+
+
+def test_every_token_has_its_own_id_and_issue_time() -> None:
+    first = issue_token(SECRET, sub="a", role="officer", now=NOW, ttl_seconds=60)
+    second = issue_token(SECRET, sub="a", role="officer", now=NOW, ttl_seconds=60)
+    one, two = verify_token(SECRET, first, now=NOW), verify_token(SECRET, second, now=NOW)
+    assert one.jti and two.jti and one.jti != two.jti
+    assert one.issued_at == NOW.replace(microsecond=0) and one.issued_at.tzinfo is not None
+    named = issue_token(SECRET, sub="a", role="officer", now=NOW, ttl_seconds=60, jti="tok-1")
+    assert verify_token(SECRET, named, now=NOW).jti == "tok-1"
+
+
+def test_areas_are_carried_for_supervisors_and_officers() -> None:
+    token = issue_token(
+        SECRET,
+        sub="sup-1",
+        role="supervisor",
+        now=NOW,
+        ttl_seconds=60,
+        areas=["E08000025", "E08000026"],
+    )
+    assert verify_token(SECRET, token, now=NOW).areas == ("E08000025", "E08000026")
+    plain = issue_token(SECRET, sub="sup-2", role="supervisor", now=NOW, ttl_seconds=60)
+    assert "areas" not in jwt.decode(plain, options={"verify_signature": False})
+    assert verify_token(SECRET, plain, now=NOW).areas == ()
+
+
+def test_a_token_from_before_token_ids_still_verifies_without_one() -> None:
+    old = _signed({"sub": "a", "role": "officer", "exp": 2**40})
+    who = verify_token(SECRET, old, now=NOW)
+    assert who.jti is None and who.sub == "a"
