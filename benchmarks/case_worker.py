@@ -42,9 +42,8 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from records.migrate import upgrade
-
 from records import open_records
+from records.migrate import upgrade
 from rtic.settings import Settings
 from rtic.topics import Topics
 from streams.casework import CaseWork

@@ -114,8 +114,9 @@ def _start_services(settings: Settings, parts: _Parts) -> dict[str, str]:
 def _upgrade_database(settings: Settings) -> None:
     """Apply the migrations once, before the parts that write to the database start (each
     applies them again on start: a no-op then)."""
-    from records.migrate import upgrade
     from sqlalchemy.engine import make_url
+
+    from records.migrate import upgrade
 
     upgrade(settings.database_url)
     shown = make_url(settings.database_url).render_as_string(hide_password=True)

@@ -236,7 +236,7 @@ class Fanout:
         self.rule_ids = rule_ids
         self.clock = clock
         self.metrics = metrics or GatewayMetrics()
-        self.audit = audit or AuditBuffer(self.metrics)
+        self.audit = audit if audit is not None else AuditBuffer(self.metrics)  # empty: falsy
         self.clients: set[Client] = set()
         self.recent: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self.officer_positions: dict[str, tuple[float, float]] = {}

@@ -427,7 +427,7 @@ function showAlert(id) {
 // ---- an alert's audit history (supervisors) ------------------------------------------
 
 const AUDIT_WORDS = {
-  alert_delivered: "was sent the alert",
+  alert_delivered: "was sent the alert", // the gateway's records name the recipients instead
   alert_opened: "opened the alert",
   alert_ack: "acknowledged the alert",
   alert_assign: "assigned the alert",
@@ -473,16 +473,38 @@ async function loadAudit(alertId) {
     : "Nothing recorded yet.";
 }
 
+const MAX_RECIPIENTS_SHOWN = 20;
+
 function auditItem(r) {
-  const what = AUDIT_WORDS[r.action] || words(r.action);
-  const role = ROLE_WORDS[r.role] || words(r.role);
-  const li = el("li", { class: "audit-item", "data-action": r.action },
-    el("time", { dateTime: r.at }, dateTimeOf(r.at)), " ",
-    el("b", {}, r.actor), ` (${role}) ${what}`,
-    r.origin ? el("span", { class: "origin" }, ` from ${r.origin}`) : null);
+  const recipients = r.action === "alert_delivered" ? (r.detail && r.detail.recipients) : null;
+  const li = Array.isArray(recipients) ? deliveryItem(r, recipients) : actItem(r);
+  li.className = "audit-item";
+  li.dataset.action = r.action;
   if (r.reason || r.reference) {
     li.append(el("div", { class: "why" }, [r.reason && `Reason: ${r.reason}`, r.reference && `Reference: ${r.reference}`].filter(Boolean).join(" · ")));
   }
+  return li;
+}
+
+function actItem(r) {
+  // One person's act: who, in which role, did what, from where.
+  const what = AUDIT_WORDS[r.action] || words(r.action);
+  return el("li", {},
+    el("time", { dateTime: r.at }, dateTimeOf(r.at)), " ",
+    el("b", {}, r.actor), ` (${ROLE_WORDS[r.role] || words(r.role)}) ${what}`,
+    r.origin ? el("span", { class: "origin" }, ` from ${r.origin}`) : null);
+}
+
+function deliveryItem(r, recipients) {
+  // The gateway records one delivery per alert version, naming every screen it reached.
+  const version = r.detail.version > 1 ? ` (version ${r.detail.version})` : "";
+  const li = el("li", {}, el("time", { dateTime: r.at }, dateTimeOf(r.at)), ` Sent${version} to `);
+  recipients.slice(0, MAX_RECIPIENTS_SHOWN).forEach((x, i) => {
+    if (i) li.append(", ");
+    li.append(el("b", { class: "recipient" }, x.sub), ` (${ROLE_WORDS[x.role] || words(x.role)})`,
+      x.origin ? el("span", { class: "origin" }, ` at ${x.origin}`) : null);
+  });
+  if (recipients.length > MAX_RECIPIENTS_SHOWN) li.append(` and ${recipients.length - MAX_RECIPIENTS_SHOWN} more`);
   return li;
 }
 

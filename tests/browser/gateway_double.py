@@ -678,20 +678,38 @@ def audit_record(
     )
 
 
+def delivery_record(at: datetime, alert_id: str, *recipients: tuple[str, Role, str]) -> AuditV1:
+    """A delivery as ``push/audit.py`` records it: one record per alert version, by the
+    gateway, naming every client it reached."""
+    return AuditV1(
+        audit_id=stable_id("audit", "alert_delivered", alert_id, 1, *[r[0] for r in recipients]),
+        at=at,
+        actor="gateway",
+        role="system",
+        action=AuditAction.ALERT_DELIVERED,
+        object_type=AuditObject.ALERT,
+        object_id=alert_id,
+        origin="gateway-1",
+        detail={
+            "version": 1,
+            "count": len(recipients),
+            "recipients": [
+                {"sub": sub, "role": role.value, "origin": origin, "connection": f"c-{sub}"}
+                for sub, role, origin in recipients
+            ],
+        },
+    )
+
+
 def fixture_audit(now: datetime) -> list[AuditV1]:
     """The hotlist alert's history so far: delivered to two desks, opened, acknowledged."""
     at = now - timedelta(minutes=3)
     return [
-        audit_record(
+        delivery_record(
             at,
-            "analyst-1",
-            Role.RTIC_ANALYST,
-            AuditAction.ALERT_DELIVERED,
             HOTLIST_ALERT,
-            "10.20.4.17",
-        ),
-        audit_record(
-            at, "sup-khan", Role.SUPERVISOR, AuditAction.ALERT_DELIVERED, HOTLIST_ALERT, "10.20.4.9"
+            ("analyst-1", Role.RTIC_ANALYST, "10.20.4.17"),
+            ("sup-khan", Role.SUPERVISOR, "10.20.4.9"),
         ),
         audit_record(
             at + timedelta(seconds=41),

@@ -6,9 +6,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from records.memory import MemoryRecords
 
 from cases.book import CaseBook
+from records.memory import MemoryRecords
 from tests.conftest import NOW
 from tests.unit.cases.messages import AREA, Clock
 
