@@ -343,6 +343,7 @@ async def test_the_desk_fits_a_phone(open_page: OpenPage) -> None:
     await page.get_by_role("button", name="Search history").tap()
     await page.get_by_label("Reason for this search", exact=True).wait_for()
     assert await fits_width(page)
+    await shot(page, "desk-phone-search.png")
 
 
 async def test_a_supervisor_sees_every_case_in_her_areas(open_page: OpenPage) -> None:
