@@ -378,28 +378,26 @@ class CaseBook:
     # ---- saving and telling ------------------------------------------------------------
 
     async def _commit(self, ch: _Change) -> list[CaseUpdateV1]:
-        """Save what is new of the change; the updates it makes.
+        """Save what is new of the change (one write, with the case's next version); the
+        updates it makes.
 
-        A change whose fields or links differ is new: saved in one write, with the
-        next version. One that only adds entries may be a redelivery: its entries are
-        saved first with the case as it stands, and only if one of them was new does
-        the case get its next version (a second write). The store never lets an older
-        version of a case overwrite a newer one, so there is nothing to undo.
+        A change whose fields or links differ is new. One that only adds entries may be
+        a redelivery: the case's timeline is read first, and if every entry is there
+        already nothing is written (reads are cheap; a commit is what costs).
         """
         store, before, case = self.store, ch.before, ch.case
         for link in ch.maybe_links:
             if await store.case_for_link(link.kind, link.id) is None:
                 ch.links.append(link)
         if before is not None:
+            if not ch.links and _fields(case) == _fields(before):
+                view = await store.view(case.case_ref) if ch.entries else None
+                stored = {e.entry_id for e in view.timeline} if view else set()
+                if all(e.entry_id in stored for e in ch.entries):
+                    return []  # a redelivery: nothing changed
             case.updated_at = max(before.updated_at, ch.at)
             case.version = before.version + 1
-        if before is None or ch.links or _fields(case) != _fields(before):
-            new = await store.save(case, ch.entries, ch.links)
-        else:
-            new = await store.save(before, ch.entries) if ch.entries else []
-            if not new:
-                return []  # a redelivery: nothing changed
-            await store.save(case)
+        new = await store.save(case, ch.entries, ch.links)
         new_ids = {e.entry_id for e in new}
         return self._updates(ch, [e for e in ch.entries if e.entry_id in new_ids])
 

@@ -108,9 +108,12 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 def cmd_cases(args: argparse.Namespace) -> int:
     from faust.worker import Worker
+    from sqlalchemy.exc import SQLAlchemyError
 
     from enrichers.geo import GeoIndex
     from records.migrate import upgrade
+    from records.sql import safe_url
+    from rtic.errors import ServiceError
     from rtic.kafka import ensure_topics
     from rtic.logs import logging_config
     from rtic.topics import Topics
@@ -118,8 +121,16 @@ def cmd_cases(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     topics = Topics.with_prefix(settings.topic_prefix)
-    asyncio.run(ensure_topics(settings.kafka_url, topics.all(), settings.topic_partitions))
-    upgrade(settings.database_url)  # the database at the code's version before any write
+    try:
+        upgrade(settings.database_url)  # the database at the code's version before any write
+    except (ServiceError, SQLAlchemyError, OSError) as exc:
+        print(f"cases: database {safe_url(settings.database_url)}: {exc}", file=sys.stderr)
+        return 1
+    try:
+        asyncio.run(ensure_topics(settings.kafka_url, topics.all(), settings.topic_partitions))
+    except ServiceError as exc:
+        print(f"cases: {exc}", file=sys.stderr)
+        return 1
     geo = GeoIndex.load(settings.data_dir)  # the area codes of a case: who supervises it
     app = create_case_app(settings, area_codes=geo.codes_at)
     worker = Worker(

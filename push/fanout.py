@@ -145,6 +145,8 @@ class Client:
         self.principal = principal
         self.origin = origin
         self.connection = connection or uuid.uuid4().hex[:12]
+        # This client as a delivery's audit record lists it (made once: fan-out is hot).
+        self.recipient = Recipient(principal.sub, principal.role.value, origin, self.connection)
         self.subscription: Subscription | None = None
         self.queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=queue_size)
         self.sent_alerts: dict[str, int] = {}  # alert id -> version sent
@@ -201,12 +203,6 @@ class Client:
             return False
         return True
 
-    @property
-    def recipient(self) -> Recipient:
-        """This client as a delivery's audit record lists it."""
-        who = self.principal
-        return Recipient(who.sub, who.role.value, self.origin, self.connection)
-
     def send_now(self, data: bytes) -> None:
         """Queue a control frame (a reply, an ack notice); dropped if the queue is full."""
         with contextlib.suppress(asyncio.QueueFull):
@@ -236,7 +232,8 @@ class Fanout:
         self.rule_ids = rule_ids
         self.clock = clock
         self.metrics = metrics or GatewayMetrics()
-        self.audit = audit if audit is not None else AuditBuffer(self.metrics)  # empty: falsy
+        # Not ``audit or ...``: an empty buffer is falsy (it has a length).
+        self.audit = audit if audit is not None else AuditBuffer(self.metrics)
         self.clients: set[Client] = set()
         self.recent: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self.officer_positions: dict[str, tuple[float, float]] = {}

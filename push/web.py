@@ -252,6 +252,8 @@ async def health(request: Request) -> Response:
             "kafka": {"consuming": consuming},
             "clients": len(edge.core.clients),
             "alerts_buffered": len(edge.core.recent),
+            "audit": {"buffered": len(edge.core.audit), "dropped": edge.core.audit.dropped},
+            "records": edge.records is not None,
             **edge.core.stats,
         },
         200 if consuming else 503,
@@ -497,7 +499,7 @@ def create_app(
         records=records,
         search=search,
         write_audit=write_audit,
-        revocations=revocations or RevocationCache(None, core.metrics),
+        revocations=revocations if revocations is not None else RevocationCache(None, core.metrics),
     )
     if app.state.edge.revocations.on_change is None:
         app.state.edge.revocations.on_change = core.revoke  # close revoked sockets

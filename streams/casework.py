@@ -5,7 +5,8 @@ Two agents, each taking batches (``take_events``) of raw bytes:
 - the **case agent** reads calls, incidents, alerts, acknowledgements and
   evidence metadata, puts each message through ``cases.book.CaseBook`` (which
   keeps the cases in the database through ``records``) and sends the updates
-  it returns to ``rtic.cases.v1`` (key: the case reference);
+  it returns to ``rtic.cases.v1`` (key: the case reference); within a batch,
+  calls and incidents go before the alerts and acknowledgements about them;
 - the **audit writer** reads ``rtic.audit.v1`` and appends each batch to the
   audit trail (``AuditStore.append``: a record already stored is skipped).
 
@@ -71,6 +72,13 @@ RecordsOpener = Callable[[str], Awaitable[Records]]
 # Failures that say "the database (or its network) does not answer now": the batch is
 # held and tried again. Anything else a message causes is that message's dead letter.
 TRANSIENT = (ServiceError, OperationalError, InterfaceError, OSError, TimeoutError)
+SOURCE_ORDER = {
+    Source.CALL: 0,
+    Source.INCIDENT: 1,
+    Source.EVIDENCE: 2,
+    Source.ALERT: 3,
+    Source.ACK: 4,
+}
 RETRY_FIRST_S = 0.2
 RETRY_MAX_S = 5.0
 
@@ -209,8 +217,12 @@ class CaseWork:
         the database does not answer (the caller tries the batch again)."""
         book = await self.book()
         out: list[Message] = []
-        for record in batch:
-            source = self.sources[record.topic]
+        # The topics are read side by side, so one fetch may bring an alert before the
+        # call it is about. Within a batch, what opens and links cases goes first (each
+        # topic's own order kept): calls, incidents, evidence, then alerts, then acks.
+        sources = self.sources
+        for record in sorted(batch, key=lambda r: SOURCE_ORDER[sources[r.topic]]):
+            source = sources[record.topic]
             self.stats.received[source.value] += 1
             try:
                 model = decode_source(source, record.value)

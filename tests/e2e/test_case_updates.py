@@ -1,7 +1,8 @@
 """End to end on real parts: a call, its incident, an assignment, an arrival and a close
 make a case whose timeline is in order, and whose ``case_update`` frames reach the
 officer on it, the supervisor of its area and the citizen who reported it, and nobody
-else (another officer, a supervisor elsewhere, an analyst, another case officer).
+else (another officer, a supervisor elsewhere, an analyst, another case officer); and an
+alert's audit history (delivered, opened, assigned) reaches the database and the API.
 
 The worker, the case worker and the gateway run as the real commands
 (``tests/engine.py``); the case's reference is given on the call, as the portal does,
@@ -23,8 +24,8 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 from rtic.casework import format_case_ref
-from tests.conftest import make_call, make_incident
-from tests.engine import Engine
+from tests.conftest import make_call, make_hotlist_change, make_incident, make_read
+from tests.engine import Engine, next_message
 
 pytestmark = pytest.mark.e2e
 
@@ -101,6 +102,12 @@ async def test_a_case_timeline_in_order_and_its_updates_at_the_right_clients_onl
         try:
             async with engine.producer() as producer:
                 await engine.send(producer, engine.topics.calls, call["call_id"], call)
+                # The dispatcher raises the incident once the call is in: the case worker
+                # reads calls and incidents from two topics, in no order between them.
+                async with asyncio.timeout(30):
+                    while "received" not in kinds(frames["supervisor here"], ref):
+                        await got.wait()
+                        got.clear()
                 for i, step in enumerate(steps, start=1):
                     event = make_incident(
                         incident_id=incident_id,
@@ -110,13 +117,17 @@ async def test_a_case_timeline_in_order_and_its_updates_at_the_right_clients_onl
                         **step,
                     )
                     await engine.send(producer, engine.topics.incidents, incident_id, event)
-            async with asyncio.timeout(30):
-                while not all(
-                    "closed" in kinds(frames[name], ref)
-                    for name in ("officer in charge", "supervisor here", "citizen")
-                ):
-                    await got.wait()
-                    got.clear()
+            try:
+                async with asyncio.timeout(30):
+                    while not all(
+                        "closed" in kinds(frames[name], ref)
+                        for name in ("officer in charge", "supervisor here", "citizen")
+                    ):
+                        await got.wait()
+                        got.clear()
+            except TimeoutError:
+                seen = {name: kinds(got_frames, ref) for name, got_frames in frames.items()}
+                raise AssertionError(f"case updates seen: {seen}\n{engine.logs()}") from None
             await asyncio.sleep(1.0)  # time for a frame that should not come
         finally:
             for reader in readers:
@@ -157,3 +168,48 @@ async def test_a_case_timeline_in_order_and_its_updates_at_the_right_clients_onl
     assert staff.json()["case"]["status"] == "closed"
     assert [e["kind"] for e in citizen.json()["timeline"]] == order[::-1]
     assert stranger.status_code == 404
+
+
+async def test_an_alerts_audit_history_shows_who_was_sent_it_who_opened_and_acted(
+    engine: Engine,
+) -> None:
+    """Delivered, opened, assigned: the gateway's records go through ``rtic.audit.v1``
+    and the case worker's audit writer into the database, where a supervisor reads them."""
+    tag = f"{random.randrange(10_000):04d}"
+    plate = f"AU{tag[:2]} D{tag[2:]}T"
+    async with (
+        socket(engine, "rtic_analyst", "an-audit") as ws,
+        engine.producer() as producer,
+    ):
+        change = make_hotlist_change(vrm=plate, reason="stolen")
+        await engine.send(producer, engine.topics.reference, change["id"], change)
+        await asyncio.sleep(1.0)  # the hotlist entry lands before the read
+        read = make_read(vrm=plate, camera_id="CAM-AUD", read_at=datetime.now(UTC).isoformat())
+        await engine.send(producer, engine.topics.anpr, read["camera_id"], read)
+        alert = await next_message(ws, "alert", timeout=15, rule_id="anpr_hotlist_hit")
+        assert alert["source_event_ids"] == [read["read_id"]]
+        await ws.send(orjson.dumps({"type": "open", "alert_id": alert["alert_id"]}).decode())
+        await next_message(ws, "opened", timeout=5)
+        ack = {"type": "ack", "alert_id": alert["alert_id"], "action": "assign", "note": "BW-21"}
+        await ws.send(orjson.dumps(ack).decode())
+        await next_message(ws, "acked", timeout=5)
+
+    supervisor = {"Authorization": f"Bearer {engine.token('supervisor', 'sup-audit')}"}
+    path = f"/api/audit?object_type=alert&object_id={alert['alert_id']}"
+    records: list[dict[str, Any]] = []
+    async with httpx.AsyncClient(base_url=engine.base_url) as http, asyncio.timeout(20):
+        while {"alert_delivered", "alert_opened", "alert_assign"} - {r["action"] for r in records}:
+            await asyncio.sleep(0.3)  # the audit writer stores in batches
+            answer = await http.get(path, headers=supervisor)
+            assert answer.status_code == 200, answer.text
+            records = answer.json()["records"]
+    delivered = next(r for r in records if r["action"] == "alert_delivered")
+    assert "an-audit" in {r["sub"] for r in delivered["detail"]["recipients"]}
+    opened = next(r for r in records if r["action"] == "alert_opened")
+    assert (opened["actor"], opened["role"], opened["origin"]) == (
+        "an-audit",
+        "rtic_analyst",
+        "127.0.0.1",
+    )
+    assigned = next(r for r in records if r["action"] == "alert_assign")
+    assert assigned["reason"] == "BW-21"

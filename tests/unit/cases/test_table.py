@@ -163,13 +163,16 @@ async def test_each_row_moves_the_status_it_names(book: CaseBook) -> None:
     regraded = await book.apply(
         "incident",
         incident(
-            incident_id="I-9", event="updated", grade=3, at=(later + timedelta(1)).isoformat()
+            incident_id="I-9",
+            event="updated",
+            grade=3,
+            at=(later + timedelta(minutes=1)).isoformat(),
         ),
     )
     assert [u.status for u in regraded] == [CaseStatus.UNDER_INVESTIGATION]  # never back
     closed = await book.apply(
         "incident",
-        incident(incident_id="I-9", event="closed", at=(later + timedelta(2)).isoformat()),
+        incident(incident_id="I-9", event="closed", at=(later + timedelta(minutes=2)).isoformat()),
     )
     assert closed[-1].status is CaseStatus.CLOSED
 

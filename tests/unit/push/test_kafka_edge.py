@@ -11,7 +11,7 @@ import orjson
 import pytest
 from aiokafka import TopicPartition
 
-from push.audit import AuditBuffer, act_record
+from push.audit import AuditBuffer, Recipient, act_record
 from push.kafka_edge import KafkaEdge
 from push.metrics import GatewayMetrics
 from rtic.casework import AuditAction, AuditObject
@@ -163,3 +163,15 @@ async def test_writing_audit_without_kafka_is_a_service_error() -> None:
 def test_case_updates_are_read_from_their_topic() -> None:
     edge = KafkaEdge(Settings(topic_prefix="t-"), GatewayMetrics())
     assert edge.kinds["t-rtic.cases.v1"] == "case"
+
+
+async def test_stopping_sends_what_the_audit_buffer_still_holds() -> None:
+    buffer = _buffer_with(0)
+    edge = KafkaEdge(Settings(), GatewayMetrics(), buffer)
+    producer = FakeProducer()
+    edge._producer = producer  # type: ignore[assignment]
+    edge.start_audit()
+    await asyncio.sleep(0)
+    buffer.delivered("a9", 1, NOW, [Recipient("OFF-1", "officer", None, "c1")])
+    await edge.stop()  # a graceful stop (SIGTERM) loses nothing
+    assert [orjson.loads(v)["action"] for _, _, v in producer.sent] == ["alert_delivered"]

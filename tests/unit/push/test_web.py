@@ -288,6 +288,7 @@ def test_health_says_whether_kafka_is_being_read() -> None:
     ok = up.get("/healthz")
     assert ok.status_code == 200 and ok.json()["status"] == "ok"
     assert ok.json()["kafka"] == {"consuming": True} and ok.json()["clients"] == 0
+    assert ok.json()["audit"] == {"buffered": 0, "dropped": 0} and ok.json()["records"] is False
     _, down = make_app(consuming=False)
     degraded = down.get("/healthz")
     assert degraded.status_code == 503 and degraded.json()["kafka"] == {"consuming": False}
@@ -405,6 +406,14 @@ async def test_served_by_uvicorn_with_websockets(tmp_path: Path) -> None:
         await serving
         gateway.kafka._consuming.cancel()
         await asyncio.sleep(0)
+
+
+def test_the_gateways_parts_share_one_audit_buffer_and_revocation_list() -> None:
+    gateway = Gateway(Settings(token_secret=SECRET, data_dir=DATA_DIR))
+    assert gateway.core.audit is gateway.audit is gateway.kafka.audit
+    assert gateway.edge.revocations is gateway.revocations
+    assert gateway.edge.write_audit == gateway.kafka.write_audit
+    assert gateway.revocations.on_change == gateway.core.revoke
 
 
 def test_the_gateway_knows_the_rules_a_snooze_may_name() -> None:

@@ -69,6 +69,34 @@ async def test_a_batch_of_case_sources_makes_updates_keyed_by_case(work: CaseWor
     assert await work.case_batch(batch) == []  # the same batch delivered again
 
 
+async def test_an_alert_fetched_before_its_call_in_one_batch_is_still_linked(
+    work: CaseWork,
+) -> None:
+    t = work.topics
+    alert = {
+        "alert_id": "AL-1",
+        "rule_id": "repeat_caller",
+        "severity": "high",
+        "title": "Repeat caller",
+        "summary": "Third call",
+        "created_at": NOW.isoformat(),
+        "source_event_ids": ["C-1"],
+        "location": None,
+        "area": [],
+        "audience": {"roles": ["rtic_analyst"]},
+    }
+    ack = {"alert_id": "AL-1", "action": "ack", "by": "a-1", "role": "rtic_analyst"}
+    batch = [
+        _raw(t.alert_acks, {**ack, "at": NOW.isoformat()}),
+        _raw(t.alerts, alert, 1),
+        _raw(t.calls, make_call(call_id="C-1"), 2),
+    ]
+    out = await work.case_batch(batch)
+    entries = [orjson.loads(v)["entry"] for _, _, v in out]
+    kinds = [e["kind"] for e in entries if e]
+    assert kinds == ["received", "assessed", "alert_raised", "update"]
+
+
 async def test_bad_input_is_dead_lettered_only_on_the_worker_s_own_topics(
     work: CaseWork,
 ) -> None:
