@@ -2,7 +2,8 @@
 
 Routes (each declares who may call it, with ``require`` or ``public``):
 
-- ``/``, ``/rtic``, ``/index.html``: the dashboard page; ``/static/...``: its files.
+- ``/``, ``/rtic``, ``/index.html``: the dashboard page; ``/cases``: the cases page;
+  ``/static/...``: their files.
 - ``/api/boundaries?level=ward|district|lsoa``: the map's boundaries (GeoJSON).
 - ``/api/config``: versions and the data's attribution.
 - ``/healthz``: JSON status, and whether the Kafka edge is consuming (503 if not).
@@ -199,6 +200,14 @@ def _json(data: Any, status: int = 200, cache: bool = False) -> Response:
 async def index(request: Request) -> Response:
     """The dashboard page."""
     page = dashboards.STATIC_DIR / dashboards.INDEX
+    return HTMLResponse(await run_in_threadpool(page.read_bytes))
+
+
+@public
+async def cases_page(request: Request) -> Response:
+    """The cases page (case officers, officers, supervisors; it takes its token from
+    ``?token=`` as the desk does, and asks the API for everything it shows)."""
+    page = dashboards.STATIC_DIR / "cases.html"
     return HTMLResponse(await run_in_threadpool(page.read_bytes))
 
 
@@ -455,6 +464,7 @@ def routes() -> list[BaseRoute]:
         Route("/", index),
         Route("/rtic", index),
         Route("/index.html", index),
+        Route("/cases", cases_page),
         Route("/api/boundaries", boundaries),
         Route("/api/config", config),
         Route("/healthz", health),

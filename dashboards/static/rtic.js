@@ -1,6 +1,8 @@
 // RTIC live: the analysts' dashboard. Plain JS, no dependencies, nothing from the internet.
 // Protocol: docs/contract.md (hello -> subscribe -> subscribed; alert, event, alert_ack, acked,
-// snoozed, unsnoozed, error, pong).
+// snoozed, unsnoozed, error, pong; the page sends `open` when an alert's detail opens, which the
+// gateway records in the audit trail). HTTP: /api/audit (supervisors: an alert's audit history)
+// and /api/search (analysts and supervisors: history search, with a reason and a reference).
 "use strict";
 
 const SVGNS = "http://www.w3.org/2000/svg";
@@ -26,7 +28,16 @@ const state = {
   counts: { call: 0, incident: 0, anpr: 0, officer_location: 0, alerts: 0 },
   pingTimer: null,
   snoozePending: false, // a snooze or unsnooze sent from the detail panel, not yet answered
+  role: null, // from the gateway's hello
+  sub: null,
+  auditTimer: null,
+  returnFocus: null, // where the keyboard was before a panel opened
 };
+
+const SEARCH_ROLES = new Set(["rtic_analyst", "supervisor"]);
+const CASE_ROLES = new Set(["officer", "case_officer", "supervisor"]);
+const ROLE_WORDS = { rtic_analyst: "RTIC analyst", case_officer: "case officer", officer: "officer", supervisor: "supervisor", citizen: "citizen", system: "system" };
+const AUDIT_RELOAD_MS = 2500; // the page's own `open` reaches the audit store within a second or two
 
 const $ = (sel) => document.querySelector(sel);
 
@@ -34,7 +45,7 @@ function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
     if (k === "class") node.className = v;
-    else if (k.startsWith("data-")) node.setAttribute(k, v);
+    else if (k.startsWith("data-") || k.startsWith("aria-") || k === "role" || k === "for") node.setAttribute(k, v);
     else node[k] = v;
   }
   for (const child of children) {
@@ -54,6 +65,46 @@ function setStatus(text, cls) {
   const s = $("#status");
   s.textContent = text;
   s.className = "status " + cls;
+}
+
+// ---- HTTP: the gateway's API, with this page's token --------------------------------
+
+async function api(path, options = {}) {
+  const headers = { Authorization: `Bearer ${state.token}`, ...(options.headers || {}) };
+  if (options.body !== undefined) headers["Content-Type"] = "application/json";
+  const response = await fetch(path, {
+    method: options.method || "GET",
+    headers,
+    body: options.body === undefined ? undefined : JSON.stringify(options.body),
+  });
+  let data = null;
+  try { data = await response.json(); } catch { data = null; }
+  if (!response.ok) {
+    const err = new Error(refusal(response.status, data));
+    err.status = response.status;
+    throw err;
+  }
+  return data;
+}
+
+function refusal(status, data) {
+  // Errors are {"error": {"code", "message"}} (older routes: {"error": "message"}).
+  const e = data && data.error;
+  const message = typeof e === "string" ? e : e && e.message;
+  if (status === 401) return "Your token was refused (invalid or expired). Open the page with a new token.";
+  if (status === 403) return "Your role may not do this.";
+  return message || `The gateway answered ${status}.`;
+}
+
+function dateTimeOf(iso) {
+  const d = new Date(iso);
+  if (isNaN(d)) return "";
+  const today = new Date().toDateString() === d.toDateString();
+  return today ? timeOf(iso) : d.toLocaleString("en-GB", { day: "numeric", month: "short", hour: "2-digit", minute: "2-digit", hour12: false });
+}
+
+function words(code) {
+  return String(code || "").replace(/_/g, " ");
 }
 
 // ---- map -------------------------------------------------------------------------
@@ -225,7 +276,9 @@ function onAlert(alert) {
     el("div", { class: "title" }, alert.title),
     el("div", { class: "summary" }, alert.summary));
   li.addEventListener("click", () => showAlert(alert.alert_id));
-  li.addEventListener("keydown", (e) => { if (e.key === "Enter") showAlert(alert.alert_id); });
+  li.addEventListener("keydown", (e) => {
+    if (e.key === "Enter" || e.key === " ") { e.preventDefault(); showAlert(alert.alert_id); }
+  });
   const list = $("#alerts");
   list.prepend(li);
   while (list.childElementCount > MAX_ALERTS) {
@@ -310,9 +363,22 @@ function enrichmentSections(enrichment) {
 }
 
 function openDetail(children) {
+  clearTimeout(state.auditTimer);
+  closePanel($("#search"), false);
   const body = $("#detail-body");
   body.replaceChildren(...children);
-  $("#detail").hidden = false;
+  const panel = $("#detail");
+  if (panel.hidden) state.returnFocus = document.activeElement;
+  panel.hidden = false;
+}
+
+function closePanel(panel, restoreFocus = true) {
+  if (panel.hidden) return;
+  panel.hidden = true;
+  if (panel.id === "detail") clearTimeout(state.auditTimer);
+  const back = state.returnFocus;
+  state.returnFocus = null;
+  if (restoreFocus && back && back.isConnected && typeof back.focus === "function") back.focus();
 }
 
 function showAlert(id) {
@@ -348,7 +414,98 @@ function showAlert(id) {
   }
   children.push(actions);
   children.push(...snoozeControls(a));
+  if (state.role === "supervisor") children.push(auditPane(a.alert_id));
   openDetail(children);
+  // Opening an alert's detail is an act the audit trail records (who saw what, when).
+  send({ type: "open", alert_id: a.alert_id });
+  if (state.role === "supervisor") {
+    loadAudit(a.alert_id);
+    state.auditTimer = setTimeout(() => loadAudit(a.alert_id), AUDIT_RELOAD_MS);
+  }
+}
+
+// ---- an alert's audit history (supervisors) ------------------------------------------
+
+const AUDIT_WORDS = {
+  alert_delivered: "was sent the alert", // the gateway's records name the recipients instead
+  alert_opened: "opened the alert",
+  alert_ack: "acknowledged the alert",
+  alert_assign: "assigned the alert",
+  alert_dismiss: "dismissed the alert",
+  snooze: "snoozed alerts",
+  unsnooze: "lifted a snooze",
+  case_viewed: "viewed the case",
+  case_listed: "listed cases",
+  evidence_downloaded: "opened evidence",
+  history_search: "searched history",
+  audit_viewed: "read this audit history",
+  audit_exported: "exported the audit trail",
+  token_revoked: "revoked a token",
+};
+
+function auditPane(alertId) {
+  const refresh = el("button", { type: "button", class: "audit-refresh", "data-action": "audit-refresh" }, "Refresh audit history");
+  refresh.addEventListener("click", () => loadAudit(alertId));
+  return el("section", { class: "audit", id: "audit", "aria-labelledby": "audit-title", "data-alert-id": alertId },
+    el("h4", { id: "audit-title" }, "Audit history"),
+    el("p", { id: "audit-state", class: "audit-state", role: "status" }, "Loading…"),
+    el("ol", { id: "audit-list", class: "audit-list" }),
+    refresh);
+}
+
+async function loadAudit(alertId) {
+  const pane = $("#audit");
+  if (!pane || pane.dataset.alertId !== alertId) return; // another detail is open now
+  const query = new URLSearchParams({ object_type: "alert", object_id: alertId });
+  let records;
+  try {
+    records = (await api(`/api/audit?${query}`)).records || [];
+  } catch (err) {
+    if (pane.isConnected) $("#audit-state").textContent = `Could not load the audit history: ${err.message}`;
+    return;
+  }
+  if (!pane.isConnected) return;
+  // Newest first, as the case timeline reads.
+  records.sort((x, y) => Date.parse(y.at) - Date.parse(x.at));
+  $("#audit-list").replaceChildren(...records.map(auditItem));
+  $("#audit-state").textContent = records.length
+    ? `${records.length} record${records.length === 1 ? "" : "s"}, newest first.`
+    : "Nothing recorded yet.";
+}
+
+const MAX_RECIPIENTS_SHOWN = 20;
+
+function auditItem(r) {
+  const recipients = r.action === "alert_delivered" ? (r.detail && r.detail.recipients) : null;
+  const li = Array.isArray(recipients) ? deliveryItem(r, recipients) : actItem(r);
+  li.className = "audit-item";
+  li.dataset.action = r.action;
+  if (r.reason || r.reference) {
+    li.append(el("div", { class: "why" }, [r.reason && `Reason: ${r.reason}`, r.reference && `Reference: ${r.reference}`].filter(Boolean).join(" · ")));
+  }
+  return li;
+}
+
+function actItem(r) {
+  // One person's act: who, in which role, did what, from where.
+  const what = AUDIT_WORDS[r.action] || words(r.action);
+  return el("li", {},
+    el("time", { dateTime: r.at }, dateTimeOf(r.at)), " ",
+    el("b", {}, r.actor), ` (${ROLE_WORDS[r.role] || words(r.role)}) ${what}`,
+    r.origin ? el("span", { class: "origin" }, ` from ${r.origin}`) : null);
+}
+
+function deliveryItem(r, recipients) {
+  // The gateway records one delivery per alert version, naming every screen it reached.
+  const version = r.detail.version > 1 ? ` (version ${r.detail.version})` : "";
+  const li = el("li", {}, el("time", { dateTime: r.at }, dateTimeOf(r.at)), ` Sent${version} to `);
+  recipients.slice(0, MAX_RECIPIENTS_SHOWN).forEach((x, i) => {
+    if (i) li.append(", ");
+    li.append(el("b", { class: "recipient" }, x.sub), ` (${ROLE_WORDS[x.role] || words(x.role)})`,
+      x.origin ? el("span", { class: "origin" }, ` at ${x.origin}`) : null);
+  });
+  if (recipients.length > MAX_RECIPIENTS_SHOWN) li.append(` and ${recipients.length - MAX_RECIPIENTS_SHOWN} more`);
+  return li;
 }
 
 // ---- snoozes: hold back a rule's alerts for an area or a plate for a while -------------
@@ -453,7 +610,10 @@ function connect() {
     try { m = JSON.parse(msg.data); } catch { return; }
     switch (m.type) {
       case "hello":
-        $("#who").textContent = `${m.sub} · ${m.role.replace("_", " ")}`;
+        state.role = m.role;
+        state.sub = m.sub;
+        $("#who").textContent = `${m.sub} · ${ROLE_WORDS[m.role] || words(m.role)}`;
+        showTools(m.role);
         send({ type: "subscribe", events: true });
         break;
       case "subscribed":
@@ -491,12 +651,155 @@ function setupFilters() {
       for (const li of document.querySelectorAll(`li.alert[data-severity="${sev}"]`)) li.classList.toggle("hidden", !on);
     });
   }
-  $("#detail-close").addEventListener("click", () => { $("#detail").hidden = true; });
-  document.addEventListener("keydown", (e) => { if (e.key === "Escape") $("#detail").hidden = true; });
+  $("#detail-close").addEventListener("click", () => closePanel($("#detail")));
+  $("#search-close").addEventListener("click", () => closePanel($("#search")));
+  document.addEventListener("keydown", (e) => {
+    if (e.key !== "Escape") return;
+    closePanel($("#detail"));
+    closePanel($("#search"));
+  });
+}
+
+// ---- tools: history search (analysts, supervisors), the cases page (case roles) ---------
+
+function showTools(role) {
+  $("#search-open").hidden = !SEARCH_ROLES.has(role);
+  const cases = $("#cases-link");
+  cases.hidden = !CASE_ROLES.has(role);
+  cases.href = `/cases?token=${encodeURIComponent(state.token)}`;
+}
+
+const SEARCH_VALUE_LABELS = { plate: "Plate", person: "Person id", address: "Address" };
+const SEARCH_CHECKS = [
+  // [field, check, message]: the gateway checks the same and answers 400 otherwise.
+  ["value", (v) => v.length > 0, "Say what to search for."],
+  ["reason", (v) => v.length >= 10, "Give a reason of at least 10 characters: it goes in the audit record."],
+  ["reference", (v) => v.length >= 3, "Give the reference (incident, job, case or operation) of at least 3 characters."],
+];
+
+function setupSearch() {
+  $("#search-open").addEventListener("click", openSearch);
+  $("#search-subject").addEventListener("change", () => {
+    $("#search-value-label").textContent = SEARCH_VALUE_LABELS[$("#search-subject").value];
+  });
+  $("#search-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    submitSearch();
+  });
+}
+
+function openSearch() {
+  const panel = $("#search");
+  if (!$("#detail").hidden) closePanel($("#detail"), false);
+  if (panel.hidden) state.returnFocus = document.activeElement;
+  panel.hidden = false;
+  $("#search-subject").focus();
+}
+
+function checkSearch() {
+  const values = {
+    subject: $("#search-subject").value,
+    value: $("#search-value").value.trim(),
+    reason: $("#search-reason").value.trim(),
+    reference: $("#search-reference").value.trim(),
+  };
+  let firstBad = null;
+  for (const [field, ok, message] of SEARCH_CHECKS) {
+    const input = $(`#search-${field}`);
+    const good = ok(values[field]);
+    input.setAttribute("aria-invalid", String(!good));
+    $(`#search-${field}-error`).textContent = good ? "" : message;
+    if (!good && !firstBad) firstBad = input;
+  }
+  return { values, firstBad };
+}
+
+async function submitSearch() {
+  const { values, firstBad } = checkSearch();
+  const out = $("#search-state");
+  if (firstBad) {
+    out.textContent = "Not searched: the form needs a value, a reason and a reference.";
+    firstBad.focus();
+    return;
+  }
+  out.textContent = "Searching…";
+  $("#search-submit").disabled = true;
+  try {
+    const result = await api("/api/search", { method: "POST", body: values });
+    showSearchResults(values, result || {});
+  } catch (err) {
+    out.textContent = `Not searched: ${err.message}`;
+    $("#search-results").replaceChildren();
+  } finally {
+    $("#search-submit").disabled = false;
+  }
+}
+
+// What each list of results is called, in the order they are shown; lists the gateway adds
+// later are shown after these, under their own names.
+const RESULT_SECTIONS = [
+  ["hotlist", "Hotlist entries"],
+  ["linked_incidents", "Open incidents with this vehicle"],
+  ["trail", "Plate reads"],
+  ["markers", "Warning markers"],
+  ["calls", "Calls"],
+  ["incidents", "Incidents"],
+  ["cases", "Linked cases"],
+];
+const RESULT_META = new Set(["subject", "value", "reason", "reference", "audit_id", "at", "searched_at"]);
+
+function resultLists(result) {
+  // The lists of a result, whether at the top level or under `results`.
+  const lists = new Map();
+  const take = (obj) => {
+    for (const [k, v] of Object.entries(obj || {})) {
+      if (RESULT_META.has(k)) continue;
+      if (Array.isArray(v)) lists.set(k, v);
+      else if (v && typeof v === "object" && k === "results") take(v);
+    }
+  };
+  take(result);
+  const known = RESULT_SECTIONS.filter(([k]) => lists.has(k));
+  const others = [...lists.keys()].filter((k) => !RESULT_SECTIONS.some(([n]) => n === k)).map((k) => [k, words(k)]);
+  return [...known, ...others].map(([k, title]) => [k, title, lists.get(k)]);
+}
+
+function showSearchResults(values, result) {
+  const sections = resultLists(result);
+  const total = sections.reduce((n, [, , items]) => n + items.length, 0);
+  $("#search-state").textContent = total
+    ? `${total} found for ${values.subject} ${values.value}. This search is recorded.`
+    : `Nothing found for ${values.subject} ${values.value}. This search is recorded.`;
+  const parts = [];
+  for (const [key, title, items] of sections) {
+    if (!items.length) continue;
+    parts.push(el("h4", {}, `${title} (${items.length})`));
+    parts.push(el("ul", { class: "result-list", "data-section": key }, ...items.map((item) => resultItem(key, item))));
+  }
+  $("#search-results").replaceChildren(...parts);
+}
+
+function resultItem(key, item) {
+  if (item == null || typeof item !== "object") return el("li", {}, String(item));
+  if (key === "cases" && item.case_ref) {
+    const link = el("a", { href: `/cases?token=${encodeURIComponent(state.token)}#${encodeURIComponent(item.case_ref)}` }, item.case_ref);
+    return el("li", {}, link, ` ${words(item.category)} · ${words(item.status)}${item.address ? " · " + item.address : ""}`);
+  }
+  const when = item.at || item.read_at || item.received_at || item.created_at;
+  const line = [
+    when ? dateTimeOf(when) : null,
+    key === "calls" || key === "incidents" ? item.id : null, // a hotlist or marker id means nothing to a reader
+    item.call_id, item.incident_id, item.vrm, item.reason && words(item.reason),
+    item.match && `${item.match} match`, item.marker && words(item.marker), item.camera_id,
+    item.event, item.role && words(item.role), item.category && words(item.category),
+    item.person_id, item.note, item.location?.address || item.address,
+  ].filter((x) => x != null && x !== "");
+  return el("li", {}, line.length ? line.join(" · ") : JSON.stringify(item));
 }
 
 async function main() {
   setupFilters();
+  setupSearch();
   if (!state.token) {
     setStatus("no token", "error");
     $("#map-message").textContent = "This page needs a token: open it as /?token=… (print one with: rtic token --role rtic_analyst --sub YOUR-NAME)";
