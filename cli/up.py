@@ -124,16 +124,15 @@ def _upgrade_database(settings: Settings) -> None:
 
 
 def _announce(settings: Settings, base: str, started: float) -> None:
-    """Where to look, with an analyst token for the dashboard."""
-    token = issue_token(
-        TokenKeys.from_settings(settings),
-        sub="rtic-analyst",
-        role="rtic_analyst",
-        now=datetime.now(UTC),
-        ttl_seconds=settings.token_ttl_seconds,
-    )
+    """Where to look: the desk as an analyst and as a supervisor (who also sees an alert's
+    audit history and every case), and the worker's metrics."""
+    keys, now = TokenKeys.from_settings(settings), datetime.now(UTC)
+    ttl = settings.token_ttl_seconds
+    token = issue_token(keys, sub="rtic-analyst", role="rtic_analyst", now=now, ttl_seconds=ttl)
+    supervisor = issue_token(keys, sub="supervisor", role="supervisor", now=now, ttl_seconds=ttl)
     _say(f"ready in {time.monotonic() - started:.1f} s")
     _say(f"dashboard:  {base}/?token={token}")
+    _say(f"supervisor: {base}/?token={supervisor}  (audit history; cases: {base}/cases?token=…)")
     _say(
         f"websocket:  ws://{settings.gateway_host}:{settings.gateway_port}/ws  "
         "(Authorization: Bearer <token>)"
