@@ -23,7 +23,7 @@ injected; event times are used wherever a message has one), no environment.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -43,7 +43,7 @@ from cases.table import (
     opens_case,
     when_words,
 )
-from records.protocols import CaseRow, CaseStore, ReporterV1
+from records.protocols import CaseRow, CaseStore, CaseView, ReporterV1
 from rtic.casework import (
     CaseLinkV1,
     CaseStatus,
@@ -102,6 +102,10 @@ class CaseBook:
         clock: the time for what has none of its own (when evidence metadata arrived).
         area_codes: the area codes of a point (the ``GeoIndex``), for who supervises a
             case; None leaves a case's area empty.
+        resend: a redelivered message gives again the updates of its entries (the same
+            ``update_id``s) instead of none: a worker that stored a change and died before
+            it sent the change's updates sends them when the message comes again (at least
+            once on ``rtic.cases.v1``; consumers drop a repeat by its ``update_id``).
     """
 
     def __init__(
@@ -110,11 +114,14 @@ class CaseBook:
         force_code: str = "WM",
         clock: Clock | Callable[[], datetime] = utc_now,
         area_codes: AreaCodes | None = None,
+        *,
+        resend: bool = False,
     ) -> None:
         self.store = store
         self.force_code = force_code
         self.clock = as_clock(clock)
         self.area_codes = area_codes
+        self.resend = resend
 
     async def apply(self, source: Source | str, model: BaseModel) -> list[CaseUpdateV1]:
         """Apply one message; the updates it makes (none for a redelivery or a message
@@ -394,12 +401,26 @@ class CaseBook:
                 view = await store.view(case.case_ref) if ch.entries else None
                 stored = {e.entry_id for e in view.timeline} if view else set()
                 if all(e.entry_id in stored for e in ch.entries):
-                    return []  # a redelivery: nothing changed
+                    # A redelivery: nothing changed (its updates again, if resending).
+                    return self._resent(ch, view) if self.resend and view else []
             case.updated_at = max(before.updated_at, ch.at)
             case.version = before.version + 1
         new = await store.save(case, ch.entries, ch.links)
         new_ids = {e.entry_id for e in new}
         return self._updates(ch, [e for e in ch.entries if e.entry_id in new_ids])
+
+    def _resent(self, ch: _Change, view: CaseView) -> list[CaseUpdateV1]:
+        """The entry updates a redelivered change made when it was first saved, with the
+        same ids and the entries as stored (a message sent again may say it otherwise: a
+        re-raised alert): 'opened' for the first entry when the change opened the case
+        (its source is that of the case's first entry), 'timeline' for the others."""
+        if not ch.entries:
+            return []
+        stored = {e.entry_id: e for e in view.timeline}
+        entries = [stored[e.entry_id] for e in ch.entries]
+        opened = bool(view.timeline) and view.timeline[0].source == ch.source
+        first = replace(ch, before=None) if opened else ch
+        return [u for u in self._updates(first, entries) if u.entry is not None]
 
     def _updates(self, ch: _Change, new: list[TimelineEntryV1]) -> list[CaseUpdateV1]:
         case, before = ch.case, ch.before

@@ -118,6 +118,10 @@ class ChangeSink(Protocol):
         """Record a reference change (a snooze, ``rtic.reference.v1``); must not block."""
         ...
 
+    async def settled(self) -> None:
+        """Until what was recorded so far is written (or has failed)."""
+        ...
+
 
 def _no_close(code: int, reason: str) -> None:
     return None

@@ -179,6 +179,14 @@ class KafkaEdge:
         """Write an acknowledgement to ``rtic.alert-acks.v1`` (in the background)."""
         self._write("ack", self.topics.alert_acks, ack.alert_id, dumps(ack))
 
+    async def settled(self) -> None:
+        """Until every write started so far has been acknowledged by the broker (or has
+        failed, logged): the reply that confirms a client's act waits for it, so an act
+        answered ``acked`` is on its topic even if the gateway dies the next moment."""
+        pending = set(self._writes)
+        if pending:
+            await asyncio.wait(pending)
+
     def reference(self, change: ReferenceChangeV1) -> None:
         """Write a reference change (a snooze or its lifting) to ``rtic.reference.v1``."""
         self._write("snooze", self.topics.reference, change.id, dumps(change))

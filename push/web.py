@@ -342,6 +342,7 @@ async def _read(ws: WebSocket, client: Client, core: Fanout) -> None:
         raw = message.get("text")
         reply = core.on_client_message(client, raw if raw is not None else message["bytes"])
         if reply is not None:
+            await core.sink.settled()  # an ``acked`` promises the act is kept: not before
             client.send_now(reply)
 
 

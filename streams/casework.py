@@ -175,8 +175,9 @@ class CaseWork:
     async def book(self) -> CaseBook:
         if self._book is None:
             records = await self.records()
+            # resend: a batch stored before a crash but never sent is sent when it comes again.
             self._book = CaseBook(
-                records.cases, self.settings.force_code, self.clock, self.area_codes
+                records.cases, self.settings.force_code, self.clock, self.area_codes, resend=True
             )
         return self._book
 

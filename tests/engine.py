@@ -97,12 +97,24 @@ class Engine:
             stderr=subprocess.STDOUT,
         )
 
-    async def restart_worker(self) -> None:
-        """Stop the worker (as an operator would: SIGTERM) and start a new one."""
-        old = self.processes["worker"]
-        old.terminate()
+    async def restart_worker(self, *, kill: bool = False) -> None:
+        """Stop the worker (``kill``: SIGKILL, a crash; else SIGTERM, as an operator
+        would) and start a new one; back when a probe goes through again."""
+        await self._restart("worker", kill)
+
+    async def restart_gateway(self, *, kill: bool = False) -> None:
+        """Stop the gateway (``kill``: SIGKILL, a crash; else SIGTERM) and start a new
+        one; back when a probe goes through again."""
+        await self._restart("gateway", kill)
+
+    async def _restart(self, part: str, kill: bool) -> None:
+        old = self.processes[part]
+        if kill:
+            old.kill()
+        else:
+            old.terminate()
         await asyncio.to_thread(old.wait, 30)
-        self._spawn("worker", f"-{len(self.log_files)}")
+        self._spawn(part, f"-{len(self.log_files)}")
         await self._wait_ready(90)
 
     async def restart_cases(self, *, kill: bool = False) -> None:

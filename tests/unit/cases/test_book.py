@@ -98,6 +98,30 @@ async def test_redelivery_gives_no_new_entry_and_no_update(
     assert await records.cases.next_case_number(2026) == 2  # no number spent on replays
 
 
+async def test_a_resending_book_gives_a_redelivered_message_its_updates_again(
+    records: MemoryRecords, clock: Clock
+) -> None:
+    """A worker that stored a change and died before it sent its updates: the message
+    comes again and the same updates (same ids, same entries) go out; nothing is stored
+    twice."""
+    book = CaseBook(records.cases, "WM", clock, area_codes=lambda lat, lon: list(AREA), resend=True)
+    for source, model in _life():
+        first = await book.apply(source, model)
+        entries = [u for u in first if u.entry is not None]
+        again = await book.apply(source, model)  # the same message again
+        # Each entry the message makes again, as it was first sent (a call's grading is
+        # not made again: the case has its grade; see the report of issue 11).
+        assert bool(again) == bool(entries)
+        assert {(u.update_id, u.change, u.model_dump_json(include={"entry"})) for u in again} <= {
+            (u.update_id, u.change, u.model_dump_json(include={"entry"})) for u in entries
+        }
+    ref = "WM-2026-0000001"
+    view = await records.cases.view(ref)
+    assert view is not None
+    assert len({e.entry_id for e in view.timeline}) == len(view.timeline)
+    assert await records.cases.next_case_number(2026) == 2
+
+
 async def test_a_replayed_old_grading_does_not_put_the_old_grade_back(
     book: CaseBook, records: MemoryRecords
 ) -> None:

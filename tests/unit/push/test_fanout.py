@@ -40,6 +40,9 @@ class RecordingSink:
     def reference(self, change: ReferenceChangeV1) -> None:
         self.references.append(change)
 
+    async def settled(self) -> None:
+        return None
+
 
 def make_core(**overrides: Any) -> Fanout:
     kw: dict[str, Any] = {

@@ -84,6 +84,33 @@ async def test_a_write_without_a_producer_is_logged_and_counted(
     assert "could not record a client's ack" in caplog.text
 
 
+class SlowProducer:
+    """Acknowledges a send only when ``release`` is set (a broker taking its time)."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        self.sent: list[str] = []
+
+    async def send_and_wait(self, topic: str, value: bytes, key: bytes) -> None:
+        await self.release.wait()
+        self.sent.append(topic)
+
+
+async def test_settled_waits_until_the_broker_has_every_write_started() -> None:
+    """The ``acked`` reply waits for ``settled``: an answered ack is never only in memory."""
+    edge = KafkaEdge(Settings(topic_prefix="t-"), GatewayMetrics())
+    producer = SlowProducer()
+    edge._producer = producer  # type: ignore[assignment]
+    edge.ack(AlertAckV1(alert_id="a1", action="ack", by="an", role=Role.RTIC_ANALYST, at=NOW))
+    settling = asyncio.create_task(edge.settled())
+    await asyncio.sleep(0.05)
+    assert not settling.done() and producer.sent == []
+    producer.release.set()
+    await asyncio.wait_for(settling, 1)
+    assert producer.sent == [edge.topics.alert_acks]
+    await asyncio.wait_for(edge.settled(), 1)  # nothing pending: at once
+
+
 # ---- the audit trail ------------------------------------------------------------------------
 
 
