@@ -17,11 +17,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
 from cli.services import free_port, redis_answers, start_embedded_redis, start_tansu
 from enrichers.geo import GeoIndex
 from rtic.settings import PROJECT_ROOT, Settings
 from tests.engine import Engine
+
+# Property tests judge answers, not speed: on a loaded 2-core machine (CI, parallel
+# sessions) an example may take longer than Hypothesis's 200 ms deadline.
+hypothesis_settings.register_profile(
+    "rtic", deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+hypothesis_settings.load_profile("rtic")
 
 NOW = datetime(2026, 11, 24, 21, 30, tzinfo=UTC)
 BIRMINGHAM_CENTRE = (52.4862, -1.8904)  # Nechells ward, Birmingham

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from push.access import (
@@ -367,7 +367,7 @@ PRINCIPALS = st.builds(
 )
 
 
-@settings(max_examples=400)
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(PRINCIPALS, SUBSCRIPTIONS, ALERTS, st.none() | POINTS)
 def test_an_alert_goes_only_where_role_scope_and_filters_allow(
     who: Principal,
@@ -433,7 +433,7 @@ JSONISH = st.recursive(
 )
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.dictionaries(
         st.sampled_from(["areas", "severities", "radius_m", "position", "cases", "events", "x"]),
