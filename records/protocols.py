@@ -72,6 +72,15 @@ class CaseView(BaseModel):
     evidence: list[EvidenceV1]
 
 
+@dataclass(frozen=True)
+class CaseWrite:
+    """One ``CaseStore.save`` of a batch given to ``CaseStore.save_many``."""
+
+    case: CaseRow
+    entries: Sequence[TimelineEntryV1] = ()
+    links: Sequence[CaseLinkV1] = ()
+
+
 class CaseStore(Protocol):
     """Cases, their timelines, links and evidence."""
 
@@ -93,6 +102,12 @@ class CaseStore(Protocol):
     ) -> list[TimelineEntryV1]:
         """Upsert the case by reference; add the entries (by ``entry_id``) and links (by kind
         and id) it does not have yet. Returns the entries that were new."""
+        ...
+
+    async def save_many(self, writes: Sequence[CaseWrite]) -> list[list[TimelineEntryV1]]:
+        """Every write as ``save`` would do it, in order, in one transaction: all or nothing
+        (a write that fails leaves none of the batch stored). Returns, for each write, the
+        entries that were new (an entry in two writes is new in the first only)."""
         ...
 
     async def view(self, case_ref: str) -> CaseView | None: ...

@@ -214,15 +214,49 @@ class CaseWork:
     async def case_batch(self, batch: Sequence[RawRecord]) -> list[Message]:
         """A batch from the case sources through the case book: the messages to send
         (updates on ``rtic.cases.v1``, dead letters). Raises a ``TRANSIENT`` error when
-        the database does not answer (the caller tries the batch again)."""
+        the database does not answer (the caller tries the batch again).
+
+        The batch's writes are one transaction (``CaseBook.flush``), committed before
+        its messages are returned (and so before they are sent and the offsets move).
+        If that transaction fails for a reason other than the database not answering,
+        the batch is applied again a message at a time, so only the message at fault
+        is a dead letter, as it would be had each been saved alone."""
         book = await self.book()
-        out: list[Message] = []
         # The topics are read side by side, so one fetch may bring an alert before the
         # call it is about. Within a batch, what opens and links cases goes first (each
         # topic's own order kept): calls, incidents, evidence, then alerts, then acks.
         sources = self.sources
-        for record in sorted(batch, key=lambda r: SOURCE_ORDER[sources[r.topic]]):
-            source = sources[record.topic]
+        ordered = sorted(batch, key=lambda r: SOURCE_ORDER[sources[r.topic]])
+        counted = (self.stats.received.copy(), self.stats.skipped.copy())
+        dead = self.stats.dead_letters.copy()
+        try:
+            out = await self._apply_all(book, ordered, flush_each=False)
+            await book.flush()
+        except TRANSIENT:
+            book.discard()
+            raise
+        except Exception:
+            book.discard()
+            log.exception("a batch of %d case messages failed: applying one at a time", len(batch))
+            # Counted once: the counters as they were before the first attempt.
+            self.stats.received, self.stats.skipped = counted
+            self.stats.dead_letters = dead
+            out = await self._apply_all(book, ordered, flush_each=True)
+        self.stats.updates += sum(1 for topic, _, _ in out if topic == self.topics.cases)
+        return out
+
+    async def _apply_all(
+        self,
+        book: CaseBook,
+        records: Sequence[RawRecord],
+        *,
+        flush_each: bool,
+    ) -> list[Message]:
+        """The records through the book, in order; with ``flush_each`` each message's
+        writes are committed alone (and a message whose commit fails is a dead letter)."""
+        out: list[Message] = []
+        for record in records:
+            source = self.sources[record.topic]
             self.stats.received[source.value] += 1
             try:
                 model = decode_source(source, record.value)
@@ -231,14 +265,13 @@ class CaseWork:
                 continue
             observe_times(self.clock, model)
             try:
-                updates = await book.apply(source, model)
+                updates = await book.apply(source, model, flush=flush_each)
             except TRANSIENT:
                 raise
             except Exception as exc:
                 log.exception("the case book failed on a message from %s", record.topic)
                 out.append(self.dead_letter(record, f"internal error: {type(exc).__name__}: {exc}"))
                 continue
-            self.stats.updates += len(updates)
             out.extend((self.topics.cases, u.case_ref.encode(), dumps(u)) for u in updates)
         return out
 

@@ -133,7 +133,7 @@ async def test_a_message_the_book_fails_on_is_a_dead_letter(
 ) -> None:
     book = await work.book()
 
-    async def broken(source: Any, model: Any) -> Any:
+    async def broken(source: Any, model: Any, *, flush: bool = True) -> Any:
         raise KeyError("boom")
 
     monkeypatch.setattr(book, "apply", broken)
