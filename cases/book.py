@@ -171,6 +171,7 @@ class CaseBook:
             year = at.astimezone(UTC).year
             number = await self.session.next_case_number(year)
             case_ref = format_case_ref(self.force_code, year, number)
+        self.session.opening(case_ref)
         return CaseRow(
             case_ref=case_ref,
             status=CaseStatus.RECEIVED,

@@ -118,6 +118,13 @@ class CaseSession:
                 self._cases.put(case_ref, case)
         return case.model_copy(deep=True)
 
+    def opening(self, case_ref: str) -> None:
+        """Say that ``case_ref`` is being opened: the store has no row of it (a fresh
+        number, or ``get_case`` found none), so it has no entries either (they belong
+        to a stored case) and its timeline need not be read."""
+        if case_ref not in self._pending_timelines and case_ref not in self._timelines:
+            self._pending_timelines[case_ref] = []
+
     async def timeline(self, case_ref: str) -> list[TimelineEntryV1]:
         """The case's entries (stored and pending), in the order they were saved."""
         return list(await self._timeline(case_ref))
