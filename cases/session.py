@@ -106,6 +106,18 @@ class CaseSession:
         self._links.put(key, ref)
         return ref
 
+    async def prefetch_links(self, keys: Sequence[LinkKey]) -> None:
+        """Read the links of a whole batch in one query (those not known yet), so the
+        messages' own look-ups, found or not, come from the cache."""
+        missing = list(
+            dict.fromkeys(k for k in keys if k not in self._pending_links and k not in self._links)
+        )
+        if not missing:
+            return
+        found = await self.store.cases_for_links(missing)
+        for key in missing:
+            self._links.put(key, found.get(key))
+
     async def get_case(self, case_ref: str) -> CaseRow | None:
         case = self._pending_cases.get(case_ref)
         if case is None:

@@ -76,6 +76,11 @@ class MemoryCaseStore:
     async def case_for_link(self, kind: LinkKind, source_id: str) -> str | None:
         return self.links.get((kind, source_id))
 
+    async def cases_for_links(
+        self, keys: Sequence[tuple[LinkKind, str]]
+    ) -> dict[tuple[LinkKind, str], str]:
+        return {key: self.links[key] for key in keys if key in self.links}
+
     async def get_case(self, case_ref: str) -> CaseRow | None:
         case = self.cases.get(case_ref)
         return case.model_copy(deep=True) if case else None

@@ -92,6 +92,13 @@ class CaseStore(Protocol):
         """The reference of the case a call, incident, alert, evidence item... is linked to."""
         ...
 
+    async def cases_for_links(
+        self, keys: Sequence[tuple[LinkKind, str]]
+    ) -> dict[tuple[LinkKind, str], str]:
+        """``case_for_link`` of many links in one read: the linked ones' case references
+        (a link in no case is left out)."""
+        ...
+
     async def get_case(self, case_ref: str) -> CaseRow | None: ...
 
     async def save(

@@ -61,6 +61,7 @@ from rtic.casework import (
 from rtic.errors import ConfigError, ServiceError
 
 BUSY_TIMEOUT_S = 30.0
+LINKS_PER_READ = 500  # ids in one IN (...): well under every driver's parameter limit
 PURGEABLE = ("cases", "evidence", "revocations")
 
 _cases = cast(Table, CaseRecord.__table__)
@@ -268,6 +269,23 @@ class SqlCaseStore:
         )
         async with self._engine.connect() as conn:
             return (await conn.execute(query)).scalar_one_or_none()
+
+    async def cases_for_links(
+        self, keys: Sequence[tuple[LinkKind, str]]
+    ) -> dict[tuple[LinkKind, str], str]:
+        wanted = set(keys)
+        ids = sorted({source_id for _, source_id in wanted})
+        found: dict[tuple[LinkKind, str], str] = {}
+        async with self._engine.connect() as conn:
+            for i in range(0, len(ids), LINKS_PER_READ):
+                query = select(_links.c.kind, _links.c.source_id, _links.c.case_ref).where(
+                    _links.c.source_id.in_(ids[i : i + LINKS_PER_READ])
+                )
+                for kind, source_id, case_ref in await conn.execute(query):
+                    key = (LinkKind(kind), source_id)
+                    if key in wanted:
+                        found[key] = case_ref
+        return found
 
     async def get_case(self, case_ref: str) -> CaseRow | None:
         async with self._engine.connect() as conn:

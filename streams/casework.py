@@ -11,7 +11,8 @@ Two agents, each taking batches (``take_events``) of raw bytes:
   audit trail (``AuditStore.append``: a record already stored is skipped).
 
 At-least-once: a batch's offsets are acknowledged only after its records are
-committed to the database and its messages acknowledged by the broker. A
+committed to the database (one transaction for the batch's case changes) and its
+messages acknowledged by the broker. A
 batch that is delivered again (a restart, a rebalance) changes nothing: the
 writers upsert by stable ids and the case book sends no update for what it
 already has. If the database does not answer, the batch is held and tried
@@ -227,10 +228,14 @@ class CaseWork:
         # topic's own order kept): calls, incidents, evidence, then alerts, then acks.
         sources = self.sources
         ordered = sorted(batch, key=lambda r: SOURCE_ORDER[sources[r.topic]])
+        decoded = [(record, self._decode(record)) for record in ordered]
         counted = (self.stats.received.copy(), self.stats.skipped.copy())
         dead = self.stats.dead_letters.copy()
         try:
-            out = await self._apply_all(book, ordered, flush_each=False)
+            await book.prefetch(
+                [(sources[r.topic], m) for r, m in decoded if isinstance(m, BaseModel)]
+            )
+            out = await self._apply_all(book, decoded, flush_each=False)
             await book.flush()
         except TRANSIENT:
             book.discard()
@@ -241,27 +246,32 @@ class CaseWork:
             # Counted once: the counters as they were before the first attempt.
             self.stats.received, self.stats.skipped = counted
             self.stats.dead_letters = dead
-            out = await self._apply_all(book, ordered, flush_each=True)
+            out = await self._apply_all(book, decoded, flush_each=True)
         self.stats.updates += sum(1 for topic, _, _ in out if topic == self.topics.cases)
         return out
+
+    def _decode(self, record: RawRecord) -> BaseModel | ContractError:
+        """The record's model, or why it has none."""
+        try:
+            return decode_source(self.sources[record.topic], record.value)
+        except ContractError as exc:
+            return exc
 
     async def _apply_all(
         self,
         book: CaseBook,
-        records: Sequence[RawRecord],
+        decoded: Sequence[tuple[RawRecord, BaseModel | ContractError]],
         *,
         flush_each: bool,
     ) -> list[Message]:
-        """The records through the book, in order; with ``flush_each`` each message's
-        writes are committed alone (and a message whose commit fails is a dead letter)."""
+        """The decoded records through the book, in order; with ``flush_each`` each
+        message's writes are committed alone (and one whose commit fails is a dead letter)."""
         out: list[Message] = []
-        for record in records:
+        for record, model in decoded:
             source = self.sources[record.topic]
             self.stats.received[source.value] += 1
-            try:
-                model = decode_source(source, record.value)
-            except ContractError as exc:
-                self._bad(record, exc, out)
+            if isinstance(model, ContractError):
+                self._bad(record, model, out)
                 continue
             observe_times(self.clock, model)
             try:

@@ -172,3 +172,15 @@ async def test_evidence_is_saved_after_what_is_pending(store: CountingStore) -> 
     await session.save(case)
     assert await session.save_evidence(make_evidence(1), case.case_ref)
     assert session.pending == 0 and await store.get_case(case.case_ref) == case
+
+
+async def test_prefetched_links_are_not_read_again(store: CountingStore) -> None:
+    case = make_case(1)
+    await store.save(case, links=[CALL])
+    session = CaseSession(store)
+    keys = [(LinkKind.CALL, "C-1"), (LinkKind.INCIDENT, "I-1"), (LinkKind.CALL, "C-1")]
+    await session.prefetch_links(keys)
+    await session.prefetch_links(keys)  # all known now: no read
+    assert await session.case_for_link(LinkKind.CALL, "C-1") == case.case_ref
+    assert await session.case_for_link(LinkKind.INCIDENT, "I-1") is None
+    assert store.calls["case_for_link"] == 0

@@ -192,6 +192,22 @@ class RecordsContract:
         assert await records.cases.list_cases(officer="OFF-1") == []
         assert await records.cases.list_cases(officer="OFF-2") == [moved]
 
+    async def test_cases_for_links_reads_many_links_at_once(self, records: Records) -> None:
+        first, second = make_case(1), make_case(2)
+        await records.cases.save(first, links=[CaseLinkV1(kind=LinkKind.CALL, id="X-1")])
+        await records.cases.save(second, links=[CaseLinkV1(kind=LinkKind.INCIDENT, id="X-2")])
+        keys = [
+            (LinkKind.CALL, "X-1"),
+            (LinkKind.INCIDENT, "X-1"),  # the same id, another kind: in no case
+            (LinkKind.INCIDENT, "X-2"),
+            (LinkKind.ALERT, "X-3"),
+        ]
+        assert await records.cases.cases_for_links(keys) == {
+            (LinkKind.CALL, "X-1"): first.case_ref,
+            (LinkKind.INCIDENT, "X-2"): second.case_ref,
+        }
+        assert await records.cases.cases_for_links([]) == {}
+
     # ---- a batch of writes in one transaction ------------------------------------------
 
     async def test_save_many_leaves_what_saving_each_in_turn_leaves(self, records: Records) -> None:

@@ -242,7 +242,17 @@ async def test_a_batch_is_one_transaction_and_sends_what_one_at_a_time_sends(
     )
     one_by_one = [m for record in batch for m in await alone.case_batch([record])]
     assert out == one_by_one
+    store = work._records.cases  # type: ignore[union-attr]
+    single_reads: list[Any] = []
+    real_read = store.case_for_link
+
+    async def read(*args: Any) -> Any:
+        single_reads.append(args)
+        return await real_read(*args)
+
+    monkeypatch.setattr(store, "case_for_link", read)
     assert await work.case_batch(batch) == [] and sizes == [15]  # redelivered: no write
+    assert single_reads == []  # the batch's links came from one read (or the cache)
 
 
 async def test_a_batch_the_database_refuses_is_applied_a_message_at_a_time(
