@@ -147,6 +147,11 @@ class CaseBook:
         transaction). On failure nothing of them is stored and the error is raised."""
         await self.session.flush()
 
+    @property
+    def pending(self) -> int:
+        """How many writes wait for ``flush``."""
+        return self.session.pending
+
     def discard(self) -> None:
         """Drop the writes not flushed yet (their batch will be applied again)."""
         self.session.discard()

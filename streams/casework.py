@@ -223,6 +223,10 @@ class CaseWork:
         the batch is applied again a message at a time, so only the message at fault
         is a dead letter, as it would be had each been saved alone."""
         book = await self.book()
+        if book.pending:
+            # Writes of a batch that was interrupted (cancelled) before its commit: that
+            # batch comes again, so they are dropped, and with them what they told the cache.
+            book.discard()
         # The topics are read side by side, so one fetch may bring an alert before the
         # call it is about. Within a batch, what opens and links cases goes first (each
         # topic's own order kept): calls, incidents, evidence, then alerts, then acks.

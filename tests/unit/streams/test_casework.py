@@ -300,3 +300,16 @@ async def test_a_batch_whose_commit_fails_for_now_is_tried_again_whole(
     assert attempts == [6, 6]
     assert len(await store.list_cases()) == 2
     assert [orjson.loads(v)["change"] for _, _, v in out].count("opened") == 2
+
+
+async def test_writes_of_an_interrupted_batch_are_not_kept(work: CaseWork) -> None:
+    """A batch cancelled between applying and committing comes again: its updates are
+    sent then, as if it had never been seen."""
+    batch = _lives(work, 1)
+    book = await work.book()
+    for record in batch:  # applied, never flushed: what a cancelled batch leaves
+        await book.apply(work.sources[record.topic], work._decode(record), flush=False)  # type: ignore[arg-type]
+    assert book.pending == 3
+    out = await work.case_batch(batch)
+    assert [orjson.loads(v)["change"] for _, _, v in out].count("opened") == 1
+    assert book.pending == 0
