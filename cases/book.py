@@ -22,13 +22,14 @@ injected; event times are used wherever a message has one), no environment.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel
 
+from cases.session import DEFAULT_CACHE_SIZE, CaseSession
 from cases.table import (
     ACK_WORDS,
     CASE_CATEGORIES,
@@ -43,7 +44,7 @@ from cases.table import (
     opens_case,
     when_words,
 )
-from records.protocols import CaseRow, CaseStore, CaseView, ReporterV1
+from records.protocols import CaseRow, CaseStore, ReporterV1
 from rtic.casework import (
     CaseLinkV1,
     CaseStatus,
@@ -106,6 +107,13 @@ class CaseBook:
             ``update_id``s) instead of none: a worker that stored a change and died before
             it sent the change's updates sends them when the message comes again (at least
             once on ``rtic.cases.v1``; consumers drop a repeat by its ``update_id``).
+        cache_size: how many cases and links the book keeps in memory
+            (``cases.session.CaseSession``: right only with one case worker per
+            deployment, as docs/cases.md requires).
+
+    ``apply`` saves each message in its own transaction; ``apply(..., flush=False)``
+    holds the writes until ``flush`` (one transaction for a batch; ``discard`` drops
+    them when the batch is to be tried again).
     """
 
     def __init__(
@@ -114,19 +122,53 @@ class CaseBook:
         force_code: str = "WM",
         clock: Clock | Callable[[], datetime] = utc_now,
         area_codes: AreaCodes | None = None,
+        cache_size: int = DEFAULT_CACHE_SIZE,
         *,
         resend: bool = False,
     ) -> None:
-        self.store = store
+        self.session = CaseSession(store, cache_size)
         self.force_code = force_code
         self.clock = as_clock(clock)
         self.area_codes = area_codes
         self.resend = resend
 
-    async def apply(self, source: Source | str, model: BaseModel) -> list[CaseUpdateV1]:
+    async def apply(
+        self, source: Source | str, model: BaseModel, *, flush: bool = True
+    ) -> list[CaseUpdateV1]:
         """Apply one message; the updates it makes (none for a redelivery or a message
-        that belongs to no case)."""
-        source = Source(source)
+        that belongs to no case). With ``flush`` (the default) its writes are committed
+        before it returns; without, they wait for ``flush()``, and the updates must not
+        be sent before that."""
+        if not flush:
+            return await self._apply(Source(source), model)
+        try:
+            updates = await self._apply(Source(source), model)
+            await self.session.flush()
+        except BaseException:
+            self.session.discard()
+            raise
+        return updates
+
+    async def flush(self) -> None:
+        """Commit the writes of the messages applied with ``flush=False`` (one
+        transaction). On failure nothing of them is stored and the error is raised."""
+        await self.session.flush()
+
+    @property
+    def pending(self) -> int:
+        """How many writes wait for ``flush``."""
+        return self.session.pending
+
+    def discard(self) -> None:
+        """Drop the writes not flushed yet (their batch will be applied again)."""
+        self.session.discard()
+
+    async def prefetch(self, messages: Sequence[tuple[Source, BaseModel]]) -> None:
+        """Read the links a batch of messages will look up in one query (optional: only
+        fewer reads; ``apply`` looks up whatever is not known)."""
+        await self.session.prefetch_links([k for s, m in messages for k in link_keys(s, m)])
+
+    async def _apply(self, source: Source, model: BaseModel) -> list[CaseUpdateV1]:
         if source is Source.CALL and isinstance(model, CallV1):
             return await self._on_call(model)
         if source is Source.INCIDENT and isinstance(model, IncidentEventV1):
@@ -144,8 +186,9 @@ class CaseBook:
     async def _new_case(self, case_ref: str | None, category: str, at: datetime) -> CaseRow:
         if case_ref is None:
             year = at.astimezone(UTC).year
-            number = await self.store.next_case_number(year)
+            number = await self.session.next_case_number(year)
             case_ref = format_case_ref(self.force_code, year, number)
+        self.session.opening(case_ref)
         return CaseRow(
             case_ref=case_ref,
             status=CaseStatus.RECEIVED,
@@ -201,7 +244,7 @@ class CaseBook:
     ) -> _Change | None:
         """The change of the case ``case_ref`` (opened if it does not exist and ``opens``
         gives its category and time); None when there is no case to change."""
-        before = await self.store.get_case(case_ref) if case_ref is not None else None
+        before = await self.session.get_case(case_ref) if case_ref is not None else None
         if before is None and opens is None:
             return None
         if before is None:
@@ -216,7 +259,7 @@ class CaseBook:
     async def _on_call(self, call: CallV1) -> list[CaseUpdateV1]:
         given = (call.model_extra or {}).get("case_ref")
         given = given if isinstance(given, str) and is_case_ref(given) else None
-        linked = await self.store.case_for_link(LinkKind.CALL, call.call_id)
+        linked = await self.session.case_for_link(LinkKind.CALL, call.call_id)
         opens = (call.category, call.received_at)
         if given is None and linked is None and not opens_case(call.channel, call.category):
             return []
@@ -241,7 +284,7 @@ class CaseBook:
         return await self._commit(ch)
 
     async def _on_incident(self, inc: IncidentEventV1) -> list[CaseUpdateV1]:
-        store = self.store
+        store = self.session
         linked = await store.case_for_link(LinkKind.INCIDENT, inc.incident_id)
         calls: dict[str, str | None] = {}
         for call_id in inc.call_ids or ():
@@ -276,8 +319,8 @@ class CaseBook:
         go down, so an old event read again must not put its grade back. An incident's
         events come in order, so one at the same time as the last grading *of the same
         incident* is that event or an earlier one."""
-        view = await self.store.view(case_ref)
-        graded = [e for e in view.timeline if e.kind is TimelineKind.ASSESSED] if view else []
+        timeline = await self.session.timeline(case_ref)
+        graded = [e for e in timeline if e.kind is TimelineKind.ASSESSED]
         if not graded:
             return True
         last = max(e.at for e in graded)
@@ -331,7 +374,7 @@ class CaseBook:
             self._entry(ch, row_key)
 
     async def _on_alert(self, alert: AlertV1) -> list[CaseUpdateV1]:
-        store, refs = self.store, []
+        store, refs = self.session, []
         for event_id in alert.source_event_ids:
             ref = await store.case_for_link(LinkKind.CALL, event_id) or await store.case_for_link(
                 LinkKind.INCIDENT, event_id
@@ -353,7 +396,7 @@ class CaseBook:
         return updates
 
     async def _on_ack(self, ack: AlertAckV1) -> list[CaseUpdateV1]:
-        ref = await self.store.case_for_link(LinkKind.ALERT, ack.alert_id)
+        ref = await self.session.case_for_link(LinkKind.ALERT, ack.alert_id)
         ch = await self._change(ref, None, f"alert:{ack.alert_id}", ack.at)
         if ch is None:
             return []
@@ -364,7 +407,7 @@ class CaseBook:
         return await self._commit(ch)
 
     async def _on_evidence(self, item: EvidenceV1) -> list[CaseUpdateV1]:
-        store = self.store
+        store = self.session
         ref = item.case_ref
         if ref is None and item.incident_id:
             ref = await store.case_for_link(LinkKind.INCIDENT, item.incident_id)
@@ -389,36 +432,36 @@ class CaseBook:
         updates it makes.
 
         A change whose fields or links differ is new. One that only adds entries may be
-        a redelivery: the case's timeline is read first, and if every entry is there
-        already nothing is written (reads are cheap; a commit is what costs).
+        a redelivery: the case's timeline is read first (from the session's cache,
+        mostly), and if every entry is there already nothing is written.
         """
-        store, before, case = self.store, ch.before, ch.case
+        store, before, case = self.session, ch.before, ch.case
         for link in ch.maybe_links:
             if await store.case_for_link(link.kind, link.id) is None:
                 ch.links.append(link)
         if before is not None:
             if not ch.links and _fields(case) == _fields(before):
-                view = await store.view(case.case_ref) if ch.entries else None
-                stored = {e.entry_id for e in view.timeline} if view else set()
+                timeline = await store.timeline(case.case_ref) if ch.entries else []
+                stored = {e.entry_id for e in timeline}
                 if all(e.entry_id in stored for e in ch.entries):
                     # A redelivery: nothing changed (its updates again, if resending).
-                    return self._resent(ch, view) if self.resend and view else []
+                    return self._resent(ch, timeline) if self.resend and timeline else []
             case.updated_at = max(before.updated_at, ch.at)
             case.version = before.version + 1
         new = await store.save(case, ch.entries, ch.links)
         new_ids = {e.entry_id for e in new}
         return self._updates(ch, [e for e in ch.entries if e.entry_id in new_ids])
 
-    def _resent(self, ch: _Change, view: CaseView) -> list[CaseUpdateV1]:
+    def _resent(self, ch: _Change, timeline: Sequence[TimelineEntryV1]) -> list[CaseUpdateV1]:
         """The entry updates a redelivered change made when it was first saved, with the
         same ids and the entries as stored (a message sent again may say it otherwise: a
         re-raised alert): 'opened' for the first entry when the change opened the case
         (its source is that of the case's first entry), 'timeline' for the others."""
         if not ch.entries:
             return []
-        stored = {e.entry_id: e for e in view.timeline}
+        stored = {e.entry_id: e for e in timeline}
         entries = [stored[e.entry_id] for e in ch.entries]
-        opened = bool(view.timeline) and view.timeline[0].source == ch.source
+        opened = bool(timeline) and timeline[0].source == ch.source
         first = replace(ch, before=None) if opened else ch
         return [u for u in self._updates(first, entries) if u.entry is not None]
 
@@ -457,6 +500,26 @@ class CaseBook:
             elif case.status != before.status:
                 out.append(update("status", f"{case.status.value}", ch.at))
         return out
+
+
+def link_keys(source: Source, model: BaseModel) -> list[tuple[LinkKind, str]]:
+    """The links ``CaseBook.apply`` looks up for a message (to read them in advance)."""
+    if isinstance(model, CallV1):
+        return [(LinkKind.CALL, model.call_id)]
+    if isinstance(model, IncidentEventV1):
+        calls = [(LinkKind.CALL, c) for c in model.call_ids or ()]
+        return [(LinkKind.INCIDENT, model.incident_id), *calls]
+    if isinstance(model, AlertV1):
+        keys = [(LinkKind.ALERT, model.alert_id)]
+        for event_id in model.source_event_ids:
+            keys += [(LinkKind.CALL, event_id), (LinkKind.INCIDENT, event_id)]
+        return keys
+    if isinstance(model, AlertAckV1):
+        return [(LinkKind.ALERT, model.alert_id)]
+    if isinstance(model, EvidenceV1):
+        keys = [(LinkKind.EVIDENCE, model.evidence_id)]
+        return keys + ([(LinkKind.INCIDENT, model.incident_id)] if model.incident_id else [])
+    return []
 
 
 def _units_note(units: list[str]) -> str | None:

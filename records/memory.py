@@ -22,6 +22,7 @@ from records.protocols import (
     CaseRow,
     CaseStore,
     CaseView,
+    CaseWrite,
     PurgeReport,
     Revocations,
     RevocationStore,
@@ -75,6 +76,11 @@ class MemoryCaseStore:
     async def case_for_link(self, kind: LinkKind, source_id: str) -> str | None:
         return self.links.get((kind, source_id))
 
+    async def cases_for_links(
+        self, keys: Sequence[tuple[LinkKind, str]]
+    ) -> dict[tuple[LinkKind, str], str]:
+        return {key: self.links[key] for key in keys if key in self.links}
+
     async def get_case(self, case_ref: str) -> CaseRow | None:
         case = self.cases.get(case_ref)
         return case.model_copy(deep=True) if case else None
@@ -85,11 +91,19 @@ class MemoryCaseStore:
         entries: Sequence[TimelineEntryV1] = (),
         links: Sequence[CaseLinkV1] = (),
     ) -> list[TimelineEntryV1]:
-        for entry in entries:
-            if entry.case_ref != case.case_ref:
-                raise ValueError(
-                    f"entry {entry.entry_id} is of {entry.case_ref}, not {case.case_ref}"
-                )
+        _check_entries(case, entries)
+        return self._save(case, entries, links)
+
+    async def save_many(self, writes: Sequence[CaseWrite]) -> list[list[TimelineEntryV1]]:
+        # Every check before any change: a batch that fails changes nothing, as a
+        # rolled-back transaction.
+        for write in writes:
+            _check_entries(write.case, write.entries)
+        return [self._save(w.case, w.entries, w.links) for w in writes]
+
+    def _save(
+        self, case: CaseRow, entries: Sequence[TimelineEntryV1], links: Sequence[CaseLinkV1]
+    ) -> list[TimelineEntryV1]:
         stored = self.cases.get(case.case_ref)
         # A stale writer (an older version of the case) never undoes a newer one.
         if stored is None or stored.version <= case.version:
@@ -161,6 +175,12 @@ class MemoryCaseStore:
     async def get_evidence(self, evidence_id: str) -> tuple[EvidenceV1, str | None] | None:
         stored = self.evidence.get(evidence_id)
         return (stored.item.model_copy(deep=True), stored.case_ref) if stored else None
+
+
+def _check_entries(case: CaseRow, entries: Sequence[TimelineEntryV1]) -> None:
+    for entry in entries:
+        if entry.case_ref != case.case_ref:
+            raise ValueError(f"entry {entry.entry_id} is of {entry.case_ref}, not {case.case_ref}")
 
 
 class MemoryAuditStore:

@@ -72,6 +72,15 @@ class CaseView(BaseModel):
     evidence: list[EvidenceV1]
 
 
+@dataclass(frozen=True)
+class CaseWrite:
+    """One ``CaseStore.save`` of a batch given to ``CaseStore.save_many``."""
+
+    case: CaseRow
+    entries: Sequence[TimelineEntryV1] = ()
+    links: Sequence[CaseLinkV1] = ()
+
+
 class CaseStore(Protocol):
     """Cases, their timelines, links and evidence."""
 
@@ -81,6 +90,13 @@ class CaseStore(Protocol):
 
     async def case_for_link(self, kind: LinkKind, source_id: str) -> str | None:
         """The reference of the case a call, incident, alert, evidence item... is linked to."""
+        ...
+
+    async def cases_for_links(
+        self, keys: Sequence[tuple[LinkKind, str]]
+    ) -> dict[tuple[LinkKind, str], str]:
+        """``case_for_link`` of many links in one read: the linked ones' case references
+        (a link in no case is left out)."""
         ...
 
     async def get_case(self, case_ref: str) -> CaseRow | None: ...
@@ -93,6 +109,12 @@ class CaseStore(Protocol):
     ) -> list[TimelineEntryV1]:
         """Upsert the case by reference; add the entries (by ``entry_id``) and links (by kind
         and id) it does not have yet. Returns the entries that were new."""
+        ...
+
+    async def save_many(self, writes: Sequence[CaseWrite]) -> list[list[TimelineEntryV1]]:
+        """Every write as ``save`` would do it, in order, in one transaction: all or nothing
+        (a write that fails leaves none of the batch stored). Returns, for each write, the
+        entries that were new (an entry in two writes is new in the first only)."""
         ...
 
     async def view(self, case_ref: str) -> CaseView | None: ...

@@ -43,6 +43,7 @@ from records.protocols import (
     CaseRow,
     CaseStore,
     CaseView,
+    CaseWrite,
     PurgeReport,
     Revocations,
     RevocationStore,
@@ -60,6 +61,7 @@ from rtic.casework import (
 from rtic.errors import ConfigError, ServiceError
 
 BUSY_TIMEOUT_S = 30.0
+LINKS_PER_READ = 500  # ids in one IN (...): well under every driver's parameter limit
 PURGEABLE = ("cases", "evidence", "revocations")
 
 _cases = cast(Table, CaseRecord.__table__)
@@ -213,6 +215,24 @@ def _first_of_each(entries: Sequence[TimelineEntryV1]) -> list[TimelineEntryV1]:
     return unique
 
 
+async def _upsert_case(conn: AsyncConnection, case: CaseRow) -> None:
+    """Insert or update a case's row (and rewrite its access rows), unless the stored
+    row is newer."""
+    values = _case_values(case)
+    stmt = _insert(conn, _cases).values(**values)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[_cases.c.case_ref],
+        set_={k: stmt.excluded[k] for k in values if k != "case_ref"},
+        # A stale writer (an older version of the case) never undoes a newer one.
+        where=_cases.c.version <= stmt.excluded.version,
+    ).returning(_cases.c.case_ref)
+    if (await conn.execute(stmt)).first() is not None:
+        await conn.execute(delete(_access).where(_access.c.case_ref == case.case_ref))
+        await _insert_new(
+            conn, _access, _access_values(case), ["case_ref", "kind", "value"], "value"
+        )
+
+
 def _case_row(row: Any) -> CaseRow:
     return CaseRow.model_validate(dict(row._mapping))
 
@@ -250,6 +270,23 @@ class SqlCaseStore:
         async with self._engine.connect() as conn:
             return (await conn.execute(query)).scalar_one_or_none()
 
+    async def cases_for_links(
+        self, keys: Sequence[tuple[LinkKind, str]]
+    ) -> dict[tuple[LinkKind, str], str]:
+        wanted = set(keys)
+        ids = sorted({source_id for _, source_id in wanted})
+        found: dict[tuple[LinkKind, str], str] = {}
+        async with self._engine.connect() as conn:
+            for i in range(0, len(ids), LINKS_PER_READ):
+                query = select(_links.c.kind, _links.c.source_id, _links.c.case_ref).where(
+                    _links.c.source_id.in_(ids[i : i + LINKS_PER_READ])
+                )
+                for kind, source_id, case_ref in await conn.execute(query):
+                    key = (LinkKind(kind), source_id)
+                    if key in wanted:
+                        found[key] = case_ref
+        return found
+
     async def get_case(self, case_ref: str) -> CaseRow | None:
         async with self._engine.connect() as conn:
             row = (await conn.execute(select(_cases).where(_cases.c.case_ref == case_ref))).first()
@@ -261,35 +298,50 @@ class SqlCaseStore:
         entries: Sequence[TimelineEntryV1] = (),
         links: Sequence[CaseLinkV1] = (),
     ) -> list[TimelineEntryV1]:
-        unique = _first_of_each(entries)
-        for entry in unique:
-            if entry.case_ref != case.case_ref:
-                raise ValueError(
-                    f"entry {entry.entry_id} is of {entry.case_ref}, not {case.case_ref}"
+        return (await self.save_many([CaseWrite(case, entries, links)]))[0]
+
+    async def save_many(self, writes: Sequence[CaseWrite]) -> list[list[TimelineEntryV1]]:
+        """All the writes in one transaction of a few statements, whatever their number:
+        each case's row upserted once (its newest version: what upserting every write in
+        turn would leave), then every entry in one multi-row insert, every link in one."""
+        uniques = [_first_of_each(w.entries) for w in writes]
+        for write, unique in zip(writes, uniques, strict=True):
+            for entry in unique:
+                if entry.case_ref != write.case.case_ref:
+                    raise ValueError(
+                        f"entry {entry.entry_id} is of {entry.case_ref}, not {write.case.case_ref}"
+                    )
+        if not writes:
+            return []
+        newest: dict[str, CaseRow] = {}
+        for write in writes:
+            held = newest.get(write.case.case_ref)
+            if held is None or held.version <= write.case.version:
+                newest[write.case.case_ref] = write.case
+        entries = _first_of_each([e for unique in uniques for e in unique])
+        links: dict[tuple[str, str], dict[str, Any]] = {}
+        for write in writes:
+            for link in write.links:
+                links.setdefault(
+                    (link.kind.value, link.id),
+                    {
+                        "case_ref": write.case.case_ref,
+                        "kind": link.kind.value,
+                        "source_id": link.id,
+                    },
                 )
         async with self._engine.begin() as conn:
-            values = _case_values(case)
-            stmt = _insert(conn, _cases).values(**values)
-            stmt = stmt.on_conflict_do_update(
-                index_elements=[_cases.c.case_ref],
-                set_={k: stmt.excluded[k] for k in values if k != "case_ref"},
-                # A stale writer (an older version of the case) never undoes a newer one.
-                where=_cases.c.version <= stmt.excluded.version,
-            ).returning(_cases.c.case_ref)
-            if (await conn.execute(stmt)).first() is not None:
-                await conn.execute(delete(_access).where(_access.c.case_ref == case.case_ref))
-                await _insert_new(
-                    conn, _access, _access_values(case), ["case_ref", "kind", "value"], "value"
-                )
+            for case in newest.values():
+                await _upsert_case(conn, case)
             new = await _insert_new(
-                conn, _entries, [_entry_values(e) for e in unique], ["entry_id"], "entry_id"
+                conn, _entries, [_entry_values(e) for e in entries], ["entry_id"], "entry_id"
             )
-            link_rows = [
-                {"case_ref": case.case_ref, "kind": link.kind.value, "source_id": link.id}
-                for link in links
-            ]
-            await _insert_new(conn, _links, link_rows, ["kind", "source_id"], "seq")
-        return [e for e in unique if e.entry_id in new]
+            await _insert_new(conn, _links, list(links.values()), ["kind", "source_id"], "seq")
+        out: list[list[TimelineEntryV1]] = []
+        for unique in uniques:
+            out.append([e for e in unique if e.entry_id in new])
+            new -= {e.entry_id for e in unique}  # new once: in its first write
+        return out
 
     async def view(self, case_ref: str) -> CaseView | None:
         async with self._engine.connect() as conn:

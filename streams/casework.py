@@ -11,7 +11,8 @@ Two agents, each taking batches (``take_events``) of raw bytes:
   audit trail (``AuditStore.append``: a record already stored is skipped).
 
 At-least-once: a batch's offsets are acknowledged only after its records are
-committed to the database and its messages acknowledged by the broker. A
+committed to the database (one transaction for the batch's case changes) and its
+messages acknowledged by the broker. A
 batch that is delivered again (a restart, a rebalance) changes nothing: the
 writers upsert by stable ids and the case book sends no update for what it
 already has. If the database does not answer, the batch is held and tried
@@ -215,31 +216,77 @@ class CaseWork:
     async def case_batch(self, batch: Sequence[RawRecord]) -> list[Message]:
         """A batch from the case sources through the case book: the messages to send
         (updates on ``rtic.cases.v1``, dead letters). Raises a ``TRANSIENT`` error when
-        the database does not answer (the caller tries the batch again)."""
+        the database does not answer (the caller tries the batch again).
+
+        The batch's writes are one transaction (``CaseBook.flush``), committed before
+        its messages are returned (and so before they are sent and the offsets move).
+        If that transaction fails for a reason other than the database not answering,
+        the batch is applied again a message at a time, so only the message at fault
+        is a dead letter, as it would be had each been saved alone."""
         book = await self.book()
-        out: list[Message] = []
+        if book.pending:
+            # Writes of a batch that was interrupted (cancelled) before its commit: that
+            # batch comes again, so they are dropped, and with them what they told the cache.
+            book.discard()
         # The topics are read side by side, so one fetch may bring an alert before the
         # call it is about. Within a batch, what opens and links cases goes first (each
         # topic's own order kept): calls, incidents, evidence, then alerts, then acks.
         sources = self.sources
-        for record in sorted(batch, key=lambda r: SOURCE_ORDER[sources[r.topic]]):
-            source = sources[record.topic]
+        ordered = sorted(batch, key=lambda r: SOURCE_ORDER[sources[r.topic]])
+        decoded = [(record, self._decode(record)) for record in ordered]
+        counted = (self.stats.received.copy(), self.stats.skipped.copy())
+        dead = self.stats.dead_letters.copy()
+        try:
+            await book.prefetch(
+                [(sources[r.topic], m) for r, m in decoded if isinstance(m, BaseModel)]
+            )
+            out = await self._apply_all(book, decoded, flush_each=False)
+            await book.flush()
+        except TRANSIENT:
+            book.discard()
+            raise
+        except Exception:
+            book.discard()
+            log.exception("a batch of %d case messages failed: applying one at a time", len(batch))
+            # Counted once: the counters as they were before the first attempt.
+            self.stats.received, self.stats.skipped = counted
+            self.stats.dead_letters = dead
+            out = await self._apply_all(book, decoded, flush_each=True)
+        self.stats.updates += sum(1 for topic, _, _ in out if topic == self.topics.cases)
+        return out
+
+    def _decode(self, record: RawRecord) -> BaseModel | ContractError:
+        """The record's model, or why it has none."""
+        try:
+            return decode_source(self.sources[record.topic], record.value)
+        except ContractError as exc:
+            return exc
+
+    async def _apply_all(
+        self,
+        book: CaseBook,
+        decoded: Sequence[tuple[RawRecord, BaseModel | ContractError]],
+        *,
+        flush_each: bool,
+    ) -> list[Message]:
+        """The decoded records through the book, in order; with ``flush_each`` each
+        message's writes are committed alone (and one whose commit fails is a dead letter)."""
+        out: list[Message] = []
+        for record, model in decoded:
+            source = self.sources[record.topic]
             self.stats.received[source.value] += 1
-            try:
-                model = decode_source(source, record.value)
-            except ContractError as exc:
-                self._bad(record, exc, out)
+            if isinstance(model, ContractError):
+                self._bad(record, model, out)
                 continue
             observe_times(self.clock, model)
             try:
-                updates = await book.apply(source, model)
+                updates = await book.apply(source, model, flush=flush_each)
             except TRANSIENT:
                 raise
             except Exception as exc:
                 log.exception("the case book failed on a message from %s", record.topic)
                 out.append(self.dead_letter(record, f"internal error: {type(exc).__name__}: {exc}"))
                 continue
-            self.stats.updates += len(updates)
             out.extend((self.topics.cases, u.case_ref.encode(), dumps(u)) for u in updates)
         return out
 

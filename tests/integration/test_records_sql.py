@@ -18,6 +18,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -26,8 +27,9 @@ from sqlalchemy.exc import DBAPIError
 
 from records import open_records
 from records.migrate import current_async, downgrade_async, head, upgrade, upgrade_async
-from records.protocols import Records
+from records.protocols import CaseWrite, Records
 from records.sql import SqlRecords, make_engine
+from rtic.casework import CaseLinkV1, LinkKind
 from rtic.settings import PROJECT_ROOT
 from tests.unit.records.contract import T0, RecordsContract, make_audit, make_case, make_entry
 
@@ -318,3 +320,39 @@ async def test_a_writer_killed_mid_stream_loses_no_committed_batch(database_url:
     assert len(stored) % 50 == 0
     assert len(stored) >= (reported + 1) * 50
     assert len(set(stored)) == len(stored)
+
+
+async def test_a_save_many_that_fails_in_the_database_is_rolled_back(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The batch's last statement (its links) fails after its cases and entries were
+    written: the transaction is rolled back, nothing of the batch is stored."""
+    import records.sql as sql
+
+    real = sql._insert_new
+
+    async def failing_links(conn: Any, table: Any, *args: Any, **kwargs: Any) -> set[Any]:
+        if table is sql._links:
+            raise RuntimeError("the database refused the links")
+        return await real(conn, table, *args, **kwargs)
+
+    case = make_case(1)
+    writes = [
+        CaseWrite(case, [make_entry(case, 1)], [CaseLinkV1(kind=LinkKind.CALL, id="C-1")]),
+        CaseWrite(case.model_copy(update={"version": 2}), [make_entry(case, 2)]),
+    ]
+    opened = await open_records(database_url)
+    try:
+        monkeypatch.setattr(sql, "_insert_new", failing_links)
+        with pytest.raises(RuntimeError):
+            await opened.cases.save_many(writes)
+        monkeypatch.setattr(sql, "_insert_new", real)
+        assert await opened.cases.get_case(case.case_ref) is None
+        assert await opened.cases.view(case.case_ref) is None
+        assert await opened.cases.list_cases() == []
+        assert await opened.cases.save_many(writes) == [
+            [make_entry(case, 1)],
+            [make_entry(case, 2)],
+        ]
+    finally:
+        await opened.close()

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from records.protocols import CaseRow, Records, ReporterV1
+from records.protocols import CaseRow, CaseWrite, Records, ReporterV1
 from rtic.casework import (
     AuditAction,
     AuditObject,
@@ -191,6 +191,81 @@ class RecordsContract:
         assert await records.cases.get_case(case.case_ref) == moved
         assert await records.cases.list_cases(officer="OFF-1") == []
         assert await records.cases.list_cases(officer="OFF-2") == [moved]
+
+    async def test_cases_for_links_reads_many_links_at_once(self, records: Records) -> None:
+        first, second = make_case(1), make_case(2)
+        await records.cases.save(first, links=[CaseLinkV1(kind=LinkKind.CALL, id="X-1")])
+        await records.cases.save(second, links=[CaseLinkV1(kind=LinkKind.INCIDENT, id="X-2")])
+        keys = [
+            (LinkKind.CALL, "X-1"),
+            (LinkKind.INCIDENT, "X-1"),  # the same id, another kind: in no case
+            (LinkKind.INCIDENT, "X-2"),
+            (LinkKind.ALERT, "X-3"),
+        ]
+        assert await records.cases.cases_for_links(keys) == {
+            (LinkKind.CALL, "X-1"): first.case_ref,
+            (LinkKind.INCIDENT, "X-2"): second.case_ref,
+        }
+        assert await records.cases.cases_for_links([]) == {}
+
+    # ---- a batch of writes in one transaction ------------------------------------------
+
+    async def test_save_many_leaves_what_saving_each_in_turn_leaves(self, records: Records) -> None:
+        one, two = make_case(1), make_case(2)
+        one_v2 = one.model_copy(update={"status": CaseStatus.ASSESSED, "version": 2})
+        one_v3 = one_v2.model_copy(update={"officer_in_charge": "OFF-1", "version": 3})
+        e1, e2, e3 = (make_entry(one, n) for n in (1, 2, 3))
+        f1 = make_entry(two, 4)
+        call = CaseLinkV1(kind=LinkKind.CALL, id="C-1")
+        writes = [
+            CaseWrite(one, [e1], [call]),
+            CaseWrite(two, [f1], [call, CaseLinkV1(kind=LinkKind.CALL, id="C-2")]),
+            CaseWrite(one_v2, [e1, e2, e2]),
+            CaseWrite(one_v3, [e2, e3]),
+        ]
+        assert await records.cases.save_many(writes) == [[e1], [f1], [e2], [e3]]
+        assert await records.cases.get_case(one.case_ref) == one_v3
+        assert await records.cases.get_case(two.case_ref) == two
+        assert [c.case_ref for c in await records.cases.list_cases(officer="OFF-1")] == [
+            one.case_ref
+        ]
+        assert await records.cases.case_for_link(LinkKind.CALL, "C-1") == one.case_ref
+        assert await records.cases.case_for_link(LinkKind.CALL, "C-2") == two.case_ref
+        view = await records.cases.view(one.case_ref)
+        assert view is not None and [e.entry_id for e in view.timeline] == [
+            e.entry_id for e in (e1, e2, e3)
+        ]
+
+    async def test_save_many_twice_changes_nothing(self, records: Records) -> None:
+        one, two = make_case(1), make_case(2)
+        writes = [
+            CaseWrite(one, [make_entry(one, 1)], [CaseLinkV1(kind=LinkKind.CALL, id="C-1")]),
+            CaseWrite(two, [make_entry(two, 2)], [CaseLinkV1(kind=LinkKind.INCIDENT, id="I-2")]),
+        ]
+        await records.cases.save_many(writes)
+        views = [await records.cases.view(c.case_ref) for c in (one, two)]
+        assert await records.cases.save_many(writes) == [[], []]
+        assert [await records.cases.view(c.case_ref) for c in (one, two)] == views
+
+    async def test_save_many_keeps_the_newest_version_whatever_the_order(
+        self, records: Records
+    ) -> None:
+        v2 = make_case(status=CaseStatus.ASSESSED, version=2)
+        await records.cases.save_many([CaseWrite(v2), CaseWrite(make_case(version=1))])
+        assert await records.cases.get_case(v2.case_ref) == v2
+
+    async def test_a_failing_save_many_writes_nothing(self, records: Records) -> None:
+        one, two = make_case(1), make_case(2)
+        good = CaseWrite(one, [make_entry(one, 1)], [CaseLinkV1(kind=LinkKind.CALL, id="C-1")])
+        bad = CaseWrite(two, [make_entry(one, 2)])  # an entry of another case
+        with pytest.raises(ValueError):
+            await records.cases.save_many([good, bad])
+        assert await records.cases.get_case(one.case_ref) is None
+        assert await records.cases.case_for_link(LinkKind.CALL, "C-1") is None
+        assert await records.cases.list_cases() == []
+
+    async def test_save_many_of_nothing_is_nothing(self, records: Records) -> None:
+        assert await records.cases.save_many([]) == []
 
     async def test_links_find_their_case_and_stay_with_the_first(self, records: Records) -> None:
         first, second = make_case(1), make_case(2)

@@ -15,7 +15,7 @@ import pytest
 
 from cli import main as cli_main
 from records.memory import MemoryRecords
-from rtic.casework import AuditObject
+from rtic.casework import AuditObject, LinkKind
 from rtic.errors import ServiceError
 from rtic.settings import Settings
 from streams.casework import CaseWork, CaseWorker, Message
@@ -144,7 +144,7 @@ async def test_a_message_the_book_fails_on_is_a_dead_letter(
 ) -> None:
     book = await work.book()
 
-    async def broken(source: Any, model: Any) -> Any:
+    async def broken(source: Any, model: Any, *, flush: bool = True) -> Any:
         raise KeyError("boom")
 
     monkeypatch.setattr(book, "apply", broken)
@@ -211,3 +211,119 @@ async def test_a_batch_is_held_while_the_database_does_not_answer(
 def test_the_cases_command_parses_to_its_handler() -> None:
     args = cli_main.build_parser().parse_args(["cases", "--loglevel", "info"])
     assert args.func is cli_main.cmd_cases
+
+
+def _lives(work: CaseWork, n: int) -> list[RawRecord]:
+    """``n`` calls, each with its incident created and assigned, interleaved."""
+    t, out = work.topics, []
+    for i in range(n):
+        out.append(_raw(t.calls, make_call(call_id=f"C-{i}", grade=2), len(out)))
+    for event, extra in (("created", {}), ("assigned", {"units": ["O-1"]})):
+        for i in range(n):
+            inc = make_incident(incident_id=f"I-{i}", call_ids=[f"C-{i}"], event=event, **extra)
+            out.append(_raw(t.incidents, inc, len(out)))
+    return out
+
+
+def _counting_save_many(work: CaseWork, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The sizes of the ``save_many`` calls the work makes (each one transaction)."""
+    store = work._records.cases  # type: ignore[union-attr]
+    real, sizes = store.save_many, []
+
+    async def counted(writes: Any) -> Any:
+        sizes.append(len(writes))
+        return await real(writes)
+
+    monkeypatch.setattr(store, "save_many", counted)
+    return sizes
+
+
+async def test_a_batch_is_one_transaction_and_sends_what_one_at_a_time_sends(
+    work: CaseWork, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    batch = _lives(work, 5)
+    sizes = _counting_save_many(work, monkeypatch)
+    out = await work.case_batch(batch)
+    assert len(sizes) == 1 and sizes[0] == 15
+    alone = CaseWork(
+        Settings(topic_prefix="t.", force_code="WM"),
+        MemoryRecords(),
+        clock=lambda: NOW,
+        area_codes=lambda lat, lon: ["E08000025"],
+    )
+    one_by_one = [m for record in batch for m in await alone.case_batch([record])]
+    assert out == one_by_one
+    store = work._records.cases  # type: ignore[union-attr]
+    single_reads: list[Any] = []
+    real_read = store.case_for_link
+
+    async def read(*args: Any) -> Any:
+        single_reads.append(args)
+        return await real_read(*args)
+
+    monkeypatch.setattr(store, "case_for_link", read)
+    again = await work.case_batch(batch)
+    # Redelivered: nothing written; the worker resends (resend=True) the entries' updates,
+    # the very same messages, so a change stored before a crash still reaches the topic.
+    assert sizes == [15] and again and set(again) <= set(out)
+    assert single_reads == []  # the batch's links came from one read (or the cache)
+
+
+async def test_a_batch_the_database_refuses_is_applied_a_message_at_a_time(
+    work: CaseWork, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    batch = _lives(work, 3)
+    store = work._records.cases  # type: ignore[union-attr]
+    real = store.save_many
+
+    async def refuses_batches(writes: Any) -> Any:
+        if len(writes) > 1:
+            raise ValueError("refused")
+        return await real(writes)
+
+    monkeypatch.setattr(store, "save_many", refuses_batches)
+    out = await work.case_batch(batch)
+    assert {topic for topic, _, _ in out} == {work.topics.cases}
+    assert work.stats.received == {"call": 3, "incident": 6}  # counted once
+    assert work.stats.updates == len(out)
+    for i in range(3):
+        assert await store.case_for_link(LinkKind.INCIDENT, f"I-{i}") is not None
+    # Numbers taken by the refused attempt are gaps, never given twice.
+    refs = {orjson.loads(v)["case_ref"] for _, _, v in out}
+    assert len(refs) == 3
+
+
+async def test_a_batch_whose_commit_fails_for_now_is_tried_again_whole(
+    work: CaseWork, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    batch = _lives(work, 2)
+    store = work._records.cases  # type: ignore[union-attr]
+    real, attempts = store.save_many, []
+
+    async def down_once(writes: Any) -> Any:
+        attempts.append(len(writes))
+        if len(attempts) == 1:
+            raise ServiceError("database down")
+        return await real(writes)
+
+    monkeypatch.setattr(store, "save_many", down_once)
+    with pytest.raises(ServiceError):
+        await work.case_batch(batch)
+    assert await store.list_cases() == []
+    out = await work.case_batch(batch)
+    assert attempts == [6, 6]
+    assert len(await store.list_cases()) == 2
+    assert [orjson.loads(v)["change"] for _, _, v in out].count("opened") == 2
+
+
+async def test_writes_of_an_interrupted_batch_are_not_kept(work: CaseWork) -> None:
+    """A batch cancelled between applying and committing comes again: its updates are
+    sent then, as if it had never been seen."""
+    batch = _lives(work, 1)
+    book = await work.book()
+    for record in batch:  # applied, never flushed: what a cancelled batch leaves
+        await book.apply(work.sources[record.topic], work._decode(record), flush=False)  # type: ignore[arg-type]
+    assert book.pending == 3
+    out = await work.case_batch(batch)
+    assert [orjson.loads(v)["change"] for _, _, v in out].count("opened") == 1
+    assert book.pending == 0
