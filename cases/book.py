@@ -22,6 +22,7 @@ injected; event times are used wherever a message has one), no environment.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -62,6 +63,8 @@ from rtic.schemas import AlertAckV1, AlertV1, CallV1, IncidentEventV1, LocationV
 
 AreaCodes = Callable[[float, float], list[str]]
 
+# How many alerts may wait for their call or incident's case (the oldest go first).
+WAITING_MAX = 10_000
 STATUS_RANK = {
     CaseStatus.RECEIVED: 0,
     CaseStatus.ASSESSED: 1,
@@ -131,6 +134,11 @@ class CaseBook:
         self.clock = as_clock(clock)
         self.area_codes = area_codes
         self.resend = resend
+        # Alerts that came before the call or incident they are about (the topics are read
+        # side by side): held here, newest last, and applied when that call or incident
+        # gets its case. In memory and bounded: see docs/cases.md, "Limits".
+        self._waiting: OrderedDict[str, AlertV1] = OrderedDict()
+        self._taken: list[AlertV1] = []  # taken from waiting by writes not committed yet
 
     async def apply(
         self, source: Source | str, model: BaseModel, *, flush: bool = True
@@ -143,9 +151,9 @@ class CaseBook:
             return await self._apply(Source(source), model)
         try:
             updates = await self._apply(Source(source), model)
-            await self.session.flush()
+            await self.flush()
         except BaseException:
-            self.session.discard()
+            self.discard()
             raise
         return updates
 
@@ -153,6 +161,7 @@ class CaseBook:
         """Commit the writes of the messages applied with ``flush=False`` (one
         transaction). On failure nothing of them is stored and the error is raised."""
         await self.session.flush()
+        self._taken.clear()
 
     @property
     def pending(self) -> int:
@@ -162,6 +171,32 @@ class CaseBook:
     def discard(self) -> None:
         """Drop the writes not flushed yet (their batch will be applied again)."""
         self.session.discard()
+        for alert in self._taken:  # their links were not committed: they wait again
+            self._wait(alert)
+        self._taken.clear()
+
+    @property
+    def waiting(self) -> int:
+        """How many alerts wait for the call or incident they are about to get a case."""
+        return len(self._waiting)
+
+    def _wait(self, alert: AlertV1) -> None:
+        self._waiting[alert.alert_id] = alert
+        self._waiting.move_to_end(alert.alert_id)
+        while len(self._waiting) > WAITING_MAX:
+            self._waiting.popitem(last=False)
+
+    async def _take_waiting(self, event_ids: set[str]) -> list[CaseUpdateV1]:
+        """Apply the waiting alerts about any of ``event_ids`` (which now have a case)."""
+        if not self._waiting:
+            return []
+        ready = [a for a in self._waiting.values() if event_ids & set(a.source_event_ids)]
+        updates: list[CaseUpdateV1] = []
+        for alert in ready:
+            del self._waiting[alert.alert_id]
+            self._taken.append(alert)
+            updates.extend(await self._on_alert(alert))
+        return updates
 
     async def prefetch(self, messages: Sequence[tuple[Source, BaseModel]]) -> None:
         """Read the links a batch of messages will look up in one query (optional: only
@@ -170,9 +205,12 @@ class CaseBook:
 
     async def _apply(self, source: Source, model: BaseModel) -> list[CaseUpdateV1]:
         if source is Source.CALL and isinstance(model, CallV1):
-            return await self._on_call(model)
+            updates = await self._on_call(model)
+            return updates + await self._take_waiting({model.call_id})
         if source is Source.INCIDENT and isinstance(model, IncidentEventV1):
-            return await self._on_incident(model)
+            updates = await self._on_incident(model)
+            ids = {model.incident_id, *(model.call_ids or ())}
+            return updates + await self._take_waiting(ids)
         if source is Source.ALERT and isinstance(model, AlertV1):
             return await self._on_alert(model)
         if source is Source.ACK and isinstance(model, AlertAckV1):
@@ -382,6 +420,7 @@ class CaseBook:
             if ref is not None and ref not in refs:
                 refs.append(ref)
         if not refs:
+            self._wait(alert)  # its call or incident has no case yet (or never will)
             return []
         holder = await store.case_for_link(LinkKind.ALERT, alert.alert_id)
         updates: list[CaseUpdateV1] = []

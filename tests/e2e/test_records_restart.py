@@ -179,7 +179,7 @@ async def test_killed_stream_and_case_workers_lose_and_double_no_case_record(
                         return False
                 return True
 
-            await eventually(all_closed, 60, "every case closed, with its alert")
+            await eventually(all_closed, 120, "every case closed, with its alert")
             await asyncio.sleep(1.0)  # a repeat that were to be stored or sent would be by now
 
             assert len(set(refs)) == len(refs) == CASES  # one case per call

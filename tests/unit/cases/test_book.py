@@ -277,3 +277,27 @@ async def test_a_visit_booked_with_no_time_zone_is_not_told(book: CaseBook) -> N
     )
     assert updates == []
     assert TimelineKind.VISIT_BOOKED.value not in kinds(updates)
+
+
+async def test_an_alert_before_its_call_waits_and_joins_the_case_the_call_opens(
+    book: CaseBook, records: MemoryRecords
+) -> None:
+    assert await book.apply("alert", alert(["C-9"], alert_id="near_repeat-9")) == []
+    assert book.waiting == 1
+    updates = await book.apply("call", call(call_id="C-9", grade=2))
+    assert "alert_raised" in kinds(updates) and book.waiting == 0
+    view = await records.cases.view(updates[0].case_ref)
+    assert view is not None
+    assert {(ln.kind, ln.id) for ln in view.links} >= {(LinkKind.ALERT, "near_repeat-9")}
+
+
+async def test_a_waiting_alert_taken_by_a_batch_that_is_discarded_waits_again(
+    book: CaseBook, records: MemoryRecords
+) -> None:
+    await book.apply("alert", alert(["C-8"], alert_id="near_repeat-8"))
+    await book.apply("call", call(call_id="C-8", grade=2), flush=False)
+    assert book.waiting == 0
+    book.discard()  # the batch will come again: the alert must still be waiting then
+    assert book.waiting == 1
+    updates = await book.apply("call", call(call_id="C-8", grade=2))
+    assert "alert_raised" in kinds(updates)
