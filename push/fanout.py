@@ -94,6 +94,10 @@ CASE_UPDATES_REMEMBERED = 10_000  # update ids kept to push each update once
 ACK_ROLES = frozenset({Role.RTIC_ANALYST, Role.SUPERVISOR})  # told when someone acts
 Clock = Callable[[], datetime]
 CloseHook = Callable[[int, str], None]
+# A handler for one type of client message that the core does not handle itself
+# (``Fanout.handle``): it answers with a frame, never awaits, and raises
+# ``BadClientMessage`` or ``ContractError`` to answer an error frame.
+Handler = Callable[["Client", Any], bytes]
 Kind = Literal["alert", "enriched", "ack", "case"]
 ACK_ACTIONS = {
     "ack": AuditAction.ALERT_ACK,
@@ -242,6 +246,7 @@ class Fanout:
         self.recent: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self.officer_positions: dict[str, tuple[float, float]] = {}
         self.case_updates_seen: OrderedDict[str, None] = OrderedDict()
+        self.handlers: dict[str, Handler] = {}
         self._instance = uuid.uuid4().hex[:8]  # connection ids unique across restarts
         self._connections = itertools.count(1)
 
@@ -257,6 +262,12 @@ class Fanout:
                 sum(m.value("rtic_gateway_connections_total", role=r.value) for r in Role)
             ),
         }
+
+    def handle(self, msg_type: str, handler: Handler) -> None:
+        """Let ``handler`` answer client messages of ``msg_type`` (a type in
+        ``rtic.client_messages.MODELS``): how the gateway's other parts (jobs,
+        verification, chat) plug into the core without it knowing them."""
+        self.handlers[msg_type] = handler
 
     # ---- clients ---------------------------------------------------------------------
 
@@ -440,7 +451,12 @@ class Fanout:
                 return self._open(client, msg)
             case Snooze() | Unsnooze():
                 return self._snooze(client, msg)
-        raise AssertionError(f"no handler for {type(msg).__name__}")  # pragma: no cover
+        handler = self.handlers.get(msg.type)
+        if handler is None:
+            raise BadClientMessage(
+                "unsupported", f"this gateway does not handle {msg.type!r} messages", msg.type
+            )
+        return handler(client, msg)
 
     def _resume(self, client: Client, msg: Resume) -> bytes:
         """Send what the client missed: after ``last_alert_id``, or created after ``since``."""

@@ -228,8 +228,113 @@ class Unsnooze(_Message):
         return self
 
 
+# ---- the people's side: officers' devices and the desk (docs/contract.md) ------------
+
+_Id = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+def _aware(value: Any) -> Any:
+    """An ISO 8601 time with a timezone (text), for fields that must carry one."""
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("must be an ISO 8601 time")
+    try:
+        at = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise ValueError("must be an ISO 8601 time") from exc
+    if at.tzinfo is None:
+        raise ValueError("needs a timezone")
+    return at
+
+
+_When = Annotated[datetime, BeforeValidator(_aware)]
+
+
+class Verify(_Message):
+    """``verify``: a person checked a plate hit ("check the plate") against the read:
+    ``verified`` makes it an actionable alert, ``not_a_match`` records a misread."""
+
+    type: Literal["verify"]
+    alert_id: _Id
+    outcome: Literal["verified", "not_a_match"]
+    note: Annotated[str | None, _text("note", 1000)] = None
+
+    explain: ClassVar[dict[str, str]] = {
+        "alert_id": "verify needs an alert_id",
+        "outcome": "outcome must be verified or not_a_match",
+    }
+
+
+class JobUpdate(_Message):
+    """``job_update``: an officer's update to a job (an incident assigned to them), made
+    on the device with its own ``update_id``; the gateway applies each id once."""
+
+    type: Literal["job_update"]
+    update_id: _Id
+    incident_id: _Id
+    event: Literal["en_route", "arrived", "updated", "closed"]
+    at: _When
+    note: Annotated[str | None, _text("note", 4000)] = None
+    result: Annotated[str | None, _text("result", 200)] = None
+
+    explain: ClassVar[dict[str, str]] = {
+        "update_id": "job_update needs an update_id (made on the device)",
+        "incident_id": "job_update needs an incident_id",
+        "event": "event must be en_route, arrived, updated or closed",
+    }
+
+
+class Assign(_Message):
+    """``assign``: the desk (analyst or supervisor) gives an incident to an officer.
+    ``assign_id`` (made by the page) makes a repeated request harmless; ``alert_id``
+    names the alert the assignment answers, if any."""
+
+    type: Literal["assign"]
+    assign_id: _Id
+    incident_id: _Id
+    officer_id: _Id
+    alert_id: Annotated[str | None, Field(max_length=200)] = None
+    note: Annotated[str | None, _text("note", 1000)] = None
+
+    explain: ClassVar[dict[str, str]] = {
+        "assign_id": "assign needs an assign_id (made by the page)",
+        "incident_id": "assign needs an incident_id",
+        "officer_id": "assign needs an officer_id",
+    }
+
+
+class PositionPing(_Message):
+    """``position``: an officer's device says where it is and the officer's status; the
+    gateway puts it on ``rtic.officer-locations.v1`` for the token's officer."""
+
+    type: Literal["position"]
+    lat: Annotated[float, Field(ge=-90, le=90)]
+    lon: Annotated[float, Field(ge=-180, le=180)]
+    at: _When
+    status: Literal["available", "committed", "off_duty"] | None = None
+    accuracy_m: Annotated[float, Field(ge=0, le=100_000)] | None = None
+
+    explain: ClassVar[dict[str, str]] = {
+        "lat": "lat must be decimal degrees from -90 to 90",
+        "lon": "lon must be decimal degrees from -180 to 180",
+        "status": "status must be available, committed or off_duty",
+    }
+
+
 ClientMessage = Annotated[
-    Ping | Subscribe | Resume | Ack | Open | Snooze | Unsnooze, Field(discriminator="type")
+    Ping
+    | Subscribe
+    | Resume
+    | Ack
+    | Open
+    | Snooze
+    | Unsnooze
+    | Verify
+    | JobUpdate
+    | Assign
+    | PositionPing,
+    Field(discriminator="type"),
 ]
 MODELS: dict[str, type[_Message]] = {
     "ping": Ping,
@@ -239,6 +344,10 @@ MODELS: dict[str, type[_Message]] = {
     "open": Open,
     "snooze": Snooze,
     "unsnooze": Unsnooze,
+    "verify": Verify,
+    "job_update": JobUpdate,
+    "assign": Assign,
+    "position": PositionPing,
 }
 
 

@@ -71,6 +71,7 @@ class Role(StrEnum):
     SUPERVISOR = "supervisor"
     CASE_OFFICER = "case_officer"
     CITIZEN = "citizen"
+    CONTACT_HANDLER = "contact_handler"  # webchat queue and the cases of the chats they hold
 
 
 class LocationV1(_Open):

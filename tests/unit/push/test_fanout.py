@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from push.fanout import CLOSE_TOO_MANY_ERRORS, MAX_CLIENT_ERRORS, Client, Fanout
+from push.fanout import CLOSE_TOO_MANY_ERRORS, MAX_CLIENT_ERRORS, Client, Fanout, frame
 from rtic.schemas import AlertAckV1, ReferenceChangeV1, Role, SnoozeV1
 from rtic.settings import Settings
 from rtic.tokens import Principal
@@ -680,3 +680,12 @@ def test_acks_reach_only_subscribed_analysts_and_supervisors() -> None:
     assert [m["type"] for m in drain(analyst)] == ["alert_ack"]
     assert [m["alert_id"] for m in drain(supervisor)] == ["a1"]
     assert drain(officer) == [] and drain(idle) == [] and core.stats["acks"] == 1
+
+
+def test_a_message_no_part_handles_is_refused_and_a_registered_handler_answers() -> None:
+    gateway = make_core()
+    c = client(Role.OFFICER, "PC1")
+    msg = {"type": "verify", "alert_id": "a1", "outcome": "verified"}
+    assert reply(gateway, c, msg)["code"] == "unsupported"
+    gateway.handle("verify", lambda client, m: frame("verified", {"alert_id": m.alert_id}))
+    assert reply(gateway, c, msg) == {"type": "verified", "alert_id": "a1"}

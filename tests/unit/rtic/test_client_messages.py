@@ -13,15 +13,19 @@ from pydantic import TypeAdapter, ValidationError
 from rtic.client_messages import (
     MODELS,
     Ack,
+    Assign,
     BadClientMessage,
     ClientMessage,
+    JobUpdate,
     Open,
     Ping,
     Position,
+    PositionPing,
     Resume,
     Snooze,
     Subscribe,
     Unsnooze,
+    Verify,
     parse_client_message,
 )
 
@@ -50,7 +54,84 @@ def test_each_type_gives_its_model() -> None:
         type="unsnooze", snooze_id="snooze-1"
     )
     assert parse({"type": "open", "alert_id": "a1"}) == Open(type="open", alert_id="a1")
-    assert set(MODELS) == {"ping", "subscribe", "resume", "ack", "open", "snooze", "unsnooze"}
+    assert set(MODELS) == {
+        "ping",
+        "subscribe",
+        "resume",
+        "ack",
+        "open",
+        "snooze",
+        "unsnooze",
+        "verify",
+        "job_update",
+        "assign",
+        "position",
+    }
+
+
+def test_the_people_side_messages() -> None:
+    verify = parse({"type": "verify", "alert_id": "a1", "outcome": "not_a_match", "note": " x "})
+    assert isinstance(verify, Verify) and (verify.outcome, verify.note) == ("not_a_match", "x")
+    job = parse(
+        {
+            "type": "job_update",
+            "update_id": "dev-1",
+            "incident_id": "INC-1",
+            "event": "en_route",
+            "at": "2026-12-02T07:00:00+00:00",
+        }
+    )
+    assert isinstance(job, JobUpdate) and job.at == datetime(2026, 12, 2, 7, tzinfo=UTC)
+    assign = parse({"type": "assign", "assign_id": "p-1", "incident_id": "I", "officer_id": "O"})
+    assert isinstance(assign, Assign) and assign.alert_id is None
+    ping = parse({"type": "position", "lat": 52, "lon": -1.9, "at": "2026-12-02T07:00:00Z"})
+    assert isinstance(ping, PositionPing) and ping.status is None
+
+
+@pytest.mark.parametrize(
+    ("msg", "code", "words"),
+    [
+        ({"type": "verify", "alert_id": "a1", "outcome": "maybe"}, "bad_verify", "outcome"),
+        ({"type": "verify", "outcome": "verified"}, "bad_verify", "alert_id"),
+        (
+            {"type": "job_update", "update_id": "u", "incident_id": "i", "event": "en_route"},
+            "bad_job_update",
+            "at",
+        ),
+        (
+            {
+                "type": "job_update",
+                "update_id": "u",
+                "incident_id": "i",
+                "event": "en_route",
+                "at": "2026-12-02T07:00:00",
+            },
+            "bad_job_update",
+            "timezone",
+        ),
+        (
+            {
+                "type": "job_update",
+                "update_id": "u",
+                "incident_id": "i",
+                "event": "teleported",
+                "at": "2026-12-02T07:00:00Z",
+            },
+            "bad_job_update",
+            "event must be",
+        ),
+        ({"type": "assign", "incident_id": "i", "officer_id": "o"}, "bad_assign", "assign_id"),
+        (
+            {"type": "position", "lat": 91, "lon": 0, "at": "2026-12-02T07:00:00Z"},
+            "bad_position",
+            "lat",
+        ),
+    ],
+)
+def test_bad_people_side_messages(msg: dict[str, Any], code: str, words: str) -> None:
+    with pytest.raises(BadClientMessage) as caught:
+        parse(msg)
+    assert caught.value.code == code and words in str(caught.value)
 
 
 def test_the_union_is_discriminated_on_type() -> None:
