@@ -211,6 +211,23 @@ async def cases_page(request: Request) -> Response:
     return HTMLResponse(await run_in_threadpool(page.read_bytes))
 
 
+def _page(name: str) -> Endpoint:
+    """A public page: the HTML file ``name`` of the dashboards' static files (a page shows
+    nothing without a token or a session; it asks the API for everything)."""
+
+    @public
+    async def page(request: Request) -> Response:
+        return HTMLResponse(await run_in_threadpool((dashboards.STATIC_DIR / name).read_bytes))
+
+    page.__name__ = page.__qualname__ = name.replace(".", "_")
+    return page
+
+
+officer_page = _page("officer.html")  # an officer's phone page (token as for the desk)
+portal_page = _page("portal.html")  # the citizen portal (no token: report, or a session)
+handler_page = _page("handler.html")  # a contact handler's webchat queue
+
+
 @public
 async def boundaries(request: Request) -> Response:
     """Simplified boundaries of one level (``?level=``, default ``ward``) as GeoJSON."""
@@ -466,6 +483,9 @@ def routes() -> list[BaseRoute]:
         Route("/rtic", index),
         Route("/index.html", index),
         Route("/cases", cases_page),
+        Route("/officer", officer_page),
+        Route("/portal", portal_page),
+        Route("/handler", handler_page),
         Route("/api/boundaries", boundaries),
         Route("/api/config", config),
         Route("/healthz", health),
