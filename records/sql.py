@@ -35,7 +35,9 @@ from records.models import (
     CaseNumberRecord,
     CaseRecord,
     EvidenceRecord,
+    PortalCredentialRecord,
     RevocationRecord,
+    StatementRecord,
     TimelineEntryRecord,
 )
 from records.protocols import (
@@ -44,9 +46,13 @@ from records.protocols import (
     CaseStore,
     CaseView,
     CaseWrite,
+    PortalCredential,
+    PortalStore,
     PurgeReport,
     Revocations,
     RevocationStore,
+    StatementRow,
+    statement_order,
 )
 from rtic.casework import (
     AuditObject,
@@ -72,6 +78,9 @@ _numbers = cast(Table, CaseNumberRecord.__table__)
 _evidence = cast(Table, EvidenceRecord.__table__)
 _audit = cast(Table, AuditRecord.__table__)
 _revocations = cast(Table, RevocationRecord.__table__)
+_credentials = cast(Table, PortalCredentialRecord.__table__)
+_statements = cast(Table, StatementRecord.__table__)
+STATEMENT_RETRIES = 5  # writers of one statement at once: each retries with the next version
 
 _ASYNC_DRIVERS = {"postgresql": "postgresql+asyncpg", "sqlite": "sqlite+aiosqlite"}
 
@@ -519,6 +528,69 @@ class SqlRevocationStore:
             return Revocations(token_ids=frozenset(jtis.scalars()), subjects_before=before)
 
 
+class SqlPortalStore:
+    """``PortalStore`` on the records database."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def save_credential(self, credential: PortalCredential) -> bool:
+        async with self._engine.begin() as conn:
+            new = await _insert_new(
+                conn, _credentials, [credential.model_dump()], ["case_ref"], "case_ref"
+            )
+        return bool(new)
+
+    async def get_credential(self, case_ref: str) -> PortalCredential | None:
+        query = select(_credentials).where(_credentials.c.case_ref == case_ref)
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(query)).first()
+        return PortalCredential.model_validate(dict(row._mapping)) if row else None
+
+    async def add_statement(self, statement: StatementRow, *, amends: bool) -> StatementRow | None:
+        for _ in range(STATEMENT_RETRIES):
+            async with self._engine.begin() as conn:
+                # The write first (a no-op update), so SQLite takes its lock before reading.
+                await conn.execute(
+                    _statements.update()
+                    .where(_statements.c.statement_id == statement.statement_id)
+                    .where(_statements.c.version == 0)
+                    .values(version=0)
+                )
+                query = select(_statements.c.case_ref, _statements.c.by).where(
+                    _statements.c.statement_id == statement.statement_id
+                )
+                owners = set((await conn.execute(query)).all())
+                last = (
+                    await conn.execute(
+                        select(func.max(_statements.c.version)).where(
+                            _statements.c.statement_id == statement.statement_id
+                        )
+                    )
+                ).scalar_one()
+                if amends != bool(owners) or (
+                    owners and owners != {(statement.case_ref, statement.by)}
+                ):
+                    return None
+                row = statement.model_copy(update={"version": int(last or 0) + 1})
+                new = await _insert_new(
+                    conn, _statements, [row.model_dump()], ["statement_id", "version"], "version"
+                )
+            if new:
+                return _stored_statement(row)
+        raise ServiceError(f"statement {statement.statement_id}: too many writers at once")
+
+    async def statements(self, case_ref: str) -> list[StatementRow]:
+        query = select(_statements).where(_statements.c.case_ref == case_ref)
+        async with self._engine.connect() as conn:
+            rows = [StatementRow.model_validate(dict(r._mapping)) for r in await conn.execute(query)]
+        return statement_order(rows)
+
+
+def _stored_statement(row: StatementRow) -> StatementRow:
+    return row.model_copy(update={"at": row.at.astimezone(UTC)})
+
+
 class SqlRecords:
     """The stores of one database (``Records``) and its upkeep."""
 
@@ -528,6 +600,7 @@ class SqlRecords:
         self.audit_store = SqlAuditStore(engine)
         self.audit: AuditStore = self.audit_store
         self.revocations: RevocationStore = SqlRevocationStore(engine)
+        self.portal: PortalStore = SqlPortalStore(engine)
 
     @classmethod
     async def connect(cls, url: str) -> SqlRecords:
@@ -608,11 +681,14 @@ async def _purge_cases(conn: AsyncConnection, before: datetime) -> dict[str, int
         ("evidence", _evidence),
         ("timeline_entries", _entries),
         ("case_links", _links),
+        ("statements", _statements),
         ("case_access", _access),
+        ("portal_credentials", _credentials),
     ):
         result = await conn.execute(delete(table).where(table.c.case_ref.in_(closed)))
         counts[name] = result.rowcount
-    counts.pop("case_access")  # bookkeeping, not a record type
+    counts.pop("case_access")  # bookkeeping, not record types
+    counts.pop("portal_credentials")
     result = await conn.execute(
         delete(_cases).where(
             _cases.c.status == CaseStatus.CLOSED.value, _cases.c.closed_at < before
