@@ -583,7 +583,9 @@ class SqlPortalStore:
     async def statements(self, case_ref: str) -> list[StatementRow]:
         query = select(_statements).where(_statements.c.case_ref == case_ref)
         async with self._engine.connect() as conn:
-            rows = [StatementRow.model_validate(dict(r._mapping)) for r in await conn.execute(query)]
+            rows = [
+                StatementRow.model_validate(dict(r._mapping)) for r in await conn.execute(query)
+            ]
         return statement_order(rows)
 
 
