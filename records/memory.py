@@ -18,11 +18,13 @@ from typing import TypeVar
 from pydantic import BaseModel
 
 from records.protocols import (
+    FIRST_CONTACT_KINDS,
     AuditStore,
     CaseRow,
     CaseStore,
     CaseView,
     CaseWrite,
+    ContactTime,
     PortalCredential,
     PortalStore,
     PurgeReport,
@@ -256,9 +258,10 @@ class MemoryRevocationStore:
 
 
 class MemoryPortalStore:
-    """``PortalStore`` in dictionaries."""
+    """``PortalStore`` in dictionaries (reads the cases of ``cases``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, cases: MemoryCaseStore | None = None) -> None:
+        self.cases = cases or MemoryCaseStore()
         self.credentials: dict[str, PortalCredential] = {}
         self.rows: dict[tuple[str, int], StatementRow] = {}  # (statement_id, version)
 
@@ -285,6 +288,24 @@ class MemoryPortalStore:
         rows = [s.model_copy(deep=True) for s in self.rows.values() if s.case_ref == case_ref]
         return statement_order(rows)
 
+    async def contact_times(
+        self, grade: int | None, since: datetime, limit: int = 5000
+    ) -> list[ContactTime]:
+        out = []
+        for case in self.cases.cases.values():
+            closed = case.status is CaseStatus.CLOSED
+            if case.grade != grade or (closed and case.opened_at < since):
+                continue
+            contacts = [
+                e.at
+                for e in self.cases.entries.get(case.case_ref, [])
+                if e.kind in FIRST_CONTACT_KINDS
+            ]
+            first = min(contacts).astimezone(UTC) if contacts else None
+            out.append(ContactTime(case.case_ref, case.opened_at, first, closed))
+        out.sort(key=lambda c: c.opened_at, reverse=True)
+        return out[:limit]
+
 
 class MemoryRecords:
     """``Records`` in memory."""
@@ -296,7 +317,7 @@ class MemoryRecords:
         self.cases: CaseStore = self.case_store
         self.audit: AuditStore = self.audit_store
         self.revocations: RevocationStore = self.revocation_store
-        self.portal_store = MemoryPortalStore()
+        self.portal_store = MemoryPortalStore(self.case_store)
         self.portal: PortalStore = self.portal_store
 
     async def purge(

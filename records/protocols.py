@@ -26,6 +26,7 @@ from rtic.casework import (
     EvidenceV1,
     LinkKind,
     TimelineEntryV1,
+    TimelineKind,
 )
 
 
@@ -167,6 +168,24 @@ class StatementRow(BaseModel):
     body: dict[str, Any] = Field(description="the statement as given (push/portal.py)")
 
 
+FIRST_CONTACT_KINDS = (
+    TimelineKind.OFFICER_ASSIGNED,
+    TimelineKind.OFFICER_EN_ROUTE,
+    TimelineKind.OFFICER_ATTENDED,
+)
+
+
+@dataclass(frozen=True)
+class ContactTime:
+    """When a case was opened and first contacted (its first ``FIRST_CONTACT_KINDS``
+    entry: an officer assigned, on the way or attending), for the next-contact estimate."""
+
+    case_ref: str
+    opened_at: datetime
+    first_contact_at: datetime | None
+    closed: bool
+
+
 class PortalStore(Protocol):
     """The citizen portal's records: report credentials and witness statements."""
 
@@ -186,6 +205,14 @@ class PortalStore(Protocol):
 
     async def statements(self, case_ref: str) -> list[StatementRow]:
         """Every version of the case's statements, by first version's time, then version."""
+        ...
+
+    async def contact_times(
+        self, grade: int | None, since: datetime, limit: int = 5000
+    ) -> list[ContactTime]:
+        """Cases of ``grade`` (None: not graded yet) still open, or opened at or after
+        ``since``: when each was opened and first contacted. At most ``limit``, newest
+        first."""
         ...
 
 

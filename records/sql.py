@@ -41,11 +41,13 @@ from records.models import (
     TimelineEntryRecord,
 )
 from records.protocols import (
+    FIRST_CONTACT_KINDS,
     AuditStore,
     CaseRow,
     CaseStore,
     CaseView,
     CaseWrite,
+    ContactTime,
     PortalCredential,
     PortalStore,
     PurgeReport,
@@ -587,6 +589,40 @@ class SqlPortalStore:
                 StatementRow.model_validate(dict(r._mapping)) for r in await conn.execute(query)
             ]
         return statement_order(rows)
+
+    async def contact_times(
+        self, grade: int | None, since: datetime, limit: int = 5000
+    ) -> list[ContactTime]:
+        first = func.min(_entries.c.at)  # keeps the column's type: aware on both dialects
+        kinds = [k.value for k in FIRST_CONTACT_KINDS]
+        joined = _cases.outerjoin(
+            _entries, and_(_entries.c.case_ref == _cases.c.case_ref, _entries.c.kind.in_(kinds))
+        )
+        closed = CaseStatus.CLOSED.value
+        query = (
+            select(_cases.c.case_ref, _cases.c.opened_at, _cases.c.status, first)
+            .select_from(joined)
+            .where(_cases.c.grade.is_(None) if grade is None else _cases.c.grade == grade)
+            .where(or_(_cases.c.status != closed, _cases.c.opened_at >= since))
+            .group_by(_cases.c.case_ref, _cases.c.opened_at, _cases.c.status)
+            .order_by(_cases.c.opened_at.desc())
+            .limit(limit)
+        )
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [
+            ContactTime(ref, opened, _aware(contact), status == closed)
+            for ref, opened, status, contact in rows
+        ]
+
+
+def _aware(at: datetime | str | None) -> datetime | None:
+    """A time an aggregate gave back (SQLite may give text) as an aware UTC datetime."""
+    if at is None:
+        return None
+    if isinstance(at, str):
+        at = datetime.fromisoformat(at)
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
 
 
 def _stored_statement(row: StatementRow) -> StatementRow:

@@ -494,6 +494,59 @@ class RecordsContract:
         )
         assert sorted(d.version for d in done if d is not None) == [2, 3, 4, 5]
 
+    async def test_contact_times_are_the_first_officer_entry_of_each_case(
+        self, records: Records
+    ) -> None:
+        contacted = make_case(1, grade=3)
+        waiting = make_case(2, grade=3)
+        closed_old = make_case(3, grade=3, status=CaseStatus.CLOSED, closed_at=T0)
+        closed_new = make_case(
+            4,
+            grade=3,
+            status=CaseStatus.CLOSED,
+            opened_at=T0 + timedelta(days=20),
+            updated_at=T0 + timedelta(days=20),
+        )
+        other_grade = make_case(5, grade=2)
+        ungraded = make_case(6, grade=None)
+        at = T0.astimezone(timezone(timedelta(hours=-5)))
+        await records.cases.save(
+            contacted,
+            [
+                make_entry(contacted, 1),
+                make_entry(contacted, 90, kind=TimelineKind.OFFICER_ATTENDED),
+                make_entry(
+                    contacted, 60, kind=TimelineKind.OFFICER_ASSIGNED, at=at + timedelta(hours=1)
+                ),
+                make_entry(contacted, 70, kind=TimelineKind.UPDATE),
+            ],
+        )
+        await records.cases.save(waiting, [make_entry(waiting, 2)])
+        await records.cases.save(closed_old)
+        await records.cases.save(
+            closed_new,
+            [
+                make_entry(
+                    closed_new, 3, kind=TimelineKind.OFFICER_EN_ROUTE, at=T0 + timedelta(days=21)
+                )
+            ],
+        )
+        await records.cases.save(other_grade)
+        await records.cases.save(ungraded)
+        since = T0 + timedelta(days=10)
+        found = {c.case_ref: c for c in await records.portal.contact_times(3, since)}
+        assert set(found) == {contacted.case_ref, waiting.case_ref, closed_new.case_ref}
+        assert found[contacted.case_ref].first_contact_at == T0 + timedelta(hours=1)
+        assert found[contacted.case_ref].first_contact_at.tzinfo == UTC  # type: ignore[union-attr]
+        assert found[contacted.case_ref].opened_at == contacted.opened_at
+        assert found[waiting.case_ref].first_contact_at is None
+        assert found[closed_new.case_ref].closed
+        assert found[closed_new.case_ref].first_contact_at == T0 + timedelta(days=21)
+        assert [c.case_ref for c in await records.portal.contact_times(None, since)] == [
+            ungraded.case_ref
+        ]
+        assert len(await records.portal.contact_times(3, since, limit=1)) == 1
+
     # ---- purge ---------------------------------------------------------------------------
 
     async def _seed_for_purge(self, records: Records) -> dict[str, Any]:
