@@ -46,6 +46,8 @@ from push.dispatch import Dispatch, RedisOnce, attendance_targets_from
 from push.fanout import Clock, Fanout, Kind
 from push.kafka_edge import KafkaEdge
 from push.metrics import GatewayMetrics
+from push.portal import Portal
+from push.ratelimit import RateLimiter
 from push.revocations import RevocationCache
 from push.web import MAX_WS_MESSAGE_BYTES, WebEdge, create_app
 from records import open_records
@@ -126,6 +128,10 @@ class Gateway:
             revocations=self.revocations,
         )
         self.app.state.dispatch = self.dispatch
+        self.app.state.rate_limiter = RateLimiter.from_settings(settings)
+        self.app.state.portal = Portal(
+            settings, TokenKeys.from_settings(settings), self.kafka.publish
+        )
         self.use_records(records)
 
     @property

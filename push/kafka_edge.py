@@ -288,6 +288,19 @@ class KafkaEdge:
             raise ServiceError(f"audit: {type(exc).__name__}: {exc}") from exc
         self.metrics.produced.labels("audit", "ok").inc(len(records))
 
+    async def publish(self, topic: str, key: str, value: bytes) -> None:
+        """Write one message (an online report's call, a statement's metadata) and return
+        once Kafka has it; ``ServiceError`` if it does not."""
+        try:
+            if self._producer is None:
+                raise ServiceError("the gateway is not connected to Kafka")
+            async with asyncio.timeout(AUDIT_WRITE_TIMEOUT_S):
+                await self._producer.send_and_wait(topic, value, key=key.encode())
+        except Exception as exc:
+            self.metrics.produced.labels("portal", "failed").inc()
+            raise ServiceError(f"{topic}: {type(exc).__name__}: {exc}") from exc
+        self.metrics.produced.labels("portal", "ok").inc()
+
     def _write(self, kind: str, topic: str, key: str, value: bytes) -> None:
         task = asyncio.get_running_loop().create_task(self._send(kind, topic, key, value))
         self._writes.add(task)

@@ -481,10 +481,12 @@ def routes() -> list[BaseRoute]:
     """Every route of the gateway (the static files are public, as the page is)."""
     from push.api import api_routes  # push.api builds on this module's require()
     from push.dispatch import dispatch_routes
+    from push.portal import portal_routes
 
     return [
         *api_routes(),
         *dispatch_routes(),
+        *portal_routes(),
         Route("/", index),
         Route("/rtic", index),
         Route("/index.html", index),
