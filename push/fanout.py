@@ -98,7 +98,7 @@ CloseHook = Callable[[int, str], None]
 # (``Fanout.handle``): it answers with a frame, never awaits, and raises
 # ``BadClientMessage`` or ``ContractError`` to answer an error frame.
 Handler = Callable[["Client", Any], bytes]
-Kind = Literal["alert", "enriched", "ack", "case"]
+Kind = Literal["alert", "enriched", "ack", "case", "verification"]
 ACK_ACTIONS = {
     "ack": AuditAction.ALERT_ACK,
     "assign": AuditAction.ALERT_ASSIGN,
@@ -319,8 +319,9 @@ class Fanout:
             self.publish_enriched(message)
         elif kind == "case":  # the gateway adds who attends first (push/casefeed.py)
             self.publish_case(message, CaseScope.of_update(message))
-        else:
+        elif kind == "ack":
             self.publish_ack(message)
+        # "verification": the gateway hands it to its verification part (push/verify.py)
 
     def publish_alert(self, alert: dict[str, Any]) -> None:
         """Remember an alert for resume and push it to every client it is for."""

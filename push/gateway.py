@@ -17,6 +17,7 @@
 - ``push/revocations.py``: revoked tokens, refreshed from the database.
 - ``push/web.py``: routes, authentication, limits, security headers, the websocket.
 - ``push/api.py``: cases, evidence, the audited history search, audit histories.
+- ``push/verify.py``: plate checks (``verify``, ``verification`` frames, camera counts).
 - ``push/metrics.py``: the gateway's Prometheus metrics.
 
 ``run_gateway`` opens the database (``records.open_records`` on
@@ -38,12 +39,14 @@ import uvicorn
 from starlette.applications import Starlette
 
 from enrichers.search import HistorySearch, RedisHistorySearch
+from enrichers.verifications import RedisVerifications
 from push.audit import AuditBuffer
 from push.casefeed import CaseFeed
 from push.fanout import Clock, Fanout, Kind
 from push.kafka_edge import KafkaEdge
 from push.metrics import GatewayMetrics
 from push.revocations import RevocationCache
+from push.verify import Verifications
 from push.web import MAX_WS_MESSAGE_BYTES, WebEdge, create_app
 from records import open_records
 from records.protocols import Records
@@ -115,6 +118,8 @@ class Gateway:
             revocations=self.revocations,
         )
         self.use_records(records)
+        self.verify = Verifications(self.core, self.kafka)  # verify, verification frames
+        self.app.state.verifications = self.verify
 
     @property
     def edge(self) -> WebEdge:
@@ -132,8 +137,12 @@ class Gateway:
         """What the Kafka edge read: case updates by way of the case feed."""
         if kind == "case":
             self.cases.offer(message)
+        elif kind == "verification":
+            self.verify.read(message)
         else:
             self.core.publish(kind, message)
+            if kind == "alert":
+                self.verify.mark(message)  # read after its decision (a restart): say so
 
     def server(self) -> uvicorn.Server:
         """The uvicorn server for the app, on the configured host and port."""
@@ -171,6 +180,14 @@ class Gateway:
             )
             self.edge.search = search
             opened.append(search)
+        if self.verify.store is None:
+            verifications = RedisVerifications.from_url(
+                self.settings.redis_url,
+                prefix=self.settings.topic_prefix,
+                timeout=self.settings.redis_timeout,
+            )
+            self.verify.store = verifications
+            opened.append(verifications)
         return opened
 
     async def run(self) -> None:

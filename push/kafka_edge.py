@@ -1,11 +1,11 @@
 """The gateway's Kafka edge: reads alerts, live events, acks and case updates; writes
 clients' changes and the audit trail.
 
-It reads ``rtic.alerts.v1``, ``rtic.enriched.v1``, ``rtic.alert-acks.v1`` and
-``rtic.cases.v1`` with a consumer of its own (no consumer group: every gateway
+It reads ``rtic.alerts.v1``, ``rtic.enriched.v1``, ``rtic.alert-acks.v1``,
+``rtic.cases.v1`` and ``rtic.verifications.v1`` with a consumer of its own (no consumer group: every gateway
 sees everything) and hands each message to the fan-out core (``push/fanout.py``;
 case updates through ``push/casefeed.py``). On start it reads the last
-``gateway_resume_buffer`` alerts and acks again, so clients that reconnect to a
+``gateway_resume_buffer`` alerts, acks and verifications again, so clients that reconnect to a
 new gateway can still resume; live events and case updates are read from the
 end only.
 
@@ -39,7 +39,7 @@ from push.metrics import GatewayMetrics
 from rtic.casework import AuditV1
 from rtic.errors import ServiceError
 from rtic.kafka import bootstrap_servers, ensure_topics, make_producer
-from rtic.schemas import AlertAckV1, ReferenceChangeV1, dumps
+from rtic.schemas import AlertAckV1, ReferenceChangeV1, VerificationV1, dumps
 from rtic.settings import Settings
 from rtic.topics import Topics
 
@@ -74,6 +74,7 @@ class KafkaEdge:
             self.topics.enriched: "enriched",
             self.topics.alert_acks: "ack",
             self.topics.cases: "case",
+            self.topics.verifications: "verification",
         }
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
@@ -186,6 +187,15 @@ class KafkaEdge:
         pending = set(self._writes)
         if pending:
             await asyncio.wait(pending)
+
+    def verification(self, verification: VerificationV1) -> None:
+        """Write a plate check's answer to ``rtic.verifications.v1`` (push/verify.py)."""
+        self._write(
+            "verification",
+            self.topics.verifications,
+            verification.alert_id,
+            dumps(verification),
+        )
 
     def reference(self, change: ReferenceChangeV1) -> None:
         """Write a reference change (a snooze or its lifting) to ``rtic.reference.v1``."""
