@@ -56,9 +56,7 @@ async def test_a_verified_plate_check_reaches_the_officers_around_it(
         await asyncio.sleep(1.5)  # the entry and the pings land (separate agents)
         async with (
             engine.client(role="rtic_analyst", sub=unique("an")) as desk,
-            engine.client(
-                role="officer", sub=near_id, radius_m=1000.0, position=NEAR
-            ) as near,
+            engine.client(role="officer", sub=near_id, radius_m=1000.0, position=NEAR) as near,
             engine.client(role="officer", sub=far_id, radius_m=1000.0, position=FAR) as far,
             engine.client(role="citizen", sub=unique("cit")) as citizen,
         ):
@@ -100,9 +98,7 @@ async def test_a_verified_plate_check_reaches_the_officers_around_it(
             assert (again["type"], again["code"]) == ("error", "not_pending")
 
 
-async def test_not_a_match_raises_nothing_and_counts_for_the_camera(
-    engine: Engine, unique
-) -> None:  # type: ignore[no-untyped-def]
+async def test_not_a_match_raises_nothing_and_counts_for_the_camera(engine: Engine, unique) -> None:  # type: ignore[no-untyped-def]
     topics = engine.topics
     plate = f"NM{unique('')[-5:].upper():0>5}"[:7]
     camera = unique("CAM-NM")
