@@ -28,6 +28,7 @@ class Topics:
     evidence: str
     audit: str
     statements: str
+    verifications: str
 
     @classmethod
     def with_prefix(cls, prefix: str = "") -> Topics:
@@ -45,6 +46,7 @@ class Topics:
             evidence=f"{prefix}rtic.evidence.v1",
             audit=f"{prefix}rtic.audit.v1",
             statements=f"{prefix}rtic.statements.v1",
+            verifications=f"{prefix}rtic.verifications.v1",
         )
 
     def by_kind(self) -> dict[str, str]:

@@ -489,4 +489,5 @@ def test_every_api_route_says_who_may_call_it(api: Api) -> None:
         "/api/portal/reports": "public",
         "/api/portal/session": "public",
         "/api/cases/{case_ref}/statements": frozenset(Role),
+        "/api/anpr/cameras": frozenset({Role.RTIC_ANALYST, Role.SUPERVISOR}),
     }
