@@ -40,6 +40,7 @@ from starlette.applications import Starlette
 from enrichers.search import HistorySearch, RedisHistorySearch
 from push.audit import AuditBuffer
 from push.casefeed import CaseFeed
+from push.deskstats import DeskStats, seed
 from push.fanout import Clock, Fanout, Kind
 from push.kafka_edge import KafkaEdge
 from push.metrics import GatewayMetrics
@@ -50,6 +51,7 @@ from records.protocols import Records
 from rtic.clock import utc_now
 from rtic.settings import Settings
 from rtic.tokens import TokenKeys
+from rtic.topics import Topics
 from rules.catalogue import default_rules
 
 log = logging.getLogger(__name__)
@@ -104,6 +106,7 @@ class Gateway:
         self.revocations = RevocationCache(None, self.metrics)
         self.revocations.on_change = self.core.revoke
         self.cases = CaseFeed(self.core, None)
+        self.desk_stats = DeskStats(clock)
         self.serving: uvicorn.Server | None = None  # while ``run`` serves (tests stop it)
         self.app: Starlette = create_app(
             self.core,
@@ -113,7 +116,9 @@ class Gateway:
             search=search,
             write_audit=self.kafka.write_audit,
             revocations=self.revocations,
+            map_tile_url=settings.map_tile_url,
         )
+        self.app.state.desk_stats = self.desk_stats
         self.use_records(records)
 
     @property
@@ -130,6 +135,7 @@ class Gateway:
 
     def deliver(self, kind: Kind, message: dict[str, Any]) -> None:
         """What the Kafka edge read: case updates by way of the case feed."""
+        self.desk_stats.observe(kind, message)
         if kind == "case":
             self.cases.offer(message)
         else:
@@ -184,6 +190,7 @@ class Gateway:
         ]
         try:
             await self.kafka.start(self.deliver)
+            tasks.append(asyncio.create_task(self._seed_desk_stats(), name="gateway-desk-stats"))
             log.info(
                 "gateway listening on http://%s:%d/",
                 self.settings.gateway_host,
@@ -199,6 +206,16 @@ class Gateway:
             await self.kafka.stop()
             for store in opened:
                 await store.close()
+
+    async def _seed_desk_stats(self) -> None:
+        """The desk's charts after a restart: the last 24 hours of calls and verifications
+        re-read (``push/deskstats.py`` says what is and is not known)."""
+        topics = Topics.with_prefix(self.settings.topic_prefix)
+        wanted = {"call": topics.calls}
+        verifications = getattr(topics, "verifications", None)
+        if isinstance(verifications, str):
+            wanted["verification"] = verifications
+        await seed(self.desk_stats, self.settings.kafka_url, wanted)
 
 
 async def run_gateway(settings: Settings) -> None:

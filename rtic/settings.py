@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -140,6 +140,21 @@ class Settings(BaseSettings):
         description="The force's code: the prefix of case references (WM in "
         "WM-2026-0001234), 2 to 4 capital letters.",
     )
+    map_tile_url: str | None = Field(
+        None,
+        pattern=r"^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?/[^\s'\";]*$",
+        description="Map tiles drawn under the desk's boundaries: an https URL template "
+        "with {z}, {x} and {y} (e.g. https://tiles.example.org/{z}/{x}/{y}.png) from a "
+        "tile server the force runs or licenses. The pages' CSP then allows images from "
+        "that origin only. None (default): the boundaries map alone, nothing fetched.",
+    )
+
+    @field_validator("map_tile_url")
+    @classmethod
+    def _tile_template(cls, url: str | None) -> str | None:
+        if url is not None and not all(p in url for p in ("{z}", "{x}", "{y}")):
+            raise ValueError("map_tile_url must hold {z}, {x} and {y}")
+        return url
 
 
 @lru_cache(maxsize=1)
