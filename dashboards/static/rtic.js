@@ -447,7 +447,7 @@ function openDetail(children) {
   clearTimeout(state.auditTimer);
   for (const other of ["#search", "#assign", "#charts", "#workload"]) closePanel($(other), false);
   const body = $("#detail-body");
-  body.replaceChildren(...children);
+  body.replaceChildren(...children.filter((c) => c != null));
   const panel = $("#detail");
   if (panel.hidden) state.returnFocus = document.activeElement;
   panel.hidden = false;

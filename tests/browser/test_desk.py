@@ -166,7 +166,7 @@ async def test_the_detail_shows_the_audit_and_another_analysts_presence(
             return me in text and colleague in text
 
         await eventually(both_opened, timeout=60.0, every=1.0)
-        await shot(page, "desk-alert-audit.png")
+        await shot(page, "desk-presence.png")
     # The colleague left: the presence goes with them.
     await presence.filter(has_text="Only you").wait_for(timeout=5_000)
 
