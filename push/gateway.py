@@ -211,10 +211,7 @@ class Gateway:
         """The desk's charts after a restart: the last 24 hours of calls and verifications
         re-read (``push/deskstats.py`` says what is and is not known)."""
         topics = Topics.with_prefix(self.settings.topic_prefix)
-        wanted = {"call": topics.calls}
-        verifications = getattr(topics, "verifications", None)
-        if isinstance(verifications, str):
-            wanted["verification"] = verifications
+        wanted = {"call": topics.calls, "verification": topics.verifications}
         await seed(self.desk_stats, self.settings.kafka_url, wanted)
 
 
