@@ -15,7 +15,8 @@ Routes (each with its role dependency, ``push.web.require``; errors are
   a person or an address, and the cases linked to it; a ``reason`` and a
   ``reference`` are required.
 - ``GET /api/audit?object_type=&object_id=`` (supervisor): an object's audit
-  history.
+  history; an RTIC analyst may read an alert's (who saw and acted on it), and
+  nothing else's (403).
 
 Every answer that shows a case, evidence, history or audit is itself audited
 (``case_listed``, ``case_viewed``, ``evidence_downloaded``,
@@ -363,16 +364,19 @@ async def search_history(request: Request, who: Principal) -> Response:
 # ---- audit histories ------------------------------------------------------------------
 
 
-@require(*AUDIT_ROLES)
+@require(*AUDIT_ROLES, Role.RTIC_ANALYST)
 @_answering
 async def audit_history(request: Request, who: Principal) -> Response:
-    """An object's audit history, oldest first (a case: only one the supervisor may see)."""
+    """An object's audit history, oldest first (a case: only one the supervisor may see;
+    an analyst: alerts only, the desk's alert detail)."""
     params = request.query_params
     try:
         object_type = AuditObject(params.get("object_type", ""))
     except ValueError as exc:
         known = ", ".join(o.value for o in AuditObject)
         raise ApiError(400, "bad_request", f"'object_type' must be one of {known}") from exc
+    if who.role not in AUDIT_ROLES and object_type is not AuditObject.ALERT:
+        raise ApiError(403, "forbidden", f"a {who.role.value} may read an alert's audit only")
     object_id = params.get("object_id", "").strip()
     if not object_id:
         raise ApiError(400, "bad_request", "'object_id' is required")

@@ -32,6 +32,11 @@ Audit: every alert version queued for clients, every ``open``, ``ack``,
 (``push/audit.py``), which never blocks; the Kafka edge drains it. A client
 whose token is revoked is closed with 1008 "invalid token" when the gateway
 learns of the revocation (``revoke``).
+
+Presence: an ``open`` also says who is working the alert. The analysts and
+supervisors who were sent it (or have it open) get ``working {alert_id, people:
+[{sub, role, since}]}`` whenever that list changes: a client works one alert at
+a time (the one it last opened) until it opens another or disconnects.
 """
 
 from __future__ import annotations
@@ -165,6 +170,7 @@ class Client:
         self.dropped_events = 0
         self.errors = 0
         self.close_request: tuple[int, str] | None = None
+        self.working_on: str | None = None  # the alert whose detail it last opened
         self.follow_ups: list[bytes] = []  # frames to queue right after the current reply
         self._on_close = on_close
         self._metrics = metrics
@@ -257,6 +263,8 @@ class Fanout:
         self.officer_positions: dict[str, tuple[float, float]] = {}
         self.case_updates_seen: OrderedDict[str, None] = OrderedDict()
         self.handlers: dict[str, Handler] = {}
+        # Who has which alert open (``open``), since when: the desk's presence.
+        self.working: dict[str, dict[Client, datetime]] = {}
         self.subscribe_hooks: list[SubscribeHook] = []
         self._instance = uuid.uuid4().hex[:8]  # connection ids unique across restarts
         self._connections = itertools.count(1)
@@ -310,6 +318,7 @@ class Fanout:
         if client in self.clients:
             self.clients.discard(client)
             self.metrics.clients.labels(client.principal.role.value).dec()
+        self._stop_working(client)
 
     def revoke(self, revocations: Revocations) -> int:
         """Close every client whose token the revocation list now refuses; how many."""
@@ -532,7 +541,43 @@ class Fanout:
             msg.alert_id,
             detail={"version": client.sent_alerts.get(msg.alert_id)},
         )
+        if client.working_on != msg.alert_id:
+            self._stop_working(client)
+            client.working_on = msg.alert_id
+            self.working.setdefault(msg.alert_id, {})[client] = self.clock()
+            self._tell_working(msg.alert_id)
         return frame("opened", {"alert_id": msg.alert_id})
+
+    # ---- presence: who else is working an alert ---------------------------------------
+
+    def _stop_working(self, client: Client) -> None:
+        """The client no longer has its alert open (it opened another, or left)."""
+        alert_id, client.working_on = client.working_on, None
+        if alert_id is None:
+            return
+        people = self.working.get(alert_id, {})
+        people.pop(client, None)
+        if not people:
+            self.working.pop(alert_id, None)
+        self._tell_working(alert_id)
+
+    def _tell_working(self, alert_id: str) -> None:
+        """``working {alert_id, people}`` to the analysts and supervisors who were sent
+        the alert or have it open: each person once (their earliest open socket)."""
+        people: dict[str, dict[str, str]] = {}
+        for c, since in sorted(self.working.get(alert_id, {}).items(), key=lambda x: x[1]):
+            who = c.principal
+            people.setdefault(
+                who.sub, {"sub": who.sub, "role": who.role.value, "since": since.isoformat()}
+            )
+        data = frame("working", {"alert_id": alert_id, "people": list(people.values())})
+        for c in self.clients:
+            if (
+                c.principal.role in ACK_ROLES
+                and c.subscription is not None
+                and (alert_id in c.sent_alerts or c.working_on == alert_id)
+            ):
+                c.send_now(data)
 
     def _ack(self, client: Client, msg: Ack) -> bytes:
         who = client.principal

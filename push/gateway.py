@@ -44,6 +44,7 @@ from enrichers.search import HistorySearch, RedisHistorySearch
 from enrichers.verifications import RedisVerifications
 from push.audit import AuditBuffer
 from push.casefeed import CaseFeed
+from push.deskstats import DeskStats, seed
 from push.dispatch import Dispatch, RedisOnce, attendance_targets_from
 from push.fanout import Clock, Fanout, Kind
 from push.kafka_edge import KafkaEdge
@@ -58,6 +59,7 @@ from records.protocols import Records
 from rtic.clock import utc_now
 from rtic.settings import Settings
 from rtic.tokens import TokenKeys
+from rtic.topics import Topics
 from rules.catalogue import default_rules
 
 log = logging.getLogger(__name__)
@@ -112,6 +114,7 @@ class Gateway:
         self.revocations = RevocationCache(None, self.metrics)
         self.revocations.on_change = self.core.revoke
         self.cases = CaseFeed(self.core, None)
+        self.desk_stats = DeskStats(clock)
         self.dispatch = Dispatch(  # the job boards: push/dispatch.py
             self.core,
             self.kafka,
@@ -129,7 +132,9 @@ class Gateway:
             search=search,
             write_audit=self.kafka.write_audit,
             revocations=self.revocations,
+            map_tile_url=settings.map_tile_url,
         )
+        self.app.state.desk_stats = self.desk_stats
         self.app.state.dispatch = self.dispatch
         self.app.state.rate_limiter = RateLimiter.from_settings(settings)
         self.app.state.portal = Portal(
@@ -153,6 +158,7 @@ class Gateway:
 
     def deliver(self, kind: Kind, message: dict[str, Any]) -> None:
         """What the Kafka edge read: case updates by way of the case feed."""
+        self.desk_stats.observe(kind, message)
         if kind == "case":
             self.cases.offer(message)
             return
@@ -236,6 +242,7 @@ class Gateway:
         ]
         try:
             await self.kafka.start(self.deliver)
+            tasks.append(asyncio.create_task(self._seed_desk_stats(), name="gateway-desk-stats"))
             log.info(
                 "gateway listening on http://%s:%d/",
                 self.settings.gateway_host,
@@ -252,6 +259,13 @@ class Gateway:
             await self.kafka.stop()
             for store in opened:
                 await store.close()
+
+    async def _seed_desk_stats(self) -> None:
+        """The desk's charts after a restart: the last 24 hours of calls and verifications
+        re-read (``push/deskstats.py`` says what is and is not known)."""
+        topics = Topics.with_prefix(self.settings.topic_prefix)
+        wanted = {"call": topics.calls, "verification": topics.verifications}
+        await seed(self.desk_stats, self.settings.kafka_url, wanted)
 
 
 async def run_gateway(settings: Settings) -> None:

@@ -5,7 +5,8 @@ Routes (each declares who may call it, with ``require`` or ``public``):
 - ``/``, ``/rtic``, ``/index.html``: the dashboard page; ``/cases``: the cases page;
   ``/static/...``: their files.
 - ``/api/boundaries?level=ward|district|lsoa``: the map's boundaries (GeoJSON).
-- ``/api/config``: versions and the data's attribution.
+- ``/api/config``: versions, the data's attribution, and the map tile URL template
+  (``map_tile_url``, null unless the operator set one).
 - ``/healthz``: JSON status, and whether the Kafka edge is consuming (503 if not).
 - ``/metrics``: Prometheus metrics of this gateway.
 - ``/ws``: the websocket, for any role with a valid bearer token; it only moves
@@ -15,6 +16,7 @@ Routes (each declares who may call it, with ``require`` or ``public``):
   and audit histories (``push/api.py``).
 - ``/api/incidents``, ``/api/incidents/{incident_id}/candidates``,
   ``/api/officers/workload``: the job boards (``push/dispatch.py``).
+- ``/api/desk/stats``: the desk's charts (``push/deskstats.py``).
 
 The page and its data are public: the map is drawn from public boundary data and
 the page asks for a token before it shows anything (it opens ``/ws`` with it).
@@ -102,6 +104,7 @@ class WebEdge:
     search: HistorySearch | None = None
     write_audit: AuditWriter | None = None
     revocations: RevocationCache = field(default_factory=lambda: RevocationCache(None))
+    map_tile_url: str | None = None  # the desk's optional tiles (Settings.map_tile_url)
 
 
 def _edge(conn: HTTPConnection) -> WebEdge:
@@ -256,6 +259,7 @@ async def config(request: Request) -> Response:
             "version": __version__,
             "reference_version": reference_version(data_dir),
             "attribution": ATTRIBUTION,
+            "map_tile_url": _edge(request).map_tile_url,
         }
     )
 
@@ -378,16 +382,26 @@ async def no_such_socket(ws: WebSocket) -> None:
 _HOST = re.compile(r"^[A-Za-z0-9.-]+(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$")
 
 
-def content_security_policy(host: str | None) -> str:
+def tile_origin(template: str | None) -> str | None:
+    """The origin (``https://host[:port]``) of a map tile URL template, or None."""
+    if not template:
+        return None
+    match = re.match(r"^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(?=/)", template)
+    return match.group(0) if match else None
+
+
+def content_security_policy(host: str | None, img_origin: str | None = None) -> str:
     """Nothing from another origin: scripts, styles, fonts, frames, forms; sockets only
-    back to this host; images also as ``data:`` URLs; the page never framed."""
+    back to this host; images also as ``data:`` URLs (and from the map tile server's
+    origin when one is set); the page never framed."""
     connect = "'self'"
     if host and _HOST.match(host):  # the Host header is the client's: only a host[:port]
         connect += f" ws://{host} wss://{host}"
+    img = f"'self' data: {img_origin}" if img_origin else "'self' data:"
     return (
         "default-src 'self'; "
         f"connect-src {connect}; "
-        "img-src 'self' data:; "
+        f"img-src {img}; "
         "object-src 'none'; "
         "base-uri 'none'; "
         "form-action 'self'; "
@@ -398,16 +412,18 @@ def content_security_policy(host: str | None) -> str:
 class SecurityHeaders:
     """Adds the security headers (and ``no-store`` by default) to every HTTP response."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, img_origin: str | None = None) -> None:
         self.app = app
+        self.img_origin = img_origin
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         host = HTTPConnection(scope).headers.get("host")
+        csp = content_security_policy(host, self.img_origin)
         extra = [
-            (b"content-security-policy", content_security_policy(host).encode()),
+            (b"content-security-policy", csp.encode()),
             (b"x-content-type-options", b"nosniff"),
             (b"referrer-policy", b"no-referrer"),
             (b"x-frame-options", b"DENY"),
@@ -480,11 +496,13 @@ class BodyLimit:
 def routes() -> list[BaseRoute]:
     """Every route of the gateway (the static files are public, as the page is)."""
     from push.api import api_routes  # push.api builds on this module's require()
+    from push.deskstats import desk_routes
     from push.dispatch import dispatch_routes
     from push.portal import portal_routes
 
     return [
         *api_routes(),
+        *desk_routes(),
         *dispatch_routes(),
         *portal_routes(),
         Route("/", index),
@@ -515,10 +533,12 @@ def create_app(
     search: HistorySearch | None = None,
     write_audit: AuditWriter | None = None,
     revocations: RevocationCache | None = None,
+    map_tile_url: str | None = None,
 ) -> Starlette:
     """The gateway's ASGI app around a fan-out core. ``consuming`` says whether the
     Kafka edge is reading (for ``/healthz``); ``records``, ``search``, ``write_audit``
-    and ``revocations``: see ``WebEdge`` (the API answers 503 without records)."""
+    and ``revocations``: see ``WebEdge`` (the API answers 503 without records);
+    ``map_tile_url``: the desk's tiles, whose origin the CSP then allows images from."""
     app = Starlette(routes=routes())
     app.state.edge = WebEdge(
         core=core,
@@ -529,10 +549,11 @@ def create_app(
         search=search,
         write_audit=write_audit,
         revocations=revocations if revocations is not None else RevocationCache(None, core.metrics),
+        map_tile_url=map_tile_url if tile_origin(map_tile_url) else None,
     )
     if app.state.edge.revocations.on_change is None:
         app.state.edge.revocations.on_change = core.revoke  # close revoked sockets
     # Outermost first: every answer (a 413 too) gets the security headers.
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
-    app.add_middleware(SecurityHeaders)
+    app.add_middleware(SecurityHeaders, img_origin=tile_origin(map_tile_url))
     return app

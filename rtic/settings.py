@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -181,6 +181,21 @@ class Settings(BaseSettings):
         "in push/ratelimit.py (DEFAULT_RATES: portal_report, portal_session, statement...). "
         'JSON: {"portal_report": {"burst": 5, "per_minute": 0.1}}.',
     )
+    map_tile_url: str | None = Field(
+        None,
+        pattern=r"^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?/[^\s'\";]*$",
+        description="Map tiles drawn under the desk's boundaries: an https URL template "
+        "with {z}, {x} and {y} (e.g. https://tiles.example.org/{z}/{x}/{y}.png) from a "
+        "tile server the force runs or licenses. The pages' CSP then allows images from "
+        "that origin only. None (default): the boundaries map alone, nothing fetched.",
+    )
+
+    @field_validator("map_tile_url")
+    @classmethod
+    def _tile_template(cls, url: str | None) -> str | None:
+        if url is not None and not all(p in url for p in ("{z}", "{x}", "{y}")):
+            raise ValueError("map_tile_url must hold {z}, {x} and {y}")
+        return url
 
 
 @lru_cache(maxsize=1)

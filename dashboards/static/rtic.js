@@ -1,8 +1,13 @@
 // RTIC live: the analysts' dashboard. Plain JS, no dependencies, nothing from the internet.
 // Protocol: docs/contract.md (hello -> subscribe -> subscribed; alert, event, alert_ack, acked,
 // snoozed, unsnoozed, error, pong; the page sends `open` when an alert's detail opens, which the
-// gateway records in the audit trail). HTTP: /api/audit (supervisors: an alert's audit history)
-// and /api/search (analysts and supervisors: history search, with a reason and a reference).
+// gateway records in the audit trail and answers with `working` frames: who else has it open).
+// The desk's part (analysts, supervisors): `incidents`/`incident` and `officers`/`officer` frames
+// feed the incident queue and the map; `assign` -> `assigned`; `verify` -> `verify_ack`, then a
+// `verification` frame marks the plate check for everyone. HTTP: /api/audit (an alert's audit
+// history), /api/search (history search, with a reason and a reference),
+// /api/incidents/{id}/candidates (the assign picker), /api/officers/workload (supervisors),
+// /api/desk/stats (the charts, drawn here as SVG). /api/config may name map tiles.
 "use strict";
 
 const SVGNS = "http://www.w3.org/2000/svg";
@@ -31,12 +36,20 @@ const state = {
   role: null, // from the gateway's hello
   sub: null,
   auditTimer: null,
+  selectedKey: null, // the alert row (an alert or a situation) whose detail is open
+  working: new Map(), // alert id -> [{sub, role, since}] (the gateway's `working` frames)
+  incidents: new Map(), // incident id -> incident (`incidents` / `incident` frames)
+  officers: new Map(), // officer id -> officer (`officers` / `officer` frames)
+  assignFor: null, // the incident the assign picker is open for
+  stats: null,
   returnFocus: null, // where the keyboard was before a panel opened
 };
 
+const PANELS = ["detail", "search", "assign", "charts", "workload"];
 const SEARCH_ROLES = new Set(["rtic_analyst", "supervisor"]);
 const CASE_ROLES = new Set(["officer", "case_officer", "supervisor"]);
 const ROLE_WORDS = { rtic_analyst: "RTIC analyst", case_officer: "case officer", officer: "officer", supervisor: "supervisor", citizen: "citizen", system: "system" };
+const AUDIT_READERS = new Set(["rtic_analyst", "supervisor"]); // an alert's audit history
 const AUDIT_RELOAD_MS = 2500; // the page's own `open` reaches the audit store within a second or two
 
 const $ = (sel) => document.querySelector(sel);
@@ -158,7 +171,7 @@ async function drawMap() {
   const svg = svgEl("svg", { viewBox: `0 0 ${project.width.toFixed(0)} ${project.height.toFixed(0)}`, role: "img",
     "aria-label": "West Midlands force area" });
   const layers = {};
-  for (const name of ["wards", "districts", "labels", "events", "alerts"]) {
+  for (const name of ["tiles", "wards", "districts", "labels", "events", "officers", "alerts"]) {
     layers[name] = svgEl("g", { class: "layer-" + name });
     svg.append(layers[name]);
   }
@@ -179,8 +192,13 @@ async function drawMap() {
     label.textContent = f.properties.name;
     layers.labels.append(label);
   }
+  if (config.map_tile_url) {
+    svg.classList.add("tiled");
+    drawTiles(config.map_tile_url, districts, project, layers.tiles);
+  }
   state.svg = svg;
   state.layers = layers;
+  for (const o of state.officers.values()) onOfficer(o, false);
   $("#map").prepend(svg);
   $("#map-message").textContent = "";
 }
@@ -249,46 +267,32 @@ function timeOf(iso) {
   return isNaN(d) ? "" : d.toLocaleTimeString("en-GB", { hour12: false });
 }
 
+const SEVERITY_RANK = { critical: 0, high: 1, medium: 2, low: 3 };
+
 function onAlert(alert) {
   const known = state.alerts.get(alert.alert_id);
   if (known) {
     // Shown once, even if redelivered or resumed; a newer version (more hits) replaces it.
     if ((alert.version || 1) <= (known.version || 1)) return;
-    const old = document.querySelector(`li.alert[data-alert-id="${CSS.escape(alert.alert_id)}"]`);
-    if (old) old.remove();
+    alert._ack = known._ack;
+    alert._verification = known._verification;
     const marker = document.querySelector(`.alert-marker[data-alert-id="${CSS.escape(alert.alert_id)}"]`);
     if (marker) marker.remove();
-    state.alerts.delete(alert.alert_id);
-    state.counts.alerts -= 1;
+  } else {
+    state.counts.alerts += 1;
   }
   state.alerts.set(alert.alert_id, alert);
   state.lastAlertId = alert.alert_id;
-  state.counts.alerts += 1;
   $("#count-alerts").textContent = state.counts.alerts;
   $("#no-alerts").hidden = true;
-  const li = el("li", { class: "alert" + (state.severities.has(alert.severity) ? "" : " hidden"),
-      "data-alert-id": alert.alert_id, "data-severity": alert.severity, tabIndex: 0 },
-    el("div", { class: "meta" },
-      el("span", { class: "sev sev-" + alert.severity }, alert.severity),
-      el("span", {}, timeOf(alert.created_at)),
-      el("span", {}, areaLabel(alert)),
-      el("span", { class: "state" })),
-    el("div", { class: "title" }, alert.title),
-    el("div", { class: "summary" }, alert.summary));
-  li.addEventListener("click", () => showAlert(alert.alert_id));
-  li.addEventListener("keydown", (e) => {
-    if (e.key === "Enter" || e.key === " ") { e.preventDefault(); showAlert(alert.alert_id); }
-  });
-  const list = $("#alerts");
-  list.prepend(li);
-  while (list.childElementCount > MAX_ALERTS) {
-    const old = list.lastElementChild;
-    state.alerts.delete(old.getAttribute("data-alert-id"));
-    old.remove();
+  while (state.alerts.size > MAX_ALERTS) {
+    const oldest = state.alerts.keys().next().value;
+    state.alerts.delete(oldest);
   }
+  renderAlerts();
   if (state.project && alert.location) {
     const [x, y] = state.project.point(alert.location.lon, alert.location.lat);
-    const g = svgEl("g", { class: "alert-marker sev-" + alert.severity, "data-alert-id": alert.alert_id });
+    const g = svgEl("g", { class: "alert-marker sev-" + alert.severity + (alert._ack ? " acked" : ""), "data-alert-id": alert.alert_id });
     g.append(svgEl("circle", { class: "pulse", cx: x.toFixed(1), cy: y.toFixed(1), r: 6 }));
     const core = svgEl("circle", { class: "core", cx: x.toFixed(1), cy: y.toFixed(1), r: 6 });
     core.addEventListener("click", () => showAlert(alert.alert_id));
@@ -296,18 +300,95 @@ function onAlert(alert) {
     state.layers.alerts.append(g);
     while (state.layers.alerts.childElementCount > MAX_ALERTS) state.layers.alerts.firstElementChild.remove();
   }
+  // An open detail of this alert (or its situation) shows the newer version.
+  const open = $("#detail-body").dataset.alertKey;
+  if (!$("#detail").hidden && open && open === situationKey(alert)) showAlert(alert.alert_id, false);
+}
+
+function situationKey(a) {
+  // Alerts of one place and hour carry the same details.situation: one row on the desk.
+  const s = a.details && a.details.situation;
+  return typeof s === "string" && s ? "situation:" + s : "alert:" + a.alert_id;
+}
+
+function bySeverityThenAge(x, y) {
+  // Most severe first; within a severity, the newest first.
+  const r = (SEVERITY_RANK[x.severity] ?? 9) - (SEVERITY_RANK[y.severity] ?? 9);
+  return r || Date.parse(y.created_at) - Date.parse(x.created_at);
+}
+
+function alertGroups() {
+  const groups = new Map();
+  for (const a of state.alerts.values()) {
+    const key = situationKey(a);
+    if (!groups.has(key)) groups.set(key, []);
+    groups.get(key).push(a);
+  }
+  return [...groups.entries()].map(([key, alerts]) => {
+    alerts.sort(bySeverityThenAge);
+    return { key, alerts, primary: alerts[0] };
+  }).sort((g, h) => bySeverityThenAge(g.primary, h.primary));
+}
+
+function alertState(a) {
+  const parts = [];
+  if (a._verification) parts.push(a._verification.outcome === "verified" ? `verified by ${a._verification.by}` : `not a match (${a._verification.by})`);
+  else if (a.details && a.details.verification && a.details.verification.state === "pending") parts.push("plate to check");
+  if (a._ack) parts.push(`${a._ack.action} by ${a._ack.by}`);
+  return parts.join(" · ");
+}
+
+function alertItem(group) {
+  const a = group.primary;
+  const n = group.alerts.length;
+  const li = el("li", { class: "alert" + (state.severities.has(a.severity) ? "" : " hidden") + (a._ack ? " acked" : ""),
+      "data-alert-id": a.alert_id, "data-severity": a.severity, "data-key": group.key, "data-count": String(n), tabIndex: 0 },
+    el("div", { class: "meta" },
+      el("span", { class: "sev sev-" + a.severity }, a.severity),
+      el("span", {}, timeOf(a.created_at)),
+      el("span", {}, areaLabel(a)),
+      el("span", { class: "state" }, alertState(a))),
+    el("div", { class: "title" }, a.title),
+    n > 1 ? el("div", { class: "situation" }, `One situation: ${n} alerts`) : null,
+    el("div", { class: "summary" }, n > 1 ? group.alerts.slice(1).map((x) => x.title).join(" · ") : a.summary));
+  if (group.key === state.selectedKey) li.classList.add("selected");
+  if (group.key.startsWith("situation:")) li.dataset.situation = group.key.slice(10);
+  li.addEventListener("click", () => showAlert(a.alert_id));
+  li.addEventListener("keydown", (e) => {
+    if (e.key === "Enter" || e.key === " ") { e.preventDefault(); showAlert(a.alert_id); }
+  });
+  return li;
+}
+
+function renderAlerts() {
+  const list = $("#alerts");
+  const focusedKey = document.activeElement && document.activeElement.dataset ? document.activeElement.dataset.key : null;
+  const items = alertGroups().map(alertItem);
+  list.replaceChildren(...items);
+  if (focusedKey) {
+    const again = list.querySelector(`li.alert[data-key="${CSS.escape(focusedKey)}"]`);
+    if (again) again.focus();
+  }
+  $("#no-alerts").hidden = items.length > 0;
 }
 
 function onAck(ack) {
-  const li = document.querySelector(`li.alert[data-alert-id="${CSS.escape(ack.alert_id)}"]`);
-  if (li) {
-    li.classList.add("acked");
-    li.querySelector(".state").textContent = `${ack.action} by ${ack.by}`;
-  }
   const marker = document.querySelector(`.alert-marker[data-alert-id="${CSS.escape(ack.alert_id)}"]`);
   if (marker) marker.classList.add("acked");
   const alert = state.alerts.get(ack.alert_id);
-  if (alert) alert._ack = ack;
+  if (!alert) return;
+  alert._ack = ack;
+  renderAlerts();
+}
+
+function onVerification(v) {
+  // The plate check's outcome, whoever made it: every screen that shows the alert marks it.
+  const alert = state.alerts.get(v.alert_id);
+  if (!alert) return;
+  alert._verification = v;
+  renderAlerts();
+  const open = $("#detail-body").dataset.alertKey;
+  if (!$("#detail").hidden && open === situationKey(alert)) showAlert(alert.alert_id, false);
 }
 
 // ---- detail panel ----------------------------------------------------------------
@@ -364,9 +445,9 @@ function enrichmentSections(enrichment) {
 
 function openDetail(children) {
   clearTimeout(state.auditTimer);
-  closePanel($("#search"), false);
+  for (const other of ["#search", "#assign", "#charts", "#workload"]) closePanel($(other), false);
   const body = $("#detail-body");
-  body.replaceChildren(...children);
+  body.replaceChildren(...children.filter((c) => c != null));
   const panel = $("#detail");
   if (panel.hidden) state.returnFocus = document.activeElement;
   panel.hidden = false;
@@ -376,16 +457,34 @@ function closePanel(panel, restoreFocus = true) {
   if (panel.hidden) return;
   panel.hidden = true;
   if (panel.id === "detail") clearTimeout(state.auditTimer);
+  if (panel.id === "assign") state.assignFor = null;
   const back = state.returnFocus;
   state.returnFocus = null;
   if (restoreFocus && back && back.isConnected && typeof back.focus === "function") back.focus();
 }
 
-function showAlert(id) {
+function alertFacts(a) {
+  const d = a.details || {};
+  return dl([
+    ["Rule", a.rule_id],
+    ["Plate read", d.vrm_read], ["Plate listed", d.vrm_listed], ["Match", d.match], ["Reason", d.reason],
+    ["Camera", d.camera_id], ["Confidence", d.confidence],
+    ["Matched on", d.matched_on], ["Count", d.count], ["Recent calls", (d.recent_call_ids || []).join(", ")],
+    ["Source events", (a.source_event_ids || []).join(", ")],
+    ["Location", a.location && `${a.location.address ? a.location.address + " · " : ""}${a.location.lat.toFixed(5)}, ${a.location.lon.toFixed(5)}`],
+    ["For", [...(a.audience?.roles || []), ...(a.audience?.officers || [])].join(", ")],
+    ["Alert id", a.alert_id],
+  ]);
+}
+
+function showAlert(id, announce = true) {
   const a = state.alerts.get(id);
   if (!a) return;
+  const key = situationKey(a);
+  const group = alertGroups().find((g) => g.key === key) || { alerts: [a], primary: a };
+  state.selectedKey = key;
   document.querySelectorAll("li.alert.selected").forEach((n) => n.classList.remove("selected"));
-  const li = document.querySelector(`li.alert[data-alert-id="${CSS.escape(id)}"]`);
+  const li = document.querySelector(`li.alert[data-key="${CSS.escape(key)}"]`);
   if (li) li.classList.add("selected");
   const d = a.details || {};
   const children = [
@@ -393,18 +492,10 @@ function showAlert(id) {
     el("div", { class: "meta" }, el("span", { class: "sev sev-" + a.severity }, a.severity), " ", timeOf(a.created_at), " · ", areaLabel(a)),
     el("p", {}, a.summary),
     d.why ? el("div", { class: "why" }, d.why) : null,
-    el("h4", {}, "Facts"),
-    dl([
-      ["Rule", a.rule_id],
-      ["Plate read", d.vrm_read], ["Plate listed", d.vrm_listed], ["Match", d.match], ["Reason", d.reason],
-      ["Camera", d.camera_id], ["Confidence", d.confidence],
-      ["Matched on", d.matched_on], ["Count", d.count], ["Recent calls", (d.recent_call_ids || []).join(", ")],
-      ["Source events", (a.source_event_ids || []).join(", ")],
-      ["Location", a.location && `${a.location.address ? a.location.address + " · " : ""}${a.location.lat.toFixed(5)}, ${a.location.lon.toFixed(5)}`],
-      ["For", [...(a.audience?.roles || []), ...(a.audience?.officers || [])].join(", ")],
-      ["Alert id", a.alert_id],
-    ]),
   ];
+  if (group.alerts.length > 1) children.push(situationSection(group, a));
+  children.push(...verificationSection(a));
+  children.push(el("h4", {}, "Facts"), alertFacts(a));
   if (a._ack) children.push(el("p", { class: "state" }, `${a._ack.action} by ${a._ack.by} at ${timeOf(a._ack.at)}`));
   const actions = el("div", { class: "actions" });
   for (const action of ["ack", "assign", "dismiss"]) {
@@ -414,17 +505,110 @@ function showAlert(id) {
   }
   children.push(actions);
   children.push(...snoozeControls(a));
-  if (state.role === "supervisor") children.push(auditPane(a.alert_id));
+  children.push(presencePane(a.alert_id));
+  const audits = AUDIT_READERS.has(state.role);
+  if (audits) children.push(auditPane(a.alert_id));
   openDetail(children);
-  // Opening an alert's detail is an act the audit trail records (who saw what, when).
+  $("#detail-body").dataset.alertKey = key;
+  $("#detail-body").dataset.alertId = a.alert_id;
+  showPresence(a.alert_id);
+  if (!announce) {
+    if (audits) loadAudit(a.alert_id);
+    return;
+  }
+  // Opening an alert's detail is an act the audit trail records (who saw what, when), and
+  // tells the others who have the alert that this person is working it.
   send({ type: "open", alert_id: a.alert_id });
-  if (state.role === "supervisor") {
+  if (audits) {
     loadAudit(a.alert_id);
     state.auditTimer = setTimeout(() => loadAudit(a.alert_id), AUDIT_RELOAD_MS);
   }
 }
 
-// ---- an alert's audit history (supervisors) ------------------------------------------
+function situationSection(group, shown) {
+  const items = group.alerts.map((x) => {
+    const li = el("li", { "data-alert-id": x.alert_id },
+      el("span", { class: "sev sev-" + x.severity }, x.severity), " ",
+      el("b", {}, x.title), ` · ${timeOf(x.created_at)}`,
+      el("div", { class: "summary" }, x.summary));
+    if (x.alert_id !== shown.alert_id) {
+      const b = el("button", { type: "button", class: "link", "data-action": "show-alert" }, "Show this alert");
+      b.addEventListener("click", () => showAlert(x.alert_id));
+      li.append(b);
+    }
+    return li;
+  });
+  return el("section", { class: "situation-list", "aria-labelledby": "situation-title" },
+    el("h4", { id: "situation-title" }, `One situation: ${group.alerts.length} alerts`),
+    el("ol", {}, ...items));
+}
+
+// ---- verify before action: the plate check ----------------------------------------------
+
+const MATCH_WORDS = { exact: "exact match" };
+
+function verificationSection(a) {
+  const v = a.details && a.details.verification;
+  if (!v) return [];
+  const out = [el("h4", { id: "check-title" }, "Check the plate")];
+  out.push(dl([
+    ["Plate read", v.read_vrm], ["Plate listed", v.listed_vrm],
+    ["Match", MATCH_WORDS[v.match] || (v.match ? `misread: ${words(v.match)}` : null)],
+    ["Camera", v.camera_id], ["Confidence", typeof v.confidence === "number" ? `${Math.round(v.confidence * 100)}%` : null],
+  ]));
+  if (v.image_url && /^(https?:)?\//.test(v.image_url)) out.push(el("p", {}, el("a", { href: v.image_url, target: "_blank", rel: "noopener" }, "The camera's image")));
+  const done = a._verification || (v.state !== "pending" ? { outcome: v.state, by: a.details.verified_by } : null);
+  if (done) {
+    const what = done.outcome === "verified" ? "Verified" : done.outcome === "not_a_match" ? "Not a match" : words(done.outcome);
+    out.push(el("p", { class: "verified-state", id: "verify-state", role: "status", "data-outcome": done.outcome },
+      `${what}${done.by ? " by " + done.by : ""}${done.at ? " at " + timeOf(done.at) : ""}.`));
+    return out;
+  }
+  const box = el("div", { class: "actions verify" });
+  for (const [outcome, label] of [["verified", "Verify"], ["not_a_match", "Not a match"]]) {
+    const b = el("button", { type: "button", class: outcome, "data-action": outcome }, label);
+    b.addEventListener("click", () => {
+      box.querySelectorAll("button").forEach((x) => { x.disabled = true; });
+      $("#verify-state").textContent = "Sending…";
+      send({ type: "verify", alert_id: a.alert_id, outcome });
+    });
+    box.append(b);
+  }
+  out.push(box, el("p", { id: "verify-state", class: "verify-state", role: "status" }, "Check the read plate against the listed one before anyone acts."));
+  return out;
+}
+
+function onVerifyAck(m) {
+  const out = $("#verify-state");
+  if (out && $("#detail-body").dataset.alertId === m.alert_id) {
+    out.textContent = `Sent: ${m.outcome === "verified" ? "verified" : "not a match"}. Waiting for the engine…`;
+  }
+}
+
+// ---- presence: who else is working the alert ---------------------------------------------
+
+function presencePane(alertId) {
+  return el("section", { class: "presence", id: "presence", "aria-labelledby": "presence-title", "data-alert-id": alertId },
+    el("h4", { id: "presence-title" }, "Working this alert"),
+    el("p", { id: "presence-list", class: "presence-list", role: "status" }, "Only you, as far as the gateway knows."));
+}
+
+function onWorking(m) {
+  state.working.set(m.alert_id, m.people || []);
+  showPresence(m.alert_id);
+}
+
+function showPresence(alertId) {
+  const pane = $("#presence");
+  if (!pane || pane.dataset.alertId !== alertId) return;
+  const others = (state.working.get(alertId) || []).filter((p) => p.sub !== state.sub);
+  const out = $("#presence-list");
+  if (!others.length) { out.replaceChildren("Only you, as far as the gateway knows."); return; }
+  out.replaceChildren(...others.flatMap((p, i) => [i ? ", " : "", el("b", { class: "person", "data-sub": p.sub }, p.sub),
+    ` (${ROLE_WORDS[p.role] || words(p.role)}, since ${timeOf(p.since)})`]), " also has it open.");
+}
+
+// ---- an alert's audit history (analysts and supervisors) ------------------------------------------
 
 const AUDIT_WORDS = {
   alert_delivered: "was sent the alert", // the gateway's records name the recipients instead
@@ -573,6 +757,16 @@ function onError(m) {
   const out = $("#snooze-state");
   if (state.snoozePending && out) out.replaceChildren(`Not snoozed: ${m.message}`);
   state.snoozePending = false;
+  if (state.pendingAssign && !$("#assign").hidden) {
+    $("#assign-state").textContent = `Not assigned: ${m.message}`;
+    $("#assign-list").querySelectorAll("button").forEach((x) => { x.disabled = false; });
+  }
+  state.pendingAssign = null;
+  const verify = $("#verify-state");
+  if (verify && verify.textContent === "Sending…") {
+    verify.textContent = `Not sent: ${m.message}`;
+    document.querySelectorAll("#detail .actions.verify button").forEach((x) => { x.disabled = false; });
+  }
 }
 
 function showEvent(id) {
@@ -592,6 +786,384 @@ function showEvent(id) {
     officer_location: [["At", timeOf(event.at)], ["Status", event.status]],
   }[kind] || [];
   openDetail([el("h3", {}, title), dl(pairs), ...enrichmentSections(event.enrichment)]);
+}
+
+// ---- the incident queue: open incidents by grade and age, the promise counting down -----
+
+const STATUS_WORDS = { open: "Unassigned", assigned: "Assigned", en_route: "En route", arrived: "Arrived", closed: "Closed" };
+
+function onIncidents(list) {
+  state.incidents.clear();
+  for (const inc of list || []) if (inc && inc.incident_id) state.incidents.set(inc.incident_id, inc);
+  renderQueue();
+}
+
+function onIncident(inc) {
+  if (!inc || !inc.incident_id) return;
+  state.incidents.set(inc.incident_id, inc);
+  renderQueue();
+  if (state.assignFor === inc.incident_id) showAssignState(inc);
+}
+
+function needsUnit(inc) {
+  return inc.status === "open" && (!inc.units || !inc.units.length);
+}
+
+function queueOrder(x, y) {
+  // Unassigned grade 1 and 2 first; then by grade; then the oldest first.
+  const urgent = (i) => (needsUnit(i) && (i.grade === 1 || i.grade === 2) ? 0 : 1);
+  return urgent(x) - urgent(y) || (x.grade || 9) - (y.grade || 9) || Date.parse(x.opened_at) - Date.parse(y.opened_at);
+}
+
+function clock(ms) {
+  const s = Math.max(0, Math.round(Math.abs(ms) / 1000));
+  const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), r = s % 60;
+  return h ? `${h}:${String(m).padStart(2, "0")}:${String(r).padStart(2, "0")}` : `${m}:${String(r).padStart(2, "0")}`;
+}
+
+function ageWords(iso) {
+  const ms = Date.now() - Date.parse(iso);
+  if (!(ms >= 0)) return "";
+  const min = Math.floor(ms / 60000);
+  return min < 1 ? "just now" : min < 60 ? `${min} min ago` : `${Math.floor(min / 60)} h ${min % 60} min ago`;
+}
+
+function promiseText(inc) {
+  // The attendance promise: time left to attend, or how late; met once someone arrived.
+  const p = inc.promise;
+  if (!p || !p.due_at) return { text: "no attendance target", cls: "none" };
+  if (inc.arrived_at) {
+    const late = Date.parse(inc.arrived_at) - Date.parse(p.due_at);
+    return late > 0 ? { text: `attended ${clock(late)} late`, cls: "late" } : { text: "attended in time", cls: "met" };
+  }
+  const left = Date.parse(p.due_at) - Date.now();
+  return left >= 0 ? { text: `attend within ${clock(left)}`, cls: left < 5 * 60000 ? "soon" : "ok" } : { text: `overdue by ${clock(left)}`, cls: "late" };
+}
+
+function officerName(id) {
+  const o = state.officers.get(id);
+  return o && o.callsign ? `${o.callsign} (${id})` : id;
+}
+
+function queueItem(inc) {
+  const promise = promiseText(inc);
+  const assign = el("button", { type: "button", class: "assign", "data-action": "assign-incident",
+    "aria-label": `Assign incident ${inc.incident_id}` }, needsUnit(inc) ? "Assign" : "Assign another");
+  assign.addEventListener("click", (e) => { e.stopPropagation(); openAssign(inc.incident_id); });
+  const units = (inc.units || []).map(officerName).join(", ");
+  const li = el("li", { class: `incident grade-${inc.grade || "x"} status-${inc.status}`, "data-incident-id": inc.incident_id,
+      "data-status": inc.status, "data-grade": String(inc.grade || "") },
+    el("div", { class: "meta" },
+      el("span", { class: "grade" }, `Grade ${inc.grade || "?"}`),
+      el("span", { class: "status" }, STATUS_WORDS[inc.status] || words(inc.status)),
+      el("span", { class: "age", "data-opened": inc.opened_at }, ageWords(inc.opened_at))),
+    el("div", { class: "title" }, `${words(inc.category) || "incident"} · ${inc.location?.address || inc.incident_id}`),
+    el("div", { class: "promise " + promise.cls, "data-incident-id": inc.incident_id }, promise.text),
+    units ? el("div", { class: "units" }, `Units: ${units}`) : null,
+    inc.status === "closed" ? null : assign);
+  return li;
+}
+
+function renderQueue() {
+  const open = [...state.incidents.values()].filter((i) => i.status !== "closed").sort(queueOrder);
+  const list = $("#queue");
+  list.replaceChildren(...open.map(queueItem));
+  const waiting = open.filter(needsUnit).length;
+  $("#queue-count").textContent = `${open.length} open, ${waiting} unassigned`;
+  $("#no-incidents").hidden = open.length > 0;
+}
+
+function tickQueue() {
+  // Every second: the promises count down and the ages grow, without rebuilding the list.
+  for (const node of document.querySelectorAll("#queue .promise")) {
+    const inc = state.incidents.get(node.dataset.incidentId);
+    if (!inc) continue;
+    const p = promiseText(inc);
+    node.textContent = p.text;
+    node.className = "promise " + p.cls;
+  }
+  for (const node of document.querySelectorAll("#queue .age")) node.textContent = ageWords(node.dataset.opened);
+}
+
+// ---- assign: the nearest available officers, from the candidates API ---------------------
+
+async function openAssign(incidentId) {
+  const inc = state.incidents.get(incidentId);
+  if (!inc) return;
+  state.assignFor = incidentId;
+  const panel = $("#assign");
+  if (!$("#detail").hidden) closePanel($("#detail"), false);
+  closePanel($("#search"), false);
+  if (panel.hidden) state.returnFocus = document.activeElement;
+  $("#assign-title").textContent = `Assign grade ${inc.grade || "?"} ${words(inc.category)}`;
+  $("#assign-where").textContent = `${inc.location?.address || ""} (${inc.incident_id})`;
+  $("#assign-state").textContent = "Finding the nearest available officers…";
+  $("#assign-list").replaceChildren();
+  panel.hidden = false;
+  $("#assign-title").focus();
+  let found;
+  try {
+    found = await api(`/api/incidents/${encodeURIComponent(incidentId)}/candidates?limit=5`);
+  } catch (err) {
+    $("#assign-state").textContent = `Could not find officers: ${err.message}`;
+    return;
+  }
+  if (state.assignFor !== incidentId) return;
+  const candidates = Array.isArray(found) ? found : (found && found.candidates) || [];
+  $("#assign-state").textContent = candidates.length
+    ? "Nearest first. Distance is straight-line; travel time is rough (30 km/h in town)."
+    : "No available officer has a recent position.";
+  $("#assign-list").replaceChildren(...candidates.map((c) => candidateItem(incidentId, c)));
+}
+
+function distanceWords(m) {
+  return m >= 1000 ? `${(m / 1000).toFixed(1)} km` : `${Math.round(m)} m`;
+}
+
+function candidateItem(incidentId, c) {
+  const name = c.callsign ? `${c.callsign} (${c.officer_id})` : c.officer_id;
+  const travel = typeof c.travel_minutes === "number" ? `about ${Math.max(1, Math.round(c.travel_minutes))} min` : "";
+  const b = el("button", { type: "button", class: "candidate", "data-officer-id": c.officer_id,
+    "aria-label": `Assign ${name}: ${distanceWords(c.distance_m)}, ${travel}` },
+    el("b", {}, name), el("span", {}, ` ${distanceWords(c.distance_m)} · ${travel} · ${words(c.status)}`),
+    c.at ? el("span", { class: "fix" }, ` · position ${ageWords(c.at)}`) : null);
+  b.addEventListener("click", () => {
+    const assignId = crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random()}`;
+    state.pendingAssign = { assignId, incidentId, officerId: c.officer_id };
+    $("#assign-list").querySelectorAll("button").forEach((x) => { x.disabled = true; });
+    $("#assign-state").textContent = `Assigning ${name}…`;
+    send({ type: "assign", assign_id: assignId, incident_id: incidentId, officer_id: c.officer_id });
+  });
+  return el("li", {}, b);
+}
+
+function onAssigned(m) {
+  if (state.assignFor !== m.incident_id) return;
+  $("#assign-state").textContent = `Assigned ${officerName(m.officer_id)}. Their page has the job.`;
+  state.pendingAssign = null;
+}
+
+function showAssignState(inc) {
+  if (inc.status === "closed") $("#assign-state").textContent = "This incident is closed.";
+}
+
+// ---- officers on the map ---------------------------------------------------------------
+
+function onOfficers(list) {
+  state.officers.clear();
+  if (state.layers.officers) state.layers.officers.replaceChildren();
+  for (const o of list || []) onOfficer(o, false);
+  renderQueue();
+}
+
+function onOfficer(o, rerender = true) {
+  if (!o || !o.officer_id) return;
+  state.officers.set(o.officer_id, o);
+  if (state.project && state.layers.officers && typeof o.lat === "number" && typeof o.lon === "number") {
+    let g = state.layers.officers.querySelector(`g[data-officer-id="${CSS.escape(o.officer_id)}"]`);
+    if (!g) {
+      g = svgEl("g", { class: "officer", "data-officer-id": o.officer_id });
+      g.append(svgEl("rect", { width: 9, height: 9, rx: 2 }), svgEl("title"));
+      state.layers.officers.append(g);
+    }
+    const [x, y] = state.project.point(o.lon, o.lat);
+    g.setAttribute("class", `officer status-${o.status || "unknown"}`);
+    g.setAttribute("data-status", o.status || "");
+    g.firstChild.setAttribute("x", (x - 4.5).toFixed(1));
+    g.firstChild.setAttribute("y", (y - 4.5).toFixed(1));
+    g.lastChild.textContent = `${o.callsign || o.officer_id}: ${words(o.status)}${(o.jobs || []).length ? ", " + o.jobs.length + " job(s)" : ""}, at ${timeOf(o.at)}`;
+  }
+  if (rerender && state.incidents.size) renderQueue();
+}
+
+// ---- supervisors: workload per officer in their areas -----------------------------------
+
+async function openWorkload() {
+  const panel = openSidePanel("#workload");
+  $("#workload-state").textContent = "Loading…";
+  let data;
+  try {
+    data = await api("/api/officers/workload");
+  } catch (err) {
+    $("#workload-state").textContent = `Could not load the workload: ${err.message}`;
+    return;
+  }
+  if (panel.hidden) return;
+  const rows = Array.isArray(data) ? data : (data && (data.officers || data.workload)) || [];
+  $("#workload-state").textContent = rows.length ? `${rows.length} officers in your areas.` : "No officers in your areas yet.";
+  const num = (r, ...keys) => { for (const k of keys) if (r[k] != null) return Array.isArray(r[k]) ? r[k].length : r[k]; return ""; };
+  $("#workload-rows").replaceChildren(...rows.map((r) => el("tr", { "data-officer-id": r.officer_id },
+    el("th", { scope: "row" }, r.callsign ? `${r.callsign} (${r.officer_id})` : r.officer_id),
+    el("td", {}, words(r.status)),
+    el("td", { class: "n" }, String(num(r, "open_jobs", "jobs"))),
+    el("td", { class: "n" }, String(num(r, "jobs_today"))),
+    el("td", {}, (r.last_ping || r.last_ping_at || r.at) ? ageWords(r.last_ping || r.last_ping_at || r.at) : "never"))));
+}
+
+function openSidePanel(sel) {
+  for (const other of ["#detail", "#search", "#assign", "#charts", "#workload"]) if (other !== sel) closePanel($(other), false);
+  const panel = $(sel);
+  if (panel.hidden) state.returnFocus = document.activeElement;
+  panel.hidden = false;
+  panel.querySelector("h3").focus();
+  return panel;
+}
+
+// ---- charts: the desk's own SVG, from /api/desk/stats -----------------------------------
+
+const GRADE_COLOURS = { 1: "#ff4d4f", 2: "#ff8c3a", 3: "#f2c94c", 4: "#7fb3d5", ungraded: "#8fa1b3" };
+const PALETTE = ["#4ea1ff", "#b28cff", "#3ddc97", "#ffb547", "#ff6fa8", "#7fd4e6", "#c9d36a", "#8fa1b3"];
+const SEV_COLOURS = { critical: "#ff4d4f", high: "#ff8c3a", medium: "#f2c94c", low: "#7fb3d5" };
+
+async function openCharts() {
+  const panel = openSidePanel("#charts");
+  $("#charts-state").textContent = "Loading…";
+  try {
+    state.stats = await api("/api/desk/stats");
+  } catch (err) {
+    $("#charts-state").textContent = `Could not load the figures: ${err.message}`;
+    return;
+  }
+  if (panel.hidden) return;
+  drawCharts(state.stats);
+}
+
+function topSeries(series, n) {
+  // The n largest series by total, the rest summed as "other".
+  const entries = Object.entries(series || {}).map(([k, v]) => [k, v, v.reduce((a, b) => a + b, 0)]).sort((a, b) => b[2] - a[2]);
+  const top = entries.slice(0, n).map(([k, v]) => [k, v]);
+  if (entries.length > n) {
+    const rest = entries.slice(n).reduce((acc, [, v]) => acc.map((x, i) => x + v[i]), new Array(entries[0][1].length).fill(0));
+    top.push(["other", rest]);
+  }
+  return top;
+}
+
+function stackedBars(id, label, hours, series, colourOf) {
+  // One bar per hour, stacked by series; a legend underneath. Own SVG, no library.
+  const W = 440, H = 150, left = 28, bottom = 18, top = 8;
+  const totals = hours.map((_, i) => series.reduce((a, [, v]) => a + (v[i] || 0), 0));
+  const max = Math.max(1, ...totals);
+  const bw = (W - left - 4) / hours.length;
+  const svg = svgEl("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": label, class: "chart", id });
+  const t = svgEl("title"); t.textContent = label; svg.append(t);
+  for (const f of [0, 0.5, 1]) {
+    const y = top + (H - top - bottom) * (1 - f);
+    svg.append(svgEl("line", { x1: left, x2: W, y1: y.toFixed(1), y2: y.toFixed(1), class: "grid" }));
+    const tx = svgEl("text", { x: left - 4, y: (y + 3).toFixed(1), class: "axis", "text-anchor": "end" });
+    tx.textContent = String(Math.round(max * f));
+    svg.append(tx);
+  }
+  hours.forEach((h, i) => {
+    let y = H - bottom;
+    series.forEach(([name, v], k) => {
+      const n = v[i] || 0;
+      if (!n) return;
+      const hgt = ((H - top - bottom) * n) / max;
+      y -= hgt;
+      const r = svgEl("rect", { x: (left + i * bw + 1).toFixed(1), y: y.toFixed(1), width: Math.max(1, bw - 2).toFixed(1),
+        height: hgt.toFixed(1), fill: colourOf(name, k), "data-series": name, "data-hour": h, "data-count": String(n) });
+      const rt = svgEl("title"); rt.textContent = `${timeOf(h).slice(0, 5)}: ${n} ${words(name)}`; r.append(rt);
+      svg.append(r);
+    });
+    if (i % 6 === 0 || i === hours.length - 1) {
+      const tx = svgEl("text", { x: (left + i * bw + bw / 2).toFixed(1), y: H - 4, class: "axis", "text-anchor": "middle" });
+      tx.textContent = timeOf(h).slice(0, 5);
+      svg.append(tx);
+    }
+  });
+  const swatch = (colour) => {
+    const box = svgEl("svg", { viewBox: "0 0 10 10", class: "swatch", "aria-hidden": "true" });
+    box.append(svgEl("rect", { width: 10, height: 10, rx: 2, fill: colour }));
+    return box;
+  };
+  const legend = el("ul", { class: "legend-list" }, ...series.map(([name, v], k) => el("li", { "data-series": name },
+    swatch(colourOf(name, k)), ` ${words(name)} (${v.reduce((a, b) => a + b, 0)})`)));
+  return [svg, legend];
+}
+
+function ageBars(bands) {
+  const W = 440, rowH = 22, left = 100;
+  const max = Math.max(1, ...bands.map((b) => b.count));
+  const svg = svgEl("svg", { viewBox: `0 0 ${W} ${bands.length * rowH + 4}`, role: "img", "aria-label": "Open alerts by age", class: "chart", id: "chart-ages" });
+  const t = svgEl("title"); t.textContent = "Open alerts by age"; svg.append(t);
+  bands.forEach((b, i) => {
+    const y = i * rowH + 2;
+    const label = svgEl("text", { x: left - 6, y: y + 14, class: "axis", "text-anchor": "end" });
+    label.textContent = b.label;
+    svg.append(label);
+    let x = left;
+    for (const sev of ["critical", "high", "medium", "low", ...Object.keys(b.by_severity || {}).filter((s) => !(s in SEV_COLOURS))]) {
+      const n = (b.by_severity || {})[sev] || 0;
+      if (!n) continue;
+      const w = ((W - left - 40) * n) / max;
+      const r = svgEl("rect", { x: x.toFixed(1), y, width: w.toFixed(1), height: rowH - 6, fill: SEV_COLOURS[sev] || "#8fa1b3",
+        "data-band": b.label, "data-severity": sev, "data-count": String(n) });
+      const rt = svgEl("title"); rt.textContent = `${n} ${sev}`; r.append(rt);
+      svg.append(r);
+      x += w;
+    }
+    const n = svgEl("text", { x: (x + 4).toFixed(1), y: y + 14, class: "axis", "data-band-count": b.label });
+    n.textContent = String(b.count);
+    svg.append(n);
+  });
+  return svg;
+}
+
+function drawCharts(stats) {
+  const hours = stats.hours || [];
+  const sum = (series) => Object.values(series || {}).reduce((a, v) => a + v.reduce((x, y) => x + y, 0), 0);
+  const calls = sum(stats.calls.by_grade);
+  const grades = Object.entries(stats.calls.by_grade || {}).sort(([a], [b]) => a.localeCompare(b));
+  const parts = [
+    el("h4", {}, `Calls by grade, per hour (${calls} in 24 hours)`),
+    ...stackedBars("chart-grades", "Calls by grade per hour, last 24 hours", hours, grades, (g) => GRADE_COLOURS[g] || "#8fa1b3"),
+    el("h4", {}, "Calls by category, per hour"),
+    ...stackedBars("chart-categories", "Calls by category per hour, last 24 hours", hours, topSeries(stats.calls.by_category, 6), (_, k) => PALETTE[k % PALETTE.length]),
+    el("h4", {}, "ANPR hits and plate checks, per hour"),
+    ...stackedBars("chart-anpr", "ANPR hits, verified and not a match, per hour", hours,
+      [["hits", stats.anpr.hits], ["verified", stats.anpr.verified], ["not_a_match", stats.anpr.not_a_match]],
+      (name) => ({ hits: "#b28cff", verified: "#3ddc97", not_a_match: "#ff8c3a" })[name]),
+    el("h4", {}, `Open alerts by age (${stats.open_alerts.total} open)`),
+    ageBars(stats.open_alerts.by_age || []),
+  ];
+  $("#charts-body").replaceChildren(...parts);
+  const seeded = Object.entries(stats.seeded || {}).map(([k, v]) => `${k}s: ${v}`).join("; ");
+  $("#charts-state").textContent = `Counted by this gateway since ${dateTimeOf(stats.since)}${seeded ? "; re-read after its start: " + seeded : ""}. Updated ${timeOf(stats.generated_at)}.`;
+}
+
+// ---- optional map tiles (the operator's tile server; CSP allows its origin only) --------
+
+const TILE_ZOOM = 10;
+
+function tileBounds(x, y, z) {
+  const n = 2 ** z;
+  const lon = (i) => (i / n) * 360 - 180;
+  const lat = (j) => (Math.atan(Math.sinh(Math.PI * (1 - (2 * j) / n))) * 180) / Math.PI;
+  return { west: lon(x), east: lon(x + 1), north: lat(y), south: lat(y + 1) };
+}
+
+function drawTiles(template, districts, project, layer) {
+  let minLon = Infinity, maxLon = -Infinity, minLat = Infinity, maxLat = -Infinity;
+  for (const f of districts.features) eachRing(f.geometry, (ring) => {
+    for (const [lon, lat] of ring) {
+      minLon = Math.min(minLon, lon); maxLon = Math.max(maxLon, lon);
+      minLat = Math.min(minLat, lat); maxLat = Math.max(maxLat, lat);
+    }
+  });
+  const z = TILE_ZOOM, n = 2 ** z;
+  const tx = (lon) => Math.floor(((lon + 180) / 360) * n);
+  const ty = (lat) => Math.floor(((1 - Math.asinh(Math.tan((lat * Math.PI) / 180)) / Math.PI) / 2) * n);
+  for (let x = tx(minLon); x <= tx(maxLon); x++) {
+    for (let y = ty(maxLat); y <= ty(minLat); y++) {
+      const b = tileBounds(x, y, z);
+      const [x0, y0] = project.point(b.west, b.north);
+      const [x1, y1] = project.point(b.east, b.south);
+      const href = template.replace("{z}", z).replace("{x}", x).replace("{y}", y);
+      layer.append(svgEl("image", { href, x: x0.toFixed(1), y: y0.toFixed(1), width: (x1 - x0).toFixed(1),
+        height: (y1 - y0).toFixed(1), preserveAspectRatio: "none", class: "tile" }));
+    }
+  }
 }
 
 // ---- socket ----------------------------------------------------------------------
@@ -628,6 +1200,14 @@ function connect() {
       case "snoozed": onSnoozed(m); break;
       case "unsnoozed": onUnsnoozed(m); break;
       case "error": onError(m); break;
+      case "working": onWorking(m); break;
+      case "verification": onVerification(m); break;
+      case "verify_ack": onVerifyAck(m); break;
+      case "incidents": onIncidents(m.incidents); break;
+      case "incident": onIncident(m.incident); break;
+      case "officers": onOfficers(m.officers); break;
+      case "officer": onOfficer(m.officer); break;
+      case "assigned": onAssigned(m); break;
       default: break;
     }
   };
@@ -651,19 +1231,24 @@ function setupFilters() {
       for (const li of document.querySelectorAll(`li.alert[data-severity="${sev}"]`)) li.classList.toggle("hidden", !on);
     });
   }
-  $("#detail-close").addEventListener("click", () => closePanel($("#detail")));
-  $("#search-close").addEventListener("click", () => closePanel($("#search")));
+  for (const name of PANELS) $(`#${name}-close`).addEventListener("click", () => closePanel($(`#${name}`)));
   document.addEventListener("keydown", (e) => {
     if (e.key !== "Escape") return;
-    closePanel($("#detail"));
-    closePanel($("#search"));
+    for (const name of PANELS) closePanel($(`#${name}`));
   });
+  $("#charts-open").addEventListener("click", openCharts);
+  $("#charts-refresh").addEventListener("click", openCharts);
+  $("#workload-open").addEventListener("click", openWorkload);
 }
 
 // ---- tools: history search (analysts, supervisors), the cases page (case roles) ---------
 
 function showTools(role) {
   $("#search-open").hidden = !SEARCH_ROLES.has(role);
+  $("#charts-open").hidden = !SEARCH_ROLES.has(role);
+  $("#workload-open").hidden = role !== "supervisor";
+  $("#queue-section").hidden = !SEARCH_ROLES.has(role);
+  document.querySelector("main").classList.toggle("no-queue", !SEARCH_ROLES.has(role));
   const cases = $("#cases-link");
   cases.hidden = !CASE_ROLES.has(role);
   cases.href = `/cases?token=${encodeURIComponent(state.token)}`;
@@ -690,7 +1275,7 @@ function setupSearch() {
 
 function openSearch() {
   const panel = $("#search");
-  if (!$("#detail").hidden) closePanel($("#detail"), false);
+  for (const other of ["#detail", "#assign", "#charts", "#workload"]) closePanel($(other), false);
   if (panel.hidden) state.returnFocus = document.activeElement;
   panel.hidden = false;
   $("#search-subject").focus();
@@ -812,6 +1397,7 @@ async function main() {
   }
   connect();
   state.pingTimer = setInterval(() => send({ type: "ping" }), 20000);
+  setInterval(tickQueue, 1000);
 }
 
 main();

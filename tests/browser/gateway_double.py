@@ -7,8 +7,8 @@ lead's design states them, over fixed fixtures built from the contract's own
 models (``CaseView``, ``TimelineEntryV1``, ``EvidenceV1``, ``AuditV1``, ``AlertV1``):
 
 - ``GET /api/cases``, ``GET /api/cases/{ref}`` (404 for a case the token may not
-  see), ``GET /api/evidence/{id}``, ``GET /api/audit?object_type=&object_id=``
-  (supervisors), ``POST /api/search`` (analysts, supervisors; 400 without a reason
+  see), ``GET /api/evidence/{id}``, ``GET /api/audit?object_type=alert&object_id=``
+  (supervisors and analysts), ``POST /api/search`` (analysts, supervisors; 400 without a reason
   of 10 characters and a reference of 3);
 - ``/ws``: ``hello``, ``subscribe`` -> ``subscribed`` (then the fixture alerts to
   analysts and supervisors), ``open`` (recorded, and added to the alert's audit
@@ -174,7 +174,7 @@ class GatewayDouble:
         who = self._who(request)
         if who is None:
             return _error(401, "invalid_token", "invalid token")
-        if who.role is not Role.SUPERVISOR:
+        if who.role not in SEARCH_ROLES:  # analysts: an alert's audit only (below)
             return _error(403, "forbidden", f"a {who.role.value} may not read the audit trail")
         if request.query_params.get("object_type") != "alert":
             return _error(400, "bad_request", "object_type must be alert or case")

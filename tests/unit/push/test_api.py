@@ -154,7 +154,7 @@ ENDPOINTS: dict[str, tuple[str, str, dict[str, Any]]] = {
 EXPECTED: dict[str, dict[str, int]] = {
     "rtic_analyst": {
         "list": 403, "mine": 404, "theirs": 404, "evidence mine": 404, "evidence theirs": 404,
-        "search": 200, "audit alert": 403, "audit mine": 403, "audit theirs": 403,
+        "search": 200, "audit alert": 200, "audit mine": 403, "audit theirs": 403,
     },
     "officer": {
         "list": 200, "mine": 200, "theirs": 404, "evidence mine": 200, "evidence theirs": 404,
@@ -482,7 +482,8 @@ def test_every_api_route_says_who_may_call_it(api: Api) -> None:
         "/api/cases/{case_ref}": frozenset(Role),
         "/api/evidence/{evidence_id}": frozenset(Role),
         "/api/search": frozenset({Role.RTIC_ANALYST, Role.SUPERVISOR}),
-        "/api/audit": frozenset({Role.SUPERVISOR}),
+        "/api/audit": frozenset({Role.SUPERVISOR, Role.RTIC_ANALYST}),
+        "/api/desk/stats": frozenset({Role.RTIC_ANALYST, Role.SUPERVISOR}),
         "/api/incidents": frozenset({Role.RTIC_ANALYST, Role.SUPERVISOR}),
         "/api/incidents/{incident_id}/candidates": frozenset({Role.RTIC_ANALYST, Role.SUPERVISOR}),
         "/api/officers/workload": frozenset({Role.RTIC_ANALYST, Role.SUPERVISOR}),
