@@ -324,7 +324,7 @@ async def test_verify_on_a_plate_check_round_trips(
     await item.wait_for(timeout=15_000)
     await item.click()
     detail = page.locator("#detail")
-    await detail.get_by_role("heading", name="Check the plate").wait_for(timeout=5_000)
+    await detail.get_by_role("heading", name="Check the plate", exact=True).wait_for(timeout=5_000)
     assert "CAM-VF" in await detail.inner_text()
     await detail.get_by_role("button", name="Verify", exact=True).click()
     verdict = page.locator("#verify-state[data-outcome='verified']")
