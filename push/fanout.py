@@ -96,9 +96,13 @@ Clock = Callable[[], datetime]
 CloseHook = Callable[[int, str], None]
 # A handler for one type of client message that the core does not handle itself
 # (``Fanout.handle``): it answers with a frame, never awaits, and raises
-# ``BadClientMessage`` or ``ContractError`` to answer an error frame.
-Handler = Callable[["Client", Any], bytes]
-Kind = Literal["alert", "enriched", "ack", "case"]
+# ``BadClientMessage`` or ``ContractError`` to answer an error frame. ``None``: the
+# handler answers later itself (``Client.send_now``, from a task it started for I/O).
+Handler = Callable[["Client", Any], bytes | None]
+# What a part of the gateway sends a client after its ``subscribe`` is answered
+# (``Fanout.on_subscribe``): snapshots, in order.
+SubscribeHook = Callable[["Client"], list[bytes]]
+Kind = Literal["alert", "enriched", "ack", "case", "incident", "officer_location"]
 ACK_ACTIONS = {
     "ack": AuditAction.ALERT_ACK,
     "assign": AuditAction.ALERT_ASSIGN,
@@ -161,6 +165,7 @@ class Client:
         self.dropped_events = 0
         self.errors = 0
         self.close_request: tuple[int, str] | None = None
+        self.follow_ups: list[bytes] = []  # frames to queue right after the current reply
         self._on_close = on_close
         self._metrics = metrics
 
@@ -211,6 +216,11 @@ class Client:
             return False
         return True
 
+    def take_follow_ups(self) -> list[bytes]:
+        """The frames that follow the reply just sent (the web edge queues them after it)."""
+        frames, self.follow_ups = self.follow_ups, []
+        return frames
+
     def send_now(self, data: bytes) -> None:
         """Queue a control frame (a reply, an ack notice); dropped if the queue is full."""
         with contextlib.suppress(asyncio.QueueFull):
@@ -247,6 +257,7 @@ class Fanout:
         self.officer_positions: dict[str, tuple[float, float]] = {}
         self.case_updates_seen: OrderedDict[str, None] = OrderedDict()
         self.handlers: dict[str, Handler] = {}
+        self.subscribe_hooks: list[SubscribeHook] = []
         self._instance = uuid.uuid4().hex[:8]  # connection ids unique across restarts
         self._connections = itertools.count(1)
 
@@ -268,6 +279,10 @@ class Fanout:
         ``rtic.client_messages.MODELS``): how the gateway's other parts (jobs,
         verification, chat) plug into the core without it knowing them."""
         self.handlers[msg_type] = handler
+
+    def on_subscribe(self, hook: SubscribeHook) -> None:
+        """Let ``hook`` add frames (snapshots) that follow a client's ``subscribed``."""
+        self.subscribe_hooks.append(hook)
 
     # ---- clients ---------------------------------------------------------------------
 
@@ -319,8 +334,9 @@ class Fanout:
             self.publish_enriched(message)
         elif kind == "case":  # the gateway adds who attends first (push/casefeed.py)
             self.publish_case(message, CaseScope.of_update(message))
-        else:
+        elif kind == "ack":
             self.publish_ack(message)
+        # incident events and pings go to the job boards (push/dispatch.py), not here
 
     def publish_alert(self, alert: dict[str, Any]) -> None:
         """Remember an alert for resume and push it to every client it is for."""
@@ -436,12 +452,13 @@ class Fanout:
         client.errors += 1
         return frame("error", {"code": code, "message": message})
 
-    def _handle(self, client: Client, msg: ClientMessage) -> bytes:
+    def _handle(self, client: Client, msg: ClientMessage) -> bytes | None:
         match msg:
             case Ping():
                 return frame("pong", {"at": self.clock().isoformat()})
             case Subscribe():
                 client.subscription = subscription_from(msg)
+                client.follow_ups = [f for hook in self.subscribe_hooks for f in hook(client)]
                 return frame("subscribed", {"filters": client.subscription.describe()})
             case Resume():
                 return self._resume(client, msg)

@@ -13,6 +13,8 @@
 - ``push/kafka_edge.py``: the consumer feeding the core, the producer of changes
   and of the audit trail.
 - ``push/casefeed.py``: case updates, with the stored case's officers, to the core.
+- ``push/dispatch.py``: the job boards (``push/jobs.py``): incidents and officers,
+  job updates, assignments and positions, ``/api/incidents`` and ``/api/officers``.
 - ``push/audit.py``: the audit buffer (deliveries and acts, never blocking).
 - ``push/revocations.py``: revoked tokens, refreshed from the database.
 - ``push/web.py``: routes, authentication, limits, security headers, the websocket.
@@ -40,6 +42,7 @@ from starlette.applications import Starlette
 from enrichers.search import HistorySearch, RedisHistorySearch
 from push.audit import AuditBuffer
 from push.casefeed import CaseFeed
+from push.dispatch import Dispatch, RedisOnce, attendance_targets_from
 from push.fanout import Clock, Fanout, Kind
 from push.kafka_edge import KafkaEdge
 from push.metrics import GatewayMetrics
@@ -104,6 +107,14 @@ class Gateway:
         self.revocations = RevocationCache(None, self.metrics)
         self.revocations.on_change = self.core.revoke
         self.cases = CaseFeed(self.core, None)
+        self.dispatch = Dispatch(  # the job boards: push/dispatch.py
+            self.core,
+            self.kafka,
+            None,
+            attendance_targets_from(settings),
+            ttl_days=settings.job_update_ttl_days,
+        )
+        self.kafka.on_replayed = self.dispatch.replayed
         self.serving: uvicorn.Server | None = None  # while ``run`` serves (tests stop it)
         self.app: Starlette = create_app(
             self.core,
@@ -114,6 +125,7 @@ class Gateway:
             write_audit=self.kafka.write_audit,
             revocations=self.revocations,
         )
+        self.app.state.dispatch = self.dispatch
         self.use_records(records)
 
     @property
@@ -132,7 +144,10 @@ class Gateway:
         """What the Kafka edge read: case updates by way of the case feed."""
         if kind == "case":
             self.cases.offer(message)
-        else:
+            return
+        if kind in ("incident", "officer_location", "enriched"):
+            self.dispatch.read(kind, message)
+        if kind not in ("incident", "officer_location"):
             self.core.publish(kind, message)
 
     def server(self) -> uvicorn.Server:
@@ -171,6 +186,19 @@ class Gateway:
             )
             self.edge.search = search
             opened.append(search)
+        if self.dispatch.once is None:
+            once = RedisOnce.from_url(
+                self.settings.redis_url,
+                prefix=self.settings.topic_prefix,
+                timeout=self.settings.redis_timeout,
+            )
+            self.dispatch.once = once
+            opened.append(once)
+        if self.dispatch.incidents.area_codes is None:
+            from enrichers.geo import GeoIndex  # the worker's boundaries: a second or two
+
+            geo = await asyncio.to_thread(GeoIndex.load, self.settings.data_dir)
+            self.dispatch.use_area_codes(geo.codes_at)
         return opened
 
     async def run(self) -> None:
@@ -196,6 +224,7 @@ class Gateway:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await self.dispatch.close()
             await self.kafka.stop()
             for store in opened:
                 await store.close()

@@ -1,13 +1,21 @@
 """The gateway's Kafka edge: reads alerts, live events, acks and case updates; writes
 clients' changes and the audit trail.
 
-It reads ``rtic.alerts.v1``, ``rtic.enriched.v1``, ``rtic.alert-acks.v1`` and
-``rtic.cases.v1`` with a consumer of its own (no consumer group: every gateway
-sees everything) and hands each message to the fan-out core (``push/fanout.py``;
-case updates through ``push/casefeed.py``). On start it reads the last
+It reads ``rtic.alerts.v1``, ``rtic.enriched.v1``, ``rtic.alert-acks.v1``,
+``rtic.cases.v1``, ``rtic.incidents.v1`` and ``rtic.officer-locations.v1`` with
+a consumer of its own (no consumer group: every gateway sees everything) and
+hands each message to the fan-out core (``push/fanout.py``; case updates through
+``push/casefeed.py``; incident events, pings and enriched events to the job
+boards, ``push/dispatch.py``). On start it reads the last
 ``gateway_resume_buffer`` alerts and acks again, so clients that reconnect to a
-new gateway can still resume; live events and case updates are read from the
+new gateway can still resume, and the last ``gateway_jobs_replay`` incident
+events and pings of each partition, to rebuild the job boards (``on_replayed``
+is called once they are read); live events and case updates are read from the
 end only.
+
+It writes job updates and assignments to ``rtic.incidents.v1``
+(``write_incident``, awaited: the device's ack waits for Kafka) and device
+positions to ``rtic.officer-locations.v1`` (``write_position``).
 
 It is also the core's ``ChangeSink``: acks go to ``rtic.alert-acks.v1``, snoozes
 to ``rtic.reference.v1`` as reference changes of kind ``snooze`` (the workers
@@ -74,7 +82,12 @@ class KafkaEdge:
             self.topics.enriched: "enriched",
             self.topics.alert_acks: "ack",
             self.topics.cases: "case",
+            self.topics.incidents: "incident",
+            self.topics.officer_locations: "officer_location",
         }
+        # Called once the job boards' topics are read up to where they ended at start.
+        self.on_replayed: Callable[[], None] | None = None
+        self._replaying: dict[TopicPartition, int] = {}
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
         self._consuming: asyncio.Task[None] | None = None
@@ -151,11 +164,23 @@ class KafkaEdge:
         ends = await consumer.end_offsets(parts)
         begins = await consumer.beginning_offsets(parts)
         keep = self.settings.gateway_resume_buffer
+        boards = (self.topics.incidents, self.topics.officer_locations)
         for tp in parts:
             if tp.topic in (self.topics.enriched, self.topics.cases):
                 consumer.seek(tp, ends[tp])
+            elif tp.topic in boards:
+                start = max(begins[tp], ends[tp] - self.settings.gateway_jobs_replay)
+                consumer.seek(tp, start)
+                if ends[tp] > start:
+                    self._replaying[tp] = ends[tp]
             else:
                 consumer.seek(tp, max(begins[tp], ends[tp] - keep))
+        self._check_replayed()
+
+    def _check_replayed(self) -> None:
+        if not self._replaying and self.on_replayed is not None:
+            self.on_replayed()
+            self.on_replayed = None
 
     async def _consume(self, deliver: Deliver) -> None:
         assert self._consumer is not None
@@ -172,6 +197,10 @@ class KafkaEdge:
                         deliver(kind, orjson.loads(rec.value))
                     except Exception:
                         log.exception("gateway could not dispatch a message from %s", tp.topic)
+                if self._replaying and records and tp in self._replaying:
+                    if records[-1].offset + 1 >= self._replaying[tp]:
+                        del self._replaying[tp]
+                        self._check_replayed()
 
     # ---- the core's ChangeSink -------------------------------------------------------
 
@@ -186,6 +215,27 @@ class KafkaEdge:
         pending = set(self._writes)
         if pending:
             await asyncio.wait(pending)
+
+    # ---- the job boards' JobSink (push/dispatch.py) -------------------------------------
+
+    async def write_incident(self, event: dict[str, Any]) -> None:
+        """Write an incident event (a job update, an assignment) to ``rtic.incidents.v1``
+        and return once Kafka has it; ``ServiceError`` if it does not."""
+        try:
+            if self._producer is None:
+                raise ServiceError("the gateway is not connected to Kafka")
+            async with asyncio.timeout(AUDIT_WRITE_TIMEOUT_S):
+                await self._producer.send_and_wait(
+                    self.topics.incidents, dumps(event), key=str(event["incident_id"]).encode()
+                )
+        except Exception as exc:
+            self.metrics.produced.labels("incident", "failed").inc()
+            raise ServiceError(f"incident: {type(exc).__name__}: {exc}") from exc
+        self.metrics.produced.labels("incident", "ok").inc()
+
+    def write_position(self, ping: dict[str, Any]) -> None:
+        """Write a device's ping to ``rtic.officer-locations.v1`` (in the background)."""
+        self._write("position", self.topics.officer_locations, ping["officer_id"], dumps(ping))
 
     def reference(self, change: ReferenceChangeV1) -> None:
         """Write a reference change (a snooze or its lifting) to ``rtic.reference.v1``."""

@@ -371,6 +371,8 @@ async def _read(ws: WebSocket, client: Client, core: Fanout) -> None:
         if reply is not None:
             await core.sink.settled()  # an ``acked`` promises the act is kept: not before
             client.send_now(reply)
+            for data in client.take_follow_ups():  # snapshots after ``subscribed``
+                client.offer_case(data)
 
 
 @public
@@ -486,9 +488,11 @@ class BodyLimit:
 def routes() -> list[BaseRoute]:
     """Every route of the gateway (the static files are public, as the page is)."""
     from push.api import api_routes  # push.api builds on this module's require()
+    from push.dispatch import dispatch_routes
 
     return [
         *api_routes(),
+        *dispatch_routes(),
         Route("/", index),
         Route("/rtic", index),
         Route("/index.html", index),

@@ -60,6 +60,18 @@ class Settings(BaseSettings):
     gateway_resume_buffer: int = Field(
         5000, ge=0, description="Recent alerts kept for clients that reconnect and resume."
     )
+    gateway_jobs_replay: int = Field(
+        100_000,
+        ge=0,
+        description="Messages per partition of rtic.incidents.v1 and rtic.officer-locations.v1 "
+        "the gateway reads again at start to rebuild its incident and officer boards.",
+    )
+    job_update_ttl_days: int = Field(
+        7,
+        ge=1,
+        description="Days the gateway remembers a job update's or an assignment's id (in "
+        "Redis), so a device sending it again is answered 'duplicate' and nothing is written.",
+    )
     data_dir: Path = Field(
         PROJECT_ROOT / "data", description="Reference data (boundaries, places)."
     )

@@ -301,3 +301,39 @@ async def test_a_waiting_alert_taken_by_a_batch_that_is_discarded_waits_again(
     assert book.waiting == 1
     updates = await book.apply("call", call(call_id="C-8", grade=2))
     assert "alert_raised" in kinds(updates)
+
+
+async def test_an_officers_update_read_twice_makes_its_entries_once(
+    book: CaseBook, records: MemoryRecords
+) -> None:
+    """The gateway may write one job update twice (a claim that lapsed after the write):
+    the same ``update_id``, even at another time, adds nothing the second time."""
+    updates = await _apply_all(book, _life()[:3])
+    ref = updates[0].case_ref
+    steps = [
+        {"event": "updated", "status": "en_route", "update_id": "U-en"},
+        {"event": "arrived", "update_id": "U-ar"},
+        {"event": "updated", "note": "Door forced", "update_id": "U-log"},
+        {"event": "closed", "result": "advice_given", "note": "All calm", "update_id": "U-cl"},
+    ]
+    made: list[str] = []
+    for i, step in enumerate(steps):
+        at = (NOW + timedelta(minutes=10 + i)).isoformat()
+        event = incident(incident_id="I-1", at=at, grade=2, units=["OFF-7"], by="OFF-7", **step)
+        made += kinds(await book.apply("incident", event))
+        later = (NOW + timedelta(minutes=10 + i, seconds=30)).isoformat()
+        again = incident(incident_id="I-1", at=later, grade=2, units=["OFF-7"], **step)
+        assert await book.apply("incident", again) == []
+    assert made == [
+        "officer_en_route",
+        "officer_attended",
+        "update",
+        "outcome",
+        "closed",
+        "update",
+    ]
+    view = await records.cases.view(ref)
+    assert view is not None
+    timeline = [e.kind.value for e in view.timeline]
+    counts = {k: timeline.count(k) for k in ("officer_en_route", "officer_attended", "update")}
+    assert counts == {"officer_en_route": 1, "officer_attended": 1, "update": 2}
