@@ -448,15 +448,22 @@ class EventIndex:
         if emerging and wide is not None:
             er, minutes = emerging[0], emerging[1] / 60
             ew = round(emerging[1] * 1000)
-            empty = {"radius_m": er, "window_minutes": minutes, "count": 0, "calls": []}
+            empty = {
+                "radius_m": er,
+                "window_minutes": minutes,
+                "count": 0,
+                "sources": 1,
+                "calls": [],
+            }
             close = wide.matches(la, lo_, ms_ - ew, ms_, before, rows, self._alive)
             grouped = self._group(close, len(recs), newest_first=False)
-            for block, calls in zip(blocks, grouped, strict=True):
+            for block, calls, rec in zip(blocks, grouped, recs, strict=True):
                 block["recent_calls_nearby"] = (
                     {
                         "radius_m": er,
                         "window_minutes": minutes,
                         "count": len(calls),
+                        "sources": distinct_sources([*calls, rec]),
                         "calls": [r.item() for r in calls[:EMERGING_SHOWN]],
                     }
                     if calls
@@ -513,6 +520,32 @@ class EventIndex:
 
 
 EMERGING_SHOWN = 50  # at most this many nearby recent calls listed for an emerging incident
+
+
+def distinct_sources(recs: Sequence[EventRecord]) -> int:
+    """How many distinct callers or addresses made these calls: calls that share a
+    caller (person id) or an address are one source (joined transitively); a call with
+    neither is a source of its own."""
+    parent = list(range(len(recs)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    first: dict[str, int] = {}
+    for i, rec in enumerate(recs):
+        for key in (
+            f"a:{rec.address}" if rec.address else "",
+            f"p:{rec.person}" if rec.person else "",
+        ):
+            if not key:
+                continue
+            j = first.setdefault(key, i)
+            if j != i:
+                parent[root(i)] = root(j)
+    return len({root(i) for i in range(len(recs))})
 
 
 def _by_time(rec: EventRecord) -> tuple[int, str]:

@@ -22,6 +22,8 @@ key                            type    holds
 ``rtic:officers:state``        hash    officer id -> last ping JSON (callsign, status, at)
 ``rtic:ref:{kind}``            hash    id -> entry JSON for geofences, operator places, snoozes
 ``rtic:ref-version:{kind}``    string  change counter of that layer (workers reload on change)
+``rtic:verification:{alert}:{v}`` string the first decision on a plate check (alert id, version): its verification id; expires 30 days
+``rtic:anpr-checks``           hash    ``verified:{camera}`` / ``not_a_match:{camera}`` -> decisions counted per camera
 =============================  ======  ==================================================
 
 Hotlists and markers are one hash each, so a whole batch of look-ups is a
@@ -108,3 +110,10 @@ class Keys:
 
     def reference_version(self, kind: str) -> str:
         return f"{self.base}ref-version:{kind}"
+
+    def verification(self, alert_id: str, version: int) -> str:
+        return f"{self.base}verification:{alert_id}:{version}"
+
+    @property
+    def anpr_checks(self) -> str:
+        return f"{self.base}anpr-checks"

@@ -45,6 +45,7 @@ from push.access import (
     may_see_case,
 )
 from push.audit import act_record
+from push.verify import anpr_cameras
 from push.web import _edge, _json, client_address, error_body, require
 from records.protocols import CaseRow, Records
 from rtic.casework import (
@@ -407,4 +408,5 @@ def api_routes() -> list[BaseRoute]:
         Route("/api/evidence/{evidence_id}", get_evidence),
         Route("/api/search", search_history, methods=["POST"]),
         Route("/api/audit", audit_history),
+        Route("/api/anpr/cameras", anpr_cameras),  # push/verify.py
     ]

@@ -102,7 +102,7 @@ Handler = Callable[["Client", Any], bytes | None]
 # What a part of the gateway sends a client after its ``subscribe`` is answered
 # (``Fanout.on_subscribe``): snapshots, in order.
 SubscribeHook = Callable[["Client"], list[bytes]]
-Kind = Literal["alert", "enriched", "ack", "case", "incident", "officer_location"]
+Kind = Literal["alert", "enriched", "ack", "case", "incident", "officer_location", "verification"]
 ACK_ACTIONS = {
     "ack": AuditAction.ALERT_ACK,
     "assign": AuditAction.ALERT_ASSIGN,
@@ -337,6 +337,7 @@ class Fanout:
         elif kind == "ack":
             self.publish_ack(message)
         # incident events and pings go to the job boards (push/dispatch.py), not here
+        # "verification": the gateway hands it to its verification part (push/verify.py)
 
     def publish_alert(self, alert: dict[str, Any]) -> None:
         """Remember an alert for resume and push it to every client it is for."""

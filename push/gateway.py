@@ -19,6 +19,7 @@
 - ``push/revocations.py``: revoked tokens, refreshed from the database.
 - ``push/web.py``: routes, authentication, limits, security headers, the websocket.
 - ``push/api.py``: cases, evidence, the audited history search, audit histories.
+- ``push/verify.py``: plate checks (``verify``, ``verification`` frames, camera counts).
 - ``push/metrics.py``: the gateway's Prometheus metrics.
 
 ``run_gateway`` opens the database (``records.open_records`` on
@@ -40,6 +41,7 @@ import uvicorn
 from starlette.applications import Starlette
 
 from enrichers.search import HistorySearch, RedisHistorySearch
+from enrichers.verifications import RedisVerifications
 from push.audit import AuditBuffer
 from push.casefeed import CaseFeed
 from push.dispatch import Dispatch, RedisOnce, attendance_targets_from
@@ -47,6 +49,7 @@ from push.fanout import Clock, Fanout, Kind
 from push.kafka_edge import KafkaEdge
 from push.metrics import GatewayMetrics
 from push.revocations import RevocationCache
+from push.verify import Verifications
 from push.web import MAX_WS_MESSAGE_BYTES, WebEdge, create_app
 from records import open_records
 from records.protocols import Records
@@ -127,6 +130,8 @@ class Gateway:
         )
         self.app.state.dispatch = self.dispatch
         self.use_records(records)
+        self.verify = Verifications(self.core, self.kafka)  # verify, verification frames
+        self.app.state.verifications = self.verify
 
     @property
     def edge(self) -> WebEdge:
@@ -145,10 +150,15 @@ class Gateway:
         if kind == "case":
             self.cases.offer(message)
             return
+        if kind == "verification":
+            self.verify.read(message)
+            return
         if kind in ("incident", "officer_location", "enriched"):
             self.dispatch.read(kind, message)
         if kind not in ("incident", "officer_location"):
             self.core.publish(kind, message)
+            if kind == "alert":
+                self.verify.mark(message)  # read after its decision (a restart): say so
 
     def server(self) -> uvicorn.Server:
         """The uvicorn server for the app, on the configured host and port."""
@@ -194,6 +204,14 @@ class Gateway:
             )
             self.dispatch.once = once
             opened.append(once)
+        if self.verify.store is None:
+            verifications = RedisVerifications.from_url(
+                self.settings.redis_url,
+                prefix=self.settings.topic_prefix,
+                timeout=self.settings.redis_timeout,
+            )
+            self.verify.store = verifications
+            opened.append(verifications)
         if self.dispatch.incidents.area_codes is None:
             from enrichers.geo import GeoIndex  # the worker's boundaries: a second or two
 

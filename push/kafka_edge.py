@@ -2,12 +2,13 @@
 clients' changes and the audit trail.
 
 It reads ``rtic.alerts.v1``, ``rtic.enriched.v1``, ``rtic.alert-acks.v1``,
-``rtic.cases.v1``, ``rtic.incidents.v1`` and ``rtic.officer-locations.v1`` with
+``rtic.cases.v1``, ``rtic.verifications.v1``, ``rtic.incidents.v1`` and
+``rtic.officer-locations.v1`` with
 a consumer of its own (no consumer group: every gateway sees everything) and
 hands each message to the fan-out core (``push/fanout.py``; case updates through
 ``push/casefeed.py``; incident events, pings and enriched events to the job
 boards, ``push/dispatch.py``). On start it reads the last
-``gateway_resume_buffer`` alerts and acks again, so clients that reconnect to a
+``gateway_resume_buffer`` alerts, acks and verifications again, so clients that reconnect to a
 new gateway can still resume, and the last ``gateway_jobs_replay`` incident
 events and pings of each partition, to rebuild the job boards (``on_replayed``
 is called once they are read); live events and case updates are read from the
@@ -47,7 +48,7 @@ from push.metrics import GatewayMetrics
 from rtic.casework import AuditV1
 from rtic.errors import ServiceError
 from rtic.kafka import bootstrap_servers, ensure_topics, make_producer
-from rtic.schemas import AlertAckV1, ReferenceChangeV1, dumps
+from rtic.schemas import AlertAckV1, ReferenceChangeV1, VerificationV1, dumps
 from rtic.settings import Settings
 from rtic.topics import Topics
 
@@ -84,6 +85,7 @@ class KafkaEdge:
             self.topics.cases: "case",
             self.topics.incidents: "incident",
             self.topics.officer_locations: "officer_location",
+            self.topics.verifications: "verification",
         }
         # Called once the job boards' topics are read up to where they ended at start.
         self.on_replayed: Callable[[], None] | None = None
@@ -236,6 +238,15 @@ class KafkaEdge:
     def write_position(self, ping: dict[str, Any]) -> None:
         """Write a device's ping to ``rtic.officer-locations.v1`` (in the background)."""
         self._write("position", self.topics.officer_locations, ping["officer_id"], dumps(ping))
+
+    def verification(self, verification: VerificationV1) -> None:
+        """Write a plate check's answer to ``rtic.verifications.v1`` (push/verify.py)."""
+        self._write(
+            "verification",
+            self.topics.verifications,
+            verification.alert_id,
+            dumps(verification),
+        )
 
     def reference(self, change: ReferenceChangeV1) -> None:
         """Write a reference change (a snooze or its lifting) to ``rtic.reference.v1``."""

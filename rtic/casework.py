@@ -161,6 +161,8 @@ class AuditAction(StrEnum):
     ALERT_ACK = "alert_ack"
     ALERT_ASSIGN = "alert_assign"
     ALERT_DISMISS = "alert_dismiss"
+    ALERT_VERIFIED = "alert_verified"  # a plate check answered: the read is the listed vehicle
+    ALERT_NOT_A_MATCH = "alert_not_a_match"  # a plate check answered: a misread
     SNOOZE = "snooze"
     UNSNOOZE = "unsnooze"
     CASE_VIEWED = "case_viewed"

@@ -131,6 +131,9 @@ class RecentCallsNearby(TypedDict):
     radius_m: float
     window_minutes: float
     count: int
+    # Distinct callers or addresses among these calls and this one (calls sharing a
+    # caller or an address count once): what an emerging incident needs.
+    sources: int
     calls: list[Listed]
 
 

@@ -342,6 +342,23 @@ class AlertAckV1(_Closed):
     note: str | None = None
 
 
+class VerificationV1(_Closed):
+    """A person's check of a "check the plate" alert (``rtic.verifications.v1``, key
+    ``alert_id``): ``verified`` (the read is the listed vehicle: the worker raises the
+    actionable ``anpr_verified_hit``) or ``not_a_match`` (a misread: counted against the
+    camera). Written by the gateway; the first decision for an alert version wins."""
+
+    verification_id: NonEmpty = Field(description="stable: the same act gives the same id")
+    alert_id: NonEmpty = Field(description="the pending alert checked")
+    outcome: Literal["verified", "not_a_match"]
+    by: NonEmpty = Field(description="the token's subject")
+    role: Role
+    at: AwareDatetime
+    note: str | None = None
+    camera_id: str | None = None
+    alert: dict[str, Any] = Field(description="the pending alert as the gateway held it")
+
+
 class DeadLetterV1(_Closed):
     """What could not be decoded or validated (``rtic.dead-letter.v1``, key: source topic)."""
 

@@ -86,6 +86,22 @@ class Settings(BaseSettings):
     repeat_call_threshold: int = Field(
         3, ge=2, description="Calls from one address or person in the window that raise an alert."
     )
+    anpr_verify_min_confidence: float = Field(
+        0.6,
+        ge=0.0,
+        le=1.0,
+        description="A plate read below this ANPR confidence (or one that gives none) never "
+        "raises a critical alert before a person verifies it: its 'check the plate' alert "
+        "is at most high.",
+    )
+    anpr_verified_radius_m: float = Field(
+        3000.0,
+        gt=0,
+        le=50_000,
+        description="A verified hotlist hit goes to the officers (on duty, with a fix in "
+        "the last 30 minutes) within this many metres of the read, and to analysts and "
+        "supervisors.",
+    )
     redis_timeout: float = Field(1.0, gt=0, description="Seconds before a Redis call is given up.")
     rule_clock: Literal["wall", "event"] = Field(
         "wall",

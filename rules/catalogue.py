@@ -10,6 +10,7 @@ from __future__ import annotations
 from rtic.settings import Settings
 from rules import (
     anpr_hotlist,
+    anpr_verified,
     deadlines,
     emerging_incident,
     linked_vehicle,
@@ -23,9 +24,11 @@ from rules.base import Rule
 
 
 def default_rules(settings: Settings | None = None) -> list[Rule]:
-    """The rules with their default parameters (``repeat_calls`` takes its from settings)."""
+    """The rules with their default parameters (``repeat_calls``, ``anpr_hotlist_hit`` and
+    ``anpr_verified_hit`` take some from settings)."""
     return [
-        anpr_hotlist.RULE,
+        anpr_hotlist.rule(settings),
+        anpr_verified.rule(settings),
         linked_vehicle.RULE,
         repeat_calls.rule(settings),
         officer_safety.RULE,

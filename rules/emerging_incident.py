@@ -1,4 +1,5 @@
-"""Emerging incident: K or more calls within R metres within T minutes.
+"""Emerging incident: calls from K or more distinct callers or addresses within R metres
+within T minutes.
 
 A burst of calls about one thing (a fight outside a club, a fire, a crash)
 reaches several call handlers at once; nobody sees that it is one incident
@@ -7,11 +8,15 @@ until the RTIC does. The rule declares the search it needs
 stream asks the configured rule set for it, and the history enricher's call
 index, in the worker's memory, lists for each call of a batch the other calls
 within that radius in that window (``recent_calls_nearby``) before the rules
-run. When this call makes ``min_calls``, the rule raises one alert
+run, with how many distinct callers or addresses made them (``sources``: calls that
+share a caller or an address count once, so one address calling five times is not
+an emerging incident; that is ``repeat_calls``). When this call makes ``min_calls``
+distinct sources, the rule raises one alert
 for the cluster, and every further call that joins it updates that alert (same
 id, a higher version, the calls counted) instead of raising another: the
 cluster is named by its first call, and stays open while calls keep joining
-within the window.
+within the window. ``details.situation`` (``rules/situation.py``) is the text a
+``repeat_calls`` alert of the same place and hour carries too.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from pydantic import Field
 
 from rtic.schemas import AlertV1, CallV1, EventKind, Role, Severity
 from rules.base import RecentCallsNearby, Rule, RuleContext, RuleParams, RuleSpec, make_alert
+from rules.situation import situation
 
 
 class Params(RuleParams):
@@ -32,7 +38,8 @@ class Params(RuleParams):
         4,
         ge=2,
         le=50,
-        description="Calls, the latest one included, that make an emerging incident.",
+        description="Distinct callers or addresses (calls sharing either count once), the "
+        "latest call's included, that make an emerging incident.",
     )
     radius_m: float = Field(
         300.0,
@@ -53,8 +60,8 @@ def needs(params: Params) -> RecentCallsNearby:
 SPEC = RuleSpec(
     rule_id="emerging_incident",
     title="Emerging incident",
-    description="`min_calls` or more calls within `radius_m` within `window_minutes`: "
-    "one alert that grows as calls join it.",
+    description="Calls from `min_calls` or more distinct callers or addresses within "
+    "`radius_m` within `window_minutes`: one alert that grows as calls join it.",
     kinds=frozenset({EventKind.CALL}),
     severity=Severity.HIGH,
     audience_roles=(Role.RTIC_ANALYST, Role.SUPERVISOR),
@@ -68,10 +75,14 @@ def emerging_incident(event: Any, ctx: RuleContext[Params]) -> list[AlertV1]:
     assert isinstance(event, CallV1)
     k, radius, minutes = ctx.params.min_calls, ctx.params.radius_m, ctx.params.window_minutes
     nearby = ctx.enrichment.get("history", {}).get("recent_calls_nearby")
-    if not nearby or nearby["count"] + 1 < k:
+    if not nearby:
+        return []
+    count = nearby["count"] + 1
+    # An enrichment from before distinct sources were counted: every call its own.
+    sources = int(nearby.get("sources", count))
+    if sources < k:
         return []
     others = nearby["calls"]
-    count = nearby["count"] + 1
     first = others[0] if others else {"id": event.call_id, "at": event.received_at.isoformat()}
     categories = Counter([c["category"] for c in others] + [event.category])
     what = ", ".join(
@@ -85,19 +96,25 @@ def emerging_incident(event: Any, ctx: RuleContext[Params]) -> list[AlertV1]:
             group=(first["id"],),
             group_window_s=minutes * 60,
             group_label=None,  # the title counts the calls
-            title=f"Emerging incident: {count} calls within {radius:g} m in {minutes:g} min",
+            title=(
+                f"Emerging incident: {count} calls from {sources} callers or addresses "
+                f"within {radius:g} m in {minutes:g} min"
+            ),
             summary=f"{count} calls near {place} since {first['at'][11:19]}Z: {what}.",
             source_event_ids=[c["id"] for c in others] + [event.call_id],
             location=event.location,
             details={
                 "calls": count,
+                "sources": sources,
+                "situation": situation(event.location, ctx.enrichment, event.received_at),
                 "first_call_id": first["id"],
                 "by_category": dict(categories),
                 "call_ids": [c["id"] for c in others] + [event.call_id],
                 "why": (
-                    f"{count} calls within {radius:g} m of each other's latest within "
-                    f"{minutes:g} minutes (threshold {k}): likely one incident being reported by "
-                    "several callers. Consider one incident and one response."
+                    f"{count} calls from {sources} distinct callers or addresses within "
+                    f"{radius:g} m of the latest within {minutes:g} minutes (threshold {k}): "
+                    "likely one incident being reported by several callers. Consider one "
+                    "incident and one response."
                 ),
             },
         )

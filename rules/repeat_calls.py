@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 from rtic.schemas import AlertV1, CallV1, EventKind, Role, Severity
 from rtic.settings import Settings
 from rules.base import Rule, RuleContext, RuleParams, RuleSpec, fixed, make_alert
+from rules.situation import situation
 
 
 class Params(RuleParams):
@@ -87,6 +88,8 @@ def repeat_calls(event: BaseModel, ctx: RuleContext[Params]) -> list[AlertV1]:
                 "key": who,
                 "count": h["count"],
                 "recent_call_ids": h["recent"],
+                # The same text as an emerging incident's of this place and hour.
+                "situation": situation(event.location, ctx.enrichment, event.received_at),
                 "why": (
                     f"{h['count']} calls from the same {label} within {days} days "
                     f"(threshold {threshold}). Consider repeat victim / location safeguarding."

@@ -63,9 +63,35 @@ def oracle(state: dict[str, EventRecord], rec: EventRecord, emerging: Any) -> di
             "radius_m": er,
             "window_minutes": ew / 60,
             "count": len(close),
+            "sources": sources([*close, rec]) if close else 1,
             "calls": listing(close, False, EMERGING_SHOWN),
         }
     return block
+
+
+def sources(recs: list[Any]) -> int:
+    """Distinct callers or addresses, the slow way: merge groups until none share one."""
+    groups = [
+        {
+            k
+            for k in (f"a:{r.address}" if r.address else "", f"p:{r.person}" if r.person else "")
+            if k
+        }
+        or {f"id:{i}"}
+        for i, r in enumerate(recs)
+    ]
+    merged = True
+    while merged:
+        merged = False
+        for i in range(len(groups)):
+            for j in range(i + 1, len(groups)):
+                if groups[i] & groups[j]:
+                    groups[i] |= groups.pop(j)
+                    merged = True
+                    break
+            if merged:
+                break
+    return len(groups)
 
 
 # Calls bunched in a few hundred metres, so that radius searches find some and miss

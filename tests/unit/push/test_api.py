@@ -484,4 +484,5 @@ def test_every_api_route_says_who_may_call_it(api: Api) -> None:
         "/api/incidents": frozenset({Role.RTIC_ANALYST, Role.SUPERVISOR}),
         "/api/incidents/{incident_id}/candidates": frozenset({Role.RTIC_ANALYST, Role.SUPERVISOR}),
         "/api/officers/workload": frozenset({Role.RTIC_ANALYST, Role.SUPERVISOR}),
+        "/api/anpr/cameras": frozenset({Role.RTIC_ANALYST, Role.SUPERVISOR}),
     }

@@ -111,7 +111,13 @@ async def test_a_call_block_has_the_contract_shape(blocks: dict[str, dict[str, A
     assert h["incidents_at_address"]["count"] == 1
     _nearby(h["nearby"])
     _nearby(h["incidents_nearby"])
-    assert set(h["recent_calls_nearby"]) == {"radius_m", "window_minutes", "count", "calls"}
+    assert set(h["recent_calls_nearby"]) == {
+        "radius_m",
+        "window_minutes",
+        "count",
+        "sources",
+        "calls",
+    }
     assert [m["marker"] for m in h["markers"]] == ["weapons"]
     assert [set(u) for u in e["nearest_units"]] == [UNIT]
 

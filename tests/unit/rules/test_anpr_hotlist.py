@@ -1,4 +1,5 @@
-"""ANPR hotlist hit: fires on exact and misread matches, by severity, and not otherwise."""
+"""ANPR hotlist hit: a "check the plate" alert on exact and misread matches, by severity
+(never critical below the verify confidence), and not otherwise."""
 
 from __future__ import annotations
 
@@ -107,7 +108,7 @@ def test_the_alert_is_placed_timed_addressed_and_explains_its_rule() -> None:
     assert alert.audience.areas == alert.area == ["E08000025", "E05001197"]
     assert alert.details["rule"] == {
         "id": "anpr_hotlist_hit",
-        "params": {"min_confidence": 0.0, "group_window_s": 300.0},
+        "params": {"min_confidence": 0.0, "group_window_s": 300.0, "verify_min_confidence": 0.6},
     }
     assert alert.details["camera_id"] == read["camera_id"]
     assert alert.details["confidence"] == read["confidence"]
@@ -140,3 +141,66 @@ def test_the_summary_gives_the_read_time_in_utc() -> None:
     assert "21:30:00Z" in alert.summary
     (same,) = run(make_read(read_at="2026-11-24T21:30:00+00:00"), enrichment(hit()))
     assert "21:30:00Z" in same.summary
+
+
+def test_the_alert_asks_to_check_the_plate_with_what_a_person_compares() -> None:
+    read = make_read(vrm="8X15 0KT", camera_id="CAM-7", confidence=0.91)
+    (alert,) = run(
+        read, enrichment({"id": "HL1", "vrm": "BX15 OKT", "reason": "firearms", "match": "misread"})
+    )
+    assert alert.title.startswith("Check the plate: BX15 OKT")
+    assert alert.details["verification"] == {
+        "state": "pending",
+        "read_vrm": "8X15 0KT",
+        "listed_vrm": "BX15 OKT",
+        "match": "misread: 8 for B, 0 for O",
+        "camera_id": "CAM-7",
+        "confidence": 0.91,
+    }
+    assert alert.severity == "critical"  # confident enough: the check itself may be critical
+    (exact,) = run(make_read(), enrichment(hit()))
+    assert exact.details["verification"]["match"] == "exact"
+    assert "image_url" not in exact.details["verification"]
+
+
+def test_the_read_image_travels_with_the_check() -> None:
+    read = make_read(image_url="https://anpr.example.police.uk/reads/R1.jpg")
+    (alert,) = run(read, enrichment(hit()))
+    assert alert.details["verification"]["image_url"] == read["image_url"]
+
+
+def test_a_low_confidence_read_of_a_wanted_plate_is_never_critical_before_verification() -> None:
+    firearms = hit(reason="firearms")
+    (low,) = run(make_read(confidence=0.15), enrichment(firearms))
+    (unknown,) = run(make_read(confidence=None), enrichment(firearms))
+    (edge,) = run(make_read(confidence=0.6), enrichment(firearms))
+    assert (low.severity, unknown.severity, edge.severity) == ("high", "high", "critical")
+    assert "0.15 is below 0.6" in low.details["why"]
+    assert "not given" in unknown.details["why"]
+    # Below critical nothing changes: a stolen car's check stays high, no insurance medium.
+    (stolen,) = run(make_read(confidence=0.15), enrichment(hit(reason="stolen")))
+    (uninsured,) = run(make_read(confidence=0.15), enrichment(hit(reason="no_insurance")))
+    assert (stolen.severity, uninsured.severity) == ("high", "medium")
+
+
+def test_the_verify_threshold_comes_from_the_settings() -> None:
+    from rtic.settings import Settings
+
+    strict = [
+        r
+        for r in default_rules(Settings(anpr_verify_min_confidence=0.95))
+        if r.spec.rule_id == "anpr_hotlist_hit"
+    ]
+    read = PlateReadV1.model_validate(make_read(confidence=0.93))
+    (alert,) = evaluate(strict, EventKind.ANPR, read, enrichment(hit(reason="firearms")), NOW)
+    assert alert.severity == "high"
+
+
+def test_misreads_name_which_character_was_taken_for_which() -> None:
+    from rules.anpr_hotlist import match_kind, misreads
+
+    assert misreads("AB12CDE", "ab12 cde") == []
+    assert misreads("A812CDE", "AB12CDE") == [("8", "B")]
+    assert misreads("0000", "OOOO") == [("0", "O")]
+    assert match_kind("5N00ZED", "SN00ZED") == "misread: 5 for S"
+    assert misreads("AB12", "AB123") == []  # other lengths are never a misread pair

@@ -20,6 +20,9 @@ from rules.config import RuleFileError, load_rule_file
 PARAMS = [
     ("anpr_hotlist_hit", "min_confidence", 0.0, 0.0, 1.0, True),
     ("anpr_hotlist_hit", "group_window_s", 300.0, 0, 86_400, True),
+    ("anpr_hotlist_hit", "verify_min_confidence", 0.6, 0.0, 1.0, False),
+    ("anpr_verified_hit", "radius_m", 3000.0, 1, 50_000, False),
+    ("anpr_verified_hit", "fix_max_age_s", 1800.0, 60, 86_400, True),
     ("vehicle_linked_to_incident", "window_minutes", 120.0, 5, 24 * 60, True),
     ("repeat_calls", "threshold", 3, 2, 50, True),
     ("repeat_calls", "domestic_abuse_threshold", 2, 2, 50, True),
