@@ -15,8 +15,11 @@ const EVENT_WORDS = { en_route: "En route", arrived: "Arrived", updated: "Log", 
 const RESULTS = ["Advice given", "Report taken (crime recorded)", "Arrest made", "No offence disclosed",
   "Unable to locate", "Referred to another agency", "Other (see details)"];
 const COMPASS = ["north", "north-east", "east", "south-east", "south", "south-west", "west", "north-west"];
-const REPLIES = new Set(["subscribed", "resumed", "pong", "acked", "verify_ack", "job_update_ack",
-  "position_ack", "error", "opened"]);
+// Replies that answer the page's messages in the order sent (job updates are answered when
+// written, later, by their update_id: job_update_ack, or an error naming the update_id).
+const REPLIES = new Set(["subscribed", "resumed", "pong", "acked", "verify_ack", "position_ack",
+  "error", "opened"]);
+const JOB_RETRY_MS = 3000; // after "unavailable" or "in_progress": the update is sent again
 const MAX_ALERTS = 100;
 const ALERT_KEEP_MS = 12 * 3600 * 1000;
 const CLOSED_KEEP_MS = 3600 * 1000;
@@ -69,7 +72,7 @@ function since(iso, now = Date.now()) {
 
 function uuid() {
   if (crypto.randomUUID) return crypto.randomUUID();
-  const b = crypto.getRandomValues(new Uint8Array(16)); // an http:// page that is not localhost
+  const b = crypto.getRandomValues(new Uint8Array(16)); // a page served without TLS, not on localhost
   b[6] = (b[6] & 0x0f) | 0x40;
   b[8] = (b[8] & 0x3f) | 0x80;
   const h = [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
@@ -97,10 +100,10 @@ function fromMe(loc) {
   const me = state.here || state.lastPing;
   if (!me) return "Distance unknown: allow this page to use your location.";
   const d = distanceM(me, loc);
-  const far = d < 1000 ? `${Math.round(d / 10) * 10} m` : `${(d / 1000).toFixed(1)} km`;
-  const way = d < 30 ? "" : ` ${COMPASS[Math.round(bearing(me, loc) / 45) % 8]}`;
   const basis = state.here ? "" : " (from your last position sent)";
-  return `${far}${way} of you${basis}`;
+  if (d < 30) return `Here: within 30 m of you${basis}`;
+  const far = d < 1000 ? `${Math.round(d / 10) * 10} m` : `${(d / 1000).toFixed(1)} km`;
+  return `${far} ${COMPASS[Math.round(bearing(me, loc) / 45) % 8]} of you${basis}`;
 }
 
 // ---- state and what this phone keeps ------------------------------------------------
@@ -266,7 +269,8 @@ function flush() {
     const msg = { type: "job_update", update_id: u.update_id, incident_id: u.incident_id, event: u.event, at: u.at };
     if (u.note) msg.note = u.note;
     if (u.result) msg.result = u.result;
-    request(msg, u.update_id);
+    send(msg); // answered by its update_id, not in order
+
   }
   showOutbox();
 }
@@ -325,6 +329,7 @@ function connect() {
   const ws = new WebSocket(`${proto}//${location.host}/ws?token=${encodeURIComponent(state.token)}`);
   state.ws = ws;
   state.ready = false;
+  state.unsupported.clear(); // maybe a newer gateway
   state.pending = [];
   state.inflight.clear();
   state.heardAt = Date.now();
@@ -334,7 +339,7 @@ function connect() {
     state.heardAt = Date.now();
     let m;
     try { m = JSON.parse(msg.data); } catch { return; }
-    const asked = REPLIES.has(m.type) ? state.pending.shift() : null;
+    const asked = REPLIES.has(m.type) && !("update_id" in m) ? state.pending.shift() : null;
     onFrame(m, asked);
   };
   ws.onclose = (e) => {
@@ -419,7 +424,28 @@ function onFrame(m, asked) {
   }
 }
 
+function onJobUpdateError(m) {
+  if (m.code === "unavailable" || m.code === "in_progress" || m.code === "unsupported") {
+    // Not refused: kept, and sent again in a moment.
+    state.inflight.delete(m.update_id);
+    if (m.code === "unsupported") state.unsupported.add("job_update");
+    else setTimeout(flush, JOB_RETRY_MS);
+    showOutbox();
+    return;
+  }
+  // Refused for good (not my job, or a bad update): keeping it would send it forever.
+  dropUpdate(m.update_id).then((u) => {
+    if (!u) return;
+    state.refusedUpdates.set(u.incident_id, `${EVENT_WORDS[u.event] || words(u.event)} not accepted: ${m.message}`);
+    renderJob(u.incident_id);
+  });
+}
+
 function onError(m, asked) {
+  if (typeof m.update_id === "string") {
+    onJobUpdateError(m);
+    return;
+  }
   const what = asked ? asked.type : "";
   if (m.code === "unsupported" && what) {
     state.unsupported.add(what);
@@ -431,15 +457,6 @@ function onError(m, asked) {
     } else {
       say(`This gateway does not take ${words(what).toLowerCase()} yet.`);
     }
-    return;
-  }
-  if (what === "job_update" && asked.ref) {
-    // Refused for good (not my job, or a bad update): keeping it would send it forever.
-    dropUpdate(asked.ref).then((u) => {
-      if (!u) return;
-      state.refusedUpdates.set(u.incident_id, `${EVENT_WORDS[u.event] || words(u.event)} not accepted: ${m.message}`);
-      renderJob(u.incident_id);
-    });
     return;
   }
   if (what === "ack" || what === "verify") {
@@ -529,6 +546,17 @@ function markerList(markers) {
   return el("p", { class: "markers" }, el("strong", {}, "Warning markers: "), names.join(", "));
 }
 
+function webLink(raw) {
+  // A link to show (never fetched by the page): web addresses only, no script: or data: URLs.
+  if (typeof raw !== "string" || !raw) return null;
+  try {
+    const url = new URL(raw, location.href);
+    return url.protocol === "http:" || url.protocol === "https:" ? url.href : null;
+  } catch {
+    return null;
+  }
+}
+
 function plateCheck(a) {
   const v = (a.details || {}).verification;
   if (!v || typeof v !== "object") return null;
@@ -544,8 +572,9 @@ function plateCheck(a) {
     if (val == null || val === "") continue;
     dl.append(el("dt", {}, k), el("dd", { class: cls || null }, val));
   }
-  if (v.image_url && /^(https?:\/\/|\/(?!\/))/.test(v.image_url)) {
-    dl.append(el("dt", {}, "Image"), el("dd", {}, el("a", { href: v.image_url, target: "_blank", rel: "noopener noreferrer" }, "Open the plate image")));
+  const image = webLink(v.image_url);
+  if (image) {
+    dl.append(el("dt", {}, "Image"), el("dd", {}, el("a", { href: image, target: "_blank", rel: "noopener noreferrer" }, "Open the plate image")));
   }
   const box = el("div", { class: "verify" }, dl);
   const decided = a._verification;
@@ -555,7 +584,7 @@ function plateCheck(a) {
     box.append(el("p", { class: `decided decided-${decided.outcome}`, "data-outcome": decided.outcome },
       `${outcome} ${by}${decided.at ? ` at ${clockOf(decided.at)}` : ""}.`));
   } else if (v.state === "pending") {
-    box.append(el("p", { class: "ask" }, "Check the read plate against the listed plate before you act."));
+    box.append(el("p", { class: "ask" }, "Compare the two plates, then:"));
     const yes = el("button", { type: "button", class: "primary" }, "Verify");
     const no = el("button", { type: "button" }, "Not a match");
     yes.addEventListener("click", () => verify(a, "verified"));
@@ -712,8 +741,10 @@ function historyLines(h) {
     if (n != null) lines.push(`${n} ${noun}${n === 1 ? "" : "s"} ${where} in 28 days`);
   }
   for (const k of ["nearby", "calls_nearby", "incidents_nearby"]) {
-    const n = h[k];
-    if (n && typeof n.count === "number") lines.push(`${n.count} ${k === "incidents_nearby" ? "incidents" : "calls"} within ${n.radius_m || "?"} m in 28 days`);
+    const n = count(h[k]);
+    const noun = k === "incidents_nearby" ? "incident" : "call";
+    const near = h[k] && h[k].radius_m ? `within ${h[k].radius_m} m` : "nearby";
+    if (n != null) lines.push(`${n} ${noun}${n === 1 ? "" : "s"} ${near} in 28 days`);
   }
   for (const [k, v] of Object.entries(h)) {
     if (said.some(([s]) => s === k) || ["summary", "nearby", "calls_nearby", "incidents_nearby", "markers", "trail", "hotlist"].includes(k)) continue;

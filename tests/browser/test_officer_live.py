@@ -54,6 +54,11 @@ needs_verify = pytest.mark.skipif(
 )
 
 
+def to_docs(name: str) -> None:
+    """Copy a screenshot the test took to docs/screenshots/ (the README shows it)."""
+    shutil.copy(PROJECT_ROOT / "artifacts" / "screenshots" / name, DOCS_SHOTS / name)
+
+
 def at(point: tuple[float, float]) -> dict[str, Any]:
     """A phone context standing at ``point`` (lat, lon)."""
     return {**PHONE_390, "geolocation": {"latitude": point[0], "longitude": point[1]}}
@@ -139,8 +144,7 @@ async def test_an_alert_reaches_the_officer_within_a_second_and_acknowledge_roun
         text = await card.inner_text()
         assert "of you" in text and "north-east" in text  # distance and direction from me
         assert "CAM-OFFICER" in text
-        await shot(page, "officer.png")
-        shutil.copy(PROJECT_ROOT / "artifacts" / "screenshots" / "officer.png", DOCS_SHOTS)
+        await shot(page, "officer-alert.png")
 
         await card.get_by_role("button", name="Acknowledge", exact=True).click()
         await card.locator("p.done", has_text="Acknowledged at").wait_for(timeout=10_000)
@@ -264,27 +268,25 @@ async def test_verify_and_not_a_match_round_trip_to_the_desk(
                 image_url=f"/static/officer-icon-192.png?{camera}",
             )
             await engine.send(p, engine.topics.anpr, camera, read)
-        good_card = await card_for(page, good)
-        bad_card = await card_for(page, bad)
+        # By id: once verified, the actionable alert names the plate too.
+        good_id = await (await card_for(page, good)).get_attribute("data-alert-id")
+        bad_id = await (await card_for(page, bad)).get_attribute("data-alert-id")
+        good_card = page.locator(f"#alerts li[data-alert-id='{good_id}']")
+        bad_card = page.locator(f"#alerts li[data-alert-id='{bad_id}']")
         text = await good_card.inner_text()
         for expected in ("Read plate", good_read, "Listed plate", good, "CAM-VERIFY-1", "91 %"):
             assert expected in text, expected
         assert await good_card.get_by_role("link", name="Open the plate image").count() == 1
-        await page.set_viewport_size({"width": 390, "height": 844})
-        await good_card.scroll_into_view_if_needed()
+        await good_card.evaluate("card => card.scrollIntoView({block: 'start'})")
         await shot(page, "officer-plate-check.png")
-        shutil.copy(
-            PROJECT_ROOT / "artifacts" / "screenshots" / "officer-plate-check.png", DOCS_SHOTS
-        )
+        to_docs("officer-plate-check.png")
 
         await good_card.get_by_role("button", name="Verify", exact=True).click()
-        good_id = await good_card.get_attribute("data-alert-id")
         seen = await next_message(desk, "verification", timeout=30, alert_id=good_id)
         assert seen["outcome"] == "verified" and seen["by"] == sub
         await good_card.locator("[data-outcome='verified']").wait_for(timeout=10_000)
 
         await bad_card.get_by_role("button", name="Not a match", exact=True).click()
-        bad_id = await bad_card.get_attribute("data-alert-id")
         seen = await next_message(desk, "verification", timeout=30, alert_id=bad_id)
         assert seen["outcome"] == "not_a_match" and seen["by"] == sub
         await bad_card.locator("[data-outcome='not_a_match']").wait_for(timeout=10_000)
@@ -351,6 +353,12 @@ async def test_a_job_goes_assigned_en_route_arrived_log_closed(
         assert "left" in await card.locator(".promise").inner_text()  # the promise counts down
         await card.get_by_role("button", name="En route", exact=True).click()
         await card.locator(".job-status[data-status='en_route']").wait_for(timeout=10_000)
+        await page.wait_for_selector("#outbox[data-waiting='0']", state="attached", timeout=10_000)
+        await card.get_by_label("Log entry").fill("Rear door forced, says the caller.")
+        await card.evaluate("card => card.scrollIntoView({block: 'start'})")
+        await shot(page, "officer.png")
+        to_docs("officer.png")
+        await card.get_by_label("Log entry").fill("")
         await card.get_by_role("button", name="Arrived", exact=True).click()
         await card.get_by_label("Log entry").fill("Spoke to the caller; rear door forced.")
         await card.get_by_role("button", name="Add log", exact=True).click()
