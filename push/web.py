@@ -14,6 +14,8 @@ Routes (each declares who may call it, with ``require`` or ``public``):
 - ``/api/cases``, ``/api/cases/{case_ref}``, ``/api/evidence/{evidence_id}``,
   ``/api/search``, ``/api/audit``: cases, evidence, the audited history search
   and audit histories (``push/api.py``).
+- ``/api/incidents``, ``/api/incidents/{incident_id}/candidates``,
+  ``/api/officers/workload``: the job boards (``push/dispatch.py``).
 
 The page and its data are public: the map is drawn from public boundary data and
 the page asks for a token before it shows anything (it opens ``/ws`` with it).
