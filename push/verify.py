@@ -119,17 +119,18 @@ class Verifications:
         if alert is None or not may_verify(self.core, client, alert):
             raise BadClientMessage("not_found", f"no alert {msg.alert_id} to verify", "verify")
         version = int(alert.get("version") or 1)
-        check = pending_check(alert)
-        if check is None:
+        check = (alert.get("details") or {}).get("verification")
+        if not isinstance(check, dict):
             raise BadClientMessage(
                 "not_pending", f"alert {msg.alert_id} is not a plate check to verify", "verify"
             )
         done = self.decided.get((msg.alert_id, version))
-        if done is not None:
+        if done is not None or check.get("state") != "pending":
+            done = done or check
             raise BadClientMessage(
                 "not_pending",
-                f"alert {msg.alert_id} was already answered: {done['outcome']} by "
-                f"{done['by']} at {done['at']}",
+                f"alert {msg.alert_id} was already answered: "
+                f"{done.get('outcome', done.get('state'))} by {done.get('by')} at {done.get('at')}",
                 "verify",
             )
         now = self.core.clock()
