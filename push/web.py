@@ -3,6 +3,7 @@
 Routes (each declares who may call it, with ``require`` or ``public``):
 
 - ``/``, ``/rtic``, ``/index.html``: the dashboard page; ``/cases``: the cases page;
+  ``/officer``: an officer's phone page, ``/officer-sw.js`` its service worker;
   ``/static/...``: their files.
 - ``/api/boundaries?level=ward|district|lsoa``: the map's boundaries (GeoJSON).
 - ``/api/config``: versions, the data's attribution, and the map tile URL template
@@ -231,6 +232,15 @@ def _page(name: str) -> Endpoint:
 officer_page = _page("officer.html")  # an officer's phone page (token as for the desk)
 portal_page = _page("portal.html")  # the citizen portal (no token: report, or a session)
 handler_page = _page("handler.html")  # a contact handler's webchat queue
+
+
+@public
+async def officer_worker(request: Request) -> Response:
+    """The officer page's service worker, served from the site root so that its scope can
+    be ``/officer`` (it keeps the page and its files for use with no network)."""
+    body = await run_in_threadpool((dashboards.STATIC_DIR / "officer-sw.js").read_bytes)
+    headers = {"Cache-Control": "no-cache", "Service-Worker-Allowed": "/officer"}
+    return Response(body, headers=headers, media_type=dashboards.content_type("officer-sw.js"))
 
 
 @public
@@ -510,6 +520,7 @@ def routes() -> list[BaseRoute]:
         Route("/index.html", index),
         Route("/cases", cases_page),
         Route("/officer", officer_page),
+        Route("/officer-sw.js", officer_worker),
         Route("/portal", portal_page),
         Route("/handler", handler_page),
         Route("/api/boundaries", boundaries),
