@@ -13,6 +13,7 @@
 - ``push/kafka_edge.py``: the consumer feeding the core, the producer of changes
   and of the audit trail.
 - ``push/casefeed.py``: case updates, with the stored case's officers, to the core.
+- ``push/chat.py``: webchat between citizens and contact handlers (``chat*`` messages).
 - ``push/audit.py``: the audit buffer (deliveries and acts, never blocking).
 - ``push/revocations.py``: revoked tokens, refreshed from the database.
 - ``push/web.py``: routes, authentication, limits, security headers, the websocket.
@@ -40,6 +41,7 @@ from starlette.applications import Starlette
 from enrichers.search import HistorySearch, RedisHistorySearch
 from push.audit import AuditBuffer
 from push.casefeed import CaseFeed
+from push.chat import ChatDesk
 from push.fanout import Clock, Fanout, Kind
 from push.kafka_edge import KafkaEdge
 from push.metrics import GatewayMetrics
@@ -104,6 +106,12 @@ class Gateway:
         self.revocations = RevocationCache(None, self.metrics)
         self.revocations.on_change = self.core.revoke
         self.cases = CaseFeed(self.core, None)
+        self.chat = ChatDesk(
+            self.core,
+            escalate_after_s=settings.chat_escalate_after_s,
+            write_call=self.kafka.write_call,
+        )
+        self.chat.register()
         self.serving: uvicorn.Server | None = None  # while ``run`` serves (tests stop it)
         self.app: Starlette = create_app(
             self.core,
@@ -127,6 +135,8 @@ class Gateway:
         self.edge.records = records
         self.revocations.store = records.revocations if records is not None else None
         self.cases.cases = records.cases if records is not None else None
+        self.chat.store = records.chats if records is not None else None
+        self.chat.cases = self.cases.cases
 
     def deliver(self, kind: Kind, message: dict[str, Any]) -> None:
         """What the Kafka edge read: case updates by way of the case feed."""
@@ -181,6 +191,7 @@ class Gateway:
         tasks = [
             asyncio.create_task(self.revocations.run(), name="gateway-revocations"),
             asyncio.create_task(self.cases.run(), name="gateway-case-feed"),
+            asyncio.create_task(self.chat.run(), name="gateway-chat"),
         ]
         try:
             await self.kafka.start(self.deliver)
