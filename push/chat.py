@@ -467,6 +467,7 @@ class ChatDesk:
             raise RuntimeError("no database for chats")
         chat = self.open.get(case_ref)
         is_citizen = who.role is Role.CITIZEN
+        started = chat is None
         if chat is None:
             if not is_citizen:  # closed meanwhile: a handler cannot reopen it
                 raise BadClientMessage("not_found", "no such chat", "chat")
@@ -503,6 +504,8 @@ class ChatDesk:
             await self.store.save_chat(chat)
             self.last_text[case_ref] = text
             await self._context(case_ref)
+            if started:  # the citizen's screens: "waiting for a handler"
+                self._push_status(chat)
             data = frame("chat_message", message_frame(row))
             for party in self._parties(chat):
                 if party is not client:

@@ -117,8 +117,9 @@ async def test_a_citizen_and_a_handler_talk_each_message_once(d: Desk) -> None:
     assert sent == {"type": "chat_accepted", "case_ref": CASE_A, "message_id": "m1"}
     await d.work()
     got = frames(citizen)
-    assert [f["type"] for f in got] == ["chat_history", "chat_delivered"]
-    assert got[1]["duplicate"] is False and got[1]["message_id"] == "m1"
+    assert [f["type"] for f in got] == ["chat_history", "chat_status", "chat_delivered"]
+    assert got[1]["status"] == "waiting" and got[1]["handler"] is None
+    assert got[2]["duplicate"] is False and got[2]["message_id"] == "m1"
     (entry,) = of_type(handler, "chat_queue")[-1]["chats"]
     assert entry["case_ref"] == CASE_A and entry["status"] == "waiting"
     assert entry["last_text"] == "My bike was stolen" and entry["escalated"] is False
@@ -131,7 +132,7 @@ async def test_a_citizen_and_a_handler_talk_each_message_once(d: Desk) -> None:
     history = of_type(handler, "chat_history")[-1]
     assert [m["text"] for m in history["messages"]] == ["My bike was stolen"]
     assert history["messages"][0]["from"] == {"role": "citizen", "name": "Citizen"}
-    status = of_type(citizen, "chat_status")
+    status = of_type(citizen, "chat_status")[-1:]
     assert status == [
         {
             "type": "chat_status",
