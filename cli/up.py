@@ -125,14 +125,19 @@ def _upgrade_database(settings: Settings) -> None:
 
 def _announce(settings: Settings, base: str, started: float) -> None:
     """Where to look: the desk as an analyst and as a supervisor (who also sees an alert's
-    audit history and every case), and the worker's metrics."""
+    audit history and every case), the webchat queue as a contact handler, and the
+    worker's metrics."""
     keys, now = TokenKeys.from_settings(settings), datetime.now(UTC)
     ttl = settings.token_ttl_seconds
     token = issue_token(keys, sub="rtic-analyst", role="rtic_analyst", now=now, ttl_seconds=ttl)
     supervisor = issue_token(keys, sub="supervisor", role="supervisor", now=now, ttl_seconds=ttl)
+    handler = issue_token(
+        keys, sub="contact-handler", role="contact_handler", now=now, ttl_seconds=ttl
+    )
     _say(f"ready in {time.monotonic() - started:.1f} s")
     _say(f"dashboard:  {base}/?token={token}")
     _say(f"supervisor: {base}/?token={supervisor}  (audit history; cases: {base}/cases?token=…)")
+    _say(f"handler:    {base}/handler?token={handler}  (webchat with the public on /portal)")
     _say(
         f"websocket:  ws://{settings.gateway_host}:{settings.gateway_port}/ws  "
         "(Authorization: Bearer <token>)"

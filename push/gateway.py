@@ -15,6 +15,7 @@
 - ``push/casefeed.py``: case updates, with the stored case's officers, to the core.
 - ``push/dispatch.py``: the job boards (``push/jobs.py``): incidents and officers,
   job updates, assignments and positions, ``/api/incidents`` and ``/api/officers``.
+- ``push/chat.py``: webchat between citizens and contact handlers (``chat*`` messages).
 - ``push/audit.py``: the audit buffer (deliveries and acts, never blocking).
 - ``push/revocations.py``: revoked tokens, refreshed from the database.
 - ``push/web.py``: routes, authentication, limits, security headers, the websocket.
@@ -44,6 +45,7 @@ from enrichers.search import HistorySearch, RedisHistorySearch
 from enrichers.verifications import RedisVerifications
 from push.audit import AuditBuffer
 from push.casefeed import CaseFeed
+from push.chat import ChatDesk
 from push.deskstats import DeskStats, seed
 from push.dispatch import Dispatch, RedisOnce, attendance_targets_from
 from push.fanout import Clock, Fanout, Kind
@@ -123,6 +125,12 @@ class Gateway:
             ttl_days=settings.job_update_ttl_days,
         )
         self.kafka.on_replayed = self.dispatch.replayed
+        self.chat = ChatDesk(
+            self.core,
+            escalate_after_s=settings.chat_escalate_after_s,
+            write_call=self.kafka.write_call,
+        )
+        self.chat.register()
         self.serving: uvicorn.Server | None = None  # while ``run`` serves (tests stop it)
         self.app: Starlette = create_app(
             self.core,
@@ -155,6 +163,8 @@ class Gateway:
         self.edge.records = records
         self.revocations.store = records.revocations if records is not None else None
         self.cases.cases = records.cases if records is not None else None
+        self.chat.store = records.chats if records is not None else None
+        self.chat.cases = self.cases.cases
 
     def deliver(self, kind: Kind, message: dict[str, Any]) -> None:
         """What the Kafka edge read: case updates by way of the case feed."""
@@ -239,6 +249,7 @@ class Gateway:
         tasks = [
             asyncio.create_task(self.revocations.run(), name="gateway-revocations"),
             asyncio.create_task(self.cases.run(), name="gateway-case-feed"),
+            asyncio.create_task(self.chat.run(), name="gateway-chat"),
         ]
         try:
             await self.kafka.start(self.deliver)

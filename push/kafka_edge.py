@@ -48,7 +48,7 @@ from push.metrics import GatewayMetrics
 from rtic.casework import AuditV1
 from rtic.errors import ServiceError
 from rtic.kafka import bootstrap_servers, ensure_topics, make_producer
-from rtic.schemas import AlertAckV1, ReferenceChangeV1, VerificationV1, dumps
+from rtic.schemas import AlertAckV1, CallV1, ReferenceChangeV1, VerificationV1, dumps
 from rtic.settings import Settings
 from rtic.topics import Topics
 
@@ -251,6 +251,21 @@ class KafkaEdge:
     def reference(self, change: ReferenceChangeV1) -> None:
         """Write a reference change (a snooze or its lifting) to ``rtic.reference.v1``."""
         self._write("snooze", self.topics.reference, change.id, dumps(change))
+
+    async def write_call(self, call: CallV1) -> None:
+        """Write a call (a webchat turned into a call, ``push/chat.py``) to
+        ``rtic.calls.v1`` and return once Kafka has it; ``ServiceError`` if it does not."""
+        try:
+            if self._producer is None:
+                raise ServiceError("the gateway is not connected to Kafka")
+            async with asyncio.timeout(AUDIT_WRITE_TIMEOUT_S):
+                await self._producer.send_and_wait(
+                    self.topics.calls, dumps(call), key=call.call_id.encode()
+                )
+        except Exception as exc:
+            self.metrics.produced.labels("call", "failed").inc()
+            raise ServiceError(f"call: {type(exc).__name__}: {exc}") from exc
+        self.metrics.produced.labels("call", "ok").inc()
 
     # ---- the audit trail ----------------------------------------------------------------
 

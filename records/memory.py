@@ -24,6 +24,9 @@ from records.protocols import (
     CaseStore,
     CaseView,
     CaseWrite,
+    ChatMessageRow,
+    ChatRow,
+    ChatStore,
     ContactTime,
     PortalCredential,
     PortalStore,
@@ -307,6 +310,46 @@ class MemoryPortalStore:
         return out[:limit]
 
 
+class MemoryChatStore:
+    """``ChatStore`` in dictionaries."""
+
+    def __init__(self) -> None:
+        self.chats: dict[str, ChatRow] = {}
+        self.by_case: dict[str, list[ChatMessageRow]] = {}  # in insertion order
+
+    async def save_chat(self, chat: ChatRow) -> None:
+        self.chats[chat.chat_id] = _stored(chat)
+
+    async def get_chat(self, chat_id: str) -> ChatRow | None:
+        chat = self.chats.get(chat_id)
+        return chat.model_copy(deep=True) if chat else None
+
+    async def latest_chat(self, case_ref: str) -> ChatRow | None:
+        mine = [c for c in self.chats.values() if c.case_ref == case_ref]
+        newest = max(mine, key=lambda c: (c.opened_at, c.chat_id), default=None)
+        return newest.model_copy(deep=True) if newest else None
+
+    async def open_chats(self) -> list[ChatRow]:
+        found = sorted(
+            (c for c in self.chats.values() if c.status != "closed"),
+            key=lambda c: (c.opened_at, c.chat_id),
+        )
+        return [c.model_copy(deep=True) for c in found]
+
+    async def add_message(self, message: ChatMessageRow) -> bool:
+        stored = self.by_case.setdefault(message.case_ref, [])
+        if any(m.message_id == message.message_id for m in stored):
+            return False
+        stored.append(_stored(message))
+        return True
+
+    async def messages(self, case_ref: str, limit: int = 500) -> list[ChatMessageRow]:
+        stored = self.by_case.get(case_ref, [])
+        order = {id(m): i for i, m in enumerate(stored)}
+        ordered = sorted(stored, key=lambda m: (m.at, order[id(m)]))
+        return [m.model_copy(deep=True) for m in ordered[-limit:]] if limit > 0 else []
+
+
 class MemoryRecords:
     """``Records`` in memory."""
 
@@ -317,6 +360,8 @@ class MemoryRecords:
         self.cases: CaseStore = self.case_store
         self.audit: AuditStore = self.audit_store
         self.revocations: RevocationStore = self.revocation_store
+        self.chat_store = MemoryChatStore()
+        self.chats: ChatStore = self.chat_store
         self.portal_store = MemoryPortalStore(self.case_store)
         self.portal: PortalStore = self.portal_store
 

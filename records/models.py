@@ -20,6 +20,9 @@ changes nothing.
     portal_credentials  a citizen's secret, hashed (case_ref; the case may not be
                      written yet when the report is made)
     statements       witness statements, every version kept ((statement_id, version))
+    chats            webchats of a case (chat_id); case_ref not a foreign key: a chat
+     |               may start before the case worker has written the case
+     +- chat_messages   (case_ref, message_id) unique; seq keeps insertion order
 
 Times are stored timezone-aware: ``timestamptz`` on PostgreSQL; on SQLite, which
 has no time zones, as UTC, with the zone put back when read (``UtcDateTime``).
@@ -225,3 +228,42 @@ class StatementRecord(Base):
     by: Mapped[str] = mapped_column(String(128))
     by_role: Mapped[str] = mapped_column(String(32))
     body: Mapped[dict[str, Any]]
+
+
+class ChatRecord(Base):
+    """One webchat of a case."""
+
+    __tablename__ = "chats"
+
+    chat_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    case_ref: Mapped[str] = mapped_column(String(32), index=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    opened_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    handler: Mapped[str | None] = mapped_column(String(200))
+    handler_name: Mapped[str | None] = mapped_column(String(64))
+    waiting_since: Mapped[datetime | None]
+    escalated_at: Mapped[datetime | None]
+    call_id: Mapped[str | None] = mapped_column(String(200))
+    closed_at: Mapped[datetime | None]
+
+
+class ChatMessageRecord(Base):
+    """One message of a webchat; the sender's ``message_id`` is unique within the case."""
+
+    __tablename__ = "chat_messages"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    message_id: Mapped[str] = mapped_column(String(200))
+    chat_id: Mapped[str] = mapped_column(ForeignKey("chats.chat_id", ondelete="CASCADE"))
+    case_ref: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime]
+    sender_role: Mapped[str] = mapped_column(String(32))
+    sender: Mapped[str] = mapped_column(String(200))
+    sender_name: Mapped[str] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(Text)
+
+    __table_args__ = (
+        UniqueConstraint("case_ref", "message_id", name="uq_chat_messages_case_message"),
+        Index("ix_chat_messages_case_at", "case_ref", "at"),
+    )

@@ -1,4 +1,5 @@
-"""What the durable records offer the floors above: cases, audit, evidence, revocations.
+"""What the durable records offer the floors above: cases, audit, evidence, revocations,
+webchats.
 
 The case module (``cases/``), its agents (``streams/``) and the web edge
 (``push/``) depend on these protocols only; ``records.sql`` implements them
@@ -258,6 +259,74 @@ class RevocationStore(Protocol):
     async def revocations(self) -> Revocations: ...
 
 
+ChatStatus = Literal["waiting", "taken", "closed"]
+
+
+class ChatRow(BaseModel):
+    """One webchat of a case (a case may have several, one after another; at most one
+    not closed at a time, which the gateway keeps so)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    chat_id: str = Field(min_length=1, max_length=64)
+    case_ref: CaseRef
+    status: ChatStatus
+    opened_at: AwareDatetime
+    updated_at: AwareDatetime
+    handler: str | None = Field(None, description="the token subject of the handler holding it")
+    handler_name: str | None = Field(None, description="what the citizen is shown of them")
+    waiting_since: AwareDatetime | None = Field(
+        None, description="the citizen's oldest message no handler has answered yet"
+    )
+    escalated_at: AwareDatetime | None = Field(
+        None, description="when the unanswered wait was escalated (cleared by a reply)"
+    )
+    call_id: str | None = Field(None, description="the call it was turned into, if any")
+    closed_at: AwareDatetime | None = None
+
+
+class ChatMessageRow(BaseModel):
+    """One message of a webchat, kept with its case. ``message_id`` is the sender's own
+    (made by the page): unique within the case."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    message_id: str = Field(min_length=1, max_length=200)
+    chat_id: str = Field(min_length=1, max_length=64)
+    case_ref: CaseRef
+    at: AwareDatetime
+    sender_role: str = Field(min_length=1, max_length=32)
+    sender: str = Field(min_length=1, max_length=200, description="the token subject")
+    sender_name: str = Field(max_length=64, description="what the other side is shown")
+    text: str = Field(min_length=1, max_length=4000)
+
+
+class ChatStore(Protocol):
+    """Webchats and their messages, kept with the case."""
+
+    async def save_chat(self, chat: ChatRow) -> None:
+        """Insert the chat or replace the stored one of the same ``chat_id``."""
+        ...
+
+    async def get_chat(self, chat_id: str) -> ChatRow | None: ...
+
+    async def latest_chat(self, case_ref: str) -> ChatRow | None:
+        """The case's newest chat (by ``opened_at``), closed or not."""
+        ...
+
+    async def open_chats(self) -> list[ChatRow]:
+        """Every chat not closed, oldest first (the gateway's queue at start)."""
+        ...
+
+    async def add_message(self, message: ChatMessageRow) -> bool:
+        """Store a message unless the case has one of that ``message_id``; True if new."""
+        ...
+
+    async def messages(self, case_ref: str, limit: int = 500) -> list[ChatMessageRow]:
+        """The case's last ``limit`` messages of every chat, oldest first."""
+        ...
+
+
 @dataclass(frozen=True)
 class PurgeReport:
     """How many rows of each record type ``purge`` deleted."""
@@ -271,6 +340,7 @@ class Records(Protocol):
     cases: CaseStore
     audit: AuditStore
     revocations: RevocationStore
+    chats: ChatStore
     portal: PortalStore
 
     async def purge(self, before: datetime, kinds: Sequence[str] | None = None) -> PurgeReport:

@@ -34,6 +34,8 @@ from records.models import (
     CaseLinkRecord,
     CaseNumberRecord,
     CaseRecord,
+    ChatMessageRecord,
+    ChatRecord,
     EvidenceRecord,
     PortalCredentialRecord,
     RevocationRecord,
@@ -47,6 +49,9 @@ from records.protocols import (
     CaseStore,
     CaseView,
     CaseWrite,
+    ChatMessageRow,
+    ChatRow,
+    ChatStore,
     ContactTime,
     PortalCredential,
     PortalStore,
@@ -72,6 +77,8 @@ BUSY_TIMEOUT_S = 30.0
 LINKS_PER_READ = 500  # ids in one IN (...): well under every driver's parameter limit
 PURGEABLE = ("cases", "evidence", "revocations")
 
+_chats = cast(Table, ChatRecord.__table__)
+_chat_messages = cast(Table, ChatMessageRecord.__table__)
 _cases = cast(Table, CaseRecord.__table__)
 _access = cast(Table, CaseAccessRecord.__table__)
 _entries = cast(Table, TimelineEntryRecord.__table__)
@@ -629,6 +636,90 @@ def _stored_statement(row: StatementRow) -> StatementRow:
     return row.model_copy(update={"at": row.at.astimezone(UTC)})
 
 
+_CHAT_COLUMNS = tuple(ChatRow.model_fields)
+_MESSAGE_COLUMNS = tuple(ChatMessageRow.model_fields)
+
+
+def _chat_row(row: Any) -> ChatRow:
+    return ChatRow.model_validate({name: getattr(row, name) for name in _CHAT_COLUMNS})
+
+
+class SqlChatStore:
+    """``ChatStore`` on the records database."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def save_chat(self, chat: ChatRow) -> None:
+        values = {name: getattr(chat, name) for name in _CHAT_COLUMNS}
+        stmt = _insert_for(self._engine, _chats).values(values)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["chat_id"],
+            set_={k: v for k, v in values.items() if k != "chat_id"},
+        )
+        async with self._engine.begin() as conn:
+            await conn.execute(stmt)
+
+    async def get_chat(self, chat_id: str) -> ChatRow | None:
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(select(_chats).where(_chats.c.chat_id == chat_id))).first()
+        return _chat_row(row) if row is not None else None
+
+    async def latest_chat(self, case_ref: str) -> ChatRow | None:
+        query = (
+            select(_chats)
+            .where(_chats.c.case_ref == case_ref)
+            .order_by(_chats.c.opened_at.desc(), _chats.c.chat_id.desc())
+            .limit(1)
+        )
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(query)).first()
+        return _chat_row(row) if row is not None else None
+
+    async def open_chats(self) -> list[ChatRow]:
+        query = (
+            select(_chats)
+            .where(_chats.c.status != "closed")
+            .order_by(_chats.c.opened_at, _chats.c.chat_id)
+        )
+        async with self._engine.connect() as conn:
+            return [_chat_row(row) for row in await conn.execute(query)]
+
+    async def add_message(self, message: ChatMessageRow) -> bool:
+        values = {name: getattr(message, name) for name in _MESSAGE_COLUMNS}
+        async with self._engine.begin() as conn:
+            new = await _insert_new(
+                conn, _chat_messages, [values], ["case_ref", "message_id"], "message_id"
+            )
+        return bool(new)
+
+    async def messages(self, case_ref: str, limit: int = 500) -> list[ChatMessageRow]:
+        if limit <= 0:
+            return []
+        query = (
+            select(_chat_messages)
+            .where(_chat_messages.c.case_ref == case_ref)
+            .order_by(_chat_messages.c.at.desc(), _chat_messages.c.seq.desc())
+            .limit(limit)
+        )
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [
+            ChatMessageRow.model_validate({name: getattr(row, name) for name in _MESSAGE_COLUMNS})
+            for row in reversed(rows)
+        ]
+
+
+def _insert_for(engine: AsyncEngine, table: Table) -> Any:
+    """The dialect's INSERT for an engine (as ``_insert`` for a connection)."""
+    name = engine.dialect.name
+    if name == "postgresql":
+        return postgresql.insert(table)
+    if name == "sqlite":
+        return sqlite.insert(table)
+    raise ConfigError(f"records need PostgreSQL or SQLite, not {name}")
+
+
 class SqlRecords:
     """The stores of one database (``Records``) and its upkeep."""
 
@@ -638,6 +729,7 @@ class SqlRecords:
         self.audit_store = SqlAuditStore(engine)
         self.audit: AuditStore = self.audit_store
         self.revocations: RevocationStore = SqlRevocationStore(engine)
+        self.chats: ChatStore = SqlChatStore(engine)
         self.portal: PortalStore = SqlPortalStore(engine)
 
     @classmethod

@@ -186,6 +186,10 @@ class AuditAction(StrEnum):
     AUDIT_VIEWED = "audit_viewed"
     AUDIT_EXPORTED = "audit_exported"
     TOKEN_REVOKED = "token_revoked"
+    CHAT_TAKEN = "chat_taken"  # a contact handler took a webchat (object: the case)
+    CHAT_TO_CALL = "chat_to_call"  # ... turned it into a call (detail: call_id)
+    CHAT_CLOSED = "chat_closed"
+    CHAT_ESCALATED = "chat_escalated"  # nobody replied in time (actor: the gateway)
 
 
 class AuditObject(StrEnum):

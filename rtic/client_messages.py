@@ -322,6 +322,87 @@ class PositionPing(_Message):
     }
 
 
+# ---- webchat between a citizen and a contact handler (docs/contract.md) ---------------
+
+MAX_CHAT_TEXT = 2000
+_CaseRefField = Annotated[str | None, _text("case_ref", 32)]
+
+
+class ChatLocation(BaseModel):
+    """Where a chat's call is for: a point in decimal degrees, with an address if known."""
+
+    model_config = ConfigDict(frozen=True, strict=True, extra="ignore", allow_inf_nan=False)
+    lat: Annotated[float, Field(ge=-90, le=90)]
+    lon: Annotated[float, Field(ge=-180, le=180)]
+    address: Annotated[str | None, _text("address", 300)] = None
+
+
+class ChatOpen(_Message):
+    """``chat_open``: a citizen opens their case's chat (answered with its history, then
+    its messages live); a contact handler opens the queue (no ``case_ref``) or a chat
+    they hold (its history)."""
+
+    type: Literal["chat_open"]
+    case_ref: _CaseRefField = None
+
+
+class Chat(_Message):
+    """``chat``: one message of a webchat. ``message_id`` is made by the page (a repeated
+    id is the same message: stored and shown once); a citizen's case comes from their
+    token, a handler names the case of a chat they hold."""
+
+    type: Literal["chat"]
+    message_id: _Id
+    text: Annotated[str | None, _text("text", MAX_CHAT_TEXT)] = None
+    case_ref: _CaseRefField = None
+
+    explain: ClassVar[dict[str, str]] = {
+        "message_id": "chat needs a message_id (made by the page)",
+    }
+
+    @model_validator(mode="after")
+    def _has_text(self) -> Chat:
+        if self.text is None:
+            raise ValueError("chat needs a 'text'")
+        return self
+
+
+class ChatTake(_Message):
+    """``chat_take``: a contact handler takes a chat from the queue (the first wins)."""
+
+    type: Literal["chat_take"]
+    case_ref: _Id
+
+    explain: ClassVar[dict[str, str]] = {"case_ref": "chat_take needs a case_ref"}
+
+
+class ChatToCall(_Message):
+    """``chat_to_call``: the handler holding a chat turns it into a call on
+    ``rtic.calls.v1`` (channel ``webchat``), with the conversation as its description."""
+
+    type: Literal["chat_to_call"]
+    case_ref: _Id
+    category: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")]
+    grade: Literal[1, 2, 3, 4] | None = None
+    location: ChatLocation | None = None
+
+    explain: ClassVar[dict[str, str]] = {
+        "case_ref": "chat_to_call needs a case_ref",
+        "category": "category must be a category name (lower case letters, digits and _)",
+        "grade": "grade must be 1, 2, 3 or 4",
+        "location": "location must be {lat, lon, address?} in decimal degrees",
+    }
+
+
+class ChatClose(_Message):
+    """``chat_close``: the handler holding a chat ends it (the citizen may start another)."""
+
+    type: Literal["chat_close"]
+    case_ref: _Id
+
+    explain: ClassVar[dict[str, str]] = {"case_ref": "chat_close needs a case_ref"}
+
+
 ClientMessage = Annotated[
     Ping
     | Subscribe
@@ -333,7 +414,12 @@ ClientMessage = Annotated[
     | Verify
     | JobUpdate
     | Assign
-    | PositionPing,
+    | PositionPing
+    | ChatOpen
+    | Chat
+    | ChatTake
+    | ChatToCall
+    | ChatClose,
     Field(discriminator="type"),
 ]
 MODELS: dict[str, type[_Message]] = {
@@ -348,6 +434,11 @@ MODELS: dict[str, type[_Message]] = {
     "job_update": JobUpdate,
     "assign": Assign,
     "position": PositionPing,
+    "chat_open": ChatOpen,
+    "chat": Chat,
+    "chat_take": ChatTake,
+    "chat_to_call": ChatToCall,
+    "chat_close": ChatClose,
 }
 
 

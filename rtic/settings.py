@@ -169,6 +169,12 @@ class Settings(BaseSettings):
         description="YAML rule file (README 'Rules'; format in rules/config.py, example "
         "rules/default.yaml); reloaded when it changes. None: the defaults.",
     )
+    chat_escalate_after_s: float = Field(
+        120.0,
+        gt=0,
+        description="Seconds a citizen's webchat message may wait for a handler's reply "
+        "before the chat is escalated (flagged on the queue, handlers and supervisors told).",
+    )
     force_code: str = Field(
         "WM",
         pattern=r"^[A-Z]{2,4}$",

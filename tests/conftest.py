@@ -213,6 +213,7 @@ def engine(
         token_secret="e2e-secret-" + _next("s"),  # type: ignore[arg-type]
         rules_file=rules_file,
         database_url=f"sqlite+aiosqlite:///{log_dir / 'records.sqlite3'}",
+        chat_escalate_after_s=4.0,  # an unanswered webchat escalates within a test's wait
     )
     eng = Engine(settings, log_dir)
     try:

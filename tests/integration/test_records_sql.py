@@ -43,6 +43,8 @@ TABLES = {
     "case_links",
     "case_numbers",
     "cases",
+    "chat_messages",
+    "chats",
     "evidence",
     "portal_credentials",
     "revocations",

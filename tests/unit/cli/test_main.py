@@ -87,3 +87,12 @@ def test_token_command_carries_areas(capsys: pytest.CaptureFixture[str]) -> None
     token = capsys.readouterr().out.splitlines()[-1]
     claims = jwt.decode(token, options={"verify_signature": False})
     assert claims["areas"] == ["E08000025", "E08000026"] and len(claims["jti"]) == 32
+
+
+def test_token_command_issues_a_contact_handler_token(capsys: pytest.CaptureFixture[str]) -> None:
+    import jwt
+
+    assert cli_main.main(["token", "--role", "contact_handler", "--sub", "CH-1"]) == 0
+    token = capsys.readouterr().out.splitlines()[-1]
+    claims = jwt.decode(token, options={"verify_signature": False})
+    assert (claims["role"], claims["sub"]) == ("contact_handler", "CH-1")

@@ -18,6 +18,8 @@ import pytest
 from records.protocols import (
     CaseRow,
     CaseWrite,
+    ChatMessageRow,
+    ChatRow,
     PortalCredential,
     Records,
     ReporterV1,
@@ -629,3 +631,89 @@ class RecordsContract:
         assert await records.cases.get_case(seeded["old"].case_ref) is not None
         assert await records.cases.get_evidence("EV-20") is not None
         assert (await records.purge(cutoff)).deleted == report.deleted
+
+    # ---- webchats -------------------------------------------------------------------------
+
+    async def test_a_chat_is_saved_replaced_and_found_by_case(self, records: Records) -> None:
+        ref = format_case_ref("WM", 2026, 7)
+        chat = make_chat(ref, 1)
+        assert await records.chats.get_chat(chat.chat_id) is None
+        assert await records.chats.latest_chat(ref) is None
+        await records.chats.save_chat(chat)
+        assert await records.chats.get_chat(chat.chat_id) == chat
+        taken = chat.model_copy(
+            update={"status": "taken", "handler": "CH-1", "handler_name": "Handler 1"}
+        )
+        await records.chats.save_chat(taken)
+        assert await records.chats.get_chat(chat.chat_id) == taken
+        later = make_chat(ref, 2)
+        await records.chats.save_chat(later)
+        assert await records.chats.latest_chat(ref) == later
+        assert await records.chats.latest_chat(format_case_ref("WM", 2026, 8)) is None
+
+    async def test_open_chats_are_those_not_closed_oldest_first(self, records: Records) -> None:
+        first = make_chat(format_case_ref("WM", 2026, 1), 1)
+        second = make_chat(format_case_ref("WM", 2026, 2), 2)
+        closed = make_chat(format_case_ref("WM", 2026, 3), 0, status="closed", closed_at=T0)
+        for chat in (second, closed, first):
+            await records.chats.save_chat(chat)
+        assert await records.chats.open_chats() == [first, second]
+
+    async def test_a_message_is_stored_once_per_case_and_read_in_order(
+        self, records: Records
+    ) -> None:
+        ref = format_case_ref("WM", 2026, 9)
+        other = format_case_ref("WM", 2026, 10)
+        chat, other_chat = make_chat(ref, 1), make_chat(other, 1)
+        await records.chats.save_chat(chat)
+        await records.chats.save_chat(other_chat)
+        msgs = [make_message(chat, n) for n in (1, 2, 3)]
+        for msg in msgs:
+            assert await records.chats.add_message(msg) is True
+        assert await records.chats.add_message(msgs[1].model_copy(update={"text": "x"})) is False
+        # The same id in another case is another message (ids are the sender's own).
+        assert await records.chats.add_message(make_message(other_chat, 2)) is True
+        assert await records.chats.messages(ref) == msgs
+        assert await records.chats.messages(ref, limit=2) == msgs[1:]
+        assert await records.chats.messages(other) == [make_message(other_chat, 2)]
+        assert await records.chats.messages(format_case_ref("WM", 2026, 11)) == []
+
+    async def test_chat_times_come_back_aware_utc(self, records: Records) -> None:
+        local = timezone(timedelta(hours=1))
+        at = datetime(2026, 6, 1, 12, 0, 0, 123456, tzinfo=local)
+        chat = make_chat(format_case_ref("WM", 2026, 1), 0, opened_at=at, waiting_since=at)
+        await records.chats.save_chat(chat)
+        await records.chats.add_message(make_message(chat, 0, at=at))
+        got = await records.chats.get_chat(chat.chat_id)
+        assert got is not None and got.waiting_since == at
+        assert got.opened_at.utcoffset() == timedelta(0)
+        (msg,) = await records.chats.messages(chat.case_ref)
+        assert msg.at == at and msg.at.utcoffset() == timedelta(0)
+
+
+def make_chat(case_ref: str, n: int, **overrides: Any) -> ChatRow:
+    values: dict[str, Any] = {
+        "chat_id": stable_id("chat", case_ref, n),
+        "case_ref": case_ref,
+        "status": "waiting",
+        "opened_at": T0 + timedelta(minutes=n),
+        "updated_at": T0 + timedelta(minutes=n),
+        "waiting_since": T0 + timedelta(minutes=n),
+    }
+    values.update(overrides)
+    return ChatRow(**values)
+
+
+def make_message(chat: ChatRow, n: int, **overrides: Any) -> ChatMessageRow:
+    values: dict[str, Any] = {
+        "message_id": f"msg-{n}",
+        "chat_id": chat.chat_id,
+        "case_ref": chat.case_ref,
+        "at": T0 + timedelta(seconds=n),
+        "sender_role": "citizen",
+        "sender": "citizen-1",
+        "sender_name": "You",
+        "text": f"message {n}",
+    }
+    values.update(overrides)
+    return ChatMessageRow(**values)

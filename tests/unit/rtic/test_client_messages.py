@@ -15,6 +15,12 @@ from rtic.client_messages import (
     Ack,
     Assign,
     BadClientMessage,
+    Chat,
+    ChatClose,
+    ChatLocation,
+    ChatOpen,
+    ChatTake,
+    ChatToCall,
     ClientMessage,
     JobUpdate,
     Open,
@@ -66,6 +72,11 @@ def test_each_type_gives_its_model() -> None:
         "job_update",
         "assign",
         "position",
+        "chat_open",
+        "chat",
+        "chat_take",
+        "chat_to_call",
+        "chat_close",
     }
 
 
@@ -181,3 +192,69 @@ def test_a_refused_message_of_a_known_type_says_its_type() -> None:
     with pytest.raises(BadClientMessage) as unknown:
         parse({"type": "teleport"})
     assert unknown.value.msg_type is None
+
+
+def test_the_chat_messages() -> None:
+    chat = parse({"type": "chat", "message_id": "m-1", "text": "  my bike was stolen "})
+    assert chat == Chat(type="chat", message_id="m-1", text="my bike was stolen")
+    assert parse({"type": "chat_open"}) == ChatOpen(type="chat_open")
+    assert parse({"type": "chat_open", "case_ref": "WM-2026-0000001"}) == ChatOpen(
+        type="chat_open", case_ref="WM-2026-0000001"
+    )
+    assert parse({"type": "chat_take", "case_ref": "C"}) == ChatTake(type="chat_take", case_ref="C")
+    call = parse(
+        {
+            "type": "chat_to_call",
+            "case_ref": "C",
+            "category": "theft",
+            "grade": 3,
+            "location": {"lat": 52.48, "lon": -1.9, "address": " 1 New St "},
+        }
+    )
+    assert isinstance(call, ChatToCall) and call.location == ChatLocation(
+        lat=52.48, lon=-1.9, address="1 New St"
+    )
+    assert parse({"type": "chat_close", "case_ref": "C"}) == ChatClose(
+        type="chat_close", case_ref="C"
+    )
+
+
+@pytest.mark.parametrize(
+    ("msg", "code", "words"),
+    [
+        ({"type": "chat", "text": "hi"}, "bad_chat", "message_id"),
+        ({"type": "chat", "message_id": "m"}, "bad_chat", "'text'"),
+        ({"type": "chat", "message_id": "m", "text": "   "}, "bad_chat", "blank"),
+        ({"type": "chat", "message_id": "m", "text": 5}, "bad_chat", "must be text"),
+        ({"type": "chat", "message_id": "m", "text": "x" * 2001}, "bad_chat", "longer than 2000"),
+        ({"type": "chat", "message_id": "x" * 201, "text": "hi"}, "bad_chat", "message_id"),
+        ({"type": "chat", "message_id": "m", "text": "hi", "case_ref": 7}, "bad_chat", "text"),
+        ({"type": "chat_take"}, "bad_chat_take", "case_ref"),
+        ({"type": "chat_close", "case_ref": ""}, "bad_chat_close", "case_ref"),
+        ({"type": "chat_to_call", "case_ref": "C"}, "bad_chat_to_call", "category"),
+        (
+            {"type": "chat_to_call", "case_ref": "C", "category": "DROP TABLE"},
+            "bad_chat_to_call",
+            "category name",
+        ),
+        (
+            {"type": "chat_to_call", "case_ref": "C", "category": "theft", "grade": 5},
+            "bad_chat_to_call",
+            "grade must be",
+        ),
+        (
+            {
+                "type": "chat_to_call",
+                "case_ref": "C",
+                "category": "theft",
+                "location": {"lat": 95, "lon": 0},
+            },
+            "bad_chat_to_call",
+            "location",
+        ),
+    ],
+)
+def test_bad_chat_messages(msg: dict[str, Any], code: str, words: str) -> None:
+    with pytest.raises(BadClientMessage) as caught:
+        parse(msg)
+    assert caught.value.code == code and words in str(caught.value)
