@@ -43,6 +43,7 @@ from push.casefeed import CaseFeed
 from push.fanout import Clock, Fanout, Kind
 from push.kafka_edge import KafkaEdge
 from push.metrics import GatewayMetrics
+from push.ratelimit import RateLimiter
 from push.revocations import RevocationCache
 from push.web import MAX_WS_MESSAGE_BYTES, WebEdge, create_app
 from records import open_records
@@ -114,6 +115,7 @@ class Gateway:
             write_audit=self.kafka.write_audit,
             revocations=self.revocations,
         )
+        self.app.state.rate_limiter = RateLimiter.from_settings(settings)
         self.use_records(records)
 
     @property

@@ -10,11 +10,18 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEV_TOKEN_SECRET = "dev-only-secret-change-me-outside-development"
+
+
+class RateLimit(BaseModel):
+    """A token bucket's size and refill: ``burst`` requests at once, then ``per_minute``."""
+
+    burst: int = Field(ge=1, description="Requests allowed at once (the bucket's size).")
+    per_minute: float = Field(gt=0, description="Requests allowed per minute after a burst.")
 
 
 class Settings(BaseSettings):
@@ -160,6 +167,12 @@ class Settings(BaseSettings):
     )
     evidence_max_text_bytes: int = Field(
         1024 * 1024, ge=1, description="Largest plain text upload (UTF-8)."
+    )
+    rate_limits: dict[str, RateLimit] = Field(
+        default_factory=dict,
+        description="Rate limits per endpoint name, per client address, over the defaults "
+        "in push/ratelimit.py (DEFAULT_RATES: portal_report, portal_session, statement...). "
+        'JSON: {"portal_report": {"burst": 5, "per_minute": 0.1}}.',
     )
 
 
