@@ -40,6 +40,7 @@ from starlette.applications import Starlette
 from enrichers.search import HistorySearch, RedisHistorySearch
 from push.audit import AuditBuffer
 from push.casefeed import CaseFeed
+from push.evidence import EvidenceDesk
 from push.fanout import Clock, Fanout, Kind
 from push.kafka_edge import KafkaEdge
 from push.metrics import GatewayMetrics
@@ -116,6 +117,7 @@ class Gateway:
             revocations=self.revocations,
         )
         self.app.state.rate_limiter = RateLimiter.from_settings(settings)
+        self.app.state.evidence = EvidenceDesk.from_settings(settings, self.kafka.write_evidence)
         self.use_records(records)
 
     @property

@@ -284,3 +284,30 @@ def share(count: int, total: int) -> float:
 def outcomes_for(data_dir: Path) -> Outcomes:
     """The extract under ``data_dir``, read once per process."""
     return Outcomes.load(data_dir)
+
+
+# ---- the HTTP answer ---------------------------------------------------------------------------
+
+
+def answer(data_dir: Path, category: str | None) -> tuple[int, dict[str, Any]]:
+    """``GET /api/portal/outcomes``'s status and body: the types (and, with a category,
+    its outcomes); 404 for a category the data does not have; 503 without the extract."""
+    try:
+        outcomes = outcomes_for(data_dir)
+    except (OSError, ValueError, KeyError) as exc:
+        return 503, {
+            "error": {"code": "unavailable", "message": f"the outcome figures are missing: {exc}"}
+        }
+    body: dict[str, Any] = {**outcomes.about(), "categories": outcomes.categories()}
+    if category:
+        crime_type = outcomes.crime_type(category)
+        if crime_type is None:
+            known = ", ".join(c["category"] for c in body["categories"])
+            return 404, {
+                "error": {
+                    "code": "not_found",
+                    "message": f"no figures for {category[:60]!r}; one of {known}",
+                }
+            }
+        body["outcome"] = outcomes.detail(crime_type)
+    return 200, body

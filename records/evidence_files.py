@@ -207,11 +207,13 @@ def accepted_types() -> list[dict[str, str]]:
 def _jpeg(m: mmap.mmap) -> None:
     at, n = 2, len(m)
     while True:
-        if at + 4 > n or m[at] != 0xFF:
+        if at + 2 > n or m[at] != 0xFF:
             raise NotWhole("a JPEG whose segments are broken or cut short")
         marker = m[at + 1]
         if marker == 0xD9:
             return
+        if at + 4 > n:
+            raise NotWhole("a JPEG cut short")
         if marker == 0xFF:  # fill byte
             at += 1
             continue
@@ -349,6 +351,35 @@ def _text(f: BinaryIO) -> None:
         decoder.decode(b"", final=True)
     except UnicodeDecodeError as exc:
         raise NotWhole("text that is not UTF-8") from exc
+
+
+def _handlers(m: mmap.mmap) -> set[bytes]:
+    """The track handler types (``vide``, ``soun``...) in an ISO file's ``moov`` box."""
+    at, n, found = 0, len(m), set()
+    while at + 8 <= n:
+        size, kind = struct.unpack(">I4s", m[at : at + 8])
+        if size == 1:
+            (size,) = struct.unpack(">Q", m[at + 8 : at + 16])
+        elif size == 0:
+            size = n - at
+        if kind == b"moov":
+            box = m[at : at + size]
+            i = box.find(b"hdlr")
+            while i >= 0:
+                found.add(bytes(box[i + 12 : i + 16]))
+                i = box.find(b"hdlr", i + 4)
+        at += max(size, 8)
+    return found
+
+
+def refine(path: Path, ftype: FileType) -> FileType:
+    """The type of a whole file, looked at more closely: an MP4 with sound and no
+    video track is audio (M4A), whatever its brand says."""
+    if ftype is not MP4:
+        return ftype
+    with path.open("rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
+        handlers = _handlers(m)
+    return M4A if b"soun" in handlers and b"vide" not in handlers else ftype
 
 
 def check_whole(path: Path, ftype: FileType) -> None:

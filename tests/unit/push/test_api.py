@@ -481,4 +481,8 @@ def test_every_api_route_says_who_may_call_it(api: Api) -> None:
         "/api/evidence/{evidence_id}": frozenset(Role),
         "/api/search": frozenset({Role.RTIC_ANALYST, Role.SUPERVISOR}),
         "/api/audit": frozenset({Role.SUPERVISOR}),
+        "/api/cases/{case_ref}/evidence": frozenset(Role),  # upload and list: case people
+        "/api/evidence/{evidence_id}/content": frozenset(Role),
+        "/api/portal/evidence-rules": "public",
+        "/api/portal/outcomes": "public",
     }
