@@ -100,6 +100,13 @@ FAMILY_WORDS = {
     "document": "A document",
     "text": "A text file",
 }
+FAMILY_PLURALS = {
+    "image": "Photos",
+    "video": "Videos",
+    "audio": "Audio recordings",
+    "document": "Documents",
+    "text": "Text files",
+}
 ACCEPTED_WORDS = (
     "photos (JPEG, PNG, GIF, WebP, HEIC), videos (MP4, MOV, WebM), audio (MP3, WAV, Ogg, "
     "M4A), PDF documents and plain text"
@@ -160,6 +167,7 @@ class EvidenceDesk:
             {
                 "family": f,
                 "label": FAMILY_WORDS[f],
+                "plural": FAMILY_PLURALS[f],
                 "max_bytes": self.limits[f],
                 "max_words": megabytes(self.limits[f]),
                 "types": [
