@@ -213,6 +213,7 @@ def engine(
         token_secret="e2e-secret-" + _next("s"),  # type: ignore[arg-type]
         rules_file=rules_file,
         database_url=f"sqlite+aiosqlite:///{log_dir / 'records.sqlite3'}",
+        evidence_dir=log_dir / "evidence",
     )
     eng = Engine(settings, log_dir)
     try:

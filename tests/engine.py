@@ -65,6 +65,7 @@ class Engine:
             "RTIC_TOKEN_SECRET": s.token_secret.get_secret_value(),
             "RTIC_APP_ID": f"{s.topic_prefix}rtic-engine",
             "RTIC_DATABASE_URL": s.database_url,
+            "RTIC_EVIDENCE_DIR": str(s.evidence_dir),
             **({"RTIC_RULES_FILE": str(s.rules_file)} if s.rules_file else {}),
         }
 
