@@ -52,6 +52,7 @@ from rtic.casework import (
     CaseUpdateV1,
     EvidenceV1,
     LinkKind,
+    StatementV1,
     TimelineEntryV1,
     TimelineKind,
     format_case_ref,
@@ -217,6 +218,8 @@ class CaseBook:
             return await self._on_ack(model)
         if source is Source.EVIDENCE and isinstance(model, EvidenceV1):
             return await self._on_evidence(model)
+        if source is Source.STATEMENT and isinstance(model, StatementV1):
+            return await self._on_statement(model)
         raise TypeError(f"a {source.value} message cannot be a {type(model).__name__}")
 
     # ---- opening and filling a case --------------------------------------------------
@@ -464,6 +467,21 @@ class CaseBook:
         self._entry(ch, "evidence.received", staff_note=note, what=EVIDENCE_WORDS[item.kind])
         return await self._commit(ch)
 
+    async def _on_statement(self, statement: StatementV1) -> list[CaseUpdateV1]:
+        """A version of a witness statement: an entry of its own (received or amended)
+        and, once, the statement's link. A case not written yet gets nothing (docs/cases.md,
+        "Limits")."""
+        source = f"statement:{statement.statement_id}"
+        ch = await self._change(statement.case_ref, None, source, statement.at)
+        if ch is None:
+            return []
+        ch.event_key = str(statement.version)
+        ch.maybe_links.append(CaseLinkV1(kind=LinkKind.STATEMENT, id=statement.statement_id))
+        note = f"version {statement.version}, by a {statement.by_role.value}"
+        key = "statement.received" if statement.version == 1 else "statement.amended"
+        self._entry(ch, key, staff_note=note, version=statement.version)
+        return await self._commit(ch)
+
     # ---- saving and telling ------------------------------------------------------------
 
     async def _commit(self, ch: _Change) -> list[CaseUpdateV1]:
@@ -558,6 +576,8 @@ def link_keys(source: Source, model: BaseModel) -> list[tuple[LinkKind, str]]:
     if isinstance(model, EvidenceV1):
         keys = [(LinkKind.EVIDENCE, model.evidence_id)]
         return keys + ([(LinkKind.INCIDENT, model.incident_id)] if model.incident_id else [])
+    if isinstance(model, StatementV1):
+        return [(LinkKind.STATEMENT, model.statement_id)]
     return []
 
 

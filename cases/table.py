@@ -31,6 +31,7 @@ class Source(StrEnum):
     ALERT = "alert"  # rtic.alerts.v1
     ACK = "ack"  # rtic.alert-acks.v1
     EVIDENCE = "evidence"  # rtic.evidence.v1
+    STATEMENT = "statement"  # rtic.statements.v1
 
 
 # A report made online or by web chat is always a person reporting a crime or a concern.
@@ -311,6 +312,23 @@ ROWS: tuple[Row, ...] = (
         TimelineKind.EVIDENCE_RECEIVED,
         "We have received evidence for your case: {what}.",
         effect="stores the metadata (always, even with no case) and links it",
+    ),
+    Row(
+        "statement.received",
+        Source.STATEMENT,
+        "a witness statement's first version (`version` 1) for a case",
+        TimelineKind.STATEMENT_TAKEN,
+        "A witness statement has been received.",
+        effect="links the statement; the statement stays in the database (`statements`), "
+        "the entry's staff note says who gave it",
+    ),
+    Row(
+        "statement.amended",
+        Source.STATEMENT,
+        "a later version of a witness statement (an amendment)",
+        TimelineKind.STATEMENT_TAKEN,
+        "A witness statement has been amended (version {version}).",
+        effect="a new version is kept beside the earlier ones, never over them",
     ),
 )
 

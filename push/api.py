@@ -41,7 +41,6 @@ from push.access import (
     SEARCH_ROLES,
     STAFF_CASE_ROLES,
     CaseScope,
-    citizen_timeline,
     may_see_case,
 )
 from push.audit import act_record
@@ -188,20 +187,14 @@ async def list_cases(request: Request, who: Principal) -> Response:
 async def get_case(request: Request, who: Principal) -> Response:
     """One case, to whoever may see it; 404 (the same) to anyone else."""
     ref = request.path_params["case_ref"]
+    if who.role is Role.CITIZEN:
+        from push.portal import citizen_case  # the portal's view (it builds on this module)
+
+        return await citizen_case(request, who, ref)
     view = await _records(request).cases.view(ref) if is_case_ref(ref) else None
     if view is None or not may_see_case(who, CaseScope.of_row(view.case)):
         raise ApiError(404, *NOT_FOUND)
     await _audit(request, who, AuditAction.CASE_VIEWED, AuditObject.CASE, ref)
-    if who.role is Role.CITIZEN:
-        timeline = [e.model_dump(mode="json") for e in view.timeline]
-        return _json(
-            {
-                "case_ref": ref,
-                "status": view.case.status.value,
-                "timeline": citizen_timeline(timeline),
-                "next_contact": None,
-            }
-        )
     return _json(
         {
             "case": _case_row(view.case),

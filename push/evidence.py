@@ -83,9 +83,10 @@ from records.evidence_files import (
     sniff,
 )
 from rtic.casework import AuditAction, AuditObject, EvidenceV1, is_case_ref, stable_id
-from rtic.schemas import Role
+from rtic.schemas import Role, dumps
 from rtic.settings import Settings
 from rtic.tokens import Principal
+from rtic.topics import Topics
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +125,7 @@ CITIZEN_ITEM_FIELDS = (
 )
 _PATHLIKE = re.compile(r"[/\\]|^\.{1,2}$|^[A-Za-z]:")
 
-WriteEvidence = Callable[[EvidenceV1], Awaitable[None]]
+Publish = Callable[[str, str, bytes], Awaitable[None]]  # (topic, key, value): Kafka has it
 
 
 def megabytes(n: int) -> str:
@@ -139,15 +140,22 @@ def megabytes(n: int) -> str:
 class EvidenceDesk:
     """What the evidence routes need (kept on ``app.state.evidence``): the file store,
     the size limit per family, and the writer of metadata to ``rtic.evidence.v1``
-    (None: the database only, no timeline entry: tests without Kafka)."""
+    (``KafkaEdge.publish``; None: the database only, no timeline entry: tests without
+    Kafka)."""
 
     files: EvidenceFiles
     limits: dict[str, int]
-    write: WriteEvidence | None = None
+    publish: Publish | None = None
+    topic: str = "rtic.evidence.v1"
     prepared: bool = field(default=False)
 
+    async def write(self, item: EvidenceV1) -> None:
+        """The item's metadata to ``rtic.evidence.v1``; raises if Kafka does not take it."""
+        assert self.publish is not None
+        await self.publish(self.topic, item.evidence_id, dumps(item))
+
     @classmethod
-    def from_settings(cls, settings: Settings, write: WriteEvidence | None) -> EvidenceDesk:
+    def from_settings(cls, settings: Settings, publish: Publish | None) -> EvidenceDesk:
         limits = {
             "image": settings.evidence_max_image_bytes,
             "video": settings.evidence_max_video_bytes,
@@ -155,7 +163,8 @@ class EvidenceDesk:
             "document": settings.evidence_max_document_bytes,
             "text": settings.evidence_max_text_bytes,
         }
-        return cls(EvidenceFiles(settings.evidence_dir), limits, write)
+        topic = Topics.with_prefix(settings.topic_prefix).evidence
+        return cls(EvidenceFiles(settings.evidence_dir), limits, publish, topic)
 
     def max_body(self) -> int:
         """The largest request body an upload may be."""
@@ -493,7 +502,7 @@ async def _record(
     )
     if known is not None:
         item = known[0]  # the same bytes for the same case: one item, kept as first given
-    elif desk.write is not None:
+    elif desk.publish is not None:
         try:
             await desk.write(item)
         except Exception as exc:
@@ -507,7 +516,7 @@ async def _record(
         try:
             await records.cases.save_evidence(item, case_ref)
         except Exception as exc:  # Kafka has it: the case worker will store it
-            if desk.write is None:
+            if desk.publish is None:
                 if new:
                     await asyncio.to_thread(desk.files.forget, sha)
                 raise

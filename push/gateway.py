@@ -44,6 +44,7 @@ from push.evidence import EvidenceDesk
 from push.fanout import Clock, Fanout, Kind
 from push.kafka_edge import KafkaEdge
 from push.metrics import GatewayMetrics
+from push.portal import Portal
 from push.ratelimit import RateLimiter
 from push.revocations import RevocationCache
 from push.web import MAX_WS_MESSAGE_BYTES, WebEdge, create_app
@@ -117,7 +118,10 @@ class Gateway:
             revocations=self.revocations,
         )
         self.app.state.rate_limiter = RateLimiter.from_settings(settings)
-        self.app.state.evidence = EvidenceDesk.from_settings(settings, self.kafka.write_evidence)
+        self.app.state.evidence = EvidenceDesk.from_settings(settings, self.kafka.publish)
+        self.app.state.portal = Portal(
+            settings, TokenKeys.from_settings(settings), self.kafka.publish
+        )
         self.use_records(records)
 
     @property

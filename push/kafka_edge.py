@@ -36,7 +36,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from push.audit import AuditBuffer
 from push.fanout import Kind
 from push.metrics import GatewayMetrics
-from rtic.casework import AuditV1, EvidenceV1
+from rtic.casework import AuditV1
 from rtic.errors import ServiceError
 from rtic.kafka import bootstrap_servers, ensure_topics, make_producer
 from rtic.schemas import AlertAckV1, ReferenceChangeV1, dumps
@@ -238,20 +238,18 @@ class KafkaEdge:
             raise ServiceError(f"audit: {type(exc).__name__}: {exc}") from exc
         self.metrics.produced.labels("audit", "ok").inc(len(records))
 
-    async def write_evidence(self, item: EvidenceV1) -> None:
-        """Write an uploaded item's metadata to ``rtic.evidence.v1`` (key ``evidence_id``)
-        and return once Kafka has it; ``ServiceError`` if it does not."""
+    async def publish(self, topic: str, key: str, value: bytes) -> None:
+        """Write one message (an online report's call, a statement's metadata) and return
+        once Kafka has it; ``ServiceError`` if it does not."""
         try:
             if self._producer is None:
                 raise ServiceError("the gateway is not connected to Kafka")
             async with asyncio.timeout(AUDIT_WRITE_TIMEOUT_S):
-                await self._producer.send_and_wait(
-                    self.topics.evidence, dumps(item), key=item.evidence_id.encode()
-                )
+                await self._producer.send_and_wait(topic, value, key=key.encode())
         except Exception as exc:
-            self.metrics.produced.labels("evidence", "failed").inc()
-            raise ServiceError(f"evidence: {type(exc).__name__}: {exc}") from exc
-        self.metrics.produced.labels("evidence", "ok").inc()
+            self.metrics.produced.labels("portal", "failed").inc()
+            raise ServiceError(f"{topic}: {type(exc).__name__}: {exc}") from exc
+        self.metrics.produced.labels("portal", "ok").inc()
 
     def _write(self, kind: str, topic: str, key: str, value: bytes) -> None:
         task = asyncio.get_running_loop().create_task(self._send(kind, topic, key, value))

@@ -32,15 +32,15 @@ import functools
 import math
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse, Response
 from starlette.websockets import WebSocket
 
-from push.web import Endpoint, client_address, error_body
+from push.web import client_address, error_body
 from rtic.settings import RateLimit, Settings
 
 DEFAULT_RATES: dict[str, RateLimit] = {
@@ -53,6 +53,7 @@ DEFAULT_RATES: dict[str, RateLimit] = {
 }
 MAX_KEYS = 100_000
 UNKNOWN_ADDRESS = "unknown"
+Handler = TypeVar("Handler", bound=Callable[..., Awaitable[Any]])
 
 
 @dataclass
@@ -154,13 +155,13 @@ def too_many(wait: float) -> Response:
     )
 
 
-def rate_limited(endpoint: str) -> Callable[[Any], Endpoint]:
+def rate_limited(endpoint: str) -> Callable[[Handler], Handler]:
     """Route decorator: at most the rate of ``endpoint`` per client address; 429 past it.
     Works on public endpoints ``(conn)`` and guarded ones ``(conn, who)``. A name not in
     ``DEFAULT_RATES`` needs its rate in the ``rate_limits`` setting (else a ``KeyError``
     on the first request)."""
 
-    def wrap(handler: Any) -> Endpoint:
+    def wrap(handler: Handler) -> Handler:
         @functools.wraps(handler)
         async def limited(conn: HTTPConnection, *args: Any) -> Any:
             wait = limiter_of(conn).take(endpoint, client_address(conn))
@@ -172,6 +173,6 @@ def rate_limited(endpoint: str) -> Callable[[Any], Endpoint]:
             return await handler(conn, *args)
 
         limited.rate_limit = endpoint  # type: ignore[attr-defined]
-        return limited
+        return cast(Handler, limited)
 
     return wrap

@@ -487,10 +487,12 @@ def routes() -> list[BaseRoute]:
     """Every route of the gateway (the static files are public, as the page is)."""
     from push.api import api_routes  # push.api builds on this module's require()
     from push.evidence import evidence_routes
+    from push.portal import portal_routes
 
     return [
         *api_routes(),
         *evidence_routes(),
+        *portal_routes(),
         Route("/", index),
         Route("/rtic", index),
         Route("/index.html", index),

@@ -18,14 +18,20 @@ from typing import TypeVar
 from pydantic import BaseModel
 
 from records.protocols import (
+    FIRST_CONTACT_KINDS,
     AuditStore,
     CaseRow,
     CaseStore,
     CaseView,
     CaseWrite,
+    ContactTime,
+    PortalCredential,
+    PortalStore,
     PurgeReport,
     Revocations,
     RevocationStore,
+    StatementRow,
+    statement_order,
 )
 from rtic.casework import (
     AuditObject,
@@ -251,6 +257,56 @@ class MemoryRevocationStore:
         return Revocations(token_ids=jtis, subjects_before=before)
 
 
+class MemoryPortalStore:
+    """``PortalStore`` in dictionaries (reads the cases of ``cases``)."""
+
+    def __init__(self, cases: MemoryCaseStore | None = None) -> None:
+        self.cases = cases or MemoryCaseStore()
+        self.credentials: dict[str, PortalCredential] = {}
+        self.rows: dict[tuple[str, int], StatementRow] = {}  # (statement_id, version)
+
+    async def save_credential(self, credential: PortalCredential) -> bool:
+        if credential.case_ref in self.credentials:
+            return False
+        self.credentials[credential.case_ref] = _stored(credential)
+        return True
+
+    async def get_credential(self, case_ref: str) -> PortalCredential | None:
+        held = self.credentials.get(case_ref)
+        return held.model_copy(deep=True) if held else None
+
+    async def add_statement(self, statement: StatementRow, *, amends: bool) -> StatementRow | None:
+        versions = [s for (sid, _), s in self.rows.items() if sid == statement.statement_id]
+        owners = {(s.case_ref, s.by) for s in versions}
+        if amends != bool(owners) or (owners and owners != {(statement.case_ref, statement.by)}):
+            return None
+        row = _stored(statement.model_copy(update={"version": len(versions) + 1}))
+        self.rows[(row.statement_id, row.version)] = row
+        return row.model_copy(deep=True)
+
+    async def statements(self, case_ref: str) -> list[StatementRow]:
+        rows = [s.model_copy(deep=True) for s in self.rows.values() if s.case_ref == case_ref]
+        return statement_order(rows)
+
+    async def contact_times(
+        self, grade: int | None, since: datetime, limit: int = 5000
+    ) -> list[ContactTime]:
+        out = []
+        for case in self.cases.cases.values():
+            closed = case.status is CaseStatus.CLOSED
+            if case.grade != grade or (closed and case.opened_at < since):
+                continue
+            contacts = [
+                e.at
+                for e in self.cases.entries.get(case.case_ref, [])
+                if e.kind in FIRST_CONTACT_KINDS
+            ]
+            first = min(contacts).astimezone(UTC) if contacts else None
+            out.append(ContactTime(case.case_ref, case.opened_at, first, closed))
+        out.sort(key=lambda c: c.opened_at, reverse=True)
+        return out[:limit]
+
+
 class MemoryRecords:
     """``Records`` in memory."""
 
@@ -261,6 +317,8 @@ class MemoryRecords:
         self.cases: CaseStore = self.case_store
         self.audit: AuditStore = self.audit_store
         self.revocations: RevocationStore = self.revocation_store
+        self.portal_store = MemoryPortalStore(self.case_store)
+        self.portal: PortalStore = self.portal_store
 
     async def purge(
         self, before: datetime, kinds: Sequence[str] | None = None, *, dry_run: bool = False
@@ -303,13 +361,20 @@ class MemoryRecords:
         evidence = [k for k, e in store.evidence.items() if e.case_ref in closed]
         entries = [e for ref in closed for e in store.entries.get(ref, [])]
         links = [k for k, ref in store.links.items() if ref in closed]
+        portal = self.portal_store
+        statements = [k for k, s in portal.rows.items() if s.case_ref in closed]
         counts = {
             "evidence": len(evidence),
             "timeline_entries": len(entries),
             "case_links": len(links),
+            "statements": len(statements),
             "cases": len(closed),
         }
         if not dry_run:
+            for version in statements:
+                del portal.rows[version]
+            for ref in closed:
+                portal.credentials.pop(ref, None)
             for key in evidence:
                 del store.evidence[key]
             for entry in entries:

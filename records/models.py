@@ -17,6 +17,9 @@ changes nothing.
     audit_records    append-only (audit_id); a trigger refuses UPDATE and DELETE
     revocations      revoked token ids and subjects (revocation_id)
     case_numbers     (year, last): the per-year sequence of case references
+    portal_credentials  a citizen's secret, hashed (case_ref; the case may not be
+                     written yet when the report is made)
+    statements       witness statements, every version kept ((statement_id, version))
 
 Times are stored timezone-aware: ``timestamptz`` on PostgreSQL; on SQLite, which
 has no time zones, as UTC, with the zone put back when read (``UtcDateTime``).
@@ -196,3 +199,29 @@ class CaseNumberRecord(Base):
 
     year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     last: Mapped[int] = mapped_column(Integer)
+
+
+class PortalCredentialRecord(Base):
+    """A reported case's secret, hashed. Not a foreign key: the report's case is written
+    by the case worker after the portal has answered."""
+
+    __tablename__ = "portal_credentials"
+
+    case_ref: Mapped[str] = mapped_column(String(32), primary_key=True)
+    secret_hash: Mapped[str] = mapped_column(String(256))
+    call_id: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime]
+
+
+class StatementRecord(Base):
+    """One version of a witness statement (append-only by code: no update path)."""
+
+    __tablename__ = "statements"
+
+    statement_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    case_ref: Mapped[str] = mapped_column(String(32), index=True)
+    at: Mapped[datetime]
+    by: Mapped[str] = mapped_column(String(128))
+    by_role: Mapped[str] = mapped_column(String(32))
+    body: Mapped[dict[str, Any]]

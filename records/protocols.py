@@ -26,6 +26,7 @@ from rtic.casework import (
     EvidenceV1,
     LinkKind,
     TimelineEntryV1,
+    TimelineKind,
 )
 
 
@@ -140,6 +141,81 @@ class CaseStore(Protocol):
         ...
 
 
+class PortalCredential(BaseModel):
+    """A citizen's way back into their case: the case reference and its secret, hashed
+    (``scrypt$n$r$p$salt$hash``: the parameters stored with the hash; never the secret)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    case_ref: CaseRef
+    secret_hash: str = Field(min_length=1, max_length=256)
+    call_id: str = Field(min_length=1, description="the report's call on rtic.calls.v1")
+    created_at: AwareDatetime
+
+
+class StatementRow(BaseModel):
+    """One version of a witness statement. An amendment is a new row with the same
+    ``statement_id`` and the next ``version``: no version is ever changed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    statement_id: str = Field(min_length=1, max_length=64)
+    version: int = Field(1, ge=1)
+    case_ref: CaseRef
+    at: AwareDatetime
+    by: str = Field(min_length=1, description="the author's token subject")
+    by_role: str = Field(min_length=1)
+    body: dict[str, Any] = Field(description="the statement as given (push/portal.py)")
+
+
+FIRST_CONTACT_KINDS = (
+    TimelineKind.OFFICER_ASSIGNED,
+    TimelineKind.OFFICER_EN_ROUTE,
+    TimelineKind.OFFICER_ATTENDED,
+)
+
+
+@dataclass(frozen=True)
+class ContactTime:
+    """When a case was opened and first contacted (its first ``FIRST_CONTACT_KINDS``
+    entry: an officer assigned, on the way or attending), for the next-contact estimate."""
+
+    case_ref: str
+    opened_at: datetime
+    first_contact_at: datetime | None
+    closed: bool
+
+
+class PortalStore(Protocol):
+    """The citizen portal's records: report credentials and witness statements."""
+
+    async def save_credential(self, credential: PortalCredential) -> bool:
+        """Store a case's credential; False (and nothing changed) if the case has one."""
+        ...
+
+    async def get_credential(self, case_ref: str) -> PortalCredential | None: ...
+
+    async def add_statement(self, statement: StatementRow, *, amends: bool) -> StatementRow | None:
+        """Store ``statement`` as a new version (its ``version`` is ignored): version 1 of
+        a new ``statement_id`` (``amends`` false), or the next version of an existing one
+        of the same case and author (``amends`` true). None, with nothing stored, when the
+        id is taken (a new one) or is not this case's and author's (an amendment).
+        Versions of one statement are numbered without gaps, even by writers at once."""
+        ...
+
+    async def statements(self, case_ref: str) -> list[StatementRow]:
+        """Every version of the case's statements, by first version's time, then version."""
+        ...
+
+    async def contact_times(
+        self, grade: int | None, since: datetime, limit: int = 5000
+    ) -> list[ContactTime]:
+        """Cases of ``grade`` (None: not graded yet) still open, or opened at or after
+        ``since``: when each was opened and first contacted. At most ``limit``, newest
+        first."""
+        ...
+
+
 class AuditStore(Protocol):
     """The audit trail: append-only (no update or delete path exists)."""
 
@@ -195,16 +271,25 @@ class Records(Protocol):
     cases: CaseStore
     audit: AuditStore
     revocations: RevocationStore
+    portal: PortalStore
 
     async def purge(self, before: datetime, kinds: Sequence[str] | None = None) -> PurgeReport:
         """Delete what the retention policy no longer lets the force keep: closed cases
-        (with their entries and links) and evidence metadata older than ``before``, and
+        (with their entries, links, statements and portal credential) and evidence metadata older than ``before``, and
         revocations of tokens long expired. Never the audit trail: the engine has no path
         that updates or deletes an audit record (docs/records.md says how a force archives
         it)."""
         ...
 
     async def close(self) -> None: ...
+
+
+def statement_order(rows: Sequence[StatementRow]) -> list[StatementRow]:
+    """Statements by their first version's time (then id), each one's versions in order."""
+    first: dict[str, tuple[datetime, str]] = {}
+    for r in sorted(rows, key=lambda r: r.version):
+        first.setdefault(r.statement_id, (r.at, r.statement_id))
+    return sorted(rows, key=lambda r: (first[r.statement_id], r.version))
 
 
 def jsonable(row: BaseModel) -> dict[str, Any]:

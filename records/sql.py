@@ -35,18 +35,26 @@ from records.models import (
     CaseNumberRecord,
     CaseRecord,
     EvidenceRecord,
+    PortalCredentialRecord,
     RevocationRecord,
+    StatementRecord,
     TimelineEntryRecord,
 )
 from records.protocols import (
+    FIRST_CONTACT_KINDS,
     AuditStore,
     CaseRow,
     CaseStore,
     CaseView,
     CaseWrite,
+    ContactTime,
+    PortalCredential,
+    PortalStore,
     PurgeReport,
     Revocations,
     RevocationStore,
+    StatementRow,
+    statement_order,
 )
 from rtic.casework import (
     AuditObject,
@@ -72,6 +80,9 @@ _numbers = cast(Table, CaseNumberRecord.__table__)
 _evidence = cast(Table, EvidenceRecord.__table__)
 _audit = cast(Table, AuditRecord.__table__)
 _revocations = cast(Table, RevocationRecord.__table__)
+_credentials = cast(Table, PortalCredentialRecord.__table__)
+_statements = cast(Table, StatementRecord.__table__)
+STATEMENT_RETRIES = 5  # writers of one statement at once: each retries with the next version
 
 _ASYNC_DRIVERS = {"postgresql": "postgresql+asyncpg", "sqlite": "sqlite+aiosqlite"}
 
@@ -519,6 +530,105 @@ class SqlRevocationStore:
             return Revocations(token_ids=frozenset(jtis.scalars()), subjects_before=before)
 
 
+class SqlPortalStore:
+    """``PortalStore`` on the records database."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def save_credential(self, credential: PortalCredential) -> bool:
+        async with self._engine.begin() as conn:
+            new = await _insert_new(
+                conn, _credentials, [credential.model_dump()], ["case_ref"], "case_ref"
+            )
+        return bool(new)
+
+    async def get_credential(self, case_ref: str) -> PortalCredential | None:
+        query = select(_credentials).where(_credentials.c.case_ref == case_ref)
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(query)).first()
+        return PortalCredential.model_validate(dict(row._mapping)) if row else None
+
+    async def add_statement(self, statement: StatementRow, *, amends: bool) -> StatementRow | None:
+        for _ in range(STATEMENT_RETRIES):
+            async with self._engine.begin() as conn:
+                # The write first (a no-op update), so SQLite takes its lock before reading.
+                await conn.execute(
+                    _statements.update()
+                    .where(_statements.c.statement_id == statement.statement_id)
+                    .where(_statements.c.version == 0)
+                    .values(version=0)
+                )
+                query = select(_statements.c.case_ref, _statements.c.by).where(
+                    _statements.c.statement_id == statement.statement_id
+                )
+                owners = set((await conn.execute(query)).all())
+                last = (
+                    await conn.execute(
+                        select(func.max(_statements.c.version)).where(
+                            _statements.c.statement_id == statement.statement_id
+                        )
+                    )
+                ).scalar_one()
+                if amends != bool(owners) or (
+                    owners and owners != {(statement.case_ref, statement.by)}
+                ):
+                    return None
+                row = statement.model_copy(update={"version": int(last or 0) + 1})
+                new = await _insert_new(
+                    conn, _statements, [row.model_dump()], ["statement_id", "version"], "version"
+                )
+            if new:
+                return _stored_statement(row)
+        raise ServiceError(f"statement {statement.statement_id}: too many writers at once")
+
+    async def statements(self, case_ref: str) -> list[StatementRow]:
+        query = select(_statements).where(_statements.c.case_ref == case_ref)
+        async with self._engine.connect() as conn:
+            rows = [
+                StatementRow.model_validate(dict(r._mapping)) for r in await conn.execute(query)
+            ]
+        return statement_order(rows)
+
+    async def contact_times(
+        self, grade: int | None, since: datetime, limit: int = 5000
+    ) -> list[ContactTime]:
+        first = func.min(_entries.c.at)  # keeps the column's type: aware on both dialects
+        kinds = [k.value for k in FIRST_CONTACT_KINDS]
+        joined = _cases.outerjoin(
+            _entries, and_(_entries.c.case_ref == _cases.c.case_ref, _entries.c.kind.in_(kinds))
+        )
+        closed = CaseStatus.CLOSED.value
+        query = (
+            select(_cases.c.case_ref, _cases.c.opened_at, _cases.c.status, first)
+            .select_from(joined)
+            .where(_cases.c.grade.is_(None) if grade is None else _cases.c.grade == grade)
+            .where(or_(_cases.c.status != closed, _cases.c.opened_at >= since))
+            .group_by(_cases.c.case_ref, _cases.c.opened_at, _cases.c.status)
+            .order_by(_cases.c.opened_at.desc())
+            .limit(limit)
+        )
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [
+            ContactTime(ref, opened, _aware(contact), status == closed)
+            for ref, opened, status, contact in rows
+        ]
+
+
+def _aware(at: datetime | str | None) -> datetime | None:
+    """A time an aggregate gave back (SQLite may give text) as an aware UTC datetime."""
+    if at is None:
+        return None
+    if isinstance(at, str):
+        at = datetime.fromisoformat(at)
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+
+
+def _stored_statement(row: StatementRow) -> StatementRow:
+    return row.model_copy(update={"at": row.at.astimezone(UTC)})
+
+
 class SqlRecords:
     """The stores of one database (``Records``) and its upkeep."""
 
@@ -528,6 +638,7 @@ class SqlRecords:
         self.audit_store = SqlAuditStore(engine)
         self.audit: AuditStore = self.audit_store
         self.revocations: RevocationStore = SqlRevocationStore(engine)
+        self.portal: PortalStore = SqlPortalStore(engine)
 
     @classmethod
     async def connect(cls, url: str) -> SqlRecords:
@@ -608,11 +719,14 @@ async def _purge_cases(conn: AsyncConnection, before: datetime) -> dict[str, int
         ("evidence", _evidence),
         ("timeline_entries", _entries),
         ("case_links", _links),
+        ("statements", _statements),
         ("case_access", _access),
+        ("portal_credentials", _credentials),
     ):
         result = await conn.execute(delete(table).where(table.c.case_ref.in_(closed)))
         counts[name] = result.rowcount
-    counts.pop("case_access")  # bookkeeping, not a record type
+    counts.pop("case_access")  # bookkeeping, not record types
+    counts.pop("portal_credentials")
     result = await conn.execute(
         delete(_cases).where(
             _cases.c.status == CaseStatus.CLOSED.value, _cases.c.closed_at < before

@@ -5,7 +5,9 @@ Topics (``rtic.topics.Topics``): ``rtic.cases.v1`` (key ``case_ref``) carries
 ``rtic.evidence.v1`` (key ``evidence_id``) carries ``EvidenceV1``, metadata of
 an item of evidence (body-worn video, a photo, a document: never the bytes);
 ``rtic.audit.v1`` (key: the subject's id) carries ``AuditV1``, one record of who
-did what to what, when, from where and why. All are ``v1``; a breaking change
+did what to what, when, from where and why; ``rtic.statements.v1`` (key
+``case_ref``) carries ``StatementV1``, that a version of a witness statement was
+saved (its body stays in the database). All are ``v1``; a breaking change
 adds ``V2`` classes and ``.v2`` topics beside these (see ``rtic/schemas.py``).
 
 Every message has a stable id (``update_id``, ``entry_id``, ``evidence_id``,
@@ -158,6 +160,18 @@ class EvidenceV1(BaseModel):
         "(POST /api/cases/{case_ref}/evidence); captured_by is then 'citizen' for a "
         "citizen, else the same subject",
     )
+
+
+class StatementV1(_Closed):
+    """A version of a witness statement was saved (``rtic.statements.v1``, key
+    ``case_ref``): metadata only, the statement itself stays in the records database.
+    Version 1 is the statement; each later version an amendment of it."""
+
+    statement_id: NonEmpty
+    version: int = Field(ge=1)
+    case_ref: CaseRef
+    at: AwareDatetime
+    by_role: Role
 
 
 class AuditAction(StrEnum):

@@ -27,6 +27,7 @@ class Topics:
     cases: str
     evidence: str
     audit: str
+    statements: str
 
     @classmethod
     def with_prefix(cls, prefix: str = "") -> Topics:
@@ -43,6 +44,7 @@ class Topics:
             cases=f"{prefix}rtic.cases.v1",
             evidence=f"{prefix}rtic.evidence.v1",
             audit=f"{prefix}rtic.audit.v1",
+            statements=f"{prefix}rtic.statements.v1",
         )
 
     def by_kind(self) -> dict[str, str]:

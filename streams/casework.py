@@ -2,7 +2,7 @@
 
 Two agents, each taking batches (``take_events``) of raw bytes:
 
-- the **case agent** reads calls, incidents, alerts, acknowledgements and
+- the **case agent** reads calls, incidents, alerts, acknowledgements, witness statements and
   evidence metadata, puts each message through ``cases.book.CaseBook`` (which
   keeps the cases in the database through ``records``) and sends the updates
   it returns to ``rtic.cases.v1`` (key: the case reference); within a batch,
@@ -48,7 +48,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from cases.book import AreaCodes, CaseBook
 from cases.table import Source
 from records.protocols import Records
-from rtic.casework import AuditV1, EvidenceV1
+from rtic.casework import AuditV1, EvidenceV1, StatementV1
 from rtic.clock import Clock, as_clock, make_clock
 from rtic.errors import ContractError, ServiceError, ValidationFailed
 from rtic.schemas import (
@@ -77,6 +77,7 @@ SOURCE_ORDER = {
     Source.CALL: 0,
     Source.INCIDENT: 1,
     Source.EVIDENCE: 2,
+    Source.STATEMENT: 2,
     Source.ALERT: 3,
     Source.ACK: 4,
 }
@@ -120,6 +121,8 @@ def decode_source(source: Source, raw: bytes | None) -> BaseModel:
         return _validate(AlertV1, data)
     if source is Source.ACK:
         return _validate(AlertAckV1, data)
+    if source is Source.STATEMENT:
+        return _validate(StatementV1, data)
     return _validate(EvidenceV1, data)
 
 
@@ -159,9 +162,10 @@ class CaseWork:
             t.alerts: Source.ALERT,
             t.alert_acks: Source.ACK,
             t.evidence: Source.EVIDENCE,
+            t.statements: Source.STATEMENT,
         }
         # Topics no other worker reads: their bad messages are this worker's to dead-letter.
-        self.own_topics = {t.evidence, t.audit}
+        self.own_topics = {t.evidence, t.statements, t.audit}
 
     async def records(self) -> Records:
         if self._records is None:

@@ -44,7 +44,9 @@ TABLES = {
     "case_numbers",
     "cases",
     "evidence",
+    "portal_credentials",
     "revocations",
+    "statements",
     "timeline_entries",
 }
 

@@ -19,8 +19,8 @@ from cases.table import (
     opens_case,
     when_words,
 )
-from rtic.casework import CaseStatus, CaseUpdateV1
-from rtic.schemas import Channel
+from rtic.casework import CaseStatus, CaseUpdateV1, StatementV1
+from rtic.schemas import Channel, Role
 from rtic.settings import PROJECT_ROOT
 from tests.conftest import NOW
 from tests.unit.cases.messages import ack, alert, call, evidence, incident
@@ -86,6 +86,24 @@ async def _evidence_received(book: CaseBook) -> list[CaseUpdateV1]:
     return await book.apply("evidence", evidence(incident_id=inc))
 
 
+def _statement(version: int) -> Scenario:
+    async def scenario(book: CaseBook) -> list[CaseUpdateV1]:
+        updates = await book.apply("call", call(call_id="C-1", grade=None))
+        ref = updates[0].case_ref
+        out = []
+        for v in range(1, version + 1):
+            at = NOW + timedelta(minutes=v)
+            out = await book.apply(
+                "statement",
+                StatementV1(
+                    statement_id="ST-1", version=v, case_ref=ref, at=at, by_role=Role.CITIZEN
+                ),
+            )
+        return out
+
+    return scenario
+
+
 VISIT = datetime(2026, 11, 26, 14, 0, tzinfo=UTC)
 SCENARIOS: dict[str, Scenario] = {
     "call.received": _call_received,
@@ -105,6 +123,8 @@ SCENARIOS: dict[str, Scenario] = {
     "alert.raised": _alert_raised,
     "ack.update": _ack_update,
     "evidence.received": _evidence_received,
+    "statement.received": _statement(1),
+    "statement.amended": _statement(2),
 }
 TEXTS = {
     "call.received": "We have received your 999 call.",
@@ -116,6 +136,7 @@ TEXTS = {
     "alert.raised": "Alert raised: Repeat caller at this address",
     "ack.update": "Alert acknowledged by analyst-1.",
     "evidence.received": "We have received evidence for your case: body-worn video.",
+    "statement.amended": "A witness statement has been amended (version 2).",
 }
 
 

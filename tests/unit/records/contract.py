@@ -15,7 +15,14 @@ from typing import Any
 
 import pytest
 
-from records.protocols import CaseRow, CaseWrite, Records, ReporterV1
+from records.protocols import (
+    CaseRow,
+    CaseWrite,
+    PortalCredential,
+    Records,
+    ReporterV1,
+    StatementRow,
+)
 from rtic.casework import (
     AuditAction,
     AuditObject,
@@ -93,6 +100,19 @@ def make_audit(n: int = 1, **overrides: Any) -> AuditV1:
     }
     values.update(overrides)
     return AuditV1(**values)
+
+
+def make_statement(case_ref: str, n: int = 1, **overrides: Any) -> StatementRow:
+    values: dict[str, Any] = {
+        "statement_id": f"ST-{n}",
+        "case_ref": case_ref,
+        "at": T0 + timedelta(minutes=n),
+        "by": f"citizen:{case_ref}",
+        "by_role": "citizen",
+        "body": {"what_i_saw": f"Saw it, take {n}", "declaration": True},
+    }
+    values.update(overrides)
+    return StatementRow(**values)
 
 
 class RecordsContract:
@@ -407,6 +427,126 @@ class RecordsContract:
             with pytest.raises(ValueError):
                 await records.revocations.revoke(jti=jti, sub=sub, by="a", reason="r", at=T0)
 
+    # ---- the portal: credentials and statements -----------------------------------------
+
+    async def test_a_credential_is_stored_once_and_never_replaced(self, records: Records) -> None:
+        ref = format_case_ref("WM", 2026, 7)
+        first = PortalCredential(
+            case_ref=ref,
+            secret_hash="scrypt$16384$8$1$c2FsdA$aGFzaA",
+            call_id="WEB-1",
+            created_at=T0.astimezone(timezone(timedelta(hours=1))),
+        )
+        assert await records.portal.save_credential(first)
+        again = first.model_copy(update={"secret_hash": "scrypt$other"})
+        assert not await records.portal.save_credential(again)
+        stored = await records.portal.get_credential(ref)
+        assert stored is not None and stored.secret_hash == first.secret_hash
+        assert stored.created_at == T0 and stored.created_at.tzinfo == UTC
+        assert await records.portal.get_credential(format_case_ref("WM", 2026, 8)) is None
+
+    async def test_a_statement_is_amended_by_new_versions_never_overwritten(
+        self, records: Records
+    ) -> None:
+        ref = format_case_ref("WM", 2026, 1)
+        first = await records.portal.add_statement(make_statement(ref, 1), amends=False)
+        assert first is not None and first.version == 1
+        amended = make_statement(ref, 2, statement_id="ST-1", body={"what_i_saw": "Better"})
+        second = await records.portal.add_statement(amended, amends=True)
+        assert second is not None and second.version == 2
+        other = await records.portal.add_statement(make_statement(ref, 3), amends=False)
+        assert other is not None and other.version == 1
+        listed = await records.portal.statements(ref)
+        assert [(s.statement_id, s.version) for s in listed] == [
+            ("ST-1", 1),
+            ("ST-1", 2),
+            ("ST-3", 1),
+        ]
+        assert listed[0].body == {"what_i_saw": "Saw it, take 1", "declaration": True}
+        assert listed[1].body == {"what_i_saw": "Better"}
+        assert listed[0].at.tzinfo == UTC
+        assert await records.portal.statements(format_case_ref("WM", 2026, 2)) == []
+
+    async def test_a_statement_id_is_its_case_and_authors_alone(self, records: Records) -> None:
+        ref, other_ref = format_case_ref("WM", 2026, 1), format_case_ref("WM", 2026, 2)
+        assert await records.portal.add_statement(make_statement(ref), amends=False)
+        # Taken: a new statement may not reuse the id.
+        assert await records.portal.add_statement(make_statement(ref), amends=False) is None
+        # Another case, or another author, may not amend it.
+        theirs = make_statement(other_ref, 1, by=f"citizen:{other_ref}")
+        assert await records.portal.add_statement(theirs, amends=True) is None
+        stranger = make_statement(ref, 1, by="OFF-9", by_role="officer")
+        assert await records.portal.add_statement(stranger, amends=True) is None
+        # An amendment of nothing is nothing.
+        ghost = make_statement(ref, 5, statement_id="ST-none")
+        assert await records.portal.add_statement(ghost, amends=True) is None
+        assert len(await records.portal.statements(ref)) == 1
+        assert await records.portal.statements(other_ref) == []
+
+    async def test_amendments_at_once_get_consecutive_versions(self, records: Records) -> None:
+        ref = format_case_ref("WM", 2026, 1)
+        await records.portal.add_statement(make_statement(ref), amends=False)
+        done = await asyncio.gather(
+            *(
+                records.portal.add_statement(make_statement(ref, 1, body={"n": n}), amends=True)
+                for n in range(4)
+            )
+        )
+        assert sorted(d.version for d in done if d is not None) == [2, 3, 4, 5]
+
+    async def test_contact_times_are_the_first_officer_entry_of_each_case(
+        self, records: Records
+    ) -> None:
+        contacted = make_case(1, grade=3)
+        waiting = make_case(2, grade=3)
+        closed_old = make_case(3, grade=3, status=CaseStatus.CLOSED, closed_at=T0)
+        closed_new = make_case(
+            4,
+            grade=3,
+            status=CaseStatus.CLOSED,
+            opened_at=T0 + timedelta(days=20),
+            updated_at=T0 + timedelta(days=20),
+        )
+        other_grade = make_case(5, grade=2)
+        ungraded = make_case(6, grade=None)
+        at = T0.astimezone(timezone(timedelta(hours=-5)))
+        await records.cases.save(
+            contacted,
+            [
+                make_entry(contacted, 1),
+                make_entry(contacted, 90, kind=TimelineKind.OFFICER_ATTENDED),
+                make_entry(
+                    contacted, 60, kind=TimelineKind.OFFICER_ASSIGNED, at=at + timedelta(hours=1)
+                ),
+                make_entry(contacted, 70, kind=TimelineKind.UPDATE),
+            ],
+        )
+        await records.cases.save(waiting, [make_entry(waiting, 2)])
+        await records.cases.save(closed_old)
+        await records.cases.save(
+            closed_new,
+            [
+                make_entry(
+                    closed_new, 3, kind=TimelineKind.OFFICER_EN_ROUTE, at=T0 + timedelta(days=21)
+                )
+            ],
+        )
+        await records.cases.save(other_grade)
+        await records.cases.save(ungraded)
+        since = T0 + timedelta(days=10)
+        found = {c.case_ref: c for c in await records.portal.contact_times(3, since)}
+        assert set(found) == {contacted.case_ref, waiting.case_ref, closed_new.case_ref}
+        assert found[contacted.case_ref].first_contact_at == T0 + timedelta(hours=1)
+        assert found[contacted.case_ref].first_contact_at.tzinfo == UTC  # type: ignore[union-attr]
+        assert found[contacted.case_ref].opened_at == contacted.opened_at
+        assert found[waiting.case_ref].first_contact_at is None
+        assert found[closed_new.case_ref].closed
+        assert found[closed_new.case_ref].first_contact_at == T0 + timedelta(days=21)
+        assert [c.case_ref for c in await records.portal.contact_times(None, since)] == [
+            ungraded.case_ref
+        ]
+        assert len(await records.portal.contact_times(3, since, limit=1)) == 1
+
     # ---- purge ---------------------------------------------------------------------------
 
     async def _seed_for_purge(self, records: Records) -> dict[str, Any]:
@@ -427,6 +567,13 @@ class RecordsContract:
             jti="J-new", sub=None, by="a", reason="r", at=T0 + timedelta(days=40)
         )
         await records.audit.append([make_audit(1, at=T0 - timedelta(days=5000))])
+        await records.portal.add_statement(make_statement(old.case_ref), amends=False)
+        await records.portal.add_statement(make_statement(recent.case_ref, 2), amends=False)
+        await records.portal.save_credential(
+            PortalCredential(
+                case_ref=old.case_ref, secret_hash="scrypt$x", call_id="WEB-0", created_at=T0
+            )
+        )
         return {"old": old, "recent": recent, "open": still_open}
 
     async def test_purge_deletes_what_is_past_retention_and_nothing_else(
@@ -439,9 +586,13 @@ class RecordsContract:
             "cases": 1,
             "timeline_entries": 2,
             "case_links": 1,
+            "statements": 1,
             "evidence": 2,
             "revocations": 1,
         }
+        assert await records.portal.statements(seeded["old"].case_ref) == []
+        assert await records.portal.get_credential(seeded["old"].case_ref) is None
+        assert len(await records.portal.statements(seeded["recent"].case_ref)) == 1
         assert await records.cases.get_case(seeded["old"].case_ref) is None
         assert await records.cases.view(seeded["old"].case_ref) is None
         assert await records.cases.case_for_link(LinkKind.CALL, "C-0") is None

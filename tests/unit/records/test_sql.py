@@ -26,7 +26,9 @@ TABLES = {
     "case_numbers",
     "cases",
     "evidence",
+    "portal_credentials",
     "revocations",
+    "statements",
     "timeline_entries",
 }
 

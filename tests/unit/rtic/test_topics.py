@@ -20,7 +20,7 @@ def test_contract_names_and_prefix() -> None:
         and plain.alert_acks == "rtic.alert-acks.v1"
     )
     assert all(t.startswith("test.") for t in Topics.with_prefix("test.").all())
-    assert len(set(plain.all())) == 12 and len(plain.inputs()) == 5
+    assert len(set(plain.all())) == 13 and len(plain.inputs()) == 5
 
 
 def test_bootstrap_servers_from_faust_urls() -> None:
@@ -41,6 +41,7 @@ CONTRACT_NAMES = [
     "rtic.cases.v1",
     "rtic.evidence.v1",
     "rtic.audit.v1",
+    "rtic.statements.v1",
 ]
 
 
