@@ -51,10 +51,11 @@ async def open_page(running: Running) -> AsyncIterator[OpenPage]:
         yield open_
 
 
-async def _screenshot(page: Any, name: str) -> None:
-    """Into artifacts/screenshots, and docs/screenshots (the README shows them)."""
+async def _screenshot(part: Any, name: str) -> None:
+    """One section of the page, into artifacts/screenshots and docs/screenshots (the
+    README shows them)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=str(SCREENSHOTS / name), full_page=True)
+    await part.screenshot(path=str(SCREENSHOTS / name))
     DOCS.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(SCREENSHOTS / name, DOCS / name)
 
@@ -142,7 +143,7 @@ async def test_a_citizen_sends_evidence_from_a_phone(
     await page.reload()
     await page.locator("#evidence-list li.ev-item").nth(1).wait_for()
     await rules.get_by_text("Videos: up to 512 MB").wait_for()
-    await _screenshot(page, "portal-evidence.png")
+    await _screenshot(section, "portal-evidence.png")
 
     # Signing out hides the section and its list.
     await page.evaluate("document.dispatchEvent(new Event('rtic:signout'))")
@@ -182,7 +183,7 @@ async def test_what_happens_next_shows_the_real_shares_on_a_phone(
     page = await open_page("/portal", None, **PHONE)
     section = page.locator("#whatif")
     await section.get_by_role("heading", name="What happens next").wait_for()
-    await page.get_by_label("What kind of crime?").select_option(label="Vehicle crime")
+    await section.get_by_label("What kind of crime?").select_option(label="Vehicle crime")
     basis = page.locator("#whatif-basis")
     await basis.wait_for(timeout=10_000)
     with_outcome = f"{api['outcome']['with_outcome']:,}"
@@ -203,10 +204,10 @@ async def test_what_happens_next_shows_the_real_shares_on_a_phone(
     assert "Victims' Code" in support and "08 08 16 89 111" in support
     assert "Tell your insurer" in await section.inner_text()
     assert await fits_width(page)
-    await _screenshot(page, "portal-whatif.png")
+    await _screenshot(section, "portal-whatif.png")
 
     # A hurt witness who has reported it: other steps, other support.
-    await page.get_by_label("a witness").check()
+    await section.get_by_role("radio", name="a witness").check()
     await page.locator("input[name='reported'][value='yes']").check()
     await page.locator("input[name='injured'][value='yes']").check()
     await page.locator("#whatif-support").get_by_text("Witness Service").wait_for()
