@@ -440,11 +440,11 @@ async def upload_evidence(request: Request, who: Principal) -> Response:
     if declared.isdigit() and int(declared) > desk.max_body():
         largest = max(desk.limits.values())
         raise ApiError(413, "too_large", f"an upload may be at most {megabytes(largest)}")
-    if not desk.prepared:
-        await asyncio.to_thread(desk.files.prepare)
-        desk.prepared = True
     upload = _Upload(desk)
     try:
+        if not desk.prepared:
+            await asyncio.to_thread(desk.files.prepare)
+            desk.prepared = True
         try:
             await _receive(request, upload)
         except ApiError:
@@ -461,6 +461,11 @@ async def upload_evidence(request: Request, who: Principal) -> Response:
         upload.check_size()  # an MP4 found to be audio has audio's limit
         sha, uri, new = await asyncio.to_thread(desk.files.keep, upload.incoming)
         return await _record(request, who, desk, upload, case_ref, citizen, sha, uri, new)
+    except OSError as exc:  # the folder: full, gone, not writable
+        log.error("the evidence store failed: %r", exc)
+        raise ApiError(
+            503, "store_unavailable", "the upload could not be stored: try again"
+        ) from exc
     finally:
         await asyncio.to_thread(upload.discard)  # refused: its file; kept: nothing left
 

@@ -21,6 +21,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 
 from push.outcomes import NO_OUTCOME, OUTCOME_GROUP
+from records.evidence_files import EvidenceFiles
 from rtic.casework import AuditAction, AuditObject, TimelineKind
 from rtic.kafka import bootstrap_servers
 from rtic.settings import PROJECT_ROOT, RateLimit, Settings
@@ -336,6 +337,25 @@ async def test_a_citizen_may_upload_before_the_case_worker_has_written_the_case(
         assert staff.status_code == 404  # no such case yet, for staff
     found = await running.records.cases.get_evidence(answer.json()["evidence_id"])
     assert found is not None and found[1] == fresh
+
+
+async def test_a_store_that_cannot_be_written_is_a_503_and_keeps_nothing(
+    running: Running, tmp_path: Path
+) -> None:
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the store's folder should be")
+    desk = running.gateway.app.state.evidence
+    desk.files, desk.prepared = EvidenceFiles(blocked / "evidence"), False
+    async with httpx.AsyncClient(base_url=running.base, timeout=30) as http:
+        answer = await http.post(
+            f"/api/cases/{running.refs['mine']}/evidence",
+            files=_upload("p.png", samples()["photo.png"][0]),
+            headers=running.citizen(),
+        )
+    assert answer.status_code == 503, answer.text
+    assert answer.json()["error"]["code"] == "store_unavailable"
+    view = await running.records.cases.view(running.refs["mine"])
+    assert view is not None and view.evidence == []
 
 
 async def test_uploads_are_rate_limited_per_client(running: Running) -> None:
