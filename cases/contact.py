@@ -89,6 +89,15 @@ def duration_words(span: timedelta) -> str:
     return f"{days} day{'s' if days != 1 else ''}"
 
 
+def cases_words(count: int | None, grade: int | None) -> str:
+    """'9 priority cases', 'No scheduled cases', 'recent cases not yet assessed'..."""
+    noun = "case" if count == 1 else "cases"
+    number = "recent" if count is None else ("no" if count == 0 else str(count))
+    if grade is None:
+        return f"{number} {noun} not yet assessed"
+    return f"{number} {GRADE_NAMES.get(grade, 'similar')} {noun}"
+
+
 def _quartiles(values: Sequence[timedelta]) -> tuple[timedelta, timedelta]:
     """The first and third quartiles (linear between the nearest ranks)."""
     ordered = sorted(values)
@@ -135,10 +144,9 @@ def estimate_next_contact(
         return NextContact(
             None,
             None,
-            f"An officer was first in touch on {when_words(first_contact_at)}. The officer "
-            "in charge of your case will tell you what happens next.",
+            f"An officer has been on your case since {when_words(first_contact_at)}. They "
+            "will tell you what happens next.",
         )
-    name = GRADE_NAMES.get(grade, "similar")
     recent = [
         c.first_contact_at - c.opened_at
         for c in others
@@ -159,20 +167,20 @@ def estimate_next_contact(
         low, high = _quartiles(recent)
         days = WINDOW.days
         usual = (
-            f"in the last {days} days the police first contacted {len(recent)} {name} cases, "
-            f"most of them between {duration_words(low)} and {duration_words(high)} after "
+            f"in the last {days} days the police first contacted {cases_words(len(recent), grade)}"
+            f", most of them between {duration_words(low)} and {duration_words(high)} after "
             "they were reported"
         )
     else:
         low, high = USUAL.get(grade, USUAL[None])
         usual = (
-            f"there are too few recent {name} cases to go on, so this is the usual time for "
+            f"there are too few {cases_words(None, grade)} to go on, so this is the usual time for "
             f"first contact: {duration_words(low)} to {duration_words(high)} after a report"
         )
     earliest, latest = opened_at + low, opened_at + high
     waiting = (
-        f"{ahead} {name} case{'s' if ahead != 1 else ''} reported before yours "
-        f"{'are' if ahead != 1 else 'is'} waiting for first contact"
+        f"{cases_words(ahead, grade)} reported before yours "
+        f"{'is' if ahead == 1 else 'are'} waiting for first contact"
     )
     if len(recent) >= MIN_SAMPLES and ahead:
         pace = len(recent) / (WINDOW.total_seconds() / 3600)  # cases contacted per hour

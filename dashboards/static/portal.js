@@ -539,6 +539,7 @@
     $("#s-where").value = b.where?.address || "";
     $("#s-extra").value = b.free_text || "";
     $("#s-declaration").checked = false;
+    $("#s-done").textContent = "";
     $("#s-mode").textContent = `Amending your statement (it will be version ${s.version + 1}; the earlier versions are kept).`;
     $("#s-submit").textContent = "Send amendment";
     $("#s-new").hidden = false;

@@ -89,7 +89,8 @@ def test_db_purge_before_a_date(url: str, capsys: pytest.CaptureFixture[str]) ->
     assert "revocations" in out and "0 revocations" in out  # a revocation outlives its tokens
     assert cli_main.main(["db", "purge", "--before", "2021-01-01"]) == 0
     assert (
-        "deleted 1 evidence, 1 timeline_entries, 1 case_links, 1 cases" in capsys.readouterr().out
+        "deleted 1 evidence, 1 timeline_entries, 1 case_links, 0 statements, 1 cases"
+        in capsys.readouterr().out
     )
 
     async def check(records: Records) -> None:

@@ -242,7 +242,7 @@ def test_staff_see_the_whole_case_without_the_citizens_secret(api: Api) -> None:
 def test_a_citizen_sees_their_timeline_newest_first_and_nothing_for_staff(api: Api) -> None:
     body = call(api, "citizen", "GET", f"/api/cases/{MINE}").json()
     estimate = body.pop("next_contact")  # push/portal.py; its own tests say more
-    assert estimate["earliest"] is None and "first in touch" in estimate["basis"]
+    assert estimate["earliest"] is None and "on your case since" in estimate["basis"]
     assert body.pop("pending") is False
     assert body == {
         "case_ref": MINE,
