@@ -93,6 +93,7 @@ GRADE_WORDS: dict[int, str] = {
 EVIDENCE_WORDS: dict[EvidenceKind, str] = {
     EvidenceKind.BODY_WORN_VIDEO: "body-worn video",
     EvidenceKind.PHOTO: "a photo",
+    EvidenceKind.VIDEO: "a video",
     EvidenceKind.CCTV: "CCTV footage",
     EvidenceKind.DOCUMENT: "a document",
     EvidenceKind.AUDIO: "an audio recording",

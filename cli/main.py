@@ -12,6 +12,7 @@ rtic audit       export the audit trail as CSV
 rtic replay      send recorded events; rtic record captures them
 rtic reference   load reference data (hotlists, markers, places...)
 rtic rules       check, test and list rules
+rtic data        build the shipped data extracts (outcomes for the portal's "what happens next")
 
 Every command logs through ``rtic.logs.configure_logging`` (text, or JSON
 lines with ``RTIC_LOG_FORMAT=json``).
@@ -760,6 +761,34 @@ def _add_records_commands(sub: Any) -> None:
     p.set_defaults(func=cmd_audit_export)
 
 
+def cmd_data_outcomes(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from push.outcomes import build_extract
+
+    meta = build_extract(Path(args.source), Path(args.out))
+    print(f"outcomes of {', '.join(meta['forces'])} for {', '.join(meta['months'])} -> {args.out}")
+    return 0
+
+
+def _add_data_commands(sub: Any) -> None:
+    """``rtic data outcomes``: the what-if extract from police open data."""
+    from rtic.settings import PROJECT_ROOT
+
+    p = sub.add_parser("data", help="build the data extracts shipped in data/")
+    data = p.add_subparsers(dest="data_command", required=True)
+    p = data.add_parser(
+        "outcomes", help="crime outcomes per type from data.police.uk street-level files"
+    )
+    p.add_argument(
+        "--source",
+        required=True,
+        help="folder of *-street.csv files (and recorded-crime-by-force-*.csv)",
+    )
+    p.add_argument("--out", default=str(PROJECT_ROOT / "data" / "outcomes"), help="folder")
+    p.set_defaults(func=cmd_data_outcomes)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``rtic`` argument parser: one small function per group of subcommands."""
     parser = argparse.ArgumentParser(prog="rtic", description=__doc__.split("\n")[0])
@@ -771,6 +800,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_reference_commands(sub)
     _add_rules_commands(sub)
     _add_records_commands(sub)
+    _add_data_commands(sub)
     return parser
 
 

@@ -48,6 +48,7 @@ from push.casefeed import CaseFeed
 from push.chat import ChatDesk
 from push.deskstats import DeskStats, seed
 from push.dispatch import Dispatch, RedisOnce, attendance_targets_from
+from push.evidence import EvidenceDesk
 from push.fanout import Clock, Fanout, Kind
 from push.kafka_edge import KafkaEdge
 from push.metrics import GatewayMetrics
@@ -145,6 +146,7 @@ class Gateway:
         self.app.state.desk_stats = self.desk_stats
         self.app.state.dispatch = self.dispatch
         self.app.state.rate_limiter = RateLimiter.from_settings(settings)
+        self.app.state.evidence = EvidenceDesk.from_settings(settings, self.kafka.publish)
         self.app.state.portal = Portal(
             settings, TokenKeys.from_settings(settings), self.kafka.publish
         )

@@ -18,6 +18,9 @@ Routes (each declares who may call it, with ``require`` or ``public``):
 - ``/api/incidents``, ``/api/incidents/{incident_id}/candidates``,
   ``/api/officers/workload``: the job boards (``push/dispatch.py``).
 - ``/api/desk/stats``: the desk's charts (``push/deskstats.py``).
+- ``/api/cases/{case_ref}/evidence`` (upload, list), ``/api/evidence/{id}/content``,
+  ``/api/portal/evidence-rules``, ``/api/portal/outcomes``: evidence from the public
+  and what happens next (``push/evidence.py``, ``push/outcomes.py``).
 
 The page and its data are public: the map is drawn from public boundary data and
 the page asks for a token before it shows anything (it opens ``/ws`` with it).
@@ -32,7 +35,8 @@ revoked is closed with 1008 "invalid token" within its refresh period.
 
 Every HTTP response carries security headers (a Content-Security-Policy that allows
 nothing from another origin, ``nosniff``, no referrer) and ``no-store`` unless the
-route says how to cache it. Request bodies are limited to ``MAX_BODY_BYTES`` and
+route says how to cache it. Request bodies are limited to ``MAX_BODY_BYTES`` (but
+evidence uploads, which stream to disk under their own limits) and
 websocket messages to ``MAX_WS_MESSAGE_BYTES`` (uvicorn's ``ws_max_size``).
 """
 
@@ -81,6 +85,9 @@ ATTRIBUTION = (
 )
 MAX_BODY_BYTES = 1024 * 1024
 MAX_WS_MESSAGE_BYTES = 64 * 1024
+# Routes that stream their body to disk and enforce their own limits (evidence uploads,
+# push/evidence.py): the BodyLimit does not apply to them.
+STREAMED_BODIES = (re.compile(r"^/api/cases/[^/]+/evidence$"),)
 CLOSE_TOKEN_EXPIRED = (1008, "token expired")
 
 Endpoint = Callable[[Any], Awaitable[Any]]  # what Starlette calls: (request or websocket)
@@ -457,14 +464,17 @@ class _TooLarge(Exception):
 
 
 class BodyLimit:
-    """Refuses request bodies over ``max_bytes`` with 413, declared or streamed."""
+    """Refuses request bodies over ``max_bytes`` with 413, declared or streamed (except
+    a POST to a path of ``STREAMED_BODIES``: that route limits its own body)."""
 
     def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
         self.app = app
         self.max_bytes = max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or (
+            scope["method"] == "POST" and any(p.match(scope["path"]) for p in STREAMED_BODIES)
+        ):
             await self.app(scope, receive, send)
             return
         declared = HTTPConnection(scope).headers.get("content-length", "")
@@ -508,12 +518,14 @@ def routes() -> list[BaseRoute]:
     from push.api import api_routes  # push.api builds on this module's require()
     from push.deskstats import desk_routes
     from push.dispatch import dispatch_routes
+    from push.evidence import evidence_routes
     from push.portal import portal_routes
 
     return [
         *api_routes(),
         *desk_routes(),
         *dispatch_routes(),
+        *evidence_routes(),
         *portal_routes(),
         Route("/", index),
         Route("/rtic", index),

@@ -125,6 +125,7 @@ class CaseUpdateV1(_Closed):
 class EvidenceKind(StrEnum):
     BODY_WORN_VIDEO = "body_worn_video"
     PHOTO = "photo"
+    VIDEO = "video"  # a video someone other than the police recorded (a phone's, say)
     CCTV = "cctv"
     DOCUMENT = "document"
     AUDIO = "audio"
@@ -153,6 +154,12 @@ class EvidenceV1(BaseModel):
     content_type: str | None = None
     filename: str | None = None
     description: str | None = None
+    uploaded_by: str | None = Field(
+        None,
+        description="the token subject that uploaded it through the gateway "
+        "(POST /api/cases/{case_ref}/evidence); captured_by is then 'citizen' for a "
+        "citizen, else the same subject",
+    )
 
 
 class StatementV1(_Closed):

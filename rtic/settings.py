@@ -181,6 +181,27 @@ class Settings(BaseSettings):
         description="The force's code: the prefix of case references (WM in "
         "WM-2026-0001234), 2 to 4 capital letters.",
     )
+    evidence_dir: Path = Field(
+        PROJECT_ROOT / "var" / "evidence",
+        description="Where uploaded evidence files are kept (outside the database), "
+        "content-addressed: <dir>/sha256/<2 hex>/<sha256>; uploads arrive in <dir>/incoming "
+        "first. Default: beside the default database, under var/ (created).",
+    )
+    evidence_max_image_bytes: int = Field(
+        30 * 1024 * 1024, ge=1, description="Largest photo upload (JPEG, PNG, GIF, WebP, HEIC)."
+    )
+    evidence_max_video_bytes: int = Field(
+        512 * 1024 * 1024, ge=1, description="Largest video upload (MP4, QuickTime, WebM)."
+    )
+    evidence_max_audio_bytes: int = Field(
+        100 * 1024 * 1024, ge=1, description="Largest audio upload (MP3, WAV, Ogg, M4A)."
+    )
+    evidence_max_document_bytes: int = Field(
+        25 * 1024 * 1024, ge=1, description="Largest document upload (PDF)."
+    )
+    evidence_max_text_bytes: int = Field(
+        1024 * 1024, ge=1, description="Largest plain text upload (UTF-8)."
+    )
     rate_limits: dict[str, RateLimit] = Field(
         default_factory=dict,
         description="Rate limits per endpoint name, per client address, over the defaults "

@@ -487,6 +487,10 @@ def test_every_api_route_says_who_may_call_it(api: Api) -> None:
         "/api/incidents": frozenset({Role.RTIC_ANALYST, Role.SUPERVISOR}),
         "/api/incidents/{incident_id}/candidates": frozenset({Role.RTIC_ANALYST, Role.SUPERVISOR}),
         "/api/officers/workload": frozenset({Role.RTIC_ANALYST, Role.SUPERVISOR}),
+        "/api/cases/{case_ref}/evidence": frozenset(Role),  # upload and list: case people
+        "/api/evidence/{evidence_id}/content": frozenset(Role),
+        "/api/portal/evidence-rules": "public",
+        "/api/portal/outcomes": "public",
         "/api/portal/reports": "public",
         "/api/portal/session": "public",
         "/api/cases/{case_ref}/statements": frozenset(Role),
