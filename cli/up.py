@@ -123,10 +123,13 @@ def _upgrade_database(settings: Settings) -> None:
     _say(f"database ready at {shown}")
 
 
+DEMO_OFFICER = "OFF-001"  # the simulator's first officer (simulators/demand.py)
+
+
 def _announce(settings: Settings, base: str, started: float) -> None:
     """Where to look: the desk as an analyst and as a supervisor (who also sees an alert's
-    audit history and every case), the webchat queue as a contact handler, and the
-    worker's metrics."""
+    audit history and every case), the webchat queue as a contact handler, one simulated
+    officer's phone page, the portal, and the worker's metrics."""
     keys, now = TokenKeys.from_settings(settings), datetime.now(UTC)
     ttl = settings.token_ttl_seconds
     token = issue_token(keys, sub="rtic-analyst", role="rtic_analyst", now=now, ttl_seconds=ttl)
@@ -134,10 +137,16 @@ def _announce(settings: Settings, base: str, started: float) -> None:
     handler = issue_token(
         keys, sub="contact-handler", role="contact_handler", now=now, ttl_seconds=ttl
     )
+    officer = issue_token(keys, sub=DEMO_OFFICER, role="officer", now=now, ttl_seconds=ttl)
     _say(f"ready in {time.monotonic() - started:.1f} s")
     _say(f"dashboard:  {base}/?token={token}")
     _say(f"supervisor: {base}/?token={supervisor}  (audit history; cases: {base}/cases?token=…)")
     _say(f"handler:    {base}/handler?token={handler}  (webchat with the public on /portal)")
+    _say(
+        f"officer:    {base}/officer?token={officer}  ({DEMO_OFFICER}, one of the simulated "
+        "officers: the desk can assign them jobs; open it on a phone or a narrow window)"
+    )
+    _say(f"portal:     {base}/portal  (the public: no token)")
     _say(
         f"websocket:  ws://{settings.gateway_host}:{settings.gateway_port}/ws  "
         "(Authorization: Bearer <token>)"

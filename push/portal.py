@@ -9,7 +9,9 @@ Routes (``portal_routes``; each declares who may call it):
   is made (``make_secret``: four groups of four from an alphabet without look-alikes,
   80 bits) and only its scrypt hash is kept (``portal_credentials``). The report enters
   ``rtic.calls.v1`` as a call (channel ``online``, ``call_id`` ``online-<case_ref>``,
-  ``case_ref``, the reporter as ``caller``); the answer (201) comes once Kafka has it:
+  ``case_ref``, the reporter as ``caller``), then an incident ``created`` event for it
+  (``INC-<case_ref>``, graded ``online_report_grade``, the call linked) onto
+  ``rtic.incidents.v1``, so the desk's queue has it; the answer (201) comes once Kafka has it:
   ``{case_ref, secret, token, call_id, notice}``, the token a ``citizen`` token naming
   that case alone.
 - ``POST /api/portal/session`` (public, rate limited): ``{case_ref, secret}`` -> 200
@@ -66,7 +68,7 @@ from rtic.casework import (
     is_case_ref,
 )
 from rtic.errors import RticError, ServiceError
-from rtic.schemas import CallV1, Channel, Lat, Lon, Role
+from rtic.schemas import CallV1, Channel, IncidentEventV1, Lat, Lon, Role
 from rtic.settings import Settings
 from rtic.tokens import Principal, TokenKeys, issue_token
 from rtic.topics import Topics
@@ -357,6 +359,7 @@ async def make_report(request: Request) -> Response:
     except (RticError, OSError, TimeoutError) as exc:
         log.error("an online report %s could not be sent: %r", case_ref, exc)
         raise ApiError(503, "unavailable", "your report could not be sent: try again") from exc
+    await _open_incident(portal, call, now)
     log.info("online report %s (%s) from %s", case_ref, report.category, client_address(request))
     return _json(
         {
@@ -368,6 +371,33 @@ async def make_report(request: Request) -> Response:
         },
         201,
     )
+
+
+async def _open_incident(portal: Portal, call: CallV1, now: datetime) -> None:
+    """Put the report on the desk's incident queue: an incident ``created`` event for it
+    (``rtic.incidents.v1``, ``incident_id`` ``INC-<case_ref>``, the call linked), graded
+    ``online_report_grade`` (3, a scheduled response, until the desk re-grades it), so
+    that the desk can assign an officer and the citizen sees it on their timeline. The
+    call is already in: a failure here is logged, and the desk can still find the
+    report by its call."""
+    case_ref = str(getattr(call, "case_ref", ""))
+    event = IncidentEventV1.model_validate(
+        {
+            "incident_id": f"INC-{case_ref}",
+            "event": "created",
+            "at": now,
+            "grade": portal.settings.online_report_grade,
+            "category": call.category,
+            "location": call.location.model_dump(exclude_none=True),
+            "call_ids": [call.call_id],
+            "case_ref": case_ref,
+            "source": "portal",
+        }
+    )
+    try:
+        await portal.send(portal.topics.incidents, event.incident_id, event)
+    except (RticError, OSError, TimeoutError) as exc:
+        log.error("the incident of online report %s could not be sent: %r", case_ref, exc)
 
 
 # ---- sessions ---------------------------------------------------------------------------

@@ -202,6 +202,11 @@ class Settings(BaseSettings):
     evidence_max_text_bytes: int = Field(
         1024 * 1024, ge=1, description="Largest plain text upload (UTF-8)."
     )
+    online_report_grade: Literal[1, 2, 3, 4] = Field(
+        3,
+        description="The grade of the incident an online report opens on the desk's queue "
+        "(3: a scheduled response) until the desk re-grades it.",
+    )
     rate_limits: dict[str, RateLimit] = Field(
         default_factory=dict,
         description="Rate limits per endpoint name, per client address, over the defaults "

@@ -90,6 +90,7 @@ def test_rtic_up_runs_everything_and_stops_cleanly(redis_url: str, tmp_path) -> 
     output = (tmp_path / "up.log").read_text()
     assert "dashboard:  http://127.0.0.1:" in output and "?token=" in output
     assert "/handler?token=" in output
+    assert "/officer?token=" in output and "/portal" in output
     assert "[rtic up] stopped" in output
     import redis
 

@@ -26,7 +26,7 @@ from push.web import create_app
 from records import MemoryRecords
 from rtic.casework import TimelineKind
 from rtic.errors import ServiceError
-from rtic.schemas import CallV1, Role
+from rtic.schemas import CallV1, IncidentEventV1, Role
 from rtic.settings import PROJECT_ROOT, Settings
 from rtic.tokens import issue_token, verify_token
 from tests.conftest import NOW
@@ -148,8 +148,13 @@ def test_a_report_answers_reference_secret_token_and_enters_the_calls(site: Site
     assert body["call_id"] == f"online-{ref}" and "999" in body["notice"]
     who = verify_token(SECRET, body["token"], now=NOW)
     assert (who.role, who.cases, who.sub) == (Role.CITIZEN, (ref,), f"citizen:{ref}")
-    ((topic, key, call),) = site.kafka.sent
+    (topic, key, call), (incident_topic, incident_key, incident) = site.kafka.sent
     assert (topic, key) == ("rtic.calls.v1", body["call_id"])
+    # and the desk's queue gets an incident for it, the call linked, graded 3 by default
+    assert (incident_topic, incident_key) == ("rtic.incidents.v1", f"INC-{ref}")
+    valid_incident = IncidentEventV1.model_validate(incident)
+    assert (valid_incident.event, valid_incident.grade) == ("created", 3)
+    assert valid_incident.call_ids == [body["call_id"]] and incident["case_ref"] == ref
     valid = CallV1.model_validate(call)
     assert valid.channel.value == "online" and valid.category == "burglary"
     assert call["case_ref"] == ref and call["reported_via"] == "portal"
@@ -209,7 +214,7 @@ def test_reports_are_rate_limited_per_address(site: Site) -> None:
     refused = site.http.post("/api/portal/reports", json=report())
     assert refused.json()["error"]["code"] == "rate_limited"
     assert int(refused.headers["retry-after"]) > 0
-    assert len(site.kafka.sent) == 5
+    assert len(site.kafka.sent) == 10  # five reports: a call and an incident each
 
 
 # ---- sessions --------------------------------------------------------------------------------
