@@ -103,6 +103,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
         quiet=True,
         logging_config=logging_config(settings, args.loglevel),
     )
+    # No terminal spinner: Faust's leaves the root logger at DEBUG for it, so every
+    # library's debug call (aiokafka's, per message sent) builds a record for nothing.
+    worker.spinner = None
     worker.execute_from_commandline()
     return 0
 
@@ -140,6 +143,9 @@ def cmd_cases(args: argparse.Namespace) -> int:
         quiet=True,
         logging_config=logging_config(settings, args.loglevel),
     )
+    # No terminal spinner: Faust's leaves the root logger at DEBUG for it, so every
+    # library's debug call (aiokafka's, per message sent) builds a record for nothing.
+    worker.spinner = None
     worker.execute_from_commandline()
     return 0
 

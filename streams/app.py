@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -51,10 +52,14 @@ from streams.deadlines import DeadlineBook
 from streams.health import WorkerHealth, WorkerWebServer, worker_web_app
 from streams.metrics import PipelineCollector, WorkerMetrics, count_redis_round_trips
 from streams.pipeline import Output, Pipeline, RawRecord
-from streams.transport import RticApp
+from streams.produce import OutputSender
+from streams.transport import FetchedBatch, RticApp
 from streams.verifications import add_verification_agent
 
 log = logging.getLogger(__name__)
+# Events an input agent's channel holds: fetched batches (up to ``batch_max`` messages
+# each) where the agent takes them whole, else single messages.
+BATCHES_BUFFERED = 8
 
 
 def build_pipeline(
@@ -112,7 +117,7 @@ class Worker:
     """What the agents of one app share: the pipeline (built on first use), the
     deadline book over the app's tables, sending, metrics and health."""
 
-    def __init__(self, settings: Settings, app: faust.App, pipeline: Pipeline | None) -> None:
+    def __init__(self, settings: Settings, app: RticApp, pipeline: Pipeline | None) -> None:
         self.settings = settings
         self.app = app
         self.topics = Topics.with_prefix(settings.topic_prefix)
@@ -122,6 +127,7 @@ class Worker:
             PipelineCollector(lambda: self._pipeline.stats if self._pipeline else None)
         )
         self._pipeline = pipeline
+        self.sender = OutputSender(app)
         self._book: DeadlineBook | None = None
         # Time-based rules keep their state in tables (changelog topics), by the key of
         # their topic.
@@ -154,28 +160,37 @@ class Worker:
         return self._book
 
     async def send(self, out: Output) -> None:
-        """Deliver a batch's output and wait for the broker's acknowledgements."""
-        futures = [
-            await self.app.producer.send(topic, key, value, None, None, None)
-            for topic, key, value in out.messages
-        ]
-        if futures:
-            await asyncio.gather(*futures)
+        """Deliver a batch's output and wait for the broker's acknowledgements
+        (``streams/produce.py``: a producer batch per partition, one wait)."""
+        await self.sender.send(out.messages)
         self.metrics.sent(out.messages, self.topics.dead_letter)
 
-    async def run_batch(self, events: Sequence[Any]) -> None:
-        """One batch from one input topic through the pipeline, and its output out."""
+    async def run_events(self, events: Sequence[Any]) -> None:
+        """What an input agent took: single messages (Faust's events) or fetched batches
+        whole (``FetchedBatch``), through the pipeline in batches of at most
+        ``batch_max``; a fetched batch's messages are acknowledged once their output
+        is delivered (the stream acknowledges single events itself)."""
+        consumer = self.app.consumer
+        messages: list[Any] = []
+        fetched: list[FetchedBatch] = []
+        for e in events:
+            value = e.value
+            if isinstance(value, FetchedBatch):
+                value.track(consumer)
+                fetched.append(value)
+                messages.extend(value.messages)
+            else:
+                messages.append(e.message)
+        size = self.settings.batch_max
+        for i in range(0, len(messages), size):
+            await self.run_batch(messages[i : i + size])
+        for batch in fetched:
+            batch.ack(consumer)
+
+    async def run_batch(self, messages: Sequence[Any]) -> None:
+        """Messages of one input topic through the pipeline, and their output out."""
         started = time.perf_counter()
-        records = [
-            RawRecord(
-                e.message.topic,
-                e.message.partition,
-                e.message.offset,
-                e.message.key,
-                e.message.value,
-            )
-            for e in events
-        ]
+        records = [RawRecord(m.topic, m.partition, m.offset, m.key, m.value) for m in messages]
         topic = records[0].topic
         self.metrics.events_in.labels(topic).inc(len(records))
         out = await self._process(records)
@@ -229,26 +244,43 @@ class Worker:
         )
 
 
-def _add_input_agents(worker: Worker) -> None:
-    """One agent per input topic, each taking batches through the pipeline."""
+def _add_input_agents(worker: Worker) -> dict[str, Any]:
+    """One agent per input topic, each taking batches through the pipeline: fetched
+    batches whole where it is the topic's only reader (``streams/transport.py``),
+    else Faust's events in ``take_events`` batches. The agents' topics, by name."""
     settings = worker.settings
 
     def make_agent(topic_name: str) -> None:
         topic = worker.app.topic(topic_name, value_type=bytes, key_type=bytes)
+        topics[topic_name] = topic
 
         async def agent(stream: Any) -> None:
-            async for events in stream.take_events(
-                settings.batch_max, within=settings.batch_within
-            ):
-                await worker.run_batch(events)
+            if topic_name in worker.app.batch_topics:
+                async for event in stream.events():
+                    await worker.run_events([event])
+            else:
+                async for events in stream.take_events(
+                    settings.batch_max, within=settings.batch_within
+                ):
+                    await worker.run_events(events)
 
         agent.__name__ = agent.__qualname__ = "agent_" + topic_name.replace(".", "_").replace(
             "-", "_"
         )
         worker.app.agent(topic, name=agent.__name__)(agent)
 
+    topics: dict[str, Any] = {}
     for name in worker.topics.inputs():
         make_agent(name)
+    return topics
+
+
+def _batch_topics(app: faust.App, inputs: Sequence[str]) -> list[str]:
+    """The input topics no other agent reads: their agent takes fetched batches whole."""
+    readers: Counter[str] = Counter()
+    for agent in app.agents.values():
+        readers.update(getattr(agent.channel, "topics", ()))
+    return [name for name in inputs if readers[name] == 1]
 
 
 def _add_deadline_agents(worker: Worker) -> None:
@@ -315,9 +347,13 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> faust.Ap
     worker = Worker(settings, app, pipeline)
     app.rtic_pipeline = worker.pipeline  # type: ignore[attr-defined]
     app.rtic_worker = worker  # type: ignore[attr-defined]
-    _add_input_agents(worker)
+    inputs = _add_input_agents(worker)
     _add_deadline_agents(worker)
     add_verification_agent(worker)  # plate checks answered (rtic.verifications.v1)
+    batch_topics = _batch_topics(app, worker.topics.inputs())
+    for name in batch_topics:
+        inputs[name].maxsize = BATCHES_BUFFERED  # fetched batches waiting, not messages
+    app.set_batch_topics(batch_topics, settings.batch_max)
     app.web_server(
         WorkerWebServer(
             worker_web_app(worker.metrics.registry, worker.health),

@@ -1,22 +1,73 @@
-"""Faust's aiokafka transport with a short fetch wait.
+"""Faust's aiokafka transport, tuned: a short fetch wait, and fetched batches
+handed to batch agents whole.
 
-faust-streaming 0.15 creates its consumer with ``fetch_max_wait_ms=1500``
-hard-coded. Apache Kafka answers a fetch as soon as there is data, but Tansu
-0.6 holds the fetch for the whole wait: measured here with aiokafka alone,
-a read paced every 100 ms waits p50 378 ms / p95 690 ms with 1,500 ms, and
-3 ms / 8 ms with 10 ms. So the engine's app uses this transport, whose
-consumer waits at most ``FETCH_MAX_WAIT_MS``; on an idle topic that costs
-one small fetch request per wait, which is negligible.
+**Fetch wait.** faust-streaming 0.15 creates its consumer with
+``fetch_max_wait_ms=1500`` hard-coded. Apache Kafka answers a fetch as soon as
+there is data, but Tansu 0.6 holds the fetch for the whole wait: measured here
+with aiokafka alone, a read paced every 100 ms waits p50 378 ms / p95 690 ms
+with 1,500 ms, and 3 ms / 8 ms with 10 ms. So the engine's app uses this
+transport, whose consumer waits at most ``FETCH_MAX_WAIT_MS``; on an idle topic
+that costs one small fetch request per wait, which is negligible.
+
+**Fetched batches whole.** Faust delivers every message on its own: two tasks
+per message (``Service.wait_first``), the conductor's decode and queue put,
+then the stream's event bookkeeping; profiled under a backlog of one plate
+read per message that machinery took more of the worker's time than the
+engine's own work (docs/benchmarks.md, "Single reads at batch speed"). A topic
+named in ``RticApp.batch_topics`` whose only subscriber is one agent gets,
+instead, one event per partition per fetch (at most ``batch_max`` messages):
+its value is a ``FetchedBatch`` of the Kafka messages, its message the last
+of them. The agent (``streams/app.py``) processes the batch, sends its output,
+then acknowledges every message of it (``FetchedBatch.ack``): offsets are
+committed after processing, as before (at-least-once). Every other topic (and
+a batch topic another agent also reads) keeps Faust's per-message delivery.
+Flow control is Faust's: delivery waits while the flow is suspended
+(rebalancing) or the producer's buffer is full, and the agent's channel holds
+at most ``maxsize`` batches (``streams/app.py`` sets it), so a backlog is not
+read into memory faster than it is processed.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+from collections.abc import Iterable
+from typing import Any, cast
 
 import faust
+from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP, Message
 
 FETCH_MAX_WAIT_MS = 20
+
+
+class FetchedBatch:
+    """The messages of one partition from one fetch, for one batch agent."""
+
+    __slots__ = ("messages",)
+
+    def __init__(self, messages: list[Message]) -> None:
+        self.messages = messages
+
+    def __len__(self) -> int:
+        return len(self.messages)
+
+    def __repr__(self) -> str:
+        first, last = self.messages[0], self.messages[-1]
+        return f"<FetchedBatch {first.topic}[{first.partition}]@{first.offset}..{last.offset}>"
+
+    def track(self, consumer: Any) -> None:
+        """Count the messages as taken and not yet acknowledged (what a stream does
+        for each event it takes): a rebalance or a stop waits for them."""
+        for m in self.messages:
+            if not m.tracked:
+                m.tracked = True
+                consumer.track_message(m)
+
+    def ack(self, consumer: Any) -> None:
+        """Every message processed: their offsets may be committed."""
+        for m in self.messages:
+            consumer.ack(m)
 
 
 class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
@@ -30,15 +81,139 @@ class _Consumer(faust_aiokafka.Consumer):
     def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
+    def _batch_channel(self, tp: TP, batch_topics: frozenset[str]) -> Any | None:
+        """The channel of the one agent reading this batch topic, or None."""
+        if tp.topic not in batch_topics:
+            return None
+        channels = self.app.topics._tp_index.get(tp)  # type: ignore[attr-defined]
+        if not channels or len(channels) != 1:
+            return None
+        return next(iter(channels))
+
+    async def _deliver_batch(self, channel: Any, messages: list[Message], size: int) -> None:
+        """A partition's messages from one fetch into its agent's channel, as events of
+        at most ``size`` messages (the conductor's flow control, per batch)."""
+        app = self.app
+        acquire_flow_control = app.flow_control.acquire
+        wait_until_producer_ebb = app.producer.buffer.wait_until_ebb
+        for i in range(0, len(messages), size):
+            chunk = messages[i : i + size]
+            await acquire_flow_control()
+            await wait_until_producer_ebb()
+            carrier = chunk[-1]
+            carrier.incref(1)  # the stream acknowledges the carrier when it moves on
+            await channel.queue.put(
+                channel._create_event(None, FetchedBatch(chunk), None, message=carrier)
+            )
+
+    async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover
+        """Faust's ``Consumer._drain_messages`` (0.15.3), with a partition's messages
+        of a batch topic handed over whole after each fetch."""
+        callback = self.callback
+        getmany = self.getmany
+        consumer_should_stop = cast(Any, self)._stopped.is_set
+        fetcher_should_stop = fetcher._stopped.is_set
+        get_read_offset = self._read_offset.__getitem__
+        set_read_offset = self._read_offset.__setitem__
+        set_flag = self.diag.set_flag
+        unset_flag = self.diag.unset_flag
+        commit_every = self._commit_every
+        acks_enabled_for = self.app.topics.acks_enabled_for
+        batch_topics: frozenset[str] = getattr(self.app, "batch_topics", frozenset())
+        batch_size: int = getattr(self.app, "batch_size", 500)
+        batch_channel = self._batch_channel
+        yield_every = 100
+        num_since_yield = 0
+        sleep = asyncio.sleep
+
+        try:
+            while not (consumer_should_stop() or fetcher_should_stop()):
+                set_flag(CONSUMER_FETCHING)
+                ait = getmany(timeout=1.0)
+                # Sleeping because sometimes getmany is called in a loop
+                # never releasing to the event loop
+                await self.sleep(0)
+                if not self.should_stop:
+                    runs: dict[TP, tuple[Any, list[Message]]] = {}
+                    channels: dict[TP, Any] = {}
+                    async for tp, message in ait:
+                        offset = message.offset
+                        r_offset = get_read_offset(tp)
+                        if r_offset is None or offset >= r_offset:
+                            gap = offset - (r_offset or 0)
+                            # We have a gap in income messages
+                            if gap > 1 and r_offset and acks_enabled_for(message.topic):
+                                await self._add_gap(tp, r_offset + 1, offset)
+                            if commit_every is not None and self._n_acked >= commit_every:
+                                self._n_acked = 0
+                                await self.commit()
+                            if tp not in channels:
+                                channels[tp] = batch_channel(tp, batch_topics)
+                            channel = channels[tp]
+                            if channel is not None:
+                                run = runs.get(tp)
+                                if run is None:
+                                    run = runs[tp] = (channel, [])
+                                run[1].append(message)
+                                set_read_offset(tp, offset)
+                                continue
+                            num_since_yield += 1
+                            if num_since_yield > yield_every:
+                                await sleep(0)
+                                num_since_yield = 0
+                            await self.wait_first(callback(message), self.suspend_flow.wait())
+                            set_read_offset(tp, offset)
+                        else:
+                            self.log.dev(
+                                "DROPPED MESSAGE ROFF %r: k=%r v=%r",
+                                offset,
+                                message.key,
+                                message.value,
+                            )
+                    for channel, messages in runs.values():
+                        await self.wait_first(
+                            self._deliver_batch(channel, messages, batch_size),
+                            self.suspend_flow.wait(),
+                        )
+                    unset_flag(CONSUMER_FETCHING)
+
+        except self.consumer_stopped_errors:
+            if self.transport.app.should_stop:
+                self.log.info("Broker stopped consumer, shutting down...")
+                return
+            raise
+        except asyncio.CancelledError:
+            if self.transport.app.should_stop:
+                self.log.info("Consumer shutting down for user cancel.")
+                return
+            raise
+        except Exception as exc:
+            self.log.exception("Drain messages raised: %r", exc)
+            raise
+        finally:
+            unset_flag(CONSUMER_FETCHING)
+
 
 class TunedTransport(faust_aiokafka.Transport):
-    """The aiokafka transport with a consumer that fetches with a short wait."""
+    """The aiokafka transport with the consumer above."""
 
     Consumer = _Consumer
 
 
 class RticApp(faust.App):
-    """A Faust app whose Kafka consumer uses ``TunedTransport``."""
+    """A Faust app whose Kafka consumer uses ``TunedTransport``.
+
+    ``batch_topics`` names the topics whose messages go to their (one) agent as
+    ``FetchedBatch`` events of at most ``batch_size`` messages; set them before
+    the app starts (``set_batch_topics``).
+    """
+
+    batch_topics: frozenset[str] = frozenset()
+    batch_size: int = 500
+
+    def set_batch_topics(self, topics: Iterable[str], size: int) -> None:
+        self.batch_topics = frozenset(topics)
+        self.batch_size = size
 
     def _new_transport(self) -> Any:
         return TunedTransport(self.conf.broker_consumer, self)
