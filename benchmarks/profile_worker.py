@@ -27,6 +27,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import httpx
 from aiokafka import AIOKafkaConsumer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,6 +73,18 @@ def top(collapsed: Path, n: int = 25) -> str:
     return "\n".join(out)
 
 
+def batch_sizes(port: int) -> str:
+    """Messages per pipeline batch, from the worker's own metrics."""
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    events = batches_n = 0.0
+    for line in text.splitlines():
+        if line.startswith("rtic_worker_events_in_total{") and "anpr" in line:
+            events += float(line.rsplit(" ", 1)[1])
+        if line.startswith("rtic_worker_batch_seconds_count{") and "anpr" in line:
+            batches_n += float(line.rsplit(" ", 1)[1])
+    return f"{events:,.0f} messages in {batches_n:,.0f} pipeline batches ({events / max(batches_n, 1):,.1f} a batch)"
+
+
 async def run(args: argparse.Namespace) -> None:
     spy = py_spy()
     base = Settings()
@@ -87,6 +100,7 @@ async def run(args: argparse.Namespace) -> None:
     worker: subprocess.Popen[bytes] | None = None
     spy_proc: subprocess.Popen[bytes] | None = None
     log = open(Path(tempfile.gettempdir()) / "rtic-profile-worker.log", "wb")
+    web_port = free_port()
     try:
         await ensure_topics(settings.kafka_url, topics.all())
         values = batches(make_reads(args.reads), args.batch)
@@ -110,6 +124,7 @@ async def run(args: argparse.Namespace) -> None:
             "RTIC_REDIS_URL": settings.redis_url,
             "RTIC_TOPIC_PREFIX": prefix,
             "RTIC_APP_ID": prefix + "profile",
+            "RTIC_WORKER_WEB_PORT": str(web_port),
         }
         worker = subprocess.Popen(
             [sys.executable, "-m", "cli.main", "worker"],
@@ -147,6 +162,7 @@ async def run(args: argparse.Namespace) -> None:
                 seen += n
                 last = time.perf_counter()
         await consumer.stop()
+        print(batch_sizes(web_port))
         reads = args.reads
         print(
             f"{seen}/{len(values)} messages; {reads:,} reads at about "

@@ -51,7 +51,7 @@ from rules.catalogue import default_rules
 from streams.deadlines import DeadlineBook
 from streams.health import WorkerHealth, WorkerWebServer, worker_web_app
 from streams.metrics import PipelineCollector, WorkerMetrics, count_redis_round_trips
-from streams.pipeline import Output, Pipeline, RawRecord
+from streams.pipeline import Output, Pipeline, RawRecord, Record
 from streams.produce import OutputSender
 from streams.transport import FetchedBatch, RticApp
 from streams.verifications import add_verification_agent
@@ -190,14 +190,14 @@ class Worker:
     async def run_batch(self, messages: Sequence[Any]) -> None:
         """Messages of one input topic through the pipeline, and their output out."""
         started = time.perf_counter()
-        records = [RawRecord(m.topic, m.partition, m.offset, m.key, m.value) for m in messages]
+        records: Sequence[Record] = messages  # Faust's messages have what the pipeline reads
         topic = records[0].topic
         self.metrics.events_in.labels(topic).inc(len(records))
         out = await self._process(records)
         await self.send(out)
         self.metrics.batch_seconds.labels(topic).observe(time.perf_counter() - started)
 
-    async def _process(self, records: list[RawRecord]) -> Output:
+    async def _process(self, records: Sequence[Record]) -> Output:
         pipe = self.pipeline()
         delay = 0.2
         while True:
@@ -336,7 +336,7 @@ def _add_deadline_agents(worker: Worker) -> None:
             )
 
 
-def create_app(settings: Settings, pipeline: Pipeline | None = None) -> faust.App:
+def create_app(settings: Settings, pipeline: Pipeline | None = None) -> RticApp:
     """The Faust app for these settings (the worker runs it).
 
     ``app.rtic_pipeline()`` builds (once) and returns the pipeline, so a caller can

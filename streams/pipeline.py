@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from pydantic import BaseModel
 
@@ -67,6 +67,22 @@ from rules.snooze import SnoozeIndex, split_snoozed
 log = logging.getLogger(__name__)
 LAYER_CHECK_S = 1.0  # how stale a worker's geofences and operator places may be
 PLACE_LAYERS = ("geofence", "place")  # live layers of the reference store
+
+
+class Record(Protocol):
+    """What the pipeline reads of a message: a ``RawRecord``, or Faust's own
+    ``Message`` as the worker's agents pass it (no copy per message)."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
 
 
 @dataclass(frozen=True)
@@ -123,7 +139,7 @@ class _Item:
 
 @dataclass
 class _Message:
-    record: RawRecord
+    record: Record
     data: dict[str, Any]
     model: BaseModel
     items: list[_Item]
@@ -164,7 +180,7 @@ class Pipeline:
         self.kind_by_topic = {topic: EventKind(kind) for kind, topic in topics.by_kind().items()}
 
     def dead_letter(
-        self, record: RawRecord, reason: str, now: datetime
+        self, record: Record, reason: str, now: datetime
     ) -> tuple[str, bytes | None, bytes]:
         """The dead-letter message for a record that could not be used."""
         self.stats.dead_letters[record.topic] += 1
@@ -182,7 +198,7 @@ class Pipeline:
         )
         return self.topics.dead_letter, _key(record.topic), dumps(letter)
 
-    async def process(self, records: Sequence[RawRecord]) -> Output:
+    async def process(self, records: Sequence[Record]) -> Output:
         """Process one batch of records from one input topic."""
         out = Output()
         if not records:
@@ -212,7 +228,7 @@ class Pipeline:
     # ---- decode and validate ------------------------------------------------------------
 
     def _decode(
-        self, kind: EventKind, records: Sequence[RawRecord], out: Output, now: datetime
+        self, kind: EventKind, records: Sequence[Record], out: Output, now: datetime
     ) -> list[_Message]:
         """The records as validated messages; the others become dead letters in ``out``."""
         messages: list[_Message] = []
@@ -234,7 +250,7 @@ class Pipeline:
         return messages
 
     def _read_batch(
-        self, rec: RawRecord, data: dict[str, Any], out: Output, now: datetime
+        self, rec: Record, data: dict[str, Any], out: Output, now: datetime
     ) -> tuple[dict[str, Any], BaseModel] | None:
         """A camera batch's valid reads (None if there are none). One dead letter for the
         message names the reads left out; the others go on, and the enriched batch
