@@ -187,15 +187,64 @@ class Worker:
         for batch in fetched:
             batch.ack(consumer)
 
+    async def run_fetched(self, stream: Any) -> None:
+        """An input agent's loop over fetched batches (``FetchedBatch`` events): each
+        batch goes through the pipeline while the output of the one before is still
+        on its way to the broker (one delivery in flight, in order). A batch's
+        messages, and its event, are acknowledged once its output is delivered, so
+        its offsets are committed after that (at-least-once)."""
+        stream.enable_acks = False  # acknowledged by _deliver, after the output is out
+        consumer = self.app.consumer
+        size = self.settings.batch_max
+        delivering: asyncio.Task[None] | None = None
+        try:
+            async for event in stream.events():
+                value = event.value
+                fetched = value if isinstance(value, FetchedBatch) else None
+                if fetched is not None:
+                    fetched.track(consumer)
+                messages = fetched.messages if fetched is not None else [event.message]
+                started = time.perf_counter()
+                outs = [
+                    await self._prepare(messages[i : i + size])
+                    for i in range(0, len(messages), size)
+                ]
+                if delivering is not None:
+                    await delivering  # its error, if any, stops this agent as before
+                delivering = asyncio.create_task(
+                    self._deliver(stream, event, fetched, outs, messages[0].topic, started)
+                )
+        finally:
+            if delivering is not None and not delivering.done():
+                await asyncio.wait([delivering], timeout=10)
+
+    async def _deliver(
+        self,
+        stream: Any,
+        event: Any,
+        fetched: FetchedBatch | None,
+        outs: list[Output],
+        topic: str,
+        started: float,
+    ) -> None:
+        for out in outs:
+            await self.send(out)
+        if fetched is not None:
+            fetched.ack(self.app.consumer)
+        await stream.ack(event)
+        self.metrics.batch_seconds.labels(topic).observe(time.perf_counter() - started)
+
+    async def _prepare(self, messages: Sequence[Any]) -> Output:
+        records: Sequence[Record] = messages  # Faust's messages have what the pipeline reads
+        self.metrics.events_in.labels(records[0].topic).inc(len(records))
+        return await self._process(records)
+
     async def run_batch(self, messages: Sequence[Any]) -> None:
         """Messages of one input topic through the pipeline, and their output out."""
         started = time.perf_counter()
-        records: Sequence[Record] = messages  # Faust's messages have what the pipeline reads
-        topic = records[0].topic
-        self.metrics.events_in.labels(topic).inc(len(records))
-        out = await self._process(records)
+        out = await self._prepare(messages)
         await self.send(out)
-        self.metrics.batch_seconds.labels(topic).observe(time.perf_counter() - started)
+        self.metrics.batch_seconds.labels(messages[0].topic).observe(time.perf_counter() - started)
 
     async def _process(self, records: Sequence[Record]) -> Output:
         pipe = self.pipeline()
@@ -256,8 +305,7 @@ def _add_input_agents(worker: Worker) -> dict[str, Any]:
 
         async def agent(stream: Any) -> None:
             if topic_name in worker.app.batch_topics:
-                async for event in stream.events():
-                    await worker.run_events([event])
+                await worker.run_fetched(stream)
             else:
                 async for events in stream.take_events(
                     settings.batch_max, within=settings.batch_within
