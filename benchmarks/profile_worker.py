@@ -85,6 +85,56 @@ def batch_sizes(port: int) -> str:
     return f"{events:,.0f} messages in {batches_n:,.0f} pipeline batches ({events / max(batches_n, 1):,.1f} a batch)"
 
 
+# Where the worker's main thread spends its samples, in the terms of docs/benchmarks.md
+# (the first group whose frame is on a stack takes the sample).
+GROUPS = [
+    (
+        "the engine's pipeline: decode, validate, enrich (Redis), rules, encode",
+        ["Pipeline.process"],
+    ),
+    ("debug log records built and dropped", ["Logger._log"]),
+    ("sending output (Worker.send)", ["Worker.send"]),
+    (
+        "Faust's delivery of messages: drain loop, conductor, channel, stream",
+        [
+            "Fetcher._fetcher",
+            "on_message",
+            "_passive_drainer",
+            "Stream.take_events",
+            "Event.wait",
+            "_wait.<locals>._on_completion",
+        ],
+    ),
+    (
+        "aiokafka's sender (produce requests)",
+        ["Sender._send_produce_req", "Sender._sender_routine"],
+    ),
+]
+
+
+def summary(collapsed: Path) -> str:
+    """The main thread's samples by GROUPS, and how many waited in select()."""
+    counts: Counter[str] = Counter()
+    main = idle = 0
+    for line in collapsed.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        frames = stack.split(";")
+        if not stack or "MainThread" not in frames[0]:
+            continue
+        k = int(count)
+        main += k
+        if frames[-1].startswith("EpollSelector.select"):
+            idle += k
+            continue
+        name = next((g for g, keys in GROUPS if any(x in stack for x in keys)), "other")
+        counts[name] += k
+    main = max(main, 1)
+    lines = [f"main thread: {main} samples, {100 * idle / main:.1f}% waiting in select()"]
+    lines += [f"{100 * counts[g] / main:5.1f}%  {g}" for g, _ in GROUPS]
+    lines.append(f"{100 * counts['other'] / main:5.1f}%  other (event loop, metrics, acks)")
+    return "\n".join(lines)
+
+
 async def run(args: argparse.Namespace) -> None:
     spy = py_spy() if args.profile else ""
     base = Settings()
@@ -189,6 +239,7 @@ async def run(args: argparse.Namespace) -> None:
     collapsed = Path(f"{args.out}.txt")
     if args.profile and collapsed.exists():
         print(top(collapsed, args.top))
+        print(summary(collapsed))
         print(f"collapsed stacks in {collapsed} (flamegraph.pl or speedscope read them)")
 
 
