@@ -164,7 +164,10 @@ def priorities(
             for v, w in near_of.get(u, []):
                 for j in by_unit.get(v, []):
                     found.append((model.theta_near * w * float(g[j]), j, "nearby_area"))
-        found.sort(key=lambda item: (-item[0], used[item[1]].event_id))
+        # Largest part first; of equal parts, the most recent (then by id, for a stable list).
+        found.sort(
+            key=lambda item: (-item[0], -used[item[1]].at.timestamp(), used[item[1]].event_id)
+        )
         return [
             PriorityReasonV1(
                 event_id=used[j].event_id,
