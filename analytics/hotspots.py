@@ -62,6 +62,7 @@ from analytics.opendata import (
 EARTH_RADIUS_M = 6_371_008.8
 BETA_GRID = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 MU_FLOOR = 1e-9
+PROFILE_ITERATIONS = 80  # EM steps at each beta of the profile
 
 
 # ---- space ---------------------------------------------------------------------------
@@ -304,7 +305,7 @@ def fit(
 
     ``beta`` (how fast an event's effect fades) is weakly identified by EM's own step
     over a few periods, so it is profiled instead: EM at each ``beta`` of ``BETA_GRID``
-    (a short run), and the one with the highest likelihood run to convergence."""
+    (a short run, each from the last one's answer), and the best run to convergence."""
     n = np.asarray(counts, dtype=float)
     if n.ndim != 2 or n.shape[0] != nb.size:
         raise ValueError("counts must be units x periods, the units of the neighbours")
@@ -314,13 +315,24 @@ def fit(
         return _em(n, nb, 0.5 if beta is None else beta, kappa, max_iterations, tolerance)
     if beta is not None:
         return _em(n, nb, beta, kappa, max_iterations, tolerance)
-    trials = [_em(n, nb, float(b), kappa, 200, tolerance) for b in BETA_GRID]
+    trials: list[Fit] = []
+    for b in BETA_GRID:  # each started from the last: neighbouring betas fit alike
+        last = trials[-1] if trials else None
+        start = (last.mu, last.theta_repeat, last.theta_near) if last else None
+        trials.append(_em(n, nb, float(b), kappa, PROFILE_ITERATIONS, tolerance, start))
     # Each event brings fewer than one more on average (a stationary process); a fit at
     # or past 1 is a trend the few periods cannot tell from a cascade: not taken.
     stable = [t for t in trials if t.theta_repeat + t.theta_near < 1.0] or trials
     best = max(stable, key=lambda t: t.log_likelihood)
-    start = (best.mu, best.theta_repeat, best.theta_near)
-    return _em(n, nb, best.beta, kappa, max_iterations, tolerance, start)
+    return _em(
+        n,
+        nb,
+        best.beta,
+        kappa,
+        max_iterations,
+        tolerance,
+        (best.mu, best.theta_repeat, best.theta_near),
+    )
 
 
 @dataclass(frozen=True)
