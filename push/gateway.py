@@ -53,6 +53,7 @@ from push.fanout import Clock, Fanout, Kind
 from push.kafka_edge import KafkaEdge
 from push.metrics import GatewayMetrics
 from push.portal import Portal
+from push.priorities import PatrolPriorities
 from push.ratelimit import RateLimiter
 from push.revocations import RevocationCache
 from push.verify import Verifications
@@ -153,6 +154,9 @@ class Gateway:
         self.use_records(records)
         self.verify = Verifications(self.core, self.kafka)  # verify, verification frames
         self.app.state.verifications = self.verify
+        topics = Topics.with_prefix(settings.topic_prefix)  # patrol priorities: push/priorities.py
+        self.priorities = PatrolPriorities(settings, topics.priorities, self.kafka.publish, clock)
+        self.app.state.priorities = self.priorities
 
     @property
     def edge(self) -> WebEdge:
@@ -171,6 +175,7 @@ class Gateway:
     def deliver(self, kind: Kind, message: dict[str, Any]) -> None:
         """What the Kafka edge read: case updates by way of the case feed."""
         self.desk_stats.observe(kind, message)
+        self.priorities.observe(kind, message)
         if kind == "case":
             self.cases.offer(message)
             return
@@ -256,6 +261,9 @@ class Gateway:
         try:
             await self.kafka.start(self.deliver)
             tasks.append(asyncio.create_task(self._seed_desk_stats(), name="gateway-desk-stats"))
+            calls = Topics.with_prefix(self.settings.topic_prefix).calls
+            run = self.priorities.run(self.settings.kafka_url, calls)
+            tasks.append(asyncio.create_task(run, name="gateway-priorities"))
             log.info(
                 "gateway listening on http://%s:%d/",
                 self.settings.gateway_host,

@@ -222,6 +222,43 @@ class Settings(BaseSettings):
         "that origin only. None (default): the boundaries map alone, nothing fetched.",
     )
 
+    # Patrol priorities (push/priorities.py, analytics/live.py, docs/analytics.md).
+    priorities_interval_s: float = Field(
+        60.0,
+        gt=0,
+        description="How often the gateway refits the patrol priorities (when "
+        "calls came in or the period moved on) and writes them to rtic.priorities.v1.",
+    )
+    priorities_period_hours: float = Field(
+        24.0, gt=0, le=24 * 7, description="The period a priority list is for (the next 24 h)."
+    )
+    priorities_window_days: float = Field(
+        28.0, gt=0, le=90, description="The recent calls the priorities are fitted on."
+    )
+    priorities_top: int = Field(20, ge=1, le=200, description="Priorities listed.")
+    priorities_categories: list[str] = Field(
+        default_factory=lambda: [
+            "burglary",
+            "robbery",
+            "assault",
+            "theft",
+            "vehicle_crime",
+            "criminal_damage",
+        ],
+        description="Call categories the priorities model: victim-reported crime a patrol "
+        "can prevent (not domestic abuse, which happens behind doors, nor suspicion or "
+        "police-raised categories; docs/analytics.md says why).",
+    )
+    priorities_bandwidth_m: float = Field(
+        500.0, gt=0, description="How far a near-repeat effect reaches (Gaussian sd, m)."
+    )
+    priorities_kappa: float = Field(
+        2.0,
+        ge=0,
+        description="Pull of an area's usual level toward its neighbours' "
+        "(in periods' worth of events).",
+    )
+
     @field_validator("map_tile_url")
     @classmethod
     def _tile_template(cls, url: str | None) -> str | None:
