@@ -42,6 +42,7 @@ import uvicorn
 from starlette.applications import Starlette
 
 from enrichers.search import HistorySearch, RedisHistorySearch
+from enrichers.trend_store import MemoryTrendStore, RedisTrendStore
 from enrichers.verifications import RedisVerifications
 from push.audit import AuditBuffer
 from push.casefeed import CaseFeed
@@ -55,6 +56,7 @@ from push.metrics import GatewayMetrics
 from push.portal import Portal
 from push.ratelimit import RateLimiter
 from push.revocations import RevocationCache
+from push.trends import DeskTrends
 from push.verify import Verifications
 from push.web import MAX_WS_MESSAGE_BYTES, WebEdge, create_app
 from records import open_records
@@ -144,6 +146,8 @@ class Gateway:
             map_tile_url=settings.map_tile_url,
         )
         self.app.state.desk_stats = self.desk_stats
+        self.desk_trends = DeskTrends(MemoryTrendStore(), clock)  # Redis's in open_stores
+        self.app.state.desk_trends = self.desk_trends
         self.app.state.dispatch = self.dispatch
         self.app.state.rate_limiter = RateLimiter.from_settings(settings)
         self.app.state.evidence = EvidenceDesk.from_settings(settings, self.kafka.publish)
@@ -236,6 +240,14 @@ class Gateway:
             )
             self.verify.store = verifications
             opened.append(verifications)
+        if isinstance(self.desk_trends.feed.store, MemoryTrendStore):
+            trend_store = RedisTrendStore.from_url(
+                self.settings.redis_url,
+                prefix=self.settings.topic_prefix,
+                timeout=self.settings.redis_timeout,
+            )
+            self.desk_trends.use_store(trend_store)
+            opened.append(trend_store)
         if self.dispatch.incidents.area_codes is None:
             from enrichers.geo import GeoIndex  # the worker's boundaries: a second or two
 

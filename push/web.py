@@ -520,6 +520,7 @@ def routes() -> list[BaseRoute]:
     from push.dispatch import dispatch_routes
     from push.evidence import evidence_routes
     from push.portal import portal_routes
+    from push.trends import trends_routes
 
     return [
         *api_routes(),
@@ -527,6 +528,7 @@ def routes() -> list[BaseRoute]:
         *dispatch_routes(),
         *evidence_routes(),
         *portal_routes(),
+        *trends_routes(),
         Route("/", index),
         Route("/rtic", index),
         Route("/index.html", index),
