@@ -26,7 +26,7 @@ nothing came in): it is left out of a baseline rather than counted as zero.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -35,6 +35,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from analytics.anomaly import HISTORY_WEEKS, History, hour_start
 from enrichers.trend_store import TrendStore
+from rtic.clock import utc_now
 
 HOUR = timedelta(hours=1)
 WEEK = timedelta(days=7)
@@ -255,9 +256,11 @@ def _excess(row: Mapping[str, Any]) -> float:
 
 
 class TrendFeed:
-    """A ``TrendBook`` read from a ``TrendStore``: the first read takes the 29 days, each
-    later one the last ``recent_hours`` again (late events and live counts change those)
-    and, every ``full_every``, all of them (a replay may have filled older hours)."""
+    """A ``TrendBook`` read from a ``TrendStore``: the first read takes the 29 days; each
+    later one the hours written since the read before (a margin for clocks out of step)
+    and the last ``recent_hours``; every ``full_every``, all of them again."""
+
+    MARGIN = timedelta(seconds=30)
 
     def __init__(
         self,
@@ -265,28 +268,44 @@ class TrendFeed:
         *,
         recent_hours: int = 3,
         full_every: timedelta = timedelta(minutes=10),
+        wall: Callable[[], datetime] = utc_now,
     ) -> None:
         self.store = store
+        self.wall = wall  # the clock the store's writers stamp changes with
         self.book = TrendBook()
         self.recent_hours = recent_hours
         self.full_every = full_every
         self.read_at: datetime | None = None
         self._full_at: datetime | None = None
+        self._asked_at: datetime | None = None  # the wall clock of the last read
 
     async def refresh(self, now: datetime) -> TrendBook:
         """Read what may have changed (``ServiceError`` when the store does not answer:
-        the book keeps what it had)."""
+        the book keeps what it had). ``now``: the reader's clock (its 24 hours end there)."""
         last = hour_start(now)
         first = last - RETAIN
         every = [first + t * HOUR for t in range(int((last - first) / HOUR) + 1)]
-        full = self._full_at is None or abs(now - self._full_at) >= self.full_every
-        wanted = every if full else every[-self.recent_hours :]
+        asked = self.wall()
+        full = (
+            self._full_at is None
+            or self._asked_at is None
+            or abs(asked - self._full_at) >= self.full_every
+        )
+        if full:
+            wanted = every
+        else:
+            assert self._asked_at is not None
+            changed = set(await self.store.changed_since(self._asked_at - self.MARGIN))
+            wanted = [h for h in every if h in changed] + [
+                h for h in every[-self.recent_hours :] if h not in changed
+            ]
         found = await self.store.read(wanted)
         for hour in wanted:
             self.book.hours.pop(hour, None)
             self.book.put_raw(found.get(hour, []))
         self.book.forget_before(first)
         if full:
-            self._full_at = now
+            self._full_at = asked
+        self._asked_at = asked
         self.read_at = now
         return self.book

@@ -25,6 +25,7 @@ key                            type    holds
 ``rtic:verification:{alert}:{v}`` string the first decision on a plate check (alert id, version): its verification id; expires 30 days
 ``rtic:anpr-checks``           hash    ``verified:{camera}`` / ``not_a_match:{camera}`` -> decisions counted per camera
 ``rtic:trends:{hour}``         hash    input partition -> JSON snapshot of its counts in that hour (``YYYYMMDDTHH`` UTC); expires 30 days after the hour
+``rtic:trends-changed``        zset    hour (``YYYYMMDDTHH``) -> when its snapshot was last written (epoch s); 30 days kept
 =============================  ======  ==================================================
 
 Hotlists and markers are one hash each, so a whole batch of look-ups is a
@@ -121,3 +122,7 @@ class Keys:
 
     def trends(self, hour_tag: str) -> str:
         return f"{self.base}trends:{hour_tag}"
+
+    @property
+    def trends_changed(self) -> str:
+        return f"{self.base}trends-changed"

@@ -10,7 +10,9 @@ hour) of the last 29 days. A compacted topic would keep exactly that, but the
 embedded broker (Tansu, in memory) does not compact, so a reader starting from the
 topic's beginning would read every snapshot ever sent. One hash per hour
 (``Keys.trends``: field = partition) holds the latest, and expires 30 days after its
-hour, so memory stays bounded (about 700 hashes).
+hour, so memory stays bounded (about 700 hashes). A sorted set (``Keys.trends_changed``)
+says when each hour was last written, so a reader asks only for the hours written
+since its last read (a replay of last month shows at once, not at the next full read).
 
 ``MemoryTrendStore`` is the same for unit tests.
 """
@@ -45,6 +47,10 @@ class TrendStore(Protocol):
         """The snapshots of each hour asked for (hours with none are left out)."""
         ...
 
+    async def changed_since(self, at: datetime) -> list[datetime]:
+        """The hours written at or after ``at`` (the writer's clock)."""
+        ...
+
 
 class RedisTrendStore:
     """Snapshots in Redis: a hash per hour, a field per partition."""
@@ -61,12 +67,30 @@ class RedisTrendStore:
     async def put(self, snapshots: Sequence[tuple[datetime, int, bytes]]) -> None:
         if not snapshots:
             return
+        now = datetime.now(UTC)
         pipe = self.redis.pipeline(transaction=False)
         for hour, partition, value in snapshots:
             key = self.keys.trends(hour_tag(hour))
             pipe.hset(key, str(partition), value)
             pipe.expireat(key, int((hour + KEEP).timestamp()))
+        changed = self.keys.trends_changed
+        pipe.zadd(changed, {hour_tag(h): now.timestamp() for h, _, _ in snapshots})
+        pipe.zremrangebyscore(changed, "-inf", (now - KEEP).timestamp())
+        pipe.expire(changed, int(KEEP.total_seconds()))
         await self._run(pipe)
+
+    async def changed_since(self, at: datetime) -> list[datetime]:
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zrangebyscore(self.keys.trends_changed, at.timestamp(), "+inf")
+        (tags,) = await self._run(pipe)
+        out = []
+        for tag in tags:
+            text = tag.decode() if isinstance(tag, bytes) else str(tag)
+            try:
+                out.append(datetime.strptime(text, "%Y%m%dT%H").replace(tzinfo=UTC))
+            except ValueError:
+                continue
+        return out
 
     async def read(self, hours: Sequence[datetime]) -> dict[datetime, list[bytes]]:
         if not hours:
@@ -94,10 +118,15 @@ class MemoryTrendStore:
 
     def __init__(self) -> None:
         self.hours: dict[datetime, dict[int, bytes]] = {}
+        self.written: dict[datetime, datetime] = {}
 
     async def put(self, snapshots: Sequence[tuple[datetime, int, bytes]]) -> None:
         for hour, partition, value in snapshots:
             self.hours.setdefault(hour, {})[partition] = value
+            self.written[hour] = datetime.now(UTC)
 
     async def read(self, hours: Sequence[datetime]) -> dict[datetime, list[bytes]]:
         return {h: list(self.hours[h].values()) for h in hours if self.hours.get(h)}
+
+    async def changed_since(self, at: datetime) -> list[datetime]:
+        return [h for h, w in self.written.items() if w >= at]

@@ -123,8 +123,7 @@ class TrendCounter:
             "trend-counts",
             default=float,
             partitions=settings.topic_partitions,
-            key_serializer="json",
-            value_serializer="json",
+            # No key or value type: Faust serialises both as JSON.
             help="Hourly counts by series, key and input partition (29 days).",
         )
         tumbling: Any = self.table.tumbling(WINDOW_S, expires=RETAIN)

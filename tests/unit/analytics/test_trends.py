@@ -3,6 +3,7 @@ panel (last 24 hours against the same hours of earlier weeks) and the feed from 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -110,23 +111,45 @@ def test_the_panel_sets_the_last_24_hours_against_the_same_hours_of_earlier_week
         book.panel(NOW, "lsoa")
 
 
-async def test_the_feed_reads_everything_once_then_the_recent_hours() -> None:
-    store = MemoryTrendStore()
+class Recording(MemoryTrendStore):
+    """A memory store that remembers which hours each read asked for."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked: list[list[datetime]] = []
+
+    async def read(self, hours: Sequence[datetime]) -> dict[datetime, list[bytes]]:
+        self.asked.append(list(hours))
+        return await super().read(hours)
+
+
+async def test_the_feed_reads_everything_once_then_what_changed_and_the_recent_hours() -> None:
+    store = Recording()
+    wall = [NOW]
     old = HOUR - timedelta(days=3)
     await store.put([(old, 0, snap(old, 0, calls__total={"all": 1.0}).model_dump_json().encode())])
-    feed = TrendFeed(store, recent_hours=3, full_every=timedelta(minutes=10))
+    store.written[old] = NOW - timedelta(hours=1)
+    feed = TrendFeed(store, recent_hours=3, full_every=timedelta(minutes=10), wall=lambda: wall[0])
     book = await feed.refresh(NOW)
-    assert book.counts(old, "calls.total") == {"all": 1.0}
-    # Changes: an old hour (read again only on the next full read) and the current hour.
+    assert book.counts(old, "calls.total") == {"all": 1.0} and len(store.asked[-1]) == 29 * 24 + 1
+    wall[0] = NOW + timedelta(minutes=1)
+    book = await feed.refresh(wall[0])
+    assert store.asked[-1] == [HOUR - timedelta(hours=h) for h in (2, 1, 0)]  # the recent hours
+    # A replay rewrites an old hour: the next read takes it, with the recent hours.
     await store.put([(old, 0, snap(old, 0, calls__total={"all": 5.0}).model_dump_json().encode())])
+    store.written[old] = wall[0] + timedelta(seconds=5)
     await store.put(
         [(HOUR, 1, snap(HOUR, 1, calls__total={"all": 2.0}).model_dump_json().encode())]
     )
-    book = await feed.refresh(NOW + timedelta(minutes=1))
-    assert book.counts(HOUR, "calls.total") == {"all": 2.0}
-    assert book.counts(old, "calls.total") == {"all": 1.0}
-    book = await feed.refresh(NOW + timedelta(minutes=11))
+    store.written[HOUR] = wall[0] + timedelta(seconds=5)
+    wall[0] = NOW + timedelta(minutes=2)
+    book = await feed.refresh(wall[0])
+    assert sorted(store.asked[-1]) == [old, *(HOUR - timedelta(hours=h) for h in (2, 1, 0))]
     assert book.counts(old, "calls.total") == {"all": 5.0}
-    # Thirty days on, the old hour is forgotten.
+    assert book.counts(HOUR, "calls.total") == {"all": 2.0}
+    # Ten minutes on, a full read again; thirty days on, the old hour is forgotten.
+    wall[0] = NOW + timedelta(minutes=13)
+    await feed.refresh(wall[0])
+    assert len(store.asked[-1]) == 29 * 24 + 1
     book = await feed.refresh(NOW + timedelta(days=30))
-    assert book.since() is None or book.since() > old
+    assert old not in book.hours
