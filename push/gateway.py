@@ -41,6 +41,7 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 
+from analytics.anomaly import RULE_ID as ANOMALY_RULE
 from enrichers.search import HistorySearch, RedisHistorySearch
 from enrichers.trend_store import MemoryTrendStore, RedisTrendStore
 from enrichers.verifications import RedisVerifications
@@ -105,8 +106,8 @@ class Gateway:
         where = f"gateway@{settings.gateway_host}:{settings.gateway_port}"
         self.audit = AuditBuffer(self.metrics, origin=where)
         self.kafka = KafkaEdge(settings, self.metrics, self.audit)
-        # The rules a snooze may name: those of the catalogue.
-        rule_ids = frozenset(r.spec.rule_id for r in default_rules(settings))
+        # The rules a snooze may name: those of the catalogue, and unusual demand.
+        rule_ids = frozenset(r.spec.rule_id for r in default_rules(settings)) | {ANOMALY_RULE}
         self.core = Fanout(
             sink=self.kafka,
             queue_size=settings.gateway_client_queue,
