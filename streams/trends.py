@@ -239,15 +239,18 @@ class TrendCounter:
             )
         self.dirty = {k for k in self.index if k[0] in partitions}
 
-    def snapshots(self, now: datetime) -> list[tuple[datetime, int, bytes]]:
-        """The snapshots of the changed (partition, hour)s of the active partitions."""
+    def take_snapshots(self, now: datetime) -> tuple[set[tuple[int, float]], list[Any]]:
+        """The changed (partition, hour)s of the active partitions, taken (what the agents
+        count from now on is marked changed again), and their snapshots, built at once:
+        nothing is awaited between reading the table and taking the marks."""
         active = self.active_partitions()
         if active != self.published_for:
             self._reindex(active)
             self.published_for = active
+        taken, self.dirty = self.dirty, set()
         oldest = time.time() - RETAIN.total_seconds() - WINDOW_S
         out = []
-        for partition, start in sorted(self.dirty):
+        for partition, start in sorted(taken):
             if partition not in active or start < oldest:
                 continue
             counts: dict[str, dict[str, float]] = {}
@@ -260,27 +263,25 @@ class TrendCounter:
             hour = datetime.fromtimestamp(start, UTC)
             snap = TrendSnapshot(hour=hour, partition=partition, counts=counts, published_at=now)
             out.append((hour, partition, snap.model_dump_json().encode()))
-        return out
+        return taken, out
 
     async def publish(self, now: datetime) -> int:
         """Write the changed snapshots; what could not be written stays changed."""
         tables: Any = self.worker.app.tables
         if self.worker.app.rebalancing or not tables.recovery.completed.is_set():
             return 0  # the tables are still being restored
-        snaps = self.snapshots(now)
+        taken, snaps = self.take_snapshots(now)
         if not snaps:
-            self.dirty.clear()
             return 0
         try:
             await self.store.put(snaps)
         except ServiceError as exc:
             log.warning("trend counts not written (kept for the next try): %s", exc)
+            self.dirty |= taken
             return 0
-        self.dirty.clear()
         self.published += len(snaps)
-        for key in [
-            k for k in self.index if k[1] < time.time() - RETAIN.total_seconds() - WINDOW_S
-        ]:
+        oldest = time.time() - RETAIN.total_seconds() - WINDOW_S
+        for key in [k for k in self.index if k[1] < oldest]:
             del self.index[key]
         return len(snaps)
 
