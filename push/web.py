@@ -522,6 +522,7 @@ def routes() -> list[BaseRoute]:
     from push.evidence import evidence_routes
     from push.portal import portal_routes
     from push.priorities import priorities_routes
+    from push.trends import trends_routes
 
     return [
         *api_routes(),
@@ -530,6 +531,7 @@ def routes() -> list[BaseRoute]:
         *evidence_routes(),
         *portal_routes(),
         *priorities_routes(),
+        *trends_routes(),
         Route("/", index),
         Route("/rtic", index),
         Route("/index.html", index),

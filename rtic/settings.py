@@ -118,6 +118,31 @@ class Settings(BaseSettings):
     timer_interval: float = Field(
         1.0, gt=0, description="Seconds between checks of time-based rules' deadlines."
     )
+    trends_publish_s: float = Field(
+        5.0,
+        gt=0,
+        description="Seconds between the worker's writes of changed hourly trend counts "
+        "(what the desk's trends panel and the anomaly check read).",
+    )
+    anomaly_check_s: float = Field(
+        30.0, gt=0, description="Seconds between checks for unusual demand (the leader worker)."
+    )
+    anomaly_alpha: float = Field(
+        1e-4,
+        gt=0,
+        lt=0.5,
+        description="Unusual demand: an area's calls in an hour whose probability under its "
+        "usual pattern (tail p-value) is at most this raise an analyst alert.",
+    )
+    anomaly_min_count: int = Field(
+        3, ge=1, description="Unusual demand: fewer calls than this in an hour never alert."
+    )
+    anomaly_min_history_hours: int = Field(
+        168,
+        ge=1,
+        description="Unusual demand: hours of counted history needed before any alert (a week "
+        "gives the weekly pattern).",
+    )
     log_format: Literal["text", "json"] = Field(
         "text",
         description="Log lines as readable text, or 'json': one JSON object a line (time in "

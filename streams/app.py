@@ -52,6 +52,7 @@ from streams.health import WorkerHealth, WorkerWebServer, worker_web_app
 from streams.metrics import PipelineCollector, WorkerMetrics, count_redis_round_trips
 from streams.pipeline import Output, Pipeline, RawRecord
 from streams.transport import RticApp
+from streams.trends import add_trend_agents
 from streams.verifications import add_verification_agent
 
 log = logging.getLogger(__name__)
@@ -318,6 +319,7 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> faust.Ap
     _add_input_agents(worker)
     _add_deadline_agents(worker)
     add_verification_agent(worker)  # plate checks answered (rtic.verifications.v1)
+    add_trend_agents(worker)  # hourly trend tables, their snapshots, anomalies (streams/trends.py)
     app.web_server(
         WorkerWebServer(
             worker_web_app(worker.metrics.registry, worker.health),
