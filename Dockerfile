@@ -7,6 +7,7 @@ COPY rtic rtic
 COPY streams streams
 COPY enrichers enrichers
 COPY rules rules
+COPY analytics analytics
 COPY push push
 COPY dashboards dashboards
 COPY simulators simulators

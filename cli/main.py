@@ -13,6 +13,7 @@ rtic replay      send recorded events; rtic record captures them
 rtic reference   load reference data (hotlists, markers, places...)
 rtic rules       check, test and list rules
 rtic data        build the shipped data extracts (outcomes for the portal's "what happens next")
+rtic analytics   patrol priorities from police open data, and their evaluation (cli/analytics.py)
 
 Every command logs through ``rtic.logs.configure_logging`` (text, or JSON
 lines with ``RTIC_LOG_FORMAT=json``).
@@ -27,6 +28,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+from cli.analytics import add_analytics_commands
 from rtic.logs import configure_logging
 from rtic.schemas import Role
 from rtic.settings import DEV_TOKEN_SECRET, get_settings
@@ -807,6 +809,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_rules_commands(sub)
     _add_records_commands(sub)
     _add_data_commands(sub)
+    add_analytics_commands(sub)
     return parser
 
 

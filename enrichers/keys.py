@@ -24,6 +24,8 @@ key                            type    holds
 ``rtic:ref-version:{kind}``    string  change counter of that layer (workers reload on change)
 ``rtic:verification:{alert}:{v}`` string the first decision on a plate check (alert id, version): its verification id; expires 30 days
 ``rtic:anpr-checks``           hash    ``verified:{camera}`` / ``not_a_match:{camera}`` -> decisions counted per camera
+``rtic:trends:{hour}``         hash    input partition -> JSON snapshot of its counts in that hour (``YYYYMMDDTHH`` UTC); expires 30 days after the hour
+``rtic:trends-changed``        zset    hour (``YYYYMMDDTHH``) -> when its snapshot was last written (epoch s); 30 days kept
 =============================  ======  ==================================================
 
 Hotlists and markers are one hash each, so a whole batch of look-ups is a
@@ -117,3 +119,10 @@ class Keys:
     @property
     def anpr_checks(self) -> str:
         return f"{self.base}anpr-checks"
+
+    def trends(self, hour_tag: str) -> str:
+        return f"{self.base}trends:{hour_tag}"
+
+    @property
+    def trends_changed(self) -> str:
+        return f"{self.base}trends-changed"

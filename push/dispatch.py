@@ -57,6 +57,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from push.audit import act_record
 from push.fanout import Client, Fanout, frame
 from push.jobs import (
     TRAVEL_BASIS,
@@ -76,6 +77,7 @@ from push.jobs import (
     workload,
 )
 from push.web import _json, error_body, require
+from rtic.casework import AuditAction, AuditObject
 from rtic.client_messages import Assign, BadClientMessage, JobUpdate, PositionPing
 from rtic.schemas import IncidentEventV1, OfficerLocationV1, Role
 from rtic.tokens import Principal
@@ -470,7 +472,32 @@ class Dispatch:
             await self.once.done(key, self.ttl_s)
         except Exception as exc:  # the claim lapses; a resend is dropped by readers
             log.warning("jobs: %s written, but not marked done: %r", key, exc)
+        self._audit(client, event)
         client.send_now(ok)
+
+    def _audit(self, client: Client, event: dict[str, Any]) -> None:
+        """Record a written job update or assignment in the audit trail (once: only the
+        write that claimed the id gets here)."""
+        assigning = "assign_id" in event
+        detail = {
+            k: event[k]
+            for k in ("update_id", "assign_id", "event", "status", "result", "alert_id")
+            if event.get(k) is not None
+        }
+        if assigning:
+            detail["officer"] = (event.get("units") or [None])[0]
+        self.core.audit.act(
+            act_record(
+                client.principal,
+                AuditAction.JOB_ASSIGN if assigning else AuditAction.JOB_UPDATE,
+                AuditObject.INCIDENT,
+                str(event["incident_id"]),
+                self.core.clock(),
+                origin=client.origin,
+                reason=event.get("assign_note") or event.get("note"),
+                detail=detail,
+            )
+        )
 
 
 # ---- HTTP ------------------------------------------------------------------------------

@@ -41,7 +41,9 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 
+from analytics.anomaly import RULE_ID as ANOMALY_RULE
 from enrichers.search import HistorySearch, RedisHistorySearch
+from enrichers.trend_store import MemoryTrendStore, RedisTrendStore
 from enrichers.verifications import RedisVerifications
 from push.audit import AuditBuffer
 from push.casefeed import CaseFeed
@@ -53,8 +55,10 @@ from push.fanout import Clock, Fanout, Kind
 from push.kafka_edge import KafkaEdge
 from push.metrics import GatewayMetrics
 from push.portal import Portal
+from push.priorities import PatrolPriorities
 from push.ratelimit import RateLimiter
 from push.revocations import RevocationCache
+from push.trends import DeskTrends
 from push.verify import Verifications
 from push.web import MAX_WS_MESSAGE_BYTES, WebEdge, create_app
 from records import open_records
@@ -103,8 +107,8 @@ class Gateway:
         where = f"gateway@{settings.gateway_host}:{settings.gateway_port}"
         self.audit = AuditBuffer(self.metrics, origin=where)
         self.kafka = KafkaEdge(settings, self.metrics, self.audit)
-        # The rules a snooze may name: those of the catalogue.
-        rule_ids = frozenset(r.spec.rule_id for r in default_rules(settings))
+        # The rules a snooze may name: those of the catalogue, and unusual demand.
+        rule_ids = frozenset(r.spec.rule_id for r in default_rules(settings)) | {ANOMALY_RULE}
         self.core = Fanout(
             sink=self.kafka,
             queue_size=settings.gateway_client_queue,
@@ -144,6 +148,8 @@ class Gateway:
             map_tile_url=settings.map_tile_url,
         )
         self.app.state.desk_stats = self.desk_stats
+        self.desk_trends = DeskTrends(MemoryTrendStore(), clock)  # Redis's in open_stores
+        self.app.state.desk_trends = self.desk_trends
         self.app.state.dispatch = self.dispatch
         self.app.state.rate_limiter = RateLimiter.from_settings(settings)
         self.app.state.evidence = EvidenceDesk.from_settings(settings, self.kafka.publish)
@@ -153,6 +159,9 @@ class Gateway:
         self.use_records(records)
         self.verify = Verifications(self.core, self.kafka)  # verify, verification frames
         self.app.state.verifications = self.verify
+        topics = Topics.with_prefix(settings.topic_prefix)  # patrol priorities: push/priorities.py
+        self.priorities = PatrolPriorities(settings, topics.priorities, self.kafka.publish, clock)
+        self.app.state.priorities = self.priorities
 
     @property
     def edge(self) -> WebEdge:
@@ -171,6 +180,7 @@ class Gateway:
     def deliver(self, kind: Kind, message: dict[str, Any]) -> None:
         """What the Kafka edge read: case updates by way of the case feed."""
         self.desk_stats.observe(kind, message)
+        self.priorities.observe(kind, message)
         if kind == "case":
             self.cases.offer(message)
             return
@@ -236,6 +246,14 @@ class Gateway:
             )
             self.verify.store = verifications
             opened.append(verifications)
+        if isinstance(self.desk_trends.feed.store, MemoryTrendStore):
+            trend_store = RedisTrendStore.from_url(
+                self.settings.redis_url,
+                prefix=self.settings.topic_prefix,
+                timeout=self.settings.redis_timeout,
+            )
+            self.desk_trends.use_store(trend_store)
+            opened.append(trend_store)
         if self.dispatch.incidents.area_codes is None:
             from enrichers.geo import GeoIndex  # the worker's boundaries: a second or two
 
@@ -256,6 +274,9 @@ class Gateway:
         try:
             await self.kafka.start(self.deliver)
             tasks.append(asyncio.create_task(self._seed_desk_stats(), name="gateway-desk-stats"))
+            calls = Topics.with_prefix(self.settings.topic_prefix).calls
+            run = self.priorities.run(self.settings.kafka_url, calls)
+            tasks.append(asyncio.create_task(run, name="gateway-priorities"))
             log.info(
                 "gateway listening on http://%s:%d/",
                 self.settings.gateway_host,

@@ -18,6 +18,7 @@ Routes (each declares who may call it, with ``require`` or ``public``):
 - ``/api/incidents``, ``/api/incidents/{incident_id}/candidates``,
   ``/api/officers/workload``: the job boards (``push/dispatch.py``).
 - ``/api/desk/stats``: the desk's charts (``push/deskstats.py``).
+- ``/api/desk/priorities``: the patrol priorities (``push/priorities.py``).
 - ``/api/cases/{case_ref}/evidence`` (upload, list), ``/api/evidence/{id}/content``,
   ``/api/portal/evidence-rules``, ``/api/portal/outcomes``: evidence from the public
   and what happens next (``push/evidence.py``, ``push/outcomes.py``).
@@ -520,6 +521,8 @@ def routes() -> list[BaseRoute]:
     from push.dispatch import dispatch_routes
     from push.evidence import evidence_routes
     from push.portal import portal_routes
+    from push.priorities import priorities_routes
+    from push.trends import trends_routes
 
     return [
         *api_routes(),
@@ -527,6 +530,8 @@ def routes() -> list[BaseRoute]:
         *dispatch_routes(),
         *evidence_routes(),
         *portal_routes(),
+        *priorities_routes(),
+        *trends_routes(),
         Route("/", index),
         Route("/rtic", index),
         Route("/index.html", index),

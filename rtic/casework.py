@@ -197,6 +197,8 @@ class AuditAction(StrEnum):
     CHAT_TO_CALL = "chat_to_call"  # ... turned it into a call (detail: call_id)
     CHAT_CLOSED = "chat_closed"
     CHAT_ESCALATED = "chat_escalated"  # nobody replied in time (actor: the gateway)
+    JOB_UPDATE = "job_update"  # an officer's update of a job (object: the incident)
+    JOB_ASSIGN = "job_assign"  # the desk gave an incident to an officer
 
 
 class AuditObject(StrEnum):
@@ -208,6 +210,7 @@ class AuditObject(StrEnum):
     PLATE = "plate"
     TOKEN = "token"
     AUDIT = "audit"
+    INCIDENT = "incident"
 
 
 class AuditV1(_Closed):

@@ -118,6 +118,31 @@ class Settings(BaseSettings):
     timer_interval: float = Field(
         1.0, gt=0, description="Seconds between checks of time-based rules' deadlines."
     )
+    trends_publish_s: float = Field(
+        5.0,
+        gt=0,
+        description="Seconds between the worker's writes of changed hourly trend counts "
+        "(what the desk's trends panel and the anomaly check read).",
+    )
+    anomaly_check_s: float = Field(
+        30.0, gt=0, description="Seconds between checks for unusual demand (the leader worker)."
+    )
+    anomaly_alpha: float = Field(
+        1e-4,
+        gt=0,
+        lt=0.5,
+        description="Unusual demand: an area's calls in an hour whose probability under its "
+        "usual pattern (tail p-value) is at most this raise an analyst alert.",
+    )
+    anomaly_min_count: int = Field(
+        3, ge=1, description="Unusual demand: fewer calls than this in an hour never alert."
+    )
+    anomaly_min_history_hours: int = Field(
+        168,
+        ge=1,
+        description="Unusual demand: hours of counted history needed before any alert (a week "
+        "gives the weekly pattern).",
+    )
     log_format: Literal["text", "json"] = Field(
         "text",
         description="Log lines as readable text, or 'json': one JSON object a line (time in "
@@ -220,6 +245,43 @@ class Settings(BaseSettings):
         "with {z}, {x} and {y} (e.g. https://tiles.example.org/{z}/{x}/{y}.png) from a "
         "tile server the force runs or licenses. The pages' CSP then allows images from "
         "that origin only. None (default): the boundaries map alone, nothing fetched.",
+    )
+
+    # Patrol priorities (push/priorities.py, analytics/live.py, docs/analytics.md).
+    priorities_interval_s: float = Field(
+        60.0,
+        gt=0,
+        description="How often the gateway refits the patrol priorities (when "
+        "calls came in or the period moved on) and writes them to rtic.priorities.v1.",
+    )
+    priorities_period_hours: float = Field(
+        24.0, gt=0, le=24 * 7, description="The period a priority list is for (the next 24 h)."
+    )
+    priorities_window_days: float = Field(
+        28.0, gt=0, le=90, description="The recent calls the priorities are fitted on."
+    )
+    priorities_top: int = Field(20, ge=1, le=200, description="Priorities listed.")
+    priorities_categories: list[str] = Field(
+        default_factory=lambda: [
+            "burglary",
+            "robbery",
+            "assault",
+            "theft",
+            "vehicle_crime",
+            "criminal_damage",
+        ],
+        description="Call categories the priorities model: victim-reported crime a patrol "
+        "can prevent (not domestic abuse, which happens behind doors, nor suspicion or "
+        "police-raised categories; docs/analytics.md says why).",
+    )
+    priorities_bandwidth_m: float = Field(
+        500.0, gt=0, description="How far a near-repeat effect reaches (Gaussian sd, m)."
+    )
+    priorities_kappa: float = Field(
+        2.0,
+        ge=0,
+        description="Pull of an area's usual level toward its neighbours' "
+        "(in periods' worth of events).",
     )
 
     @field_validator("map_tile_url")

@@ -29,6 +29,7 @@ class Topics:
     audit: str
     statements: str
     verifications: str
+    priorities: str
 
     @classmethod
     def with_prefix(cls, prefix: str = "") -> Topics:
@@ -47,6 +48,7 @@ class Topics:
             audit=f"{prefix}rtic.audit.v1",
             statements=f"{prefix}rtic.statements.v1",
             verifications=f"{prefix}rtic.verifications.v1",
+            priorities=f"{prefix}rtic.priorities.v1",
         )
 
     def by_kind(self) -> dict[str, str]:

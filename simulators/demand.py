@@ -354,6 +354,59 @@ class DemandModel:
     def _event(self, at: datetime, kind: str, key: str, value: dict[str, Any]) -> SimEvent:
         return SimEvent(at, next(self._seq), kind, key, value)
 
+    # ---- expected counts (what the anomaly tests draw from) ---------------------------
+
+    def call_shares(self, level: str) -> dict[str, float]:
+        """The share of this model's calls that falls in each area of ``level``
+        (``district`` or ``ward``), as ``_call`` draws places: repeat callers at their
+        addresses, half of the rest from the pool of recurring addresses, half fresh
+        places by LSOA weight (an LSOA counted in the area of its representative
+        point). Calls outside every area of the level are left out."""
+        lsoas = self._lsoas
+        points = [poly.representative_point() for poly in lsoas.geoms]
+        fresh = self._area_codes(level, [p.y for p in points], [p.x for p in points])
+        pool = self._area_codes(level, [p.lat for p in self.places], [p.lon for p in self.places])
+        people = self.repeat_people
+        repeat = self.volumes.repeat_share if people else 0.0
+        mine = self._area_codes(level, [p.place.lat for p in people], [p.place.lon for p in people])
+        shares: dict[str, float] = {}
+
+        def add(code: str | None, share: float) -> None:
+            if code is not None and share > 0:
+                shares[code] = shares.get(code, 0.0) + share
+
+        for code, weight in zip(fresh, self.lsoa_weights, strict=True):
+            add(code, (1 - repeat) * 0.5 * float(weight))
+        for code in pool:
+            add(code, (1 - repeat) * 0.5 / len(self.places))
+        for code in mine:
+            add(code, repeat / len(people))
+        return shares
+
+    def _area_codes(self, level: str, lats: list[float], lons: list[float]) -> list[str | None]:
+        if not lats:
+            return []
+        found = self.geo.areas(lats, lons)
+        return [(a.get(level) or {}).get("code") for a in found]
+
+    def call_rates(self, level: str, start: datetime, hours: int) -> tuple[list[str], np.ndarray]:
+        """Expected calls per area of ``level`` in each of ``hours`` hours from ``start``
+        (``rates[t, a]``): the volume, the rhythm and ``call_shares``. The calls the
+        model yields are a thinned Poisson process, so an hour's count in an area is
+        Poisson with this mean."""
+        shares = self.call_shares(level)
+        codes = sorted(shares)
+        share = np.array([shares[c] for c in codes])
+        per_hour = np.array(
+            [
+                self.volumes.calls_per_s
+                * 3600
+                * (call_profile(start + timedelta(hours=t, minutes=30)) if self.rhythm else 1.0)
+                for t in range(hours)
+            ]
+        )
+        return codes, np.outer(per_hour, share)
+
     # ---- the stream ------------------------------------------------------------------
 
     def reference_data(self) -> list[SimEvent]:

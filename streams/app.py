@@ -54,6 +54,7 @@ from streams.metrics import PipelineCollector, WorkerMetrics, count_redis_round_
 from streams.pipeline import Output, Pipeline, RawRecord, Record
 from streams.produce import OutputSender
 from streams.transport import FetchedBatch, RticApp
+from streams.trends import add_trend_agents
 from streams.verifications import add_verification_agent
 
 log = logging.getLogger(__name__)
@@ -398,6 +399,8 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> RticApp:
     inputs = _add_input_agents(worker)
     _add_deadline_agents(worker)
     add_verification_agent(worker)  # plate checks answered (rtic.verifications.v1)
+    add_trend_agents(worker)  # hourly trend tables, their snapshots, anomalies (streams/trends.py)
+    # After every agent: a topic another agent also reads keeps per-message delivery.
     batch_topics = _batch_topics(app, worker.topics.inputs())
     for name in batch_topics:
         inputs[name].maxsize = BATCHES_BUFFERED  # fetched batches waiting, not messages

@@ -1,5 +1,5 @@
-"""Faust's aiokafka transport, tuned: a short fetch wait, and fetched batches
-handed to batch agents whole.
+"""Faust's aiokafka transport, tuned: a short fetch wait, true ends of partitions,
+and fetched batches handed to batch agents whole.
 
 **Fetch wait.** faust-streaming 0.15 creates its consumer with
 ``fetch_max_wait_ms=1500`` hard-coded. Apache Kafka answers a fetch as soon as
@@ -9,7 +9,7 @@ with 1,500 ms, and 3 ms / 8 ms with 10 ms. So the engine's app uses this
 transport, whose consumer waits at most ``FETCH_MAX_WAIT_MS``; on an idle topic
 that costs one small fetch request per wait, which is negligible.
 
-**Fetched batches whole.** Faust delivers every message on its own: two tasks
+**Fetched batches whole.** Faust delivers every message on its own: four tasks
 per message (``Service.wait_first``), the conductor's decode and queue put,
 then the stream's event bookkeeping; profiled under a backlog of one plate
 read per message that machinery took more of the worker's time than the
@@ -25,20 +25,55 @@ Flow control is Faust's: delivery waits while the flow is suspended
 (rebalancing) or the producer's buffer is full, and the agent's channel holds
 at most ``maxsize`` batches (``streams/app.py`` sets it), so a backlog is not
 read into memory faster than it is processed.
+
+**True ends.** Tansu 0.6 (in memory) answers ListOffsets(latest) with the last
+record *batch's* base offset + 1, not the last offset + 1: three batches of five
+records end at 11, not 15 (measured with aiokafka alone). Faust recovers a table
+from its changelog up to that end and then stops reading it, so the rest of the
+changelog's last batch was lost on every restart (counts of the trend table came
+back short: tests/e2e/test_trends.py). ``_highwaters`` here reads the batch at
+``end - 1`` again and takes the offset after its last record; against Apache Kafka
+that batch ends at ``end - 1`` already and nothing changes.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, cast
 
 import faust
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, Message
 
 FETCH_MAX_WAIT_MS = 20
+
+
+async def true_ends(bootstrap_servers: Any, ends: Mapping[Any, int]) -> dict[Any, int]:
+    """``ends`` (partition -> end offset as ListOffsets answered) with each end moved past
+    the last record of the batch that holds ``end - 1`` (see the module's docstring)."""
+    out = dict(ends)
+    asked = {TopicPartition(tp.topic, tp.partition): tp for tp, end in ends.items() if end}
+    if not asked:
+        return out
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers, group_id=None, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        consumer.assign(list(asked))
+        for tp, original in asked.items():
+            consumer.seek(tp, ends[original] - 1)
+        found = await consumer.getmany(*asked, timeout_ms=2000)
+        for tp, records in found.items():
+            if records:
+                original = asked[tp]
+                out[original] = max(out[original], records[-1].offset + 1)
+    finally:
+        await consumer.stop()
+    return out
 
 
 class FetchedBatch:
@@ -75,6 +110,13 @@ class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         consumer = super()._create_worker_consumer(transport)
         consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS  # read when the consumer starts
         return consumer
+
+    async def _highwaters(self, partitions: Any) -> Mapping[Any, int]:
+        ends = await super()._highwaters(partitions)
+        if self.consumer.in_transaction:
+            return ends
+        servers = self._ensure_consumer()._client._bootstrap_servers
+        return await true_ends(servers, ends)
 
 
 class _Consumer(faust_aiokafka.Consumer):

@@ -214,7 +214,9 @@ def engine(
         rules_file=rules_file,
         database_url=f"sqlite+aiosqlite:///{log_dir / 'records.sqlite3'}",
         chat_escalate_after_s=4.0,  # an unanswered webchat escalates within a test's wait
+        priorities_interval_s=1.0,  # patrol priorities refitted within a test's wait
         evidence_dir=log_dir / "evidence",
+        trends_publish_s=1.0,  # hourly counts written each second: a test reads them soon
     )
     eng = Engine(settings, log_dir)
     try:

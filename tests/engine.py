@@ -66,7 +66,10 @@ class Engine:
             "RTIC_APP_ID": f"{s.topic_prefix}rtic-engine",
             "RTIC_DATABASE_URL": s.database_url,
             "RTIC_CHAT_ESCALATE_AFTER_S": str(s.chat_escalate_after_s),
+            "RTIC_PRIORITIES_INTERVAL_S": str(s.priorities_interval_s),
             "RTIC_EVIDENCE_DIR": str(s.evidence_dir),
+            "RTIC_TRENDS_PUBLISH_S": str(s.trends_publish_s),
+            "RTIC_ANOMALY_CHECK_S": str(s.anomaly_check_s),
             **({"RTIC_RULES_FILE": str(s.rules_file)} if s.rules_file else {}),
         }
 

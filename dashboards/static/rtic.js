@@ -470,6 +470,7 @@ function alertFacts(a) {
     ["Plate read", d.vrm_read], ["Plate listed", d.vrm_listed], ["Match", d.match], ["Reason", d.reason],
     ["Camera", d.camera_id], ["Confidence", d.confidence],
     ["Matched on", d.matched_on], ["Count", d.count], ["Recent calls", (d.recent_call_ids || []).join(", ")],
+    ["Calls this hour", d.observed], ["Expected", d.expected], ["Probability", d.p_value], // demand_anomaly
     ["Source events", (a.source_event_ids || []).join(", ")],
     ["Location", a.location && `${a.location.address ? a.location.address + " · " : ""}${a.location.lat.toFixed(5)}, ${a.location.lon.toFixed(5)}`],
     ["For", [...(a.audience?.roles || []), ...(a.audience?.officers || [])].join(", ")],

@@ -484,6 +484,8 @@ def test_every_api_route_says_who_may_call_it(api: Api) -> None:
         "/api/search": frozenset({Role.RTIC_ANALYST, Role.SUPERVISOR}),
         "/api/audit": frozenset({Role.SUPERVISOR, Role.RTIC_ANALYST}),
         "/api/desk/stats": frozenset({Role.RTIC_ANALYST, Role.SUPERVISOR}),
+        "/api/desk/priorities": frozenset({Role.RTIC_ANALYST, Role.SUPERVISOR}),
+        "/api/desk/trends": frozenset({Role.RTIC_ANALYST, Role.SUPERVISOR}),
         "/api/incidents": frozenset({Role.RTIC_ANALYST, Role.SUPERVISOR}),
         "/api/incidents/{incident_id}/candidates": frozenset({Role.RTIC_ANALYST, Role.SUPERVISOR}),
         "/api/officers/workload": frozenset({Role.RTIC_ANALYST, Role.SUPERVISOR}),

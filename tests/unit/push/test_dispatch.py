@@ -14,6 +14,7 @@ import pytest
 
 from push.dispatch import Dispatch, MemoryOnce
 from push.fanout import Client, Fanout
+from rtic.casework import AuditAction, AuditObject
 from rtic.schemas import Role
 from rtic.tokens import Principal
 from tests.conftest import NOW, make_incident, make_officer_location
@@ -201,6 +202,12 @@ async def test_an_assignment_reaches_the_officer_and_the_desk_at_once(rig: Rig) 
     assert desk[0]["incident"]["units"] == ["OFF-1"]
     assert desk[1]["officer"]["jobs"] == [inc["incident_id"]]
     assert frames(other) == []
+    (act,) = [r for r in rig.core.audit.drain() if r.action is AuditAction.JOB_ASSIGN]
+    assert (act.actor, act.object_id, act.detail) == (
+        "an-1",
+        inc["incident_id"],
+        {"assign_id": "as-7", "event": "assigned", "officer": "OFF-1"},
+    )
 
 
 async def test_a_job_goes_en_route_arrived_log_closed_each_written_once(rig: Rig) -> None:
@@ -253,6 +260,12 @@ async def test_a_job_goes_en_route_arrived_log_closed_each_written_once(rig: Rig
     ]
     desk = [f["incident"]["status"] for f in frames(supervisor) if f["type"] == "incident"]
     assert desk == ["en_route", "arrived", "arrived", "closed"]
+    # each update written is in the audit trail once (the repeats wrote nothing)
+    acts = [r for r in rig.core.audit.drain() if r.action is AuditAction.JOB_UPDATE]
+    assert [(r.actor, r.object_type, r.object_id, r.detail["update_id"]) for r in acts] == [
+        ("OFF-1", AuditObject.INCIDENT, iid, f"u-{n}") for n in range(1, 5)
+    ]
+    assert acts[2].reason == "Spoke to the caller" and acts[3].detail["result"] == "advice_given"
 
 
 async def test_an_officer_cannot_update_someone_elses_job(rig: Rig) -> None:

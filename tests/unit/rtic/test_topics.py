@@ -20,7 +20,7 @@ def test_contract_names_and_prefix() -> None:
         and plain.alert_acks == "rtic.alert-acks.v1"
     )
     assert all(t.startswith("test.") for t in Topics.with_prefix("test.").all())
-    assert len(set(plain.all())) == 14 and len(plain.inputs()) == 5
+    assert len(set(plain.all())) == 15 and len(plain.inputs()) == 5
 
 
 def test_bootstrap_servers_from_faust_urls() -> None:
@@ -43,6 +43,7 @@ CONTRACT_NAMES = [
     "rtic.audit.v1",
     "rtic.statements.v1",
     "rtic.verifications.v1",
+    "rtic.priorities.v1",
 ]
 
 

@@ -1,6 +1,7 @@
 """Which input agents take the consumer's fetched batches whole (``streams/transport.py``):
 those that are their topic's only reader. Incidents are also read by the deadline
-agent, so they keep Faust's per-message delivery."""
+and trend agents, calls by the trend agent (streams/trends.py), so they keep Faust's
+per-message delivery."""
 
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ def test_input_topics_read_by_one_agent_are_fed_fetched_batches() -> None:
     settings = Settings(topic_prefix="unit-batches.", batch_max=123)
     app = create_app(settings)
     topics = Topics.with_prefix(settings.topic_prefix)
-    assert app.batch_topics == frozenset(topics.inputs()) - {topics.incidents}
-    assert topics.anpr in app.batch_topics and topics.calls in app.batch_topics
+    assert app.batch_topics == frozenset(topics.inputs()) - {topics.incidents, topics.calls}
+    assert topics.anpr in app.batch_topics and topics.officer_locations in app.batch_topics
     assert app.batch_size == 123
     by_topic = {
         name: agent.channel
@@ -25,6 +26,7 @@ def test_input_topics_read_by_one_agent_are_fed_fetched_batches() -> None:
     }
     assert by_topic[topics.anpr].maxsize == BATCHES_BUFFERED
     assert by_topic[topics.incidents].maxsize is None  # Faust's buffer of messages
+    assert by_topic[topics.calls].maxsize is None
 
 
 class _Message:
