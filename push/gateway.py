@@ -70,7 +70,7 @@ log = logging.getLogger(__name__)
 
 # Young generations of the cyclic garbage collector, larger than Python's (700, 10, 10):
 # see ``tune_gc``.
-GC_THRESHOLDS = (50_000, 20, 10)
+GC_THRESHOLDS = (50_000, 5, 10)
 WS_PING_INTERVAL_S = 20.0  # a dead device is noticed within about 40 s
 WS_PING_TIMEOUT_S = 20.0
 
