@@ -701,7 +701,11 @@ def record(
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
     ).stdout.strip()
     uptime = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
-    cmd = " ".join(["python benchmarks/fanout.py", *sys.argv[1:]]).replace(" --record", "")
+    argv = sys.argv[1:]
+    if "--label" in argv:  # the label is the note after the command, not part of it
+        i = argv.index("--label")
+        argv = argv[:i] + argv[i + 2 :]
+    cmd = " ".join(["python benchmarks/fanout.py", *argv]).replace(" --record", "")
     rows = []
     for ph in PHASES:
         p50, p95, p99, top = percentiles(lat[ph])
