@@ -7,12 +7,16 @@ COPY rtic rtic
 COPY streams streams
 COPY enrichers enrichers
 COPY rules rules
+COPY cases cases
+COPY records records
 COPY analytics analytics
 COPY push push
 COPY dashboards dashboards
 COPY simulators simulators
+COPY cli cli
 COPY data data
 RUN pip install --no-cache-dir .
 ENV RTIC_DATA_DIR=/app/data
+RUN mkdir -p /var/lib/rtic/evidence && chown nobody /var/lib/rtic/evidence
 USER nobody
 ENTRYPOINT ["rtic"]

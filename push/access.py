@@ -29,6 +29,7 @@ every client message is checked before it gets here, by its model in
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
@@ -66,6 +67,11 @@ class Subscription:
     position: tuple[float, float] | None = None
     cases: frozenset[str] = frozenset()
     events: bool = False
+
+    @functools.cached_property
+    def severity_values(self) -> frozenset[str]:
+        """The severities asked for, as the strings alerts carry."""
+        return frozenset(s.value for s in self.severities)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -109,28 +115,77 @@ def admits_alert(
     officer_position: tuple[float, float] | None = None,
 ) -> bool:
     """Whether this alert may, and should, go to this client."""
-    if sub.severities and alert.get("severity") not in {s.value for s in sub.severities}:
+    return admits(who, sub, AlertFacts.of(alert), officer_position)
+
+
+@dataclass(frozen=True, slots=True)
+class AlertFacts:
+    """What admission reads from an alert, taken out once per fan-out (not once per
+    client: the fan-out asks about every client)."""
+
+    severity: Any
+    areas: frozenset[str]
+    roles: frozenset[str]
+    officers: frozenset[str]
+    audience_areas: frozenset[str]
+    location: tuple[float, float] | None
+
+    @classmethod
+    def of(cls, alert: dict[str, Any]) -> AlertFacts:
+        """The facts of an alert as the Kafka edge read it (a location without numeric
+        ``lat`` and ``lon`` is no location: nobody is admitted by radius)."""
+        audience = alert.get("audience") or {}
+        loc = alert.get("location")
+        location: tuple[float, float] | None = None
+        if isinstance(loc, dict):
+            lat, lon = loc.get("lat"), loc.get("lon")
+            if isinstance(lat, int | float) and isinstance(lon, int | float):
+                location = (float(lat), float(lon))
+        return cls(
+            severity=alert.get("severity"),
+            areas=frozenset(alert.get("area") or ()),
+            roles=frozenset(audience.get("roles") or ()),
+            officers=frozenset(audience.get("officers") or ()),
+            audience_areas=frozenset(audience.get("areas") or ()),
+            location=location,
+        )
+
+
+def admits(
+    who: Principal,
+    sub: Subscription,
+    alert: AlertFacts,
+    officer_position: tuple[float, float] | None = None,
+) -> bool:
+    """``admits_alert`` on the facts of an alert."""
+    if sub.severities and alert.severity not in sub.severity_values:
         return False
-    audience = alert.get("audience") or {}
-    areas = set(alert.get("area") or [])
-    if who.role in ALL_ALERTS_ROLES:
-        return not sub.areas or bool(sub.areas & areas)
-    roles = set(audience.get("roles") or [])
-    if who.role is Role.OFFICER:
-        if who.sub in (audience.get("officers") or []):
+    role = who.role
+    if role in ALL_ALERTS_ROLES:
+        return not sub.areas or not sub.areas.isdisjoint(alert.areas)
+    if role is Role.OFFICER:
+        if who.sub in alert.officers:
             return True
-        if Role.OFFICER.value not in roles:
+        if _OFFICER not in alert.roles:
             return False
-        if sub.areas and sub.areas & (areas | set(audience.get("areas") or [])):
+        if sub.areas and not (
+            sub.areas.isdisjoint(alert.areas) and sub.areas.isdisjoint(alert.audience_areas)
+        ):
             return True
         position = sub.position or officer_position
-        loc = alert.get("location")
+        loc = alert.location
         if sub.radius_m and position and loc:
-            return distance_m(position[0], position[1], loc["lat"], loc["lon"]) <= sub.radius_m
+            return distance_m(position[0], position[1], loc[0], loc[1]) <= sub.radius_m
         return False
-    if who.role is Role.CASE_OFFICER:
-        return Role.CASE_OFFICER.value in roles and (not sub.areas or bool(sub.areas & areas))
+    if role is Role.CASE_OFFICER:
+        return _CASE_OFFICER in alert.roles and (
+            not sub.areas or not sub.areas.isdisjoint(alert.areas)
+        )
     return False  # citizens never receive alerts
+
+
+_OFFICER = Role.OFFICER.value
+_CASE_OFFICER = Role.CASE_OFFICER.value
 
 
 def admits_event(who: Principal, sub: Subscription, event_areas: list[str]) -> bool:

@@ -6,7 +6,7 @@ message its Kafka edge reads (``observe``, from ``Gateway.deliver``) and
 
 - calls by grade and by category per hour, from ``rtic.enriched.v1`` (the
   enrichment's ``kind`` is ``call``), bucketed by ``received_at``;
-- ANPR hits per hour (alerts of the ``anpr_hotlist`` rule, by ``created_at``)
+- ANPR hits per hour (alerts of the ``anpr_hotlist_hit`` rule, by ``created_at``)
   and verifications per hour by outcome (``rtic.verifications.v1``, by ``at``;
   the first decision on an alert counts, as the verification worker keeps it);
 - open alerts by age band and severity now: alerts read and not yet acknowledged,
@@ -52,7 +52,7 @@ from rtic.tokens import Principal
 log = logging.getLogger(__name__)
 
 HOURS = 24
-HIT_RULES = frozenset({"anpr_hotlist"})
+HIT_RULES = frozenset({"anpr_hotlist_hit"})  # the hotlist rule (a plate to check)
 OUTCOMES = ("verified", "not_a_match")
 CLOSING_ACTIONS = frozenset({"ack", "assign", "dismiss"})
 AGE_BANDS: tuple[tuple[str, timedelta | None], ...] = (

@@ -47,16 +47,18 @@ import itertools
 import logging
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
+import numpy as np
 import orjson
 
 from push.access import (
+    AlertFacts,
     CaseScope,
     Subscription,
-    admits_alert,
+    admits,
     admits_case,
     admits_event,
     case_update_for,
@@ -85,6 +87,7 @@ from rtic.client_messages import (
 )
 from rtic.clock import utc_now
 from rtic.errors import ContractError
+from rtic.geodesy import distances_m
 from rtic.schemas import AlertAckV1, ReferenceChangeV1, Role
 from rtic.tokens import Principal
 
@@ -97,6 +100,7 @@ CLOSE_TOO_MANY_ERRORS = (1008, "too many bad messages")
 CLOSE_INVALID_TOKEN = (1008, "invalid token")  # revoked: never says more than "invalid"
 CASE_UPDATES_REMEMBERED = 10_000  # update ids kept to push each update once
 ACK_ROLES = frozenset({Role.RTIC_ANALYST, Role.SUPERVISOR})  # told when someone acts
+OFFICER_ROLE = Role.OFFICER.value
 Clock = Callable[[], datetime]
 CloseHook = Callable[[int, str], None]
 # A handler for one type of client message that the core does not handle itself
@@ -147,6 +151,8 @@ class Client:
     the client must go, and records why in ``close_request``.
     """
 
+    subscriptions_changed = 0  # every client's, counted: the fan-out's roster is then stale
+
     def __init__(
         self,
         principal: Principal,
@@ -164,7 +170,7 @@ class Client:
         self.connection = connection or uuid.uuid4().hex[:12]
         # This client as a delivery's audit record lists it (made once: fan-out is hot).
         self.recipient = Recipient(principal.sub, principal.role.value, origin, self.connection)
-        self.subscription: Subscription | None = None
+        self._subscription: Subscription | None = None
         self.queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=queue_size)
         self.sent_alerts: dict[str, int] = {}  # alert id -> version sent
         self.dropped_events = 0
@@ -174,6 +180,16 @@ class Client:
         self.follow_ups: list[bytes] = []  # frames to queue right after the current reply
         self._on_close = on_close
         self._metrics = metrics
+
+    @property
+    def subscription(self) -> Subscription | None:
+        """What the client asked for (None until it subscribes)."""
+        return self._subscription
+
+    @subscription.setter
+    def subscription(self, value: Subscription | None) -> None:
+        self._subscription = value
+        Client.subscriptions_changed += 1  # the fan-out's roster is rebuilt (Roster)
 
     @property
     def overflowed(self) -> bool:
@@ -233,6 +249,94 @@ class Client:
             self.queue.put_nowait(data)
 
 
+class ClientSet(set[Client]):
+    """The connected clients: a set that counts its changes (the roster is then stale)."""
+
+    changes = 0
+
+    def add(self, client: Client) -> None:
+        super().add(client)
+        self.changes += 1
+
+    def discard(self, client: object) -> None:
+        super().discard(client)
+        self.changes += 1
+
+    def remove(self, client: Client) -> None:
+        super().remove(client)
+        self.changes += 1
+
+    def update(self, *others: Iterable[Client]) -> None:
+        super().update(*others)
+        self.changes += 1
+
+    def pop(self) -> Client:
+        self.changes += 1
+        return super().pop()
+
+    def clear(self) -> None:
+        super().clear()
+        self.changes += 1
+
+
+RADIUS_MARGIN_M = 1.0  # the numpy pre-filter's slack; ``admits`` then decides exactly
+
+
+class Roster:
+    """The subscribed clients, sorted for the fan-out of an alert.
+
+    Most clients are officers subscribed by their position and a radius: rather than
+    asking ``admits`` about each of thousands for every alert, their positions are
+    kept in arrays and one numpy pass finds those within reach (with a metre of
+    slack); ``admits`` then decides for them, as for everyone else. Officers that
+    only a radius could admit but whose position is not known yet, like officers
+    with no radius, can only be named by the alert. Built again when a client comes,
+    goes or subscribes, or when an officer placed by their pings moves.
+    """
+
+    def __init__(self, clients: set[Client], positions: dict[str, tuple[float, float]]) -> None:
+        self.others: list[Client] = []  # asked about for every alert
+        self.near: list[Client] = []  # officers by radius, in the arrays' order
+        self.officers: dict[str, list[Client]] = {}  # every officer, by id: named in alerts
+        self.placed_by_pings: set[str] = set()  # officers whose pings move them here
+        lats: list[float] = []
+        lons: list[float] = []
+        radii: list[float] = []
+        for client in clients:
+            sub = client.subscription
+            if sub is None or client.principal.role is Role.CITIZEN:
+                continue  # citizens never receive alerts
+            if client.principal.role is not Role.OFFICER:
+                self.others.append(client)
+                continue
+            self.officers.setdefault(client.principal.sub, []).append(client)
+            if sub.areas:
+                self.others.append(client)
+            elif sub.radius_m:
+                if sub.position is None:
+                    self.placed_by_pings.add(client.principal.sub)
+                position = sub.position or positions.get(client.principal.sub)
+                if position is not None:
+                    self.near.append(client)
+                    lats.append(position[0])
+                    lons.append(position[1])
+                    radii.append(sub.radius_m + RADIUS_MARGIN_M)
+        self.lats = np.array(lats, dtype=float)
+        self.lons = np.array(lons, dtype=float)
+        self.radii = np.array(radii, dtype=float)
+
+    def candidates(self, alert: AlertFacts) -> list[Client]:
+        """Every client ``admits`` might admit for this alert (each once)."""
+        found = list(self.others)
+        if self.near and alert.location is not None and OFFICER_ROLE in alert.roles:
+            lat, lon = np.asarray(alert.location[0]), np.asarray(alert.location[1])
+            within = distances_m(self.lats, self.lons, lat, lon)
+            found.extend(self.near[i] for i in np.flatnonzero(within <= self.radii))
+        for officer_id in alert.officers:
+            found.extend(self.officers.get(officer_id, ()))
+        return list(dict.fromkeys(found)) if alert.officers else found
+
+
 class Fanout:
     """Clients, the buffer of recent alerts, officers' last positions, and the rules of
     who gets what. Fed by the Kafka edge; its clients are served by the web edge."""
@@ -258,7 +362,9 @@ class Fanout:
         self.metrics = metrics or GatewayMetrics()
         # Not ``audit or ...``: an empty buffer is falsy (it has a length).
         self.audit = audit if audit is not None else AuditBuffer(self.metrics)
-        self.clients: set[Client] = set()
+        self.clients: set[Client] = ClientSet()
+        self._roster: Roster | None = None
+        self._roster_made_at = (-1, -1)  # (clients' changes, subscriptions' changes)
         self.recent: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self.officer_positions: dict[str, tuple[float, float]] = {}
         self.case_updates_seen: OrderedDict[str, None] = OrderedDict()
@@ -363,12 +469,32 @@ class Fanout:
             self.recent.popitem(last=False)
         self.metrics.published.labels("alert").inc()
         data = frame("alert", alert)
+        facts = AlertFacts.of(alert)  # once, not once per client
+        positions = self.officer_positions
         reached = [
             client.recipient
-            for client in self.clients
-            if self._admits(client, alert) and client.offer_alert(alert_id, data, version)
+            for client in self.roster().candidates(facts)
+            if client.subscription is not None
+            and admits(
+                client.principal,
+                client.subscription,
+                facts,
+                positions.get(client.principal.sub),
+            )
+            and client.offer_alert(alert_id, data, version)
         ]
         self.audit.delivered(alert_id, version, self.clock(), reached)
+
+    def roster(self) -> Roster:
+        """The subscribed clients sorted for the fan-out of alerts (built again when
+        stale)."""
+        if not isinstance(self.clients, ClientSet):  # replaced by a plain set: no counts
+            return Roster(self.clients, self.officer_positions)
+        made_at = (self.clients.changes, Client.subscriptions_changed)
+        if self._roster is None or made_at != self._roster_made_at:
+            self._roster = Roster(self.clients, self.officer_positions)
+            self._roster_made_at = made_at
+        return self._roster
 
     def publish_case(self, update: dict[str, Any], scope: CaseScope) -> None:
         """Push a case update, once, to every subscribed client that may see the case
@@ -407,6 +533,8 @@ class Fanout:
             kind = enrichment.get("kind", "unknown")
             if kind == "officer_location" and "officer_id" in event:
                 self.officer_positions[event["officer_id"]] = (event["lat"], event["lon"])
+                if self._roster is not None and event["officer_id"] in self._roster.placed_by_pings:
+                    self._roster = None  # an officer placed by their pings moved
             self.metrics.published.labels("event").inc()
             areas = enrichment.get("area_codes") or []
             data: bytes | None = None
@@ -431,7 +559,7 @@ class Fanout:
         if client.subscription is None:
             return False
         position = self.officer_positions.get(client.principal.sub)
-        return admits_alert(client.principal, client.subscription, alert, position)
+        return admits(client.principal, client.subscription, AlertFacts.of(alert), position)
 
     # ---- client -> gateway -----------------------------------------------------------
 

@@ -25,7 +25,7 @@ def enriched(**kw: Any) -> dict[str, Any]:
     return {**make_call(**kw), "enrichment": {"kind": "call", "area_codes": []}}
 
 
-def alert(alert_id: str, at: datetime, rule: str = "anpr_hotlist", sev: str = "high") -> dict:
+def alert(alert_id: str, at: datetime, rule: str = "anpr_hotlist_hit", sev: str = "high") -> dict:
     return {"alert_id": alert_id, "rule_id": rule, "severity": sev, "created_at": at.isoformat()}
 
 
