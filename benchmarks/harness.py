@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
@@ -141,6 +142,38 @@ async def wait_for_count(
                 seen.count += n
                 seen.last_at = now
         return seen
+    finally:
+        await consumer.stop()
+
+
+async def wait_for_reads(
+    kafka_url: str, topic: str, read_ids: set[str], timeout: float
+) -> tuple[set[str], float]:
+    """Read enriched plate reads (single or camera batches) until every id of
+    ``read_ids`` has come out, or ``timeout``; (the ids seen, seconds waited)."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers(kafka_url),
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        fetch_max_wait_ms=100,
+        max_partition_fetch_bytes=8 * 1024 * 1024,
+    )
+    await consumer.start()
+    t0 = time.monotonic()
+    missing = set(read_ids)
+    try:
+        parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or {0}]
+        consumer.assign(parts)
+        await consumer.seek_to_beginning(*parts)
+        while missing and time.monotonic() - t0 < timeout:
+            got = await consumer.getmany(timeout_ms=300, max_records=20_000)
+            for records in got.values():
+                for rec in records:
+                    msg = orjson.loads(rec.value or b"{}")
+                    for r in msg["reads"] if "reads" in msg else [msg]:
+                        missing.discard(r.get("read_id"))
+        return read_ids - missing, time.monotonic() - t0
     finally:
         await consumer.stop()
 
