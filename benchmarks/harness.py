@@ -312,6 +312,6 @@ def redis_hlen(redis_url: str, key: str) -> int:
 
     client = redis.Redis.from_url(redis_url)
     try:
-        return int(client.hlen(key))  # type: ignore[arg-type]
+        return int(client.hlen(key))
     finally:
         client.close()

@@ -160,7 +160,9 @@ async def run_one(
             "messages": len(messages),
             **result,
             "reads_per_s": round(rate * per, 1) if rate else None,
-            "span_s": round(seen.last_at - seen.first_at, 3) if rate else None,
+            "span_s": round(seen.last_at - seen.first_at, 3)
+            if seen.last_at is not None and seen.first_at is not None
+            else None,
             "first_output_after_s": round(seen.first_at - started, 2) if seen.first_at else None,
             "rss_mib": round(rss, 1) if rss else None,
             "load_before": before,

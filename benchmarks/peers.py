@@ -174,7 +174,7 @@ def run_quix(core: PeerCore, settings: Settings, group: str) -> None:
         broker_address=bootstrap_servers(settings.kafka_url),
         consumer_group=group,
         auto_offset_reset="earliest",
-        loglevel=os.environ.get("BENCH_QUIX_LOG", "WARNING"),
+        loglevel=os.environ.get("BENCH_QUIX_LOG", "WARNING"),  # type: ignore[arg-type]
         auto_create_topics=False,
         use_changelog_topics=False,
     )

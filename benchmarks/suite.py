@@ -94,8 +94,9 @@ async def run_part(
         from benchmarks import part_peers
 
         systems = tuple(args.systems.split(",")) if args.systems else part_peers.SYSTEMS
+        feeds = tuple(int(f) for f in args.feeds.split(",")) if args.feeds else (1, 50)
         return await part_peers.run(
-            services, log_dir, reads=args.reads or sizes["reads"], systems=systems
+            services, log_dir, reads=args.reads or sizes["reads"], systems=systems, feeds=feeds
         )
     if name == "latency":
         from benchmarks import part_latency
@@ -188,6 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         "--only", default="", help=f"comma-separated parts (default: all): {','.join(report.PARTS)}"
     )
     parser.add_argument("--systems", default="", help="peers part: worker,quix,aiokafka")
+    parser.add_argument("--feeds", default="", help="peers part: reads per message, e.g. 1,50")
     parser.add_argument("--reads", type=int, default=0, help="peers part: reads (default 100,000)")
     parser.add_argument("--out-dir", type=Path, default=ROOT / "benchmarks" / "results")
     parser.add_argument(

@@ -104,7 +104,7 @@ def make_workload(
         if key not in folded:
             folded.add(key)
             listed.append(plate)
-    changes = [
+    changes: list[dict[str, Any]] = [
         {
             "kind": "hotlist",
             "op": "upsert",
@@ -128,7 +128,7 @@ def make_workload(
         if i in entry_of:
             plate = listed[entry_of[i]]
             if i in misread_at:
-                plate = misread_of(plate, rng) or plate
+                plate = misread_of(listed[entry_of[i]], rng) or listed[entry_of[i]]
                 work.misread.add(read_id)
             work.hits[read_id] = changes[entry_of[i]]["id"]
         else:
