@@ -236,9 +236,9 @@ def _md_latency(part: Mapping[str, Any]) -> list[str]:
         "",
         "Worker, case worker and gateway as processes; reads produced at a steady rate, "
         f"{part.get('hit_share', 0.01):.0%} of them hotlisted; each hit's alert timed at an "
-        "analyst's websocket. *Sustained*: the worker's output kept up with the rate "
-        "offered (enriched reads at least 95 % of those produced when production ended) "
-        "and every alert arrived.",
+        "analyst's websocket. *Sustained*: the reads were produced at the rate offered, the "
+        "worker had taken at least 95 % of the messages a second after production ended "
+        "(its `rtic_worker_events_in_total`), and every alert arrived.",
         "",
         "| rate offered (reads/s) | feed | produced at (reads/s) | seconds | alerts | p50 (ms) | p95 | p99 | max | sustained | load before |",
         "|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---|",
@@ -264,7 +264,8 @@ def _md_calls(part: Mapping[str, Any]) -> list[str]:
         "worker (enrichment, history, rules), the case worker and the gateway. Paced: "
         "latency from produce to the `event` frame at an analyst's websocket "
         "(`events: true`). Burst: a backlog produced at once, drained by the worker "
-        "(events/s as a consumer of `rtic.enriched.v1` sees them).",
+        "(events/s from its own counters, `rtic_worker_events_in_total`, first taken to "
+        "last).",
         "",
         "| phase | kind | events | rate (events/s) | frames | p50 (ms) | p95 | p99 | max | load before |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
@@ -285,7 +286,7 @@ def _md_startup(part: Mapping[str, Any]) -> list[str]:
         "",
         f"`{part.get('command')}` from nothing running (its own Tansu; the local Redis; a new "
         "SQLite file). A hotlist entry and a matching read are produced as soon as the "
-        "broker answers, and a read again every second until an alert arrives at a "
+        "broker answers, and a read again every half second until an alert arrives at a "
         "websocket client connected as soon as the gateway answers.",
         "",
         "| broker answers (s) | gateway answers (s) | 'ready' printed (s) | first alert at the client (s) | load before |",
