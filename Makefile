@@ -48,8 +48,14 @@ typecheck: $(VENV)/.installed-test
 unit: $(VENV)/.installed-test
 	$(BIN)/pytest tests/unit
 
-bench: $(VENV)/.installed-test
-	$(BIN)/python benchmarks/pipeline_throughput.py
+$(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e ".[test,bench]"
+	touch $@ $(VENV)/.installed-test $(VENV)/.installed-run
+
+## The benchmark suite (not tests): writes docs/benchmarks.md, benchmarks/results/*.json and a chart.
+## BENCH_ARGS="--quick" for a smoke run, "--only peers,latency" for some parts.
+bench: $(VENV)/.installed-bench
+	$(BIN)/rtic bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache artifacts

@@ -14,6 +14,7 @@ rtic reference   load reference data (hotlists, markers, places...)
 rtic rules       check, test and list rules
 rtic data        build the shipped data extracts (outcomes for the portal's "what happens next")
 rtic analytics   patrol priorities from police open data, and their evaluation (cli/analytics.py)
+rtic bench       the benchmark suite (a source checkout's benchmarks/suite.py)
 
 Every command logs through ``rtic.logs.configure_logging`` (text, or JSON
 lines with ``RTIC_LOG_FORMAT=json``).
@@ -797,6 +798,29 @@ def _add_data_commands(sub: Any) -> None:
     p.set_defaults(func=cmd_data_outcomes)
 
 
+def run_bench(suite_args: list[str]) -> int:
+    """Run the benchmark suite of the source checkout this command is installed from (it
+    measures, it tests nothing: see docs/benchmarks.md)."""
+    import subprocess
+    from pathlib import Path
+
+    suite = Path(__file__).resolve().parent.parent / "benchmarks" / "suite.py"
+    if not suite.is_file():
+        print(f"bench: needs a source checkout ({suite} not found)", file=sys.stderr)
+        return 2
+    return subprocess.call([sys.executable, str(suite), *suite_args])
+
+
+def _add_bench_command(sub: Any) -> None:
+    p = sub.add_parser(
+        "bench",
+        help="the benchmark suite: worker against its peers, latency, start-up, scale-out, memory",
+        add_help=False,
+    )
+    # The arguments go to the suite as they are (``main`` hands them over before parsing).
+    p.set_defaults(func=lambda args: run_bench([]))
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``rtic`` argument parser: one small function per group of subcommands."""
     parser = argparse.ArgumentParser(prog="rtic", description=__doc__.split("\n")[0])
@@ -810,10 +834,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_records_commands(sub)
     _add_data_commands(sub)
     add_analytics_commands(sub)
+    _add_bench_command(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    given = sys.argv[1:] if argv is None else argv
+    if given[:1] == ["bench"]:
+        return run_bench(given[1:])
     args = build_parser().parse_args(argv)
     configure_logging(get_settings(), args.log_level)
     try:
