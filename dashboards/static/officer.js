@@ -408,6 +408,8 @@ function onFrame(m, asked) {
         flush();
         sendPosition(true);
       }
+      // The position came while that subscription was on its way: ask again with it.
+      if (!(asked && asked.ref === "near") && (state.here || state.lastPing)) subscribe();
       break;
     case "alert": onAlert(m); break;
     case "acked": onAcked(m); break;
