@@ -252,7 +252,14 @@ def _md_latency(part: Mapping[str, Any]) -> list[str]:
             f"{_num(r.get('sustained'))} | {r.get('load_before')} |"
         )
     if part.get("highest_sustained"):
-        out += ["", f"Highest rate sustained, one read per message: {part['highest_sustained']}."]
+        singles = [r for r in part.get("runs", []) if r.get("per_message") == 1]
+        lat = singles[-1].get("latency_ms", {}) if singles else {}
+        out += [
+            "",
+            "One read per message, the highest rate the worker kept up with (throughput; "
+            f"the latency shows its queue): {part['highest_sustained']}, alert latency there "
+            f"p50 {_num(lat.get('p50'), 1)} ms, p99 {_num(lat.get('p99'), 1)} ms.",
+        ]
     return [*out, ""]
 
 

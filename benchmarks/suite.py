@@ -166,20 +166,25 @@ def write_outputs(results: dict[str, Any], out_dir: Path, docs: bool) -> Path:
     path.write_text(json.dumps(results, indent=1) + "\n")
     print(f"results: {path}")
     if docs:
-        chart = report.render_svg(results)
-        chart_rel = None
-        if chart:
-            (ROOT / "docs" / "benchmarks-peers.svg").write_text(chart)
-            chart_rel = "benchmarks-peers.svg"
-        try:
-            json_rel = str(path.resolve().relative_to(ROOT))
-        except ValueError:
-            json_rel = str(path)
-        section = report.render_markdown(results, json_rel, chart_rel)
-        doc_path = ROOT / "docs" / "benchmarks.md"
-        doc_path.write_text(report.insert_section(doc_path.read_text(), section))
-        print(f"recorded in {doc_path}")
+        write_docs(results, path)
     return path
+
+
+def write_docs(results: dict[str, Any], path: Path) -> None:
+    """The run's section first in docs/benchmarks.md, and its chart."""
+    chart = report.render_svg(results)
+    chart_rel = None
+    if chart:
+        (ROOT / "docs" / "benchmarks-peers.svg").write_text(chart)
+        chart_rel = "benchmarks-peers.svg"
+    try:
+        json_rel = str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        json_rel = str(path)
+    section = report.render_markdown(results, json_rel, chart_rel)
+    doc_path = ROOT / "docs" / "benchmarks.md"
+    doc_path.write_text(report.insert_section(doc_path.read_text(), section))
+    print(f"recorded in {doc_path}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -196,7 +201,23 @@ def main(argv: list[str] | None = None) -> int:
         "--no-docs", action="store_true", help="do not write docs/benchmarks.md and the chart"
     )
     parser.add_argument("--compare", nargs=2, metavar=("A", "B"), type=Path)
+    parser.add_argument(
+        "--render",
+        type=Path,
+        metavar="JSON",
+        help="write the docs section and chart of a results file",
+    )
     args = parser.parse_args(argv)
+    if args.render:
+        data = json.loads(args.render.read_text())
+        if wrong := report.problems(data):
+            print(
+                f"bench: {args.render} is not a suite results file: {'; '.join(wrong)}",
+                file=sys.stderr,
+            )
+            return 2
+        write_docs(data, args.render)
+        return 0
     if args.compare:
         loaded = []
         for path in args.compare:
