@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -111,6 +112,23 @@ class Group:
             out.append(int(sum(float(v) for t, v in EVENTS_IN.findall(text) if t == topic)))
         return out
 
+    def crashed(self, skip: int = -1) -> list[str]:
+        """Workers that exited on their own (not worker ``skip``, stopped on purpose), each
+        with the last exception its log names."""
+        out = []
+        for i, (proc, _) in enumerate(self.workers):
+            if i == skip or proc.alive():
+                continue
+            errors = [
+                line.strip()
+                for line in proc.tail(200_000).splitlines()
+                if re.match(r"^[a-z_.]*[A-Z]\w*(Error|Exception): ", line.strip())
+            ]
+            out.append(
+                f"worker {i + 1} exited: {errors[0][:300] if errors else 'no exception logged'}"
+            )
+        return out
+
     def stop(self) -> None:
         for proc, _ in self.workers:
             proc.stop()
@@ -162,6 +180,19 @@ async def verify(kafka_url: str, topics: Topics, work: Workload) -> dict[str, An
         "hits_not_alerted": sum(1 for h in hits if h not in alert_ids_of),
         "false_alerts": len(set(alert_ids_of) - hits),
         "duplicate_alerts": messages - distinct,
+    }
+
+
+async def input_check(kafka_url: str, topics: Topics, work: Workload) -> dict[str, int]:
+    """What is on the input topic: reads missing from it, reads on it twice."""
+    ids: list[str] = []
+    for rec in await read_all(kafka_url, topics.anpr):
+        msg = orjson.loads(rec.value)
+        ids.extend(r["read_id"] for r in (msg["reads"] if "reads" in msg else [msg]))
+    return {
+        "reads_on_input": len(ids),
+        "missing_on_input": len({r["read_id"] for r in work.reads} - set(ids)),
+        "twice_on_input": len(ids) - len(set(ids)),
     }
 
 
@@ -238,6 +269,8 @@ async def churn_run(
         added = removed = False
         stopping: asyncio.Task[None] | None = None
         first_taken = 0
+        sends: list[asyncio.Future[Any]] = []
+        failed: list[str] = []
         try:
             for i, (key, value) in enumerate(messages):
                 delay = t0 + i * interval - time.perf_counter()
@@ -254,8 +287,13 @@ async def churn_run(
                     stopping = asyncio.create_task(asyncio.to_thread(group.workers[0][0].stop))
                     removed = True
                     events.append(f"worker 1 stopped (SIGTERM) at {elapsed:.1f} s")
-                await producer.send(topics.anpr, value, key=key)
+                sends.append(await producer.send(topics.anpr, value, key=key))
             await producer.flush()
+            failed = [
+                str(r)
+                for r in await asyncio.gather(*sends, return_exceptions=True)
+                if isinstance(r, BaseException)
+            ]
         finally:
             await producer.stop()
         produced_s = time.perf_counter() - t0
@@ -279,7 +317,10 @@ async def churn_run(
                 h["assigned_partitions"] if h else None for h in group.health()[1:]
             ],
             "events": events,
+            "produce_failures": len(failed),
+            "crashed": group.crashed(skip=0),
             **await verify(services.kafka_url, topics, work),
+            "input": await input_check(services.kafka_url, topics, work),
             "load_before": before,
         }
     finally:
@@ -317,7 +358,6 @@ async def run(
                 flush=True,
             )
             runs.append(r)
-    note = None
     if churn_s > 0 and churn_rate > 0:
         seed += 1
         p = max(partitions)
@@ -329,17 +369,9 @@ async def run(
             flush=True,
         )
         runs.append(r)
-        note = (
-            f"Churn: {r['reads']:,} reads at {churn_rate:,.0f} reads/s on {p} partitions; "
-            f"{'; '.join(r['events'])}; produced in {r['produced_s']} s, all out after "
-            f"{r['drained_s']} s; {r['reads_out']:,}/{r['reads']:,} reads out "
-            f"({r['reads_redelivered']:,} redelivered), {r['hits_alerted_once']}/{r['hits']} "
-            f"hits with exactly one alert id, {r['duplicate_alerts']} duplicate alert messages."
-        )
     return {
         "reads": reads,
         "per_message": PER_MESSAGE,
         "cameras": 200,
         "runs": runs,
-        "churn_note": note,
     }

@@ -311,20 +311,55 @@ def _md_scaleout(part: Mapping[str, Any]) -> list[str]:
         f"{_num(part.get('reads'))} reads in {_feed(part.get('per_message'))} over "
         f"{part.get('cameras', 200)} cameras (keyed by camera), produced once every worker "
         "of the group has its partitions. *Alerts once*: every hotlisted read has exactly one "
-        "alert id after dedup; duplicates are redelivered alert messages (same id).",
+        "alert id after dedup; duplicates are redelivered alert messages (same id). "
+        "*Messages per worker*: each worker's `rtic_worker_events_in_total` for "
+        "`rtic.anpr.v1` (a worker left without a partition of it takes none). Every worker "
+        "shares this machine's two cores with the broker, Redis and the producer: more "
+        "workers add no CPU here, so these figures show the load shared correctly, not a "
+        "speed-up.",
         "",
         "| workers | partitions | phase | reads/s | reads out | hits alerted once | duplicate alert messages | messages per worker | load before |",
         "|---:|---:|---|---:|---:|---:|---:|---|---|",
     ]
     for r in part.get("runs", []):
+        if "error" in r:
+            out.append(
+                f"| {r['workers']} | {r['partitions']} | {r['phase']} | not measured: {r['error']} "
+                "| | | | | |"
+            )
+            continue
         out.append(
             f"| {r['workers']} | {r['partitions']} | {r['phase']} | {_num(r.get('reads_per_s'))} | "
             f"{_num(r.get('reads_out'))}/{_num(r.get('reads'))} | {r.get('hits_alerted_once')}/{r.get('hits')} | "
             f"{r.get('duplicate_alerts')} | {r.get('per_worker')} | {r.get('load_before')} |"
         )
-    if part.get("churn_note"):
-        out += ["", part["churn_note"]]
+    for r in part.get("runs", []):
+        if r.get("phase") == "churn" and "error" not in r:
+            out += ["", _churn_note(r)]
     return [*out, ""]
+
+
+def _churn_note(r: Mapping[str, Any]) -> str:
+    if r.get("all_out_within_s") is not None:
+        out = f"all out {r['all_out_within_s']} s after production began"
+    else:
+        out = f"**{r['reads'] - r['reads_out']:,} reads not out** {r.get('drained_s')} s after it began"
+    inp = r.get("input")
+    checked = (
+        f" ({r['produce_failures']} sends failed; on the input topic {inp['missing_on_input']} "
+        f"reads missing, {inp['twice_on_input']} twice)"
+        if inp is not None and "produce_failures" in r
+        else ""
+    )
+    crashed = "; ".join(r.get("crashed") or [])
+    return (
+        f"Churn: {r['reads']:,} reads at {r.get('rate_offered', 0):,.0f} reads/s on "
+        f"{r['partitions']} partitions; {'; '.join(r.get('events', []))}; produced in "
+        f"{r.get('produced_s')} s{checked}; {out}; {r['reads_out']:,}/{r['reads']:,} reads out "
+        f"({r.get('reads_redelivered', 0):,} redelivered), {r['hits_alerted_once']}/{r['hits']} "
+        f"hits with exactly one alert id, {r['duplicate_alerts']} duplicate alert messages."
+        + (f" {crashed}." if crashed else "")
+    )
 
 
 def _md_memory(part: Mapping[str, Any]) -> list[str]:
