@@ -168,6 +168,7 @@ class KafkaEdge:
         self._consuming: asyncio.Task[None] | None = None
         self._flushing: asyncio.Task[None] | None = None
         self._audit_due = asyncio.Event()
+        self._audit_writing: asyncio.Future[bool] | None = None
         self._audit_pending: list[AuditV1] = []  # a batch that failed, sent again first
         self._writes: set[asyncio.Task[None]] = set()
 
@@ -212,6 +213,8 @@ class KafkaEdge:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._flushing
             self._flushing = None
+            if self._audit_writing is not None and not self._audit_writing.done():
+                await asyncio.wait([self._audit_writing], timeout=AUDIT_WRITE_TIMEOUT_S + 1)
             await self._audit_once()  # what is left, once (a stopped Kafka: logged)
         if self._writes:
             await asyncio.wait(self._writes, timeout=5)
@@ -399,7 +402,10 @@ class KafkaEdge:
                 async with asyncio.timeout(AUDIT_FLUSH_S):
                     await self._audit_due.wait()
             self._audit_due.clear()
-            if not await self._audit_once():
+            # Shielded: ``stop`` lets a write under way finish rather than cut it between
+            # sending and hearing back (the batch would then be sent twice).
+            self._audit_writing = asyncio.ensure_future(self._audit_once())
+            if not await asyncio.shield(self._audit_writing):
                 await asyncio.sleep(AUDIT_RETRY_S)  # Kafka is away: the batch waits, kept
 
     async def _audit_once(self) -> bool:
