@@ -6,8 +6,13 @@ A client never receives what its role and scope do not allow:
   (narrowed by their subscription's areas and severities).
 - ``officer``: alerts addressed to them by id, and alerts whose audience
   includes officers and that fall in an area they subscribed to or within
-  the radius of their position (the position they send, else their last
-  device ping). No live event feed: it carries other people's data.
+  the radius of their position. Their scope is bound by what the gateway
+  knows, not only by what the client claims: the position is their own
+  device's last ping (``rtic.officer-locations.v1``) when there is one, else
+  the position they send; the radius is capped (``subscription_from``,
+  ``RTIC_OFFICER_MAX_RADIUS_KM``); and a token that names areas limits them
+  to alerts in those areas (alerts addressed to them by id aside). No live
+  event feed: it carries other people's data.
 - ``case_officer``: alerts whose audience names the role.
 - ``citizen``: no alerts, no feed; only their own case.
 
@@ -32,7 +37,7 @@ from __future__ import annotations
 import functools
 import hashlib
 from collections.abc import Collection, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -86,12 +91,23 @@ class Subscription:
         }
 
 
-def subscription_from(msg: Subscribe) -> Subscription:
-    """The ``Subscription`` a valid ``subscribe`` message asks for."""
+def subscription_from(
+    msg: Subscribe, who: Principal | None = None, max_radius_m: float | None = None
+) -> Subscription:
+    """The ``Subscription`` a valid ``subscribe`` message asks for; an officer's radius
+    capped at ``max_radius_m`` (the ``subscribed`` reply shows the radius in force)."""
+    radius = msg.radius_m
+    if (
+        radius is not None
+        and max_radius_m is not None
+        and who is not None
+        and who.role is Role.OFFICER
+    ):
+        radius = min(radius, max_radius_m)
     return Subscription(
         areas=frozenset(msg.areas),
         severities=frozenset(Severity(s) for s in msg.severities),
-        radius_m=msg.radius_m,
+        radius_m=radius,
         position=(msg.position.lat, msg.position.lon) if msg.position else None,
         cases=frozenset(msg.cases),
         events=msg.events,
@@ -157,7 +173,8 @@ def admits(
     alert: AlertFacts,
     officer_position: tuple[float, float] | None = None,
 ) -> bool:
-    """``admits_alert`` on the facts of an alert."""
+    """``admits_alert`` on the facts of an alert. ``officer_position``: the officer's
+    last ping, which wins over the position the client sent."""
     if sub.severities and alert.severity not in sub.severity_values:
         return False
     role = who.role
@@ -168,11 +185,14 @@ def admits(
             return True
         if _OFFICER not in alert.roles:
             return False
+        if who.areas and alert.areas.isdisjoint(who.areas):
+            if alert.audience_areas.isdisjoint(who.areas):
+                return False  # outside the areas of their token
         if sub.areas and not (
             sub.areas.isdisjoint(alert.areas) and sub.areas.isdisjoint(alert.audience_areas)
         ):
             return True
-        position = sub.position or officer_position
+        position = officer_position or sub.position  # the device's own pings first
         loc = alert.location
         if sub.radius_m and position and loc:
             return distance_m(position[0], position[1], loc[0], loc[1]) <= sub.radius_m
@@ -281,6 +301,33 @@ def case_update_for(who: Principal, update: dict[str, Any]) -> dict[str, Any] | 
     elif update.get("change") not in ("opened", "status"):
         return None  # a new link or officer: staff business
     return shown
+
+
+ALERT_SEEING_STAFF = frozenset({Role.OFFICER, Role.CASE_OFFICER})
+
+
+def may_see_alert(
+    who: Principal,
+    sub: Subscription | None,
+    alert: AlertFacts,
+    officer_position: tuple[float, float] | None = None,
+    *,
+    was_sent: bool = False,
+) -> bool:
+    """Whether ``who`` may see this alert, and so open it, act on it or verify it:
+    analysts and supervisors any alert; an officer or a case officer one that was sent
+    to them (``was_sent``, on this connection) or that their audience and scope admit
+    now (severities aside: a filter of what to be sent, not of what they may see);
+    nobody else. The gateway answers an alert someone may not see exactly as an alert
+    it does not know (``not_found``)."""
+    if who.role in ALL_ALERTS_ROLES:
+        return True
+    if who.role not in ALERT_SEEING_STAFF:
+        return False
+    if was_sent:
+        return True
+    scope = Subscription() if sub is None else replace(sub, severities=frozenset())
+    return admits(who, scope, alert, officer_position)
 
 
 def may_snooze(who: Principal) -> bool:

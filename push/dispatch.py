@@ -386,6 +386,9 @@ class Dispatch:
         if incident is None or not may_see_incident(who, incident):
             client.errors += 1
             return _error("not_found", "no such incident", **ids)
+        if msg.alert_id and not self.core.may_see(client, msg.alert_id):
+            client.errors += 1  # an alert named must be one they may see (as for ``ack``)
+            return _error("not_found", "no such alert", alert_id=msg.alert_id, **ids)
         if incident.status == "closed":
             client.errors += 1
             return _error("closed", "the incident is closed", **ids)

@@ -16,6 +16,24 @@ are never dropped silently: a client whose queue is full is closed with code
 alert id it saw to be sent what it missed from the buffer of recent alerts.
 A client that sends ``MAX_CLIENT_ERRORS`` bad messages is closed with 1008.
 
+Resume, stated where it is answered (``_resume``): ``last_alert_id`` means the
+client has seen everything up to and including that alert; what it names in
+``seen`` (alert id -> version) is never sent again. A gateway that has just
+started reads the recent alerts again (``replaying``) and answers no ``resume``
+until it has read them (``caught_up``): a resume is held meanwhile, and answered
+``not_ready`` (with ``retry_after_s``) if that takes longer than
+``RESUME_WAIT_S``. The alerts it reads again are kept for resume but not pushed
+live: they were pushed by the gateway before it, and a client that missed them
+asks. docs/contract.md has the whole rule.
+
+Acting on an alert (``ack``, ``open``; ``verify`` in ``push/verify.py``; the
+``alert_id`` of a dispatch ``assign``) needs the right to see it
+(``may_see``): the gateway must know the alert (its index of the last
+``ALERTS_KNOWN`` alerts it read) and ``push.access.may_see_alert`` admit the
+client. An alert it does not know and one the client may not see get the same
+answer, ``not_found``, so the answer says nothing about alerts that are not
+yours.
+
 Every alert version is pushed to a client once: a redelivered alert (same id,
 same version) is recognised in the buffer and not sent again; an update (same
 id, higher version: repeated hits folded into one open alert) is sent, and
@@ -48,7 +66,8 @@ import logging
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
 import numpy as np
@@ -62,6 +81,7 @@ from push.access import (
     admits_case,
     admits_event,
     case_update_for,
+    may_see_alert,
     may_snooze,
     snooze_change,
     subscription_from,
@@ -99,6 +119,10 @@ CLOSE_TOO_SLOW = (1013, "too slow: reconnect and resume")
 CLOSE_TOO_MANY_ERRORS = (1008, "too many bad messages")
 CLOSE_INVALID_TOKEN = (1008, "invalid token")  # revoked: never says more than "invalid"
 CASE_UPDATES_REMEMBERED = 10_000  # update ids kept to push each update once
+ALERTS_KNOWN = 50_000  # alerts the gateway remembers the audience of (acts need the right to see)
+RESUME_WAIT_S = 15.0  # a resume waits this long for a starting gateway to read its alerts
+RESUME_RETRY_S = 2  # the ``retry_after_s`` of a ``not_ready`` answer
+OFFICER_MAX_RADIUS_M = 5000.0  # RTIC_OFFICER_MAX_RADIUS_KM's default
 ACK_ROLES = frozenset({Role.RTIC_ANALYST, Role.SUPERVISOR})  # told when someone acts
 OFFICER_ROLE = Role.OFFICER.value
 Clock = Callable[[], datetime]
@@ -288,17 +312,20 @@ class Roster:
     Most clients are officers subscribed by their position and a radius: rather than
     asking ``admits`` about each of thousands for every alert, their positions are
     kept in arrays and one numpy pass finds those within reach (with a metre of
-    slack); ``admits`` then decides for them, as for everyone else. Officers that
-    only a radius could admit but whose position is not known yet, like officers
-    with no radius, can only be named by the alert. Built again when a client comes,
-    goes or subscribes, or when an officer placed by their pings moves.
+    slack); ``admits`` then decides for them, as for everyone else. An officer's
+    position is their device's last ping, else the position they sent (as in
+    ``admits``). Officers that only a radius could admit but whose position is not
+    known yet, like officers with no radius, can only be named by the alert. Built
+    again when a client comes, goes or subscribes, or when an officer without a
+    position pings; an officer who moves is moved in the arrays (``move``).
     """
 
     def __init__(self, clients: set[Client], positions: dict[str, tuple[float, float]]) -> None:
         self.others: list[Client] = []  # asked about for every alert
         self.near: list[Client] = []  # officers by radius, in the arrays' order
         self.officers: dict[str, list[Client]] = {}  # every officer, by id: named in alerts
-        self.placed_by_pings: set[str] = set()  # officers whose pings move them here
+        self.unplaced: set[str] = set()  # officers by radius without a position yet
+        self.rows: dict[str, list[int]] = {}  # officer id -> their rows in the arrays
         lats: list[float] = []
         lons: list[float] = []
         radii: list[float] = []
@@ -313,10 +340,12 @@ class Roster:
             if sub.areas:
                 self.others.append(client)
             elif sub.radius_m:
-                if sub.position is None:
-                    self.placed_by_pings.add(client.principal.sub)
-                position = sub.position or positions.get(client.principal.sub)
-                if position is not None:
+                officer_id = client.principal.sub
+                position = positions.get(officer_id) or sub.position
+                if position is None:
+                    self.unplaced.add(officer_id)
+                else:
+                    self.rows.setdefault(officer_id, []).append(len(self.near))
                     self.near.append(client)
                     lats.append(position[0])
                     lons.append(position[1])
@@ -324,6 +353,16 @@ class Roster:
         self.lats = np.array(lats, dtype=float)
         self.lons = np.array(lons, dtype=float)
         self.radii = np.array(radii, dtype=float)
+
+    def move(self, officer_id: str, lat: float, lon: float) -> bool:
+        """An officer pinged from here: moved in the arrays. False if the roster must be
+        built again (an officer by radius who had no position)."""
+        if officer_id in self.unplaced:
+            return False
+        for row in self.rows.get(officer_id, ()):
+            self.lats[row] = lat
+            self.lons[row] = lon
+        return True
 
     def candidates(self, alert: AlertFacts) -> list[Client]:
         """Every client ``admits`` might admit for this alert (each once)."""
@@ -335,6 +374,27 @@ class Roster:
         for officer_id in alert.officers:
             found.extend(self.officers.get(officer_id, ()))
         return list(dict.fromkeys(found)) if alert.officers else found
+
+
+@dataclass(frozen=True, slots=True)
+class HeldResume:
+    """A ``resume`` a starting gateway answers once it has read its recent alerts."""
+
+    client: Client
+    msg: Resume
+    deadline: datetime
+
+
+def _created_at(alert: dict[str, Any]) -> datetime | None:
+    """When an alert was created (None if it does not say, readably)."""
+    value = alert.get("created_at")
+    if not isinstance(value, str):
+        return None
+    try:
+        at = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return at if at.tzinfo is not None else None
 
 
 class Fanout:
@@ -351,9 +411,13 @@ class Fanout:
         clock: Clock = utc_now,
         metrics: GatewayMetrics | None = None,
         audit: AuditBuffer | None = None,
+        officer_max_radius_m: float = OFFICER_MAX_RADIUS_M,
+        resume_wait_s: float = RESUME_WAIT_S,
     ) -> None:
         """``rule_ids``: the rules a snooze may name (empty: any); ``audit``: where acts
-        and deliveries are recorded (a buffer of its own if not given)."""
+        and deliveries are recorded (a buffer of its own if not given);
+        ``officer_max_radius_m``: the largest radius an officer may subscribe with;
+        ``resume_wait_s``: how long a resume waits for a starting gateway."""
         self.sink = sink
         self.queue_size = queue_size
         self.resume_buffer = resume_buffer
@@ -366,6 +430,16 @@ class Fanout:
         self._roster: Roster | None = None
         self._roster_made_at = (-1, -1)  # (clients' changes, subscriptions' changes)
         self.recent: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        # The audience of the last ALERTS_KNOWN alerts read: who may act on them.
+        self.known: OrderedDict[str, AlertFacts] = OrderedDict()
+        # Alerts created up to this time may be missing from ``recent`` (evicted, or
+        # before what a starting gateway read again): a resume since then is incomplete.
+        self.forgot_before: datetime | None = None
+        self.officer_max_radius_m = officer_max_radius_m
+        self.resume_wait_s = resume_wait_s
+        self._catching_up = False  # reading the recent alerts again at start
+        self._history_cut = False  # ... and not from the topic's beginning
+        self._held: list[HeldResume] = []
         self.officer_positions: dict[str, tuple[float, float]] = {}
         self.case_updates_seen: OrderedDict[str, None] = OrderedDict()
         self.handlers: dict[str, Handler] = {}
@@ -425,6 +499,7 @@ class Fanout:
             self.clients.discard(client)
             self.metrics.clients.labels(client.principal.role.value).dec()
         self._stop_working(client)
+        self._held = [h for h in self._held if h.client is not client]
 
     def revoke(self, revocations: Revocations) -> int:
         """Close every client whose token the revocation list now refuses; how many."""
@@ -441,10 +516,11 @@ class Fanout:
 
     # ---- Kafka -> clients ------------------------------------------------------------
 
-    def publish(self, kind: Kind, message: dict[str, Any]) -> None:
-        """Fan out one message the Kafka edge read."""
+    def publish(self, kind: Kind, message: dict[str, Any], *, replayed: bool = False) -> None:
+        """Fan out one message the Kafka edge read (``replayed``: an alert read again at
+        start, kept for resume, not pushed)."""
         if kind == "alert":
-            self.publish_alert(message)
+            self.publish_alert(message, live=not replayed)
         elif kind == "enriched":
             self.publish_enriched(message)
         elif kind == "case":  # the gateway adds who attends first (push/casefeed.py)
@@ -454,22 +530,35 @@ class Fanout:
         # incident events and pings go to the job boards (push/dispatch.py), not here;
         # "verification": the gateway hands it to its verification part (push/verify.py)
 
-    def publish_alert(self, alert: dict[str, Any]) -> None:
-        """Remember an alert for resume and push it to every client it is for."""
+    def publish_alert(self, alert: dict[str, Any], *, live: bool = True) -> None:
+        """Remember an alert for resume and push it to every client it is for (unless
+        it is not ``live``: read again at start, it was pushed by the gateway before)."""
         alert_id = alert.get("alert_id")
         if not isinstance(alert_id, str):
             return
-        version = int(alert.get("version") or 1)
+        try:
+            version = int(alert.get("version") or 1)
+        except (TypeError, ValueError):
+            return  # not an alert the worker wrote
         known = self.recent.get(alert_id)
         if known is not None and int(known.get("version") or 1) >= version:
             return  # a redelivery: already pushed
+        if self._history_cut:  # the first alert read again: older ones were not read
+            self._history_cut = False
+            self._forget(alert)
         self.recent.pop(alert_id, None)
         self.recent[alert_id] = alert  # the newest version, at the end of the buffer
         while len(self.recent) > self.resume_buffer:
-            self.recent.popitem(last=False)
-        self.metrics.published.labels("alert").inc()
-        data = frame("alert", alert)
+            self._forget(self.recent.popitem(last=False)[1])
         facts = AlertFacts.of(alert)  # once, not once per client
+        self.known.pop(alert_id, None)
+        self.known[alert_id] = facts
+        while len(self.known) > ALERTS_KNOWN:
+            self.known.popitem(last=False)
+        self.metrics.published.labels("alert").inc()
+        if not live:
+            return
+        data = frame("alert", alert)
         positions = self.officer_positions
         reached = [
             client.recipient
@@ -484,6 +573,68 @@ class Fanout:
             and client.offer_alert(alert_id, data, version)
         ]
         self.audit.delivered(alert_id, version, self.clock(), reached)
+
+    def _forget(self, alert: dict[str, Any]) -> None:
+        """An alert is no longer kept for resume (or one before it was never read)."""
+        created = _created_at(alert)
+        if created is not None and (self.forgot_before is None or created > self.forgot_before):
+            self.forgot_before = created
+
+    # ---- a starting gateway reads its recent alerts again ------------------------------
+
+    def replaying(self, cut: bool) -> None:
+        """The Kafka edge starts reading the recent alerts again (``cut``: not from the
+        topic's beginning); resumes wait until ``caught_up``."""
+        self._catching_up = True
+        self._history_cut = cut
+
+    def caught_up(self) -> None:
+        """The recent alerts are read: answer the resumes that waited."""
+        self._catching_up = False
+        self._history_cut = False
+        held, self._held = self._held, []
+        for h in held:
+            if h.client.close_request is None:
+                h.client.send_now(self._resume_now(h.client, h.msg))
+
+    @property
+    def catching_up(self) -> bool:
+        """Whether the gateway still reads its recent alerts again (resumes wait)."""
+        return self._catching_up
+
+    def expire_resumes(self) -> int:
+        """Answer ``not_ready`` to the resumes that waited ``resume_wait_s``; how many."""
+        now = self.clock()
+        late = [h for h in self._held if h.deadline <= now]
+        if not late:
+            return 0
+        self._held = [h for h in self._held if h.deadline > now]
+        data = frame(
+            "error",
+            {
+                "code": "not_ready",
+                "message": "the gateway is still reading its recent alerts: resume again",
+                "retry_after_s": RESUME_RETRY_S,
+            },
+        )
+        for h in late:
+            h.client.send_now(data)
+        return len(late)
+
+    def may_see(self, client: Client, alert_id: str) -> bool:
+        """Whether the client may see this alert, and so open, act on or verify it: the
+        gateway knows it, and ``push.access.may_see_alert`` admits the client."""
+        facts = self.known.get(alert_id)
+        if facts is None:
+            return False
+        who = client.principal
+        return may_see_alert(
+            who,
+            client.subscription,
+            facts,
+            self.officer_positions.get(who.sub),
+            was_sent=alert_id in client.sent_alerts,
+        )
 
     def roster(self) -> Roster:
         """The subscribed clients sorted for the fan-out of alerts (built again when
@@ -531,10 +682,17 @@ class Fanout:
         for event in events or []:
             enrichment = event.get("enrichment") or {}
             kind = enrichment.get("kind", "unknown")
-            if kind == "officer_location" and "officer_id" in event:
-                self.officer_positions[event["officer_id"]] = (event["lat"], event["lon"])
-                if self._roster is not None and event["officer_id"] in self._roster.placed_by_pings:
-                    self._roster = None  # an officer placed by their pings moved
+            lat, lon = event.get("lat"), event.get("lon")
+            if (
+                kind == "officer_location"
+                and isinstance(event.get("officer_id"), str)
+                and isinstance(lat, int | float)
+                and isinstance(lon, int | float)
+            ):
+                officer_id = event["officer_id"]
+                self.officer_positions[officer_id] = (float(lat), float(lon))
+                if self._roster is not None and not self._roster.move(officer_id, lat, lon):
+                    self._roster = None  # an officer by radius has a position now
             self.metrics.published.labels("event").inc()
             areas = enrichment.get("area_codes") or []
             data: bytes | None = None
@@ -595,7 +753,9 @@ class Fanout:
             case Ping():
                 return frame("pong", {"at": self.clock().isoformat()})
             case Subscribe():
-                client.subscription = subscription_from(msg)
+                client.subscription = subscription_from(
+                    msg, client.principal, self.officer_max_radius_m
+                )
                 client.follow_ups = [f for hook in self.subscribe_hooks for f in hook(client)]
                 return frame("subscribed", {"filters": client.subscription.describe()})
             case Resume():
@@ -613,28 +773,54 @@ class Fanout:
             )
         return handler(client, msg)
 
-    def _resume(self, client: Client, msg: Resume) -> bytes:
-        """Send what the client missed: after ``last_alert_id``, or created after ``since``."""
+    def _resume(self, client: Client, msg: Resume) -> bytes | None:
+        """``resume``: answered now, or held while a starting gateway reads its recent
+        alerts (``caught_up`` answers it; ``expire_resumes`` says ``not_ready``)."""
         if client.subscription is None:
             raise ContractError("subscribe before resume")
+        if not self._catching_up:
+            return self._resume_now(client, msg)
+        self._held.append(
+            HeldResume(client, msg, self.clock() + timedelta(seconds=self.resume_wait_s))
+        )
+        with contextlib.suppress(RuntimeError):  # no loop running: expire_resumes by hand
+            asyncio.get_running_loop().call_later(self.resume_wait_s + 0.05, self.expire_resumes)
+        return None
+
+    def _resume_now(self, client: Client, msg: Resume) -> bytes:
+        """Send what the client missed, never what it names as seen.
+
+        - ``last_alert_id`` in the buffer: the alerts after it, in the order this gateway
+          read them (``complete``).
+        - else, with ``since``: the alerts created after ``since`` (``complete`` if the
+          buffer forgot none created after it).
+        - else (``last_alert_id`` older than the buffer, no ``since``): every alert kept
+          (not ``complete``).
+
+        Of those: the ones the client may be sent now, less every alert (id, version) it
+        names in ``seen`` and every version already sent on this connection.
+        """
         alerts = list(self.recent.values())
         complete = True
-        if msg.last_alert_id is not None:
+        if msg.last_alert_id is not None and msg.last_alert_id in self.recent:
             ids = list(self.recent)
-            if msg.last_alert_id in self.recent:
-                alerts = alerts[ids.index(msg.last_alert_id) + 1 :]
-            else:
-                complete = False  # older than the buffer: everything we have
+            alerts = alerts[ids.index(msg.last_alert_id) + 1 :]
         elif msg.since is not None:
             cutoff = msg.since
-            alerts = [a for a in alerts if datetime.fromisoformat(a["created_at"]) > cutoff]
+            alerts = [a for a in alerts if (at := _created_at(a)) is not None and at > cutoff]
+            complete = self.forgot_before is None or self.forgot_before <= cutoff
+        else:
+            complete = False  # older than the buffer: everything we have
+        seen = msg.seen
         sent = 0
         now = self.clock()
         for alert in alerts:
-            if self._admits(client, alert):
-                version = int(alert.get("version") or 1)
-                if client.offer_alert(alert["alert_id"], frame("alert", alert), version):
-                    self.audit.delivered(alert["alert_id"], version, now, [client.recipient])
+            alert_id = alert["alert_id"]
+            version = int(alert.get("version") or 1)
+            if seen.get(alert_id, 0) >= version or not self._admits(client, alert):
+                continue
+            if client.offer_alert(alert_id, frame("alert", alert), version):
+                self.audit.delivered(alert_id, version, now, [client.recipient])
                 sent += 1
         return frame("resumed", {"count": sent, "complete": complete})
 
@@ -662,6 +848,8 @@ class Fanout:
         """``open``: the client opened an alert's detail; recorded in the audit trail."""
         if client.principal.role is Role.CITIZEN:
             raise BadClientMessage("forbidden", "a citizen cannot open alerts", "open")
+        if not self.may_see(client, msg.alert_id):
+            raise BadClientMessage("not_found", f"no alert {msg.alert_id} to open", "open")
         self._record(
             client,
             AuditAction.ALERT_OPENED,
@@ -711,6 +899,8 @@ class Fanout:
         who = client.principal
         if who.role is Role.CITIZEN:
             raise ContractError("citizens cannot act on alerts")
+        if not self.may_see(client, msg.alert_id):
+            raise BadClientMessage("not_found", f"no alert {msg.alert_id} to act on", "ack")
         ack = AlertAckV1(
             alert_id=msg.alert_id,
             action=msg.action,

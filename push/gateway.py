@@ -139,7 +139,9 @@ class Gateway:
             clock=clock,
             metrics=self.metrics,
             audit=self.audit,
+            officer_max_radius_m=settings.officer_max_radius_km * 1000,
         )
+        self.kafka.alert_replay = self.core  # resumes wait until the recent alerts are read
         self.revocations = RevocationCache(None, self.metrics)
         self.revocations.on_change = self.core.revoke
         self.cases = CaseFeed(self.core, None)
@@ -199,8 +201,9 @@ class Gateway:
         self.chat.store = records.chats if records is not None else None
         self.chat.cases = self.cases.cases
 
-    def deliver(self, kind: Kind, message: dict[str, Any]) -> None:
-        """What the Kafka edge read: case updates by way of the case feed."""
+    def deliver(self, kind: Kind, message: dict[str, Any], *, replayed: bool = False) -> None:
+        """What the Kafka edge read: case updates by way of the case feed (``replayed``:
+        an alert read again at start, kept for resume but not pushed)."""
         self.desk_stats.observe(kind, message)
         self.priorities.observe(kind, message)
         if kind == "case":
@@ -212,7 +215,7 @@ class Gateway:
         if kind in ("incident", "officer_location", "enriched"):
             self.dispatch.read(kind, message)
         if kind not in ("incident", "officer_location"):
-            self.core.publish(kind, message)
+            self.core.publish(kind, message, replayed=replayed)
             if kind == "alert":
                 self.verify.mark(message)  # read after its decision (a restart): say so
 

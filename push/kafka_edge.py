@@ -14,6 +14,18 @@ reconnect to a new gateway can still resume, and the last
 the job boards (``on_replayed`` is called once they are read); live events and
 case updates are read from the end only.
 
+Catching up at start: the alerts read again (those before the end offsets the
+topic had when the gateway started) are handed over as ``replayed``: kept for
+resume, never pushed live, since the gateway before this one pushed them. The
+core (``alert_replay``) is told when that reading starts and when it is done
+(``caught_up``); until then it holds every ``resume``, so a client that
+reconnects at once is answered from the whole buffer, not from half of it. The
+end offsets are the true ones: Tansu 0.6 answers ListOffsets with the last
+batch's base offset + 1, not the last offset + 1 (``streams/transport.py``), so
+``true_ends`` reads the batch at ``end - 1`` again; a partition is caught up when
+a record at or past its end has been read or the consumer's position has passed
+it, so the check never waits for a record that will not come.
+
 It writes job updates and assignments to ``rtic.incidents.v1``
 (``write_incident``, awaited: the device's ack waits for Kafka) and device
 positions to ``rtic.officer-locations.v1`` (``write_position``).
@@ -36,8 +48,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
-from typing import Any
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -54,7 +67,62 @@ from rtic.topics import Topics
 
 log = logging.getLogger(__name__)
 
-Deliver = Callable[[Kind, dict[str, Any]], None]
+TRUE_END_WAIT_S = 2.0
+
+
+class Deliver(Protocol):
+    """Where the edge hands what it read (``Gateway.deliver``)."""
+
+    def __call__(self, kind: Kind, message: dict[str, Any], *, replayed: bool = False) -> None:
+        """One message; ``replayed``: an alert read again at start (not to push)."""
+        ...
+
+
+class AlertReplay(Protocol):
+    """Told when the alerts read again at start are being read, and when they are read
+    (the fan-out core: it holds resumes meanwhile)."""
+
+    def replaying(self, cut: bool) -> None:
+        """Reading starts (``cut``: not from the topic's beginning)."""
+        ...
+
+    def caught_up(self) -> None:
+        """Every alert before the end offsets seen at start is read."""
+        ...
+
+
+async def true_ends(
+    bootstrap: Any, ends: Mapping[TopicPartition, int]
+) -> dict[TopicPartition, int]:
+    """``ends`` (as ListOffsets answered) moved past the last record of the batch that
+    holds ``end - 1``: Tansu 0.6 answers the last batch's base offset + 1; against
+    Apache Kafka nothing changes. A partition that does not answer within
+    ``TRUE_END_WAIT_S`` keeps the end it had."""
+    out = dict(ends)
+    asked = [tp for tp, end in ends.items() if end > 0]
+    if not asked:
+        return out
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        consumer.assign(asked)
+        for tp in asked:
+            consumer.seek(tp, ends[tp] - 1)
+        waiting = set(asked)
+        deadline = time.monotonic() + TRUE_END_WAIT_S
+        while waiting and time.monotonic() < deadline:
+            found = await consumer.getmany(*waiting, timeout_ms=200)
+            for tp, records in found.items():
+                if records:
+                    out[tp] = max(out[tp], records[-1].offset + 1)
+                    waiting.discard(tp)
+    finally:
+        await consumer.stop()
+    return out
+
+
 AUDIT_FLUSH_S = 0.25
 AUDIT_BATCH = 1000
 AUDIT_RETRY_S = 1.0
@@ -90,11 +158,17 @@ class KafkaEdge:
         # Called once the job boards' topics are read up to where they ended at start.
         self.on_replayed: Callable[[], None] | None = None
         self._replaying: dict[TopicPartition, int] = {}
+        # Told when the alerts read again at start are read (the core holds resumes).
+        self.alert_replay: AlertReplay | None = None
+        self._alert_ends: dict[TopicPartition, int] = {}  # alerts before these: replayed
+        self._alerts_behind: set[TopicPartition] = set()  # ... and not all read yet
+        self._told_caught_up = False
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
         self._consuming: asyncio.Task[None] | None = None
         self._flushing: asyncio.Task[None] | None = None
         self._audit_due = asyncio.Event()
+        self._audit_writing: asyncio.Future[bool] | None = None
         self._audit_pending: list[AuditV1] = []  # a batch that failed, sent again first
         self._writes: set[asyncio.Task[None]] = set()
 
@@ -139,6 +213,8 @@ class KafkaEdge:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._flushing
             self._flushing = None
+            if self._audit_writing is not None and not self._audit_writing.done():
+                await asyncio.wait([self._audit_writing], timeout=AUDIT_WRITE_TIMEOUT_S + 1)
             await self._audit_once()  # what is left, once (a stopped Kafka: logged)
         if self._writes:
             await asyncio.wait(self._writes, timeout=5)
@@ -165,8 +241,12 @@ class KafkaEdge:
         consumer.assign(parts)
         ends = await consumer.end_offsets(parts)
         begins = await consumer.beginning_offsets(parts)
+        alert_parts = {tp: ends[tp] for tp in parts if tp.topic == self.topics.alerts}
+        servers = bootstrap_servers(self.settings.kafka_url)
+        ends.update(await true_ends(servers, alert_parts))
         keep = self.settings.gateway_resume_buffer
         boards = (self.topics.incidents, self.topics.officer_locations)
+        cut = False
         for tp in parts:
             if tp.topic in (self.topics.enriched, self.topics.cases):
                 consumer.seek(tp, ends[tp])
@@ -176,8 +256,44 @@ class KafkaEdge:
                 if ends[tp] > start:
                     self._replaying[tp] = ends[tp]
             else:
-                consumer.seek(tp, max(begins[tp], ends[tp] - keep))
+                start = max(begins[tp], ends[tp] - keep)
+                consumer.seek(tp, start)
+                if tp in alert_parts:
+                    self._alert_ends[tp] = ends[tp]
+                    cut = cut or start > begins[tp]
+                    if ends[tp] > start:
+                        self._alerts_behind.add(tp)
+        if self.alert_replay is not None:
+            self.alert_replay.replaying(cut)
         self._check_replayed()
+        self._check_caught_up()
+
+    @property
+    def alerts_caught_up(self) -> bool:
+        """Whether the alerts read again at start are all read."""
+        return not self._alerts_behind
+
+    def _check_caught_up(self) -> None:
+        if not self._alerts_behind and not self._told_caught_up:
+            self._told_caught_up = True
+            self._alert_ends = {}  # from here every alert is live
+            log.info("gateway: recent alerts read again; resumes answered")
+            if self.alert_replay is not None:
+                self.alert_replay.caught_up()
+
+    async def _mark_alerts_read(self, batches: Mapping[TopicPartition, list[Any]]) -> None:
+        """Partitions of the alerts topic read up to their end at start (a record at or
+        past it, or the consumer's position past it: never waits for a record that will
+        not come)."""
+        assert self._consumer is not None
+        for tp in list(self._alerts_behind):
+            records = batches.get(tp)
+            end = self._alert_ends[tp]
+            if (records and records[-1].offset + 1 >= end) or (
+                await self._consumer.position(tp) >= end
+            ):
+                self._alerts_behind.discard(tp)
+        self._check_caught_up()
 
     def _check_replayed(self) -> None:
         if not self._replaying and self.on_replayed is not None:
@@ -191,18 +307,24 @@ class KafkaEdge:
             for tp, records in batches.items():
                 kind = self.kinds[tp.topic]
                 consumed = self.metrics.consumed.labels(tp.topic)
+                replayed_before = self._alert_ends.get(tp, 0)  # alerts read again
                 for rec in records:
                     consumed.inc()
                     if rec.value is None:
                         continue
                     try:
-                        deliver(kind, orjson.loads(rec.value))
+                        if replayed_before and rec.offset < replayed_before:
+                            deliver(kind, orjson.loads(rec.value), replayed=True)
+                        else:
+                            deliver(kind, orjson.loads(rec.value))
                     except Exception:
                         log.exception("gateway could not dispatch a message from %s", tp.topic)
                 if self._replaying and records and tp in self._replaying:
                     if records[-1].offset + 1 >= self._replaying[tp]:
                         del self._replaying[tp]
                         self._check_replayed()
+            if self._alerts_behind:
+                await self._mark_alerts_read(batches)
 
     # ---- the core's ChangeSink -------------------------------------------------------
 
@@ -280,7 +402,10 @@ class KafkaEdge:
                 async with asyncio.timeout(AUDIT_FLUSH_S):
                     await self._audit_due.wait()
             self._audit_due.clear()
-            if not await self._audit_once():
+            # Shielded: ``stop`` lets a write under way finish rather than cut it between
+            # sending and hearing back (the batch would then be sent twice).
+            self._audit_writing = asyncio.ensure_future(self._audit_once())
+            if not await asyncio.shield(self._audit_writing):
                 await asyncio.sleep(AUDIT_RETRY_S)  # Kafka is away: the batch waits, kept
 
     async def _audit_once(self) -> bool:

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, OrderedDict
-from dataclasses import replace
 from typing import Any, Protocol
 
 from pydantic import ValidationError
@@ -42,7 +41,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from enrichers.verifications import VerificationStore
-from push.access import ALL_ALERTS_ROLES, Subscription, admits_alert
 from push.audit import act_record
 from push.fanout import ACK_ROLES, Client, Fanout, frame
 from push.web import _json, client_address, error_body, require
@@ -55,7 +53,6 @@ from rtic.tokens import Principal
 log = logging.getLogger(__name__)
 
 DECISIONS_REMEMBERED = 50_000
-NEVER_VERIFY = frozenset({Role.CITIZEN, Role.CONTACT_HANDLER})
 AUDIT_ACTIONS = {
     "verified": AuditAction.ALERT_VERIFIED,
     "not_a_match": AuditAction.ALERT_NOT_A_MATCH,
@@ -79,18 +76,10 @@ def pending_check(alert: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def may_verify(core: Fanout, client: Client, alert: dict[str, Any]) -> bool:
-    """Whether this client may see, and so answer, this alert."""
-    who = client.principal
-    if who.role in NEVER_VERIFY:
-        return False
-    if who.role in ALL_ALERTS_ROLES:
-        return True
-    if alert.get("alert_id") in client.sent_alerts:
-        return True
-    # Sent on an earlier connection: the audience still admits them (severities aside:
-    # a filter of what to be sent, not of what they may see).
-    sub = replace(client.subscription or Subscription(), severities=frozenset())
-    return admits_alert(who, sub, alert, core.officer_positions.get(who.sub))
+    """Whether this client may see, and so answer, this alert: the one rule of the
+    gateway for acting on an alert (``Fanout.may_see``, ``push.access.may_see_alert``)."""
+    alert_id = alert.get("alert_id")
+    return isinstance(alert_id, str) and core.may_see(client, alert_id)
 
 
 class Verifications:

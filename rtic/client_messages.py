@@ -38,6 +38,7 @@ from rtic.schemas import Severity
 MAX_RADIUS_M = 50_000.0
 MAX_SNOOZE_MINUTES = 1440
 MAX_LIST = 500  # values in one list of a subscription
+MAX_SEEN = 1000  # alerts a resume may name as seen
 
 
 class BadClientMessage(ContractError):
@@ -148,12 +149,29 @@ def _iso_time(value: Any) -> Any:
     return at
 
 
+def _seen(value: Any) -> Any:
+    """``seen``: absent or null is nothing seen."""
+    return {} if value is None else value
+
+
 class Resume(_Message):
-    """``resume``: "I last saw X" (``last_alert_id``, which wins) or "everything since T"."""
+    """``resume``: "I last saw X" (``last_alert_id``, which wins when the gateway holds
+    it) or "everything since T", never sending again what ``seen`` names (alert id ->
+    the version the client has)."""
 
     type: Literal["resume"]
     last_alert_id: Annotated[str | None, BeforeValidator(_text_or_none)] = None
     since: Annotated[datetime | None, BeforeValidator(_iso_time)] = None
+    seen: Annotated[
+        dict[Annotated[str, Field(max_length=200)], Annotated[int, Field(ge=1)]],
+        BeforeValidator(_seen),
+        Field(max_length=MAX_SEEN),
+    ] = {}
+
+    explain: ClassVar[dict[str, str]] = {
+        "seen": f"'seen' must be an object of at most {MAX_SEEN} alert ids, each with the "
+        "version the client has (a whole number from 1)",
+    }
 
     @model_validator(mode="after")
     def _one_of(self) -> Resume:
@@ -166,7 +184,7 @@ class Ack(_Message):
     """``ack``: someone acted on an alert (acknowledged, assigned, dismissed)."""
 
     type: Literal["ack"]
-    alert_id: Annotated[str, Field(min_length=1)]
+    alert_id: Annotated[str, Field(min_length=1, max_length=200)]
     action: Literal["ack", "assign", "dismiss"] = "ack"
     note: str | None = None
 

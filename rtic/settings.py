@@ -64,6 +64,13 @@ class Settings(BaseSettings):
     gateway_client_queue: int = Field(
         2000, ge=10, description="Messages queued per websocket client before it is dropped."
     )
+    officer_max_radius_km: float = Field(
+        5.0,
+        gt=0,
+        le=50,
+        description="The largest radius an officer may subscribe to alerts with (a larger "
+        "one is capped; the subscribed reply shows the radius in force).",
+    )
     gateway_resume_buffer: int = Field(
         5000, ge=0, description="Recent alerts kept for clients that reconnect and resume."
     )

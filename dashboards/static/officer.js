@@ -1,6 +1,6 @@
 // RTIC officer: an officer's phone page. Plain JS, no dependencies, nothing from the internet.
 // Protocol (docs/contract.md): hello -> subscribe {radius_m, position} -> subscribed (and `jobs`),
-// then resume {last_alert_id} (the last alert this phone saw, kept in localStorage). Frames in:
+// then resume {last_alert_id, since, seen} (what this phone saw, kept in localStorage). Frames in:
 // alert, jobs, job, verification, acked, verify_ack, job_update_ack, position_ack, resumed, pong,
 // error. Messages out: ack, verify, job_update (each with an update_id made here, kept in
 // IndexedDB until its job_update_ack: sent once when the socket is back), position, ping.
@@ -17,8 +17,12 @@ const RESULTS = ["Advice given", "Report taken (crime recorded)", "Arrest made",
 const COMPASS = ["north", "north-east", "east", "south-east", "south", "south-west", "west", "north-west"];
 // Replies that answer the page's messages in the order sent (job updates are answered when
 // written, later, by their update_id: job_update_ack, or an error naming the update_id).
-const REPLIES = new Set(["subscribed", "resumed", "pong", "acked", "verify_ack", "position_ack",
+// A resume is not one of them: a gateway that has just started answers it only once it has
+// read its recent alerts (`resumed`, or `error` `not_ready`: sent again after retry_after_s).
+const REPLIES = new Set(["subscribed", "pong", "acked", "verify_ack", "position_ack",
   "error", "opened"]);
+const RESUME_OVERLAP_MS = 5 * 60 * 1000; // `since` reaches this far before the last alert seen
+const MAX_SEEN = 1000; // alerts named in a resume's `seen`
 const JOB_RETRY_MS = 3000; // after "unavailable" or "in_progress": the update is sent again
 const MAX_ALERTS = 100;
 const ALERT_KEEP_MS = 12 * 3600 * 1000;
@@ -339,7 +343,8 @@ function connect() {
     state.heardAt = Date.now();
     let m;
     try { m = JSON.parse(msg.data); } catch { return; }
-    const asked = REPLIES.has(m.type) && !("update_id" in m) ? state.pending.shift() : null;
+    const asked = REPLIES.has(m.type) && !("update_id" in m) && m.code !== "not_ready"
+      ? state.pending.shift() : null;
     onFrame(m, asked);
   };
   ws.onclose = (e) => {
@@ -403,8 +408,7 @@ function onFrame(m, asked) {
         state.ready = true;
         state.retry = RETRY_MIN_MS;
         setLink("Online: alerts and jobs are live.", "live");
-        if (state.lastAlertId) request({ type: "resume", last_alert_id: state.lastAlertId });
-        else request({ type: "resume", since: new Date(Date.now() - FIRST_VISIT_LOOKBACK_MS).toISOString() });
+        resume();
         flush();
         sendPosition(true);
       }
@@ -443,7 +447,25 @@ function onJobUpdateError(m) {
   });
 }
 
+// What this phone missed: after the last alert it saw (or since a little before it), never
+// the alerts it already has (`seen`, with their versions).
+function resume() {
+  const last = state.lastAlertId ? state.alerts.get(state.lastAlertId) : null;
+  const lastAt = last ? Date.parse(last.created_at) : NaN;
+  const since = Number.isFinite(lastAt) ? lastAt - RESUME_OVERLAP_MS : Date.now() - FIRST_VISIT_LOOKBACK_MS;
+  const seen = {};
+  for (const a of [...state.alerts.values()].slice(-MAX_SEEN)) seen[a.alert_id] = a.version || 1;
+  const msg = { type: "resume", since: new Date(since).toISOString(), seen };
+  if (state.lastAlertId) msg.last_alert_id = state.lastAlertId;
+  send(msg);
+}
+
 function onError(m, asked) {
+  if (m.code === "not_ready") {
+    const ws = state.ws;
+    setTimeout(() => { if (ws && ws === state.ws && state.ready) resume(); }, (m.retry_after_s || 2) * 1000);
+    return;
+  }
   if (typeof m.update_id === "string") {
     onJobUpdateError(m);
     return;

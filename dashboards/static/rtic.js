@@ -753,7 +753,23 @@ function onUnsnoozed(m) {
   if (out) out.replaceChildren(`Snooze lifted (${m.snooze_id}).`);
 }
 
+// What this screen missed after the last alert it saw (or since a little before it, if the
+// gateway no longer holds that one), never the alerts it already shows (`seen`).
+function resume() {
+  const last = state.alerts.get(state.lastAlertId);
+  const msg = { type: "resume", last_alert_id: state.lastAlertId, seen: {} };
+  for (const a of state.alerts.values()) msg.seen[a.alert_id] = a.version || 1;
+  const lastAt = last ? Date.parse(last.created_at) : NaN;
+  if (Number.isFinite(lastAt)) msg.since = new Date(lastAt - 5 * 60 * 1000).toISOString();
+  send(msg);
+}
+
 function onError(m) {
+  if (m.code === "not_ready") { // a gateway just started: resume again in a moment
+    const ws = state.ws;
+    setTimeout(() => { if (ws === state.ws && state.lastAlertId) resume(); }, (m.retry_after_s || 2) * 1000);
+    return;
+  }
   setStatus(`live · error: ${m.message}`, "live");
   const out = $("#snooze-state");
   if (state.snoozePending && out) out.replaceChildren(`Not snoozed: ${m.message}`);
@@ -1192,7 +1208,7 @@ function connect() {
       case "subscribed":
         setStatus("live", "live");
         state.retry = 1000;
-        if (state.lastAlertId) send({ type: "resume", last_alert_id: state.lastAlertId });
+        if (state.lastAlertId) resume();
         break;
       case "alert": onAlert(m); break;
       case "event": onEvent(m.kind, m.event); break;

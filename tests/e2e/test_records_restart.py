@@ -36,6 +36,7 @@ from aiokafka import AIOKafkaConsumer
 from records import open_records
 from records.protocols import Records
 from rtic.casework import AuditAction, AuditV1, LinkKind, format_case_ref
+from rtic.schemas import AlertV1, AudienceV1, Role, Severity
 from tests.conftest import make_call, make_incident
 from tests.engine import Engine, next_message
 
@@ -264,16 +265,36 @@ class Acts:
     stop: bool = False
 
 
+def _an_alert(alert_id: str) -> dict[str, Any]:
+    """An alert for the desk to act on (acting needs an alert the gateway knows)."""
+    return AlertV1(
+        alert_id=alert_id,
+        rule_id="anpr_hotlist",
+        severity=Severity.LOW,
+        title=f"restart test {alert_id}",
+        summary="an alert to acknowledge across a gateway restart",
+        created_at=datetime.now(UTC),
+        source_event_ids=[f"SRC-{alert_id}"],
+        location=None,
+        area=["E08000025"],
+        audience=AudienceV1(roles=[Role.RTIC_ANALYST]),
+    ).model_dump(mode="json")
+
+
 async def _socket_acts(engine: Engine, tag: str, acts: Acts) -> None:
-    """Ack and open alert after alert over a websocket, reconnecting across the restart."""
+    """Ack and open alert after alert over a websocket, reconnecting across the restart:
+    each alert written to ``rtic.alerts.v1`` and received first (an alert the gateway
+    does not know is ``not_found``)."""
     n = itertools.count()
     while not acts.stop:
         try:
-            async with engine.client(sub=f"{tag}-desk") as ws:
+            async with engine.client(sub=f"{tag}-desk") as ws, engine.producer() as producer:
                 while not acts.stop:
                     alert_id = f"{tag}-A{next(n)}"
                     acts.tried["ws"] += 1
                     after = acts.restarted
+                    await engine.send(producer, engine.topics.alerts, alert_id, _an_alert(alert_id))
+                    await next_message(ws, "alert", 10, alert_id=alert_id)
                     await ws.send(orjson.dumps({"type": "ack", "alert_id": alert_id}).decode())
                     await next_message(ws, "acked", 10, alert_id=alert_id)
                     acts.acked.append(alert_id)

@@ -183,9 +183,15 @@ def test_an_officer_severity_filter_applies_even_to_alerts_naming_them() -> None
     assert not admits_alert(Principal("OFF-2", Role.OFFICER), Subscription(), mine)
 
 
-def test_an_officer_radius_uses_the_sent_position_before_the_last_ping() -> None:
-    sub = Subscription(radius_m=1000, position=(52.4081, -1.5106))  # Coventry
-    assert not admits_alert(OFFICER, sub, alert(), officer_position=(52.487, -1.891))
+def test_an_officer_radius_uses_the_last_ping_before_the_sent_position() -> None:
+    """The device's own pings bind the scope: a position claimed elsewhere does not
+    widen it (issue 14), and without pings the claimed one is all there is."""
+    claims_coventry = Subscription(radius_m=1000, position=(52.4081, -1.5106))
+    claims_brum = Subscription(radius_m=1000, position=(52.487, -1.891))
+    in_coventry, in_brum = (52.4081, -1.5106), (52.487, -1.891)
+    assert admits_alert(OFFICER, claims_coventry, alert(), officer_position=in_brum)
+    assert not admits_alert(OFFICER, claims_brum, alert(), officer_position=in_coventry)
+    assert admits_alert(OFFICER, claims_brum, alert())  # no ping yet: the claim
     assert not admits_alert(OFFICER, Subscription(radius_m=1000), alert())  # nowhere known
     assert not admits_alert(
         OFFICER,

@@ -119,6 +119,7 @@ def test_ping_subscribe_and_ack(gateway: Fanout) -> None:
 async def test_ack_is_recorded_through_the_producer(gateway: Fanout) -> None:
     assert isinstance(gateway.sink, RecordingSink)
     recorded = gateway.sink.acks
+    gateway.publish_alert(alert("a1"))  # acting on an alert needs the gateway to know it
     out = reply(
         gateway,
         client(sub="an-1"),

@@ -202,3 +202,102 @@ async def test_stopping_sends_what_the_audit_buffer_still_holds() -> None:
     buffer.delivered("a9", 1, NOW, [Recipient("OFF-1", "officer", None, "c1")])
     await edge.stop()  # a graceful stop (SIGTERM) loses nothing
     assert [orjson.loads(v)["action"] for _, _, v in producer.sent] == ["alert_delivered"]
+
+
+# ---- catching up at start ---------------------------------------------------------------------
+
+
+class Replay:
+    """The core's side of the catch-up (``AlertReplay``), as a list of what it was told."""
+
+    def __init__(self) -> None:
+        self.told: list[str] = []
+
+    def replaying(self, cut: bool) -> None:
+        self.told.append(f"replaying cut={cut}")
+
+    def caught_up(self) -> None:
+        self.told.append("caught_up")
+
+
+class PositionedConsumer(OneBatchConsumer):
+    """Gives its batches one by one; its position is past the last record given."""
+
+    def __init__(self, batches: list[dict[TopicPartition, list[Any]]], start: int) -> None:
+        super().__init__({})
+        self.batches = batches
+        self.at = start
+
+    async def getmany(self, timeout_ms: int, max_records: int) -> dict[TopicPartition, list[Any]]:
+        if self.batches:
+            batch = self.batches.pop(0)
+            for records in batch.values():
+                if records:
+                    self.at = records[-1].offset + 1
+            return batch
+        await asyncio.sleep(3600)
+        return {}
+
+    async def position(self, tp: TopicPartition) -> int:
+        return self.at
+
+
+def at_offset(offset: int, value: Any) -> SimpleNamespace:
+    return SimpleNamespace(offset=offset, value=orjson.dumps(value))
+
+
+async def test_alerts_before_the_end_at_start_are_handed_over_as_replayed_then_caught_up() -> None:
+    edge = KafkaEdge(Settings(topic_prefix="t-"), GatewayMetrics())
+    replay = Replay()
+    edge.alert_replay = replay
+    tp = TopicPartition(edge.topics.alerts, 0)
+    edge._alert_ends, edge._alerts_behind = {tp: 4}, {tp}
+    replay.replaying(cut=False)
+    edge._consumer = PositionedConsumer(  # type: ignore[assignment]
+        [
+            {tp: [at_offset(i, {"alert_id": f"a{i}"}) for i in (1, 2)]},
+            {tp: [at_offset(i, {"alert_id": f"a{i}"}) for i in (3, 4, 5)]},
+            {tp: [at_offset(6, {"alert_id": "a6"})]},
+        ],
+        start=1,
+    )
+    got: list[tuple[str, bool]] = []
+
+    def deliver(kind: Any, message: dict[str, Any], *, replayed: bool = False) -> None:
+        got.append((message["alert_id"], replayed))
+        if message["alert_id"] == "a4":
+            assert replay.told == ["replaying cut=False"]  # not before its batch is read
+
+    edge._consuming = asyncio.create_task(edge._consume(deliver))
+    await asyncio.sleep(0.05)
+    await edge.stop()
+    assert got == [
+        ("a1", True),
+        ("a2", True),
+        ("a3", True),
+        ("a4", False),  # at the end seen at start: written after the gateway started
+        ("a5", False),
+        ("a6", False),
+    ]
+    assert replay.told == ["replaying cut=False", "caught_up"]
+    assert edge.alerts_caught_up
+
+
+async def test_catching_up_never_waits_for_a_record_that_will_not_come() -> None:
+    """The position passing the end (a record gone, a control batch) is enough."""
+    edge = KafkaEdge(Settings(topic_prefix="t-"), GatewayMetrics())
+    replay = Replay()
+    edge.alert_replay = replay
+    tp = TopicPartition(edge.topics.alerts, 0)
+    edge._alert_ends, edge._alerts_behind = {tp: 10}, {tp}
+    consumer = PositionedConsumer([{tp: [at_offset(7, {"alert_id": "a7"})]}], start=7)
+    edge._consumer = consumer  # type: ignore[assignment]
+
+    async def position(tp: TopicPartition) -> int:
+        return 10  # the fetch moved past offsets 8 and 9: nothing there to read
+
+    consumer.position = position  # type: ignore[method-assign]
+    edge._consuming = asyncio.create_task(edge._consume(lambda *a, **k: None))
+    await asyncio.sleep(0.05)
+    await edge.stop()
+    assert replay.told == ["caught_up"]

@@ -66,7 +66,7 @@ def test_one_person_on_two_screens_is_listed_once_and_officers_get_no_frames() -
     core: Fanout = make_core()
     tab1 = connect(core, Principal("an-1", Role.RTIC_ANALYST))
     tab2 = connect(core, Principal("an-1", Role.RTIC_ANALYST))
-    officer = connect(core, Principal("OFF-1", Role.OFFICER), {"roles_only": False})
+    officer = connect(core, Principal("OFF-1", Role.OFFICER), {"areas": ["E08000025"]})
     core.publish_alert({**alert("a1"), "audience": {"roles": ["rtic_analyst", "officer"]}})
     drain(officer)
     reply(core, tab1, {"type": "open", "alert_id": "a1"})
