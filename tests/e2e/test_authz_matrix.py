@@ -27,9 +27,10 @@ reporter; alerts not for them); a marker they sent themselves does not count.
 
 Cells that wait for fixes on other branches (they fail here until those merge):
 ``gateway-auth`` (``ack`` of an alert one may not see, or of an unknown id, answers
-``not_found``; an officer's scope is bound to their own pings, so ``off_liar``, who pings
-in Coventry and subscribes with a Birmingham position, gets nothing near Birmingham) and
-``edge`` (``/healthz`` counts only for analysts). The outcome table is written to
+``not_found``; an officer's scope is bound to their own pings and their token's areas,
+so ``off_liar_at``, who pings in Coventry and subscribes with a Birmingham position, and
+``off_liar_area``, who pings in Coventry and subscribes to Birmingham's area with a token
+that names none, get nothing near Birmingham) and ``edge`` (``/healthz`` counts only for analysts). The outcome table is written to
 ``artifacts/authz-matrix.md``.
 """
 
@@ -80,8 +81,8 @@ ARTIFACT = PROJECT_ROOT / "artifacts" / "authz-matrix.md"
 #
 # Principals: analyst (rtic_analyst); sup_area (supervisor, token areas: Coventry);
 # sup_all (supervisor, no areas); off_near / off_far (officers whose devices ping near
-# the alerts / in Coventry); off_liar (pings in Coventry, subscribes with a Birmingham
-# position: websocket only); case_off (case officer, token names case A); handler and
+# the alerts / in Coventry); off_liar_at and off_liar_area (ping in Coventry, subscribe
+# with a Birmingham position / to Birmingham's area: websocket only); case_off (case officer, token names case A); handler and
 # handler2 (contact handlers; handler takes A's chat; handler2 only on the websocket);
 # cit_a / cit_b (citizens of A and B, tokens from the portal); anon (no token).
 
@@ -112,6 +113,7 @@ POST /api/cases/{A}/statements           | 404      | 404      | 201      | 404 
 GET /api/cases/{A}/evidence              | 404      | 404      | 200      | 404      | 404      | 200      | 404      | 200      | 404      | 401
 POST /api/cases/{A}/evidence             | 404      | 404      | 201      | 404      | 404      | 201      | 404      | 201      | 404      | 401
 GET /api/evidence/{EV_A}                 | 404      | 404      | 200      | 404      | 404      | 200      | 404      | 404      | 404      | 401
+GET /api/evidence/{EV_STAFF}/content     | 404      | 404      | 200      | 404      | 404      | 200      | 404      | 404      | 404      | 401
 GET /api/evidence/{EV_A}/content         | 404      | 404      | 200      | 404      | 404      | 200      | 404      | 200      | 404      | 401
 POST /api/search                         | 200      | 200      | 200      | 403      | 403      | 403      | 403      | 403      | 403      | 401
 GET /api/audit (case A)                  | 403      | 404      | 200      | 403      | 403      | 403      | 403      | 403      | 403      | 401
@@ -140,45 +142,45 @@ BAD_TOKENS = {
 ANON_CODE = "missing_token"
 
 WS = """
-target                      | analyst      | sup_area     | sup_all      | off_near      | off_far       | off_liar      | case_off      | handler       | handler2      | cit_a         | cit_b
-handshake /ws               | 101          | 101          | 101          | 101           | 101           | 101           | 101           | 101           | 101           | 101           | 101
-handshake /elsewhere        | 404          | 404          | 404          | 404           | 404           | 404           | 404           | 404           | 404           | 404           | 404
-subscribe                   | subscribed   | subscribed   | subscribed   | subscribed    | subscribed    | subscribed    | subscribed    | subscribed    | subscribed    | subscribed    | subscribed
-position                    | error:forbidden | error:forbidden | error:forbidden | position_ack | position_ack | position_ack | error:forbidden | error:forbidden | error:forbidden | error:forbidden | error:forbidden
-ping                        | pong         | pong         | pong         | pong          | pong          | pong          | pong          | pong          | pong          | pong          | pong
-resume                      | resumed      | resumed      | resumed      | resumed       | resumed       | resumed       | resumed       | resumed       | resumed       | resumed       | resumed
-ack (alert near)            | acked        | acked        | acked        | acked         | error:not_found | error:not_found | error:not_found | error:not_found | error:not_found | error:bad_ack | error:bad_ack
-ack (unknown id)            | error:not_found | error:not_found | error:not_found | error:not_found | error:not_found | error:not_found | error:not_found | error:not_found | error:not_found | error:bad_ack | error:bad_ack
-open (alert near)           | opened       | opened       | opened       | opened        | opened        | opened        | opened        | opened        | opened        | error:forbidden | error:forbidden
-snooze                      | snoozed      | snoozed      | snoozed      | error:forbidden | error:forbidden | error:forbidden | error:forbidden | error:forbidden | error:forbidden | error:forbidden | error:forbidden
-unsnooze                    | unsnoozed    | unsnoozed    | unsnoozed    | error:forbidden | error:forbidden | error:forbidden | error:forbidden | error:forbidden | error:forbidden | error:forbidden | error:forbidden
-verify (a check near)       | verify_ack   | verify_ack   | verify_ack   | verify_ack    | error:not_found | error:not_found | error:not_found | error:not_found | error:not_found | error:not_found | error:not_found
-job_update (off_near's job) | error:forbidden | error:forbidden | error:forbidden | job_update_ack | error:not_found | error:not_found | error:forbidden | error:forbidden | error:forbidden | error:forbidden | error:forbidden
-assign (job near)           | assigned     | error:not_found | assigned   | error:forbidden | error:forbidden | error:forbidden | error:forbidden | error:forbidden | error:forbidden | error:forbidden | error:forbidden
-chat_open (no case)         | error:forbidden | error:forbidden | error:forbidden | error:forbidden | error:forbidden | error:forbidden | error:forbidden | chat_queue | chat_queue | chat_opened | chat_opened
-chat_open (case A)          | error:forbidden | error:forbidden | error:forbidden | error:forbidden | error:forbidden | error:forbidden | error:forbidden | chat_opened | error:not_found | chat_opened | error:not_found
-chat (case A)               | error:forbidden | error:forbidden | error:forbidden | error:forbidden | error:forbidden | error:forbidden | error:forbidden | chat_accepted | error:not_found | chat_accepted | error:not_found
-chat_take (case A)          | error:forbidden | error:forbidden | error:forbidden | error:forbidden | error:forbidden | error:forbidden | error:forbidden | chat_taken | error:taken | error:forbidden | error:forbidden
-chat_to_call (case A)       | error:forbidden | error:forbidden | error:forbidden | error:forbidden | error:forbidden | error:forbidden | error:forbidden | chat_calling | error:not_found | error:forbidden | error:forbidden
-chat_close (case A)         | error:forbidden | error:forbidden | error:forbidden | error:forbidden | error:forbidden | error:forbidden | error:forbidden | chat_closed | error:not_found | error:forbidden | error:forbidden
+target                      | analyst         | sup_area        | sup_all         | off_near        | off_far         | off_liar_at     | off_liar_area   | case_off        | handler         | handler2        | cit_a           | cit_b
+handshake /ws               | 101             | 101             | 101             | 101             | 101             | 101             | 101             | 101             | 101             | 101             | 101             | 101
+handshake /elsewhere        | 404             | 404             | 404             | 404             | 404             | 404             | 404             | 404             | 404             | 404             | 404             | 404
+subscribe                   | subscribed      | subscribed      | subscribed      | subscribed      | subscribed      | subscribed      | subscribed      | subscribed      | subscribed      | subscribed      | subscribed      | subscribed
+position                    | error:forbidden | error:forbidden | error:forbidden | position_ack    | position_ack    | position_ack    | position_ack    | error:forbidden | error:forbidden | error:forbidden | error:forbidden | error:forbidden
+ping                        | pong            | pong            | pong            | pong            | pong            | pong            | pong            | pong            | pong            | pong            | pong            | pong
+resume                      | resumed         | resumed         | resumed         | resumed         | resumed         | resumed         | resumed         | resumed         | resumed         | resumed         | resumed         | resumed
+ack (alert near)            | acked           | acked           | acked           | acked           | error:not_found | error:not_found | error:not_found | error:not_found | error:not_found | error:not_found | error:bad_ack   | error:bad_ack
+ack (unknown id)            | error:not_found | error:not_found | error:not_found | error:not_found | error:not_found | error:not_found | error:not_found | error:not_found | error:not_found | error:not_found | error:bad_ack   | error:bad_ack
+open (alert near)           | opened          | opened          | opened          | opened          | opened          | opened          | opened          | opened          | opened          | opened          | error:forbidden | error:forbidden
+snooze                      | snoozed         | snoozed         | snoozed         | error:forbidden | error:forbidden | error:forbidden | error:forbidden | error:forbidden | error:forbidden | error:forbidden | error:forbidden | error:forbidden
+unsnooze                    | unsnoozed       | unsnoozed       | unsnoozed       | error:forbidden | error:forbidden | error:forbidden | error:forbidden | error:forbidden | error:forbidden | error:forbidden | error:forbidden | error:forbidden
+verify (a check near)       | verify_ack      | verify_ack      | verify_ack      | verify_ack      | error:not_found | error:not_found | error:not_found | error:not_found | error:not_found | error:not_found | error:not_found | error:not_found
+job_update (off_near's job) | error:forbidden | error:forbidden | error:forbidden | job_update_ack  | error:not_found | error:not_found | error:not_found | error:forbidden | error:forbidden | error:forbidden | error:forbidden | error:forbidden
+assign (job near)           | assigned        | error:not_found | assigned        | error:forbidden | error:forbidden | error:forbidden | error:forbidden | error:forbidden | error:forbidden | error:forbidden | error:forbidden | error:forbidden
+chat_open (no case)         | error:forbidden | error:forbidden | error:forbidden | error:forbidden | error:forbidden | error:forbidden | error:forbidden | error:forbidden | chat_queue      | chat_queue      | chat_opened     | chat_opened
+chat_open (case A)          | error:forbidden | error:forbidden | error:forbidden | error:forbidden | error:forbidden | error:forbidden | error:forbidden | error:forbidden | chat_opened     | error:not_found | chat_opened     | error:not_found
+chat (case A)               | error:forbidden | error:forbidden | error:forbidden | error:forbidden | error:forbidden | error:forbidden | error:forbidden | error:forbidden | chat_accepted   | error:not_found | chat_accepted   | error:not_found
+chat_take (case A)          | error:forbidden | error:forbidden | error:forbidden | error:forbidden | error:forbidden | error:forbidden | error:forbidden | error:forbidden | chat_taken      | error:taken     | error:forbidden | error:forbidden
+chat_to_call (case A)       | error:forbidden | error:forbidden | error:forbidden | error:forbidden | error:forbidden | error:forbidden | error:forbidden | error:forbidden | chat_calling    | error:not_found | error:forbidden | error:forbidden
+chat_close (case A)         | error:forbidden | error:forbidden | error:forbidden | error:forbidden | error:forbidden | error:forbidden | error:forbidden | error:forbidden | chat_closed     | error:not_found | error:forbidden | error:forbidden
 """
 
 ARRIVES = """
-what arrives                 | analyst | sup_area | sup_all | off_near | off_far | off_liar | case_off | handler | handler2 | cit_a | cit_b
-alert near off_near          | yes     | yes      | yes     | yes      | no      | no       | no       | no      | no       | no    | no
-alert for case officers      | yes     | yes      | yes     | no       | no      | no       | yes      | no      | no       | no    | no
-alert naming off_far         | yes     | yes      | yes     | no       | yes     | no       | no       | no      | no       | no    | no
-plate checks near off_near   | yes     | yes      | yes     | yes      | no      | no       | no       | no      | no       | no    | no
-verification frames          | yes     | yes      | yes     | yes      | no      | no       | no       | no      | no       | no    | no
-alert_ack frames             | yes     | yes      | yes     | no       | no      | no       | no       | no      | no       | no    | no
-case_update of A             | no      | no       | yes     | no       | no      | no       | yes      | no      | no       | yes   | no
-case_update of B             | no      | yes      | yes     | no       | no      | no       | no       | no      | no       | no    | yes
-chat of case A               | no      | no       | no      | no       | no      | no       | no       | yes     | no       | yes   | no
-live events                  | yes     | yes      | yes     | no       | no      | no       | no       | no      | no       | no    | no
-off_near's pings (feed)      | yes     | no       | yes     | no       | no      | no       | no       | no      | no       | no    | no
-off_near on the officer board| yes     | no       | yes     | no       | no      | no       | no       | no      | no       | no    | no
-incident of A on the board   | yes     | no       | yes     | no       | no      | no       | no       | no      | no       | no    | no
-off_near's job               | yes     | no       | yes     | yes      | no      | no       | no       | no      | no       | no    | no
+what arrives                  | analyst | sup_area | sup_all | off_near | off_far | off_liar_at | off_liar_area | case_off | handler | handler2 | cit_a | cit_b
+alert near off_near           | yes     | yes      | yes     | yes      | no      | no          | no            | no       | no      | no       | no    | no
+alert for case officers       | yes     | yes      | yes     | no       | no      | no          | no            | yes      | no      | no       | no    | no
+alert naming off_far          | yes     | yes      | yes     | no       | yes     | no          | no            | no       | no      | no       | no    | no
+plate checks near off_near    | yes     | yes      | yes     | yes      | no      | no          | no            | no       | no      | no       | no    | no
+verification frames           | yes     | yes      | yes     | yes      | no      | no          | no            | no       | no      | no       | no    | no
+alert_ack frames              | yes     | yes      | yes     | no       | no      | no          | no            | no       | no      | no       | no    | no
+case_update of A              | no      | no       | yes     | no       | no      | no          | no            | yes      | no      | no       | yes   | no
+case_update of B              | no      | yes      | yes     | no       | no      | no          | no            | no       | no      | no       | no    | yes
+chat of case A                | no      | no       | no      | no       | no      | no          | no            | no       | yes     | no       | yes   | no
+live events                   | yes     | yes      | yes     | no       | no      | no          | no            | no       | no      | no       | no    | no
+off_near's pings (feed)       | yes     | no       | yes     | no       | no      | no          | no            | no       | no      | no       | no    | no
+off_near on the officer board | yes     | no       | yes     | no       | no      | no          | no            | no       | no      | no       | no    | no
+incident of A on the board    | yes     | no       | yes     | no       | no      | no          | no            | no       | no      | no       | no    | no
+off_near's job                | yes     | no       | yes     | yes      | no      | no          | no            | no       | no      | no       | no    | no
 """
 
 # The websocket messages sent after the chat is taken and before its call and close.
@@ -330,7 +332,8 @@ class Seed:
     nonce: str
     a: str = ""
     b: str = ""
-    ev_a: str = ""
+    ev_a: str = ""  # a file citizen A gave
+    ev_staff: str = ""  # a file the case officer gave (citizens do not see it)
     inc_job: str = ""
     near_alert: str = ""
     co_alert: str = ""
@@ -346,6 +349,7 @@ class Seed:
             text.replace("{A}", self.a)
             .replace("{B}", self.b)
             .replace("{EV_A}", self.ev_a)
+            .replace("{EV_STAFF}", self.ev_staff)
             .replace("{INC_A}", f"INC-{self.a}")
             .replace("{INC_B}", f"INC-{self.b}")
         )
@@ -427,7 +431,8 @@ async def handshake(engine: Engine, path: str, token: str | None) -> tuple[str, 
     refusal's error code."""
     url = engine.ws_url.removesuffix("/ws") + path
     try:
-        async with connect(url, additional_headers=bearer(token), open_timeout=10):
+        headers = {**bearer(token), **address()}
+        async with connect(url, additional_headers=headers, open_timeout=10):
             return "101", None
     except InvalidStatus as exc:
         body = exc.response.body or b""
@@ -444,7 +449,8 @@ def ws_messages(seed: Seed, who: str) -> dict[str, dict[str, Any]]:
     spot = {
         "off_near": NEAR_OFFICER_AT,
         "off_far": FAR_OFFICER_AT,
-        "off_liar": FAR_OFFICER_AT,
+        "off_liar_at": FAR_OFFICER_AT,
+        "off_liar_area": FAR_OFFICER_AT,
     }.get(who, NEAR_OFFICER_AT)
     unique = f"{who}-{seed.nonce}"
     return {
@@ -526,13 +532,16 @@ def http_requests(seed: Seed, who: str) -> dict[str, Req]:
         "reason": "the authorisation matrix asks",
         "reference": "MATRIX-1",
     }
-    reqs["GET /api/audit (case A)"].path = f"/api/audit?object_type=case&object_id={seed.a}"
-    reqs[
-        "GET /api/audit (evidence of A)"
-    ].path = f"/api/audit?object_type=evidence&object_id={seed.ev_a}"
-    reqs[
-        "GET /api/audit (alert near)"
-    ].path = f"/api/audit?object_type=alert&object_id={seed.near_alert}"
+    audits = {
+        "case A": ("case", seed.a),
+        "evidence of A": ("evidence", seed.ev_a),
+        "incident of A": ("incident", f"INC-{seed.a}"),
+        "alert near": ("alert", seed.near_alert),
+    }
+    for label, (kind, object_id) in audits.items():
+        reqs[
+            f"GET /api/audit ({label})"
+        ].path = f"/api/audit?object_type={kind}&object_id={object_id}"
     return reqs
 
 
@@ -613,11 +622,11 @@ def reached(routes: list[BaseRoute], kind: str, method: str, path: str) -> str:
 
 VALID_HTTP = ("analyst", "sup_area", "sup_all", "off_near", "off_far", "case_off", "handler",
               "cit_a", "cit_b")  # fmt: skip
-WS_PRINCIPALS = ("analyst", "sup_area", "sup_all", "off_near", "off_far", "off_liar",
-                 "case_off", "handler", "handler2", "cit_a", "cit_b")  # fmt: skip
+WS_PRINCIPALS = ("analyst", "sup_area", "sup_all", "off_near", "off_far", "off_liar_at",
+                 "off_liar_area", "case_off", "handler", "handler2", "cit_a", "cit_b")  # fmt: skip
 WRITERS_OF_A = frozenset({"sup_all", "case_off", "cit_a"})  # statements and files on A
 AUTH_CODES = frozenset({"missing_token", "token_expired", "invalid_token"})
-SUBSCRIBE_AT = {"off_near": NEAR_OFFICER_AT, "off_far": FAR_OFFICER_AT, "off_liar": NEAR}
+SUBSCRIBE_AT = {"off_near": NEAR_OFFICER_AT, "off_far": FAR_OFFICER_AT, "off_liar_at": NEAR}
 
 
 async def test_who_can_see_what(engine: Engine) -> None:
@@ -661,7 +670,8 @@ async def test_who_can_see_what(engine: Engine) -> None:
             "sup_all": ("supervisor", {}),
             "off_near": ("officer", {}),
             "off_far": ("officer", {}),
-            "off_liar": ("officer", {}),
+            "off_liar_at": ("officer", {}),
+            "off_liar_area": ("officer", {}),
             "case_off": ("case_officer", {"cases": [seed.a]}),
             "handler": ("contact_handler", {}),
             "handler2": ("contact_handler", {}),
@@ -700,8 +710,9 @@ async def test_who_can_see_what(engine: Engine) -> None:
         async with contextlib.AsyncExitStack() as stack:
 
             async def open_socket(name: str, token: str) -> Socket:
+                headers = {**bearer(token), **address()}
                 ws = await stack.enter_async_context(
-                    connect(engine.ws_url, additional_headers=bearer(token), open_timeout=15)
+                    connect(engine.ws_url, additional_headers=headers, open_timeout=15)
                 )
                 sock = Socket(name, ws)
                 readers.append(asyncio.create_task(sock.read()))
@@ -717,6 +728,8 @@ async def test_who_can_see_what(engine: Engine) -> None:
                     lat, lon = SUBSCRIBE_AT[name]
                     subscribe["position"] = {"lat": lat, "lon": lon}
                     subscribe["radius_m"] = 5000.0
+                if name == "off_liar_area":
+                    subscribe["areas"] = [BIRMINGHAM]  # the token names no area
                 ws_seen[name]["subscribe"] = await sock.ask(subscribe)
                 ws_seen[name]["position"] = await sock.ask(ws_messages(seed, name)["position"])
 
@@ -728,7 +741,7 @@ async def test_who_can_see_what(engine: Engine) -> None:
                 # ---- seed: revoke, pings known, alerts, a job, statements, a file, a chat ---
                 revoking = asyncio.create_task(asyncio.to_thread(revoke, engine, revoked_jti))
                 analyst = sockets["analyst"]
-                for officer in ("off_near", "off_far", "off_liar"):
+                for officer in ("off_near", "off_far", "off_liar_at", "off_liar_area"):
                     sub = seed.subs[officer]
                     await analyst.until(
                         lambda f, sub=sub: (
@@ -789,6 +802,16 @@ async def test_who_can_see_what(engine: Engine) -> None:
                 seed.ev_a = uploaded.json()["evidence_id"]
                 for mark in (file_a, desc_a, seed.ev_a):
                     seed.markers[mark] = frozenset({"sup_all", "case_off", "cit_a"})
+                file_staff = f"FILE-STAFF-{nonce}"
+                uploaded = await http.post(
+                    f"/api/cases/{seed.a}/evidence",
+                    files={"file": ("notes.txt", f"{file_staff}\n".encode(), "text/plain")},
+                    headers={**bearer(tokens["case_off"]), **address()},
+                )
+                assert uploaded.status_code == 201, uploaded.text
+                seed.ev_staff = uploaded.json()["evidence_id"]
+                for mark in (file_staff, seed.ev_staff):
+                    seed.markers[mark] = frozenset({"sup_all", "case_off"})
 
                 chat_a = f"CHAT-A-{nonce}"
                 seed.markers[chat_a] = frozenset(
@@ -884,7 +907,16 @@ async def test_who_can_see_what(engine: Engine) -> None:
                 )
                 await http_wave(writes=False)
                 await asyncio.gather(*(ws_actor(name, list(LAST_WS)) for name in WS_PRINCIPALS))
-                await asyncio.sleep(1.0)  # time for a wrongly sent frame to arrive
+                # What must arrive, until it has (a miss is judged below), then a second
+                # more for anything sent wrongly.
+                waits = [
+                    sockets[who].until(lambda f, row=row: ARRIVAL[row](seed, f), 20)
+                    for row, expected_row in arrive_expected.items()
+                    for who in WS_PRINCIPALS
+                    if expected_row[who] == "yes"
+                ]
+                await asyncio.gather(*waits, return_exceptions=True)
+                await asyncio.sleep(1.0)
                 matrix_s = time.monotonic() - seeded_at
             finally:
                 for task in readers:
@@ -1054,7 +1086,7 @@ def write_artifact(
 def test_every_route_and_message_type_has_a_row() -> None:
     """A new route or message type without a row in the tables fails (no engine needed)."""
     routes = app_routes()
-    seed = Seed(nonce="N", a="WM-2026-0000001", b="WM-2026-0000002", ev_a="evd-1",
+    seed = Seed(nonce="N", a="WM-2026-0000001", b="WM-2026-0000002", ev_a="evd-1", ev_staff="evd-2",
                 near_alert="al-1", vrm="MX1")  # fmt: skip
     seed.subs = {"off_near": "OFF-N", "off_far": "OFF-F"}
     covered = {reached(routes, "HTTP", r.method, r.path) for r in http_requests(seed, "x").values()}
