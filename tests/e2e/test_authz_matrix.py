@@ -205,14 +205,6 @@ def parse_table(text: str) -> tuple[list[str], dict[str, dict[str, str]]]:
 # ---- principals and tokens -------------------------------------------------------------
 
 
-@dataclass
-class Who:
-    name: str
-    token: str | None
-    sub: str = ""
-    refused: str | None = None  # the 401 code a bad token is told
-
-
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
