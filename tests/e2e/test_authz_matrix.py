@@ -618,6 +618,7 @@ WS_PRINCIPALS = ("analyst", "sup_area", "sup_all", "off_near", "off_far", "off_l
                  "off_liar_area", "case_off", "handler", "handler2", "cit_a", "cit_b")  # fmt: skip
 WRITERS_OF_A = frozenset({"sup_all", "case_off", "cit_a"})  # statements and files on A
 AUTH_CODES = frozenset({"missing_token", "token_expired", "invalid_token"})
+OFFICERS = ("off_near", "off_far", "off_liar_at", "off_liar_area")
 SUBSCRIBE_AT = {"off_near": NEAR_OFFICER_AT, "off_far": FAR_OFFICER_AT, "off_liar_at": NEAR}
 
 
@@ -712,34 +713,51 @@ async def test_who_can_see_what(engine: Engine) -> None:
                 return sock
 
             async def join(name: str) -> None:
-                sock = sockets[name] = await open_socket(name, tokens[name] or "")
+                sockets[name] = await open_socket(name, tokens[name] or "")
                 ws_seen[name]["handshake /ws"] = "101"
-                subscribe: dict[str, Any] = {"type": "subscribe", "events": True,
-                                             "cases": [seed.a, seed.b]}  # fmt: skip
+
+            async def subscribe(name: str) -> None:
+                message: dict[str, Any] = {"type": "subscribe", "events": True,
+                                           "cases": [seed.a, seed.b]}  # fmt: skip
                 if name in SUBSCRIBE_AT:
                     lat, lon = SUBSCRIBE_AT[name]
-                    subscribe["position"] = {"lat": lat, "lon": lon}
-                    subscribe["radius_m"] = 5000.0
+                    message["position"] = {"lat": lat, "lon": lon}
+                    message["radius_m"] = 5000.0
                 if name == "off_liar_area":
-                    subscribe["areas"] = [BIRMINGHAM]  # the token names no area
-                ws_seen[name]["subscribe"] = await sock.ask(subscribe)
-                ws_seen[name]["position"] = await sock.ask(ws_messages(seed, name)["position"])
+                    message["areas"] = [BIRMINGHAM]  # the token names no area
+                ws_seen[name]["subscribe"] = await sockets[name].ask(message)
+
+            async def position(name: str) -> None:
+                message = ws_messages(seed, name)["position"]
+                ws_seen[name]["position"] = await sockets[name].ask(message)
 
             try:
+                # Officers ping before they subscribe, and the analyst sees the pings go
+                # through the worker: a gateway that binds an officer's scope to their
+                # own pings knows them when the subscription comes.
                 await asyncio.gather(*(join(name) for name in WS_PRINCIPALS))
-                doomed = await open_socket("revoked", revoked_token)
-                await doomed.ask({"type": "subscribe"})
-
-                # ---- seed: revoke, pings known, alerts, a job, statements, a file, a chat ---
-                revoking = asyncio.create_task(asyncio.to_thread(revoke, engine, revoked_jti))
+                await subscribe("analyst")
+                await asyncio.gather(*(position(name) for name in OFFICERS))
                 analyst = sockets["analyst"]
-                for officer in ("off_near", "off_far", "off_liar_at", "off_liar_area"):
+                for officer in OFFICERS:
                     sub = seed.subs[officer]
                     await analyst.until(
                         lambda f, sub=sub: (
                             f.get("type") == "event" and f["event"].get("officer_id") == sub
                         )
                     )
+                others = [name for name in WS_PRINCIPALS if name != "analyst"]
+                await asyncio.gather(*(subscribe(name) for name in others))
+                await asyncio.gather(
+                    *(position(name) for name in WS_PRINCIPALS if name not in OFFICERS)
+                )
+                for name in OFFICERS:  # pings again, now that everyone listens to the feed
+                    await sockets[name].ask(ws_messages(seed, name)["position"])
+                doomed = await open_socket("revoked", revoked_token)
+                await doomed.ask({"type": "subscribe"})
+
+                # ---- seed: revoke, alerts, a job, statements, files, a chat ---------------
+                revoking = asyncio.create_task(asyncio.to_thread(revoke, engine, revoked_jti))
                 check = {"state": "pending", "camera_id": f"CAM-MX-{nonce}",
                          "read_vrm": seed.vrm, "listed_vrm": seed.vrm}  # fmt: skip
                 alerts = [
