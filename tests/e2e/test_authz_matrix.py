@@ -26,12 +26,13 @@ the markers of things they may not see (another case's statements, files, chat a
 reporter; alerts not for them); a marker they sent themselves does not count.
 
 Cells that wait for fixes on other branches (they fail here until those merge):
-``gateway-auth`` (``ack`` of an alert one may not see, or of an unknown id, answers
-``not_found``; an officer's scope is bound to their own pings and their token's areas,
-so ``off_liar_at``, who pings in Coventry and subscribes with a Birmingham position, and
-``off_liar_area``, who pings in Coventry and subscribes to Birmingham's area with a token
-that names none, get nothing near Birmingham) and ``edge`` (``/healthz`` counts only for analysts). The outcome table is written to
-``artifacts/authz-matrix.md``.
+``gateway-auth`` (``ack`` or ``open`` of an alert one may not see, or of an unknown id,
+answers ``not_found``; an officer's scope is bound to their own pings and their token's
+areas, so ``off_liar_at``, who pings in Coventry and subscribes with a Birmingham
+position, and ``off_liar_area``, who pings in Coventry and subscribes to Birmingham's
+area with a token that names none, get nothing near Birmingham) and ``edge``
+(``/healthz`` gives its counts to analysts and supervisors only). The outcome table is
+written to ``artifacts/authz-matrix.md``.
 """
 
 from __future__ import annotations
@@ -99,7 +100,7 @@ GET /handler                             | 200      | 200      | 200      | 200 
 GET /static/rtic.css                     | 200      | 200      | 200      | 200      | 200      | 200      | 200      | 200      | 200      | 200
 GET /api/boundaries?level=district       | 200      | 200      | 200      | 200      | 200      | 200      | 200      | 200      | 200      | 200
 GET /api/config                          | 200      | 200      | 200      | 200      | 200      | 200      | 200      | 200      | 200      | 200
-GET /healthz                             | 200:counts | 200:bare | 200:bare | 200:bare | 200:bare | 200:bare | 200:bare | 200:bare | 200:bare | 200:bare
+GET /healthz                             | 200:counts | 200:counts | 200:counts | 200:bare | 200:bare | 200:bare | 200:bare | 200:bare | 200:bare | 200:bare
 GET /metrics                             | 200      | 200      | 200      | 200      | 200      | 200      | 200      | 200      | 200      | 200
 GET /api/portal/evidence-rules           | 200      | 200      | 200      | 200      | 200      | 200      | 200      | 200      | 200      | 200
 GET /api/portal/outcomes                 | 200      | 200      | 200      | 200      | 200      | 200      | 200      | 200      | 200      | 200
@@ -151,7 +152,7 @@ ping                        | pong            | pong            | pong          
 resume                      | resumed         | resumed         | resumed         | resumed         | resumed         | resumed         | resumed         | resumed         | resumed         | resumed         | resumed         | resumed
 ack (alert near)            | acked           | acked           | acked           | acked           | error:not_found | error:not_found | error:not_found | error:not_found | error:not_found | error:not_found | error:bad_ack   | error:bad_ack
 ack (unknown id)            | error:not_found | error:not_found | error:not_found | error:not_found | error:not_found | error:not_found | error:not_found | error:not_found | error:not_found | error:not_found | error:bad_ack   | error:bad_ack
-open (alert near)           | opened          | opened          | opened          | opened          | opened          | opened          | opened          | opened          | opened          | opened          | error:forbidden | error:forbidden
+open (alert near)           | opened          | opened          | opened          | opened          | error:not_found | error:not_found | error:not_found | error:not_found | error:not_found | error:not_found | error:forbidden | error:forbidden
 snooze                      | snoozed         | snoozed         | snoozed         | error:forbidden | error:forbidden | error:forbidden | error:forbidden | error:forbidden | error:forbidden | error:forbidden | error:forbidden | error:forbidden
 unsnooze                    | unsnoozed       | unsnoozed       | unsnoozed       | error:forbidden | error:forbidden | error:forbidden | error:forbidden | error:forbidden | error:forbidden | error:forbidden | error:forbidden | error:forbidden
 verify (a check near)       | verify_ack      | verify_ack      | verify_ack      | verify_ack      | error:not_found | error:not_found | error:not_found | error:not_found | error:not_found | error:not_found | error:not_found | error:not_found
