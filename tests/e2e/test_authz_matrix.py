@@ -29,8 +29,8 @@ Cells that wait for fixes on other branches (they fail here until those merge):
 ``gateway-auth`` (``ack`` or ``open`` of an alert one may not see, or of an unknown id,
 answers ``not_found``; an officer's scope is bound to their own pings and their token's
 areas, so ``off_liar_at``, who pings in Coventry and subscribes with a Birmingham
-position, and ``off_liar_area``, who pings in Coventry and subscribes to Birmingham's
-area with a token that names none, get nothing near Birmingham) and ``edge``
+position, and ``off_liar_area``, whose token names Coventry and who subscribes to
+Birmingham's area, get nothing near Birmingham) and ``edge``
 (``/healthz`` gives its counts to analysts and supervisors only). The outcome table is
 written to ``artifacts/authz-matrix.md``.
 """
@@ -83,7 +83,8 @@ ARTIFACT = PROJECT_ROOT / "artifacts" / "authz-matrix.md"
 # Principals: analyst (rtic_analyst); sup_area (supervisor, token areas: Coventry);
 # sup_all (supervisor, no areas); off_near / off_far (officers whose devices ping near
 # the alerts / in Coventry); off_liar_at and off_liar_area (ping in Coventry, subscribe
-# with a Birmingham position / to Birmingham's area: websocket only); case_off (case officer, token names case A); handler and
+# with a Birmingham position / to Birmingham's area, their token naming Coventry:
+# websocket only); case_off (case officer, token names case A); handler and
 # handler2 (contact handlers; handler takes A's chat; handler2 only on the websocket);
 # cit_a / cit_b (citizens of A and B, tokens from the portal); anon (no token).
 
@@ -665,7 +666,7 @@ async def test_who_can_see_what(engine: Engine) -> None:
             "off_near": ("officer", {}),
             "off_far": ("officer", {}),
             "off_liar_at": ("officer", {}),
-            "off_liar_area": ("officer", {}),
+            "off_liar_area": ("officer", {"areas": [COVENTRY]}),
             "case_off": ("case_officer", {"cases": [seed.a]}),
             "handler": ("contact_handler", {}),
             "handler2": ("contact_handler", {}),
@@ -725,7 +726,7 @@ async def test_who_can_see_what(engine: Engine) -> None:
                     message["position"] = {"lat": lat, "lon": lon}
                     message["radius_m"] = 5000.0
                 if name == "off_liar_area":
-                    message["areas"] = [BIRMINGHAM]  # the token names no area
+                    message["areas"] = [BIRMINGHAM]  # their token names Coventry
                 ws_seen[name]["subscribe"] = await sockets[name].ask(message)
 
             async def position(name: str) -> None:
