@@ -3,7 +3,9 @@
 A client never receives what its role and scope do not allow:
 
 - ``rtic_analyst`` and ``supervisor``: every alert and the live event feed
-  (narrowed by their subscription's areas and severities).
+  (narrowed by their subscription's areas and severities). The feed of a
+  supervisor whose token names areas is that of their areas only, as their
+  officer and incident boards are: it carries officers' positions and calls.
 - ``officer``: alerts addressed to them by id, and alerts whose audience
   includes officers and that fall in an area they subscribed to or within
   the radius of their position. Their scope is bound by what the gateway
@@ -212,6 +214,8 @@ def admits_event(who: Principal, sub: Subscription, event_areas: list[str]) -> b
     """Whether a live map event may, and should, go to this client."""
     if who.role not in FEED_ROLES or not sub.events:
         return False
+    if who.role is Role.SUPERVISOR and who.areas and set(who.areas).isdisjoint(event_areas):
+        return False  # the token's areas bound what a supervisor may see, subscribed or not
     return not sub.areas or bool(sub.areas & set(event_areas))
 
 

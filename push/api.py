@@ -16,7 +16,10 @@ Routes (each with its role dependency, ``push.web.require``; errors are
   ``reference`` are required.
 - ``GET /api/audit?object_type=&object_id=`` (supervisor): an object's audit
   history; an RTIC analyst may read an alert's (who saw and acted on it), and
-  nothing else's (403).
+  nothing else's (403). A supervisor whose token names areas reads the history
+  of a case, an item of evidence or an incident only if they may see it (its
+  case, or the incident on the job board, in their areas); else 404, as for the
+  case itself.
 
 Every answer that shows a case, evidence, history or audit is itself audited
 (``case_listed``, ``case_viewed``, ``evidence_downloaded``,
@@ -45,6 +48,7 @@ from push.access import (
     may_see_case,
 )
 from push.audit import act_record
+from push.jobs import may_see_incident
 from push.verify import anpr_cameras
 from push.web import _edge, _json, client_address, error_body, require
 from records.protocols import CaseRow, Records
@@ -364,6 +368,29 @@ async def search_history(request: Request, who: Principal) -> Response:
 # ---- audit histories ------------------------------------------------------------------
 
 
+async def _may_read_history(
+    request: Request, records: Records, who: Principal, object_type: AuditObject, object_id: str
+) -> bool:
+    """Whether ``who`` may read this object's audit history: a case only if they may
+    see it; a supervisor whose token names areas, an item of evidence or an incident
+    only if they may see its case or the incident (what the history names is theirs
+    to see, no more)."""
+    if object_type is AuditObject.CASE:
+        row = await records.cases.get_case(object_id) if is_case_ref(object_id) else None
+        return row is not None and may_see_case(who, CaseScope.of_row(row))
+    if who.role is not Role.SUPERVISOR or not who.areas:
+        return True
+    if object_type is AuditObject.EVIDENCE:
+        found = await records.cases.get_evidence(object_id)
+        row = await records.cases.get_case(found[1]) if found and found[1] else None
+        return row is not None and may_see_case(who, CaseScope.of_row(row))
+    if object_type is AuditObject.INCIDENT:
+        board = getattr(getattr(request.app.state, "dispatch", None), "incidents", None)
+        incident = board.get(object_id) if board is not None else None
+        return incident is not None and may_see_incident(who, incident)
+    return True
+
+
 @require(*AUDIT_ROLES, Role.RTIC_ANALYST)
 @_answering
 async def audit_history(request: Request, who: Principal) -> Response:
@@ -381,10 +408,8 @@ async def audit_history(request: Request, who: Principal) -> Response:
     if not object_id:
         raise ApiError(400, "bad_request", "'object_id' is required")
     records = _records(request)
-    if object_type is AuditObject.CASE:
-        row = await records.cases.get_case(object_id) if is_case_ref(object_id) else None
-        if row is None or not may_see_case(who, CaseScope.of_row(row)):
-            raise ApiError(404, *NOT_FOUND)
+    if not await _may_read_history(request, records, who, object_type, object_id):
+        raise ApiError(404, *NOT_FOUND)
     found = await records.audit.for_object(object_type, object_id)
     await _audit(
         request,

@@ -539,7 +539,7 @@ async def incident_candidates(request: Request, who: Principal) -> Response:
     incident = jobs.incidents.get(request.path_params["incident_id"])
     if incident is None or not may_see_incident(who, incident):
         return _json(error_body("not_found", "no such incident"), 404)
-    found = candidates(incident, jobs.officers, jobs.core.clock(), int(raw))
+    found = candidates(incident, jobs.officers, jobs.core.clock(), int(raw), who)
     return _json(
         {"incident_id": incident.incident_id, "candidates": found, "travel_basis": TRAVEL_BASIS}
     )

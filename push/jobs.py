@@ -448,14 +448,22 @@ def travel_minutes(distance: float) -> int:
 
 
 def candidates(
-    incident: Incident, officers: OfficerBoard, now: datetime, limit: int = 5
+    incident: Incident,
+    officers: OfficerBoard,
+    now: datetime,
+    limit: int = 5,
+    who: Principal | None = None,
 ) -> list[dict[str, Any]]:
     """The nearest available officers to an incident, nearest first: status
-    ``available``, a ping within ``STALE_PING``, not already a unit of it."""
+    ``available``, a ping within ``STALE_PING``, not already a unit of it; and, if
+    ``who`` is given, on the officer board as they may see it (``may_see_officer``: a
+    supervisor's areas), so a distance never shows an officer the board hides."""
     lat, lon = incident.location["lat"], incident.location["lon"]
     found = []
     for officer in officers.officers.values():
         if officer.status != "available" or officer.officer_id in incident.units:
+            continue
+        if who is not None and not may_see_officer(who, officer):
             continue
         if now - officer.at > STALE_PING:
             continue

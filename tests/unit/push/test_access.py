@@ -89,6 +89,17 @@ def test_event_feed_only_for_analysts_and_supervisors_who_ask() -> None:
     )
 
 
+def test_a_supervisors_token_areas_bound_the_event_feed() -> None:
+    """The feed carries officers' positions and calls: a supervisor whose token names
+    areas gets the events of those areas only, whatever they subscribe to."""
+    coventry = Principal("s", Role.SUPERVISOR, areas=("E08000026",))
+    for sub in (Subscription(events=True), Subscription(events=True, areas=frozenset({BRUM}))):
+        assert not admits_event(coventry, sub, [BRUM])
+        assert not admits_event(coventry, sub, [])
+    assert admits_event(coventry, Subscription(events=True), ["E08000026", "E05001234"])
+    assert admits_event(Principal("s", Role.SUPERVISOR), Subscription(events=True), [BRUM])
+
+
 def test_case_officers_only_alerts_addressed_to_the_role() -> None:
     assert not admits_alert(CASE_OFFICER, Subscription(), alert())
     assert admits_alert(CASE_OFFICER, Subscription(), alert(audience={"roles": ["case_officer"]}))

@@ -498,3 +498,25 @@ def test_every_api_route_says_who_may_call_it(api: Api) -> None:
         "/api/cases/{case_ref}/statements": frozenset(Role),
         "/api/anpr/cameras": frozenset({Role.RTIC_ANALYST, Role.SUPERVISOR}),
     }
+
+
+def test_a_supervisor_with_areas_reads_the_history_only_of_what_they_may_see(api: Api) -> None:
+    """The evidence of a case in another area, or an incident not on their board, is 404
+    to a supervisor whose token names areas, as the case itself is; one without areas
+    reads every history."""
+    everywhere = token("supervisor", "sup-all")
+    for query, area_status, all_status in (
+        (f"object_type=evidence&object_id=EV-{MINE}", 200, 200),
+        (f"object_type=evidence&object_id=EV-{THEIRS}", 404, 200),
+        ("object_type=evidence&object_id=EV-NONE", 404, 200),
+        ("object_type=incident&object_id=INC-1", 404, 200),  # this app keeps no job board
+        (f"object_type=case&object_id={THEIRS}", 404, 200),
+    ):
+        in_area = call(api, "supervisor", "GET", f"/api/audit?{query}")
+        assert in_area.status_code == area_status, (query, in_area.text)
+        if area_status == 404:
+            assert in_area.json() == {"error": {"code": "not_found", "message": "no such case"}}
+        anywhere = api.http.get(
+            f"/api/audit?{query}", headers={"Authorization": f"Bearer {everywhere}"}
+        )
+        assert anywhere.status_code == all_status, (query, anywhere.text)

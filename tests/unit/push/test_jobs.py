@@ -106,6 +106,22 @@ def test_candidates_are_the_nearest_available_officers_with_rough_travel_times()
     assert candidates(change.incident, officers, NOW, limit=1) == found[:1]
 
 
+def test_candidates_are_only_officers_the_caller_may_see_on_the_board() -> None:
+    """A distance would show where an officer is: a supervisor whose areas are Coventry is
+    offered no officer last seen in Birmingham, however near."""
+    board, officers = IncidentBoard(TARGETS, areas_at), OfficerBoard(areas_at)
+    change = board.apply(inc(incident_id="I-1", at_point=(52.4081, -1.5106)))
+    assert change is not None
+    officers.apply(ping("OFF-BRUM", at_point=CITY))
+    officers.apply(ping("OFF-COV", at_point=(52.41, -1.51)))
+    coventry = Principal("sup", Role.SUPERVISOR, areas=(COVENTRY,))
+    shown = candidates(change.incident, officers, NOW, 10, coventry)
+    assert [c["officer_id"] for c in shown] == ["OFF-COV"]
+    everyone = candidates(change.incident, officers, NOW, 10, Principal("an", Role.RTIC_ANALYST))
+    assert [c["officer_id"] for c in everyone] == ["OFF-COV", "OFF-BRUM"]
+    assert candidates(change.incident, officers, NOW, 10) == everyone
+
+
 def test_workload_counts_open_jobs_and_todays_jobs_a_supervisor_sees_their_areas() -> None:
     board, officers = IncidentBoard(TARGETS, areas_at), OfficerBoard(areas_at)
     officers.apply(ping("OFF-1"))
