@@ -208,6 +208,7 @@ def _upgrade_database(settings: Settings) -> None:
     _say(f"database ready at {shown}")
 
 
+GATEWAY_START_S = 120.0  # how long `rtic up` waits for the gateway's first answer
 DEMO_OFFICER = "OFF-001"  # the simulator's first officer (simulators/demand.py)
 
 
@@ -263,14 +264,23 @@ def run_up(settings: Settings, *, rate: float, seed: int, simulate: bool = True)
         parts.spawn("cases", lambda _: ["cases"])
         parts.spawn("gateway", lambda _: ["gateway"])
         base = f"http://{settings.gateway_host}:{settings.gateway_port}"
-        deadline = time.monotonic() + 30
+        # Watched meanwhile: a part that fails on start is restarted, or given up on. On a
+        # busy machine a start can take half a minute: say so, and wait longer.
+        waiting = time.monotonic()
+        slow_said = False
         while not _answers_http(f"{base}/healthz"):
             parts.watch(time.monotonic())
             if stopping:
                 return 0
-            if time.monotonic() > deadline:
-                _say("the gateway did not come up within 30 s")
+            waited = time.monotonic() - waiting
+            if waited > GATEWAY_START_S:
+                _say(f"the gateway did not come up within {GATEWAY_START_S:.0f} s")
                 return 1
+            if waited > 30 and not slow_said:
+                _say(
+                    f"the gateway is not answering yet after 30 s; waiting (up to {GATEWAY_START_S:.0f} s)"
+                )
+                slow_said = True
             time.sleep(0.2)
         if simulate:
             # A restarted simulator takes the next seed: the same one would send the same

@@ -66,6 +66,26 @@ async def _part_after(up: subprocess.Popen[bytes], marker: str, old: int, timeou
     raise AssertionError(f"{marker!r} was not restarted within {timeout} s")
 
 
+def _get_json(url: str) -> dict[str, Any]:
+    with urllib.request.urlopen(url, timeout=1) as resp:
+        return dict(orjson.loads(resp.read()))
+
+
+async def _worker_ready(url: str, pid: int, timeout: float) -> float:
+    """When the worker ``pid`` says it consumes with partitions assigned and no rebalance
+    under way (its /healthz); the deadline if it never does."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError, ValueError):
+            health = await asyncio.to_thread(_get_json, url)  # the reader task goes on
+            if health["assigned_partitions"] > 0 and not health["rebalancing"]:
+                return time.monotonic()
+        if not psutil.pid_exists(pid):
+            raise AssertionError(f"the restarted worker (pid {pid}) is gone")
+        await asyncio.sleep(0.2)
+    return deadline
+
+
 async def _topics(kafka_url: str, prefix: str) -> set[str]:
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers(kafka_url))
     await consumer.start()
@@ -177,7 +197,7 @@ async def _scenario(up: subprocess.Popen[bytes], env: dict[str, str], log: Path)
     kafka_url, prefix = env["RTIC_KAFKA_URL"], env["RTIC_TOPIC_PREFIX"]
     base = f"127.0.0.1:{env['RTIC_GATEWAY_PORT']}"
     topics = Topics.with_prefix(prefix)
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 90  # a busy machine: rtic up itself waits up to 120 s
     while True:
         with contextlib.suppress(OSError):
             with urllib.request.urlopen(f"http://{base}/healthz", timeout=1) as resp:
@@ -219,8 +239,12 @@ async def _scenario(up: subprocess.Popen[bytes], env: dict[str, str], log: Path)
         worker.send_signal(signal.SIGKILL)
         sent = await _send_reads(producer, topics.anpr, "worker", READS_PER_KILL, READ_RATE)
         new_worker = await _part_after(up, "cli.main worker", worker.pid, 15)
-        await watcher.wait_for(sent, 40)
+        worker_url = f"http://127.0.0.1:{env['RTIC_WORKER_WEB_PORT']}/healthz"
+        ready = await _worker_ready(worker_url, new_worker, 90)
+        await watcher.wait_for(sent, max(0.0, ready + 30 - time.monotonic()))
         figures["worker"] = _figures(watcher, sent, killed_at)
+        figures["worker"]["worker_ready_s"] = round(ready - killed_at, 1)
+        worker_sent = sent
 
         # 2. kill -9 of the gateway; the client reconnects and resumes.
         gateway = _part(up, "cli.main gateway")
@@ -233,6 +257,7 @@ async def _scenario(up: subprocess.Popen[bytes], env: dict[str, str], log: Path)
         await watcher.wait_for(sent, 30)
         figures["gateway"] = _figures(watcher, sent, killed_at)
 
+        figures["worker"]["delivered_by_end"] = sum(r in watcher.arrived for r in worker_sent)
         figures["pids"] = {
             "worker": (worker.pid, new_worker),
             "gateway": (gateway.pid, new_gateway),
@@ -279,13 +304,17 @@ def test_rtic_up_restarts_a_killed_worker_and_gateway(redis_url: str, tmp_path: 
         cwd=tmp_path,
     )
     started = time.monotonic()
-    children: list[psutil.Process] = []
     try:
         figures = asyncio.run(_scenario(up, env, log_path))
         children = psutil.Process(up.pid).children(recursive=True)
+    except (AssertionError, LookupError, psutil.Error, OSError, TimeoutError) as exc:
+        tail = log_path.read_text(errors="replace")[-8000:]
+        raise AssertionError(f"{exc!r} (rtic up exit code {up.poll()})\n{tail}") from exc
     finally:
-        children = children or psutil.Process(up.pid).children(recursive=True)
-        up.send_signal(signal.SIGTERM)  # as a service manager stops it (Ctrl-C: test_rtic_up.py)
+        if up.poll() is None:
+            up.send_signal(
+                signal.SIGTERM
+            )  # as a service manager stops it (Ctrl-C: test_rtic_up.py)
         try:
             code = up.wait(timeout=40)
         finally:
@@ -314,7 +343,14 @@ def test_rtic_up_restarts_a_killed_worker_and_gateway(redis_url: str, tmp_path: 
     assert "[rtic up] restarts: worker 1, gateway 1" in output, output[-3000:]
     assert code == 0 and "[rtic up] stopped" in output
     time.sleep(0.5)
-    assert [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE] == []
+    assert [c for c in children if _alive(c)] == []
+
+
+def _alive(process: psutil.Process) -> bool:
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 def _drop_redis_keys(redis_url: str, prefix: str) -> None:
