@@ -302,6 +302,7 @@ def test_rtic_up_restarts_a_killed_worker_and_gateway(redis_url: str, tmp_path: 
         stdout=log,
         stderr=subprocess.STDOUT,
         cwd=tmp_path,
+        start_new_session=True,  # a process group of its own, as in a terminal
     )
     started = time.monotonic()
     try:
@@ -312,9 +313,9 @@ def test_rtic_up_restarts_a_killed_worker_and_gateway(redis_url: str, tmp_path: 
         raise AssertionError(f"{exc!r} (rtic up exit code {up.poll()})\n{tail}") from exc
     finally:
         if up.poll() is None:
-            up.send_signal(
-                signal.SIGTERM
-            )  # as a service manager stops it (Ctrl-C: test_rtic_up.py)
+            # Ctrl-C in a terminal: SIGINT to the whole process group, so every part gets it
+            # while `rtic up` stops them; none may be restarted then.
+            os.killpg(up.pid, signal.SIGINT)
         try:
             code = up.wait(timeout=40)
         finally:
@@ -341,6 +342,8 @@ def test_rtic_up_restarts_a_killed_worker_and_gateway(redis_url: str, tmp_path: 
     assert Topics.with_prefix(prefix).anpr in figures["topics_after"]
     assert "giving up" not in output
     assert "[rtic up] restarts: worker 1, gateway 1" in output, output[-3000:]
+    stopping = output[output.index("[rtic up] stopping") :]
+    assert "restart" not in stopping.replace("[rtic up] restarts:", ""), stopping
     assert code == 0 and "[rtic up] stopped" in output
     time.sleep(0.5)
     assert [c for c in children if _alive(c)] == []
