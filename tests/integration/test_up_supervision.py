@@ -41,18 +41,41 @@ def test_a_part_that_keeps_crashing_makes_it_give_up(capsys: pytest.CaptureFixtu
     parts = _Parts(env=dict(os.environ), supervisor=Supervisor(policy))
     try:
         # A bad argument: `rtic simulate` exits 2 at once, every time.
-        parts.spawn("simulator", lambda n: ["simulate", "--rate", f"not-a-rate-{n}"])
+        parts.spawn("feeder", lambda n: ["simulate", "--rate", f"not-a-rate-{n}"])
         gave_up = _watch_until_gave_up(parts, 60)
     finally:
         parts.stop()
     out = capsys.readouterr().out
-    assert re.search(r"simulator \(pid \d+\) exit code 2; restart 1 in 0\.1 s", out), out
-    assert re.search(r"simulator \(pid \d+\) exit code 2; restart 2 in 0\.2 s", out), out
-    assert re.search(r"simulator restarted \(pid \d+; restart 2\)", out), out
+    assert re.search(r"feeder \(pid \d+\) exit code 2; restart 1 in 0\.1 s", out), out
+    assert re.search(r"feeder \(pid \d+\) exit code 2; restart 2 in 0\.2 s", out), out
+    assert re.search(r"feeder restarted \(pid \d+; restart 2\)", out), out
     assert "restart 3" not in out
-    assert "simulator exited 3 times within 60 s (restarted 2 times in all)" in str(gave_up)
+    assert "feeder exited 3 times within 60 s (restarted 2 times in all)" in str(gave_up)
     assert "giving up" in str(gave_up)
-    assert "[rtic up] restarts: simulator 2" in out
+    assert "[rtic up] restarts: feeder 2" in out
+
+
+def test_giving_up_on_a_part_that_is_not_essential_stops_only_it(
+    capsys: pytest.CaptureFixture,
+) -> None:
+    policy = RestartPolicy(first_delay_s=0.1, max_delay_s=0.1, max_restarts=1, window_s=60)
+    parts = _Parts(env=dict(os.environ), supervisor=Supervisor(policy))
+    try:
+        parts.spawn("simulator", lambda n: ["simulate", "--rate", "bad"], essential=False)
+        (simulator,) = parts.children
+        deadline = time.monotonic() + 60
+        while "giving up on it" not in (out := capsys.readouterr().out) or simulator.proc:
+            assert time.monotonic() < deadline, out
+            parts.watch(time.monotonic())  # never raises GaveUp here
+            time.sleep(0.05)
+        assert re.search(r"simulator \(pid \d+\) exit code 2; simulator exited 2 times", out)
+        assert "the rest goes on" in out
+        for _ in range(5):  # and it stays stopped
+            parts.watch(time.monotonic())
+            time.sleep(0.2)
+        assert simulator.proc is None and simulator.restart_at is None
+    finally:
+        parts.stop()
 
 
 def test_the_broker_dying_is_said_and_not_restarted(tmp_path: Path) -> None:
