@@ -10,6 +10,9 @@ recovery; ``rtic up`` must restart the part (logged, counted), keep the same bro
 process with every topic, and stop cleanly at the end with nothing left running.
 
 Figures are printed (``pytest -s``) and quoted in docs/reliability.md, "Supervision".
+The time budgets are wide (on a loaded 2-core box a part took up to a minute to
+start): the test asserts that every read is alerted, once, and that the broker
+stayed; the recovery times are measured, not asserted.
 """
 
 from __future__ import annotations
@@ -197,7 +200,7 @@ async def _scenario(up: subprocess.Popen[bytes], env: dict[str, str], log: Path)
     kafka_url, prefix = env["RTIC_KAFKA_URL"], env["RTIC_TOPIC_PREFIX"]
     base = f"127.0.0.1:{env['RTIC_GATEWAY_PORT']}"
     topics = Topics.with_prefix(prefix)
-    deadline = time.monotonic() + 90  # a busy machine: rtic up itself waits up to 120 s
+    deadline = time.monotonic() + 150  # a busy machine: rtic up itself waits up to 120 s
     while True:
         with contextlib.suppress(OSError):
             with urllib.request.urlopen(f"http://{base}/healthz", timeout=1) as resp:
@@ -252,7 +255,7 @@ async def _scenario(up: subprocess.Popen[bytes], env: dict[str, str], log: Path)
         gateway.send_signal(signal.SIGKILL)
         sent = await _send_reads(producer, topics.anpr, "gateway", READS_PER_KILL, READ_RATE)
         await reader
-        reader = asyncio.create_task(watcher.read(await watcher.connect(30)))
+        reader = asyncio.create_task(watcher.read(await watcher.connect(90)))
         new_gateway = await _part_after(up, "cli.main gateway", gateway.pid, 5)
         await watcher.wait_for(sent, 30)
         figures["gateway"] = _figures(watcher, sent, killed_at)
