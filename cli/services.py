@@ -95,6 +95,10 @@ def start_tansu(
             stdout=log_file,
             stderr=subprocess.STDOUT,
             env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")},
+            # A process group of its own: Ctrl-C in a terminal reaches every process of
+            # the foreground group, and a broker gone first leaves the parts retrying it
+            # while they stop. The caller stops it last (Tansu.stop).
+            start_new_session=True,
         )
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
