@@ -284,14 +284,39 @@ def test_request_bodies_are_limited_declared_or_streamed() -> None:
 
 
 def test_health_says_whether_kafka_is_being_read() -> None:
+    staff = {"Authorization": f"Bearer {token('supervisor', 'sup')}"}
     _, up = make_app(consuming=True)
-    ok = up.get("/healthz")
+    ok = up.get("/healthz", headers=staff)
     assert ok.status_code == 200 and ok.json()["status"] == "ok"
     assert ok.json()["kafka"] == {"consuming": True} and ok.json()["clients"] == 0
     assert ok.json()["audit"] == {"buffered": 0, "dropped": 0} and ok.json()["records"] is False
     _, down = make_app(consuming=False)
-    degraded = down.get("/healthz")
+    degraded = down.get("/healthz", headers=staff)
     assert degraded.status_code == 503 and degraded.json()["kafka"] == {"consuming": False}
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": f"Bearer {token('officer', 'off')}"},
+        {"Authorization": f"Bearer {token('citizen', 'cit', cases=['WM-2026-0000001'])}"},
+        {"Authorization": "Bearer forged.token.here"},
+        {"Authorization": f"Bearer {token(ttl=60)}x"},
+    ],
+    ids=["anonymous", "officer", "citizen", "malformed", "bad-signature"],
+)
+def test_health_gives_only_the_status_without_an_analyst_or_supervisor(
+    headers: dict[str, str],
+) -> None:
+    _, up = make_app(consuming=True)
+    ok = up.get("/healthz", headers=headers)
+    assert (ok.status_code, ok.json()) == (200, {"status": "ok"})
+    _, down = make_app(consuming=False)
+    degraded = down.get("/healthz", headers=headers)
+    assert (degraded.status_code, degraded.json()) == (503, {"status": "degraded"})
+    analyst = up.get("/healthz", headers={"Authorization": f"Bearer {token()}"}).json()
+    assert analyst["clients"] == 0 and "alerts_buffered" in analyst
 
 
 def test_metrics_count_clients_by_role_and_frames_per_gateway(
