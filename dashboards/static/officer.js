@@ -19,6 +19,7 @@ const COMPASS = ["north", "north-east", "east", "south-east", "south", "south-we
 // written, later, by their update_id: job_update_ack, or an error naming the update_id).
 const REPLIES = new Set(["subscribed", "resumed", "pong", "acked", "verify_ack", "position_ack",
   "error", "opened"]);
+const MAX_INFLIGHT_UPDATES = 10; // job updates sent and not yet answered (push/wslimits.py)
 const JOB_RETRY_MS = 3000; // after "unavailable" or "in_progress": the update is sent again
 const MAX_ALERTS = 100;
 const ALERT_KEEP_MS = 12 * 3600 * 1000;
@@ -118,17 +119,6 @@ function tokenSubject(token) {
   }
 }
 
-function takeToken() {
-  const params = new URLSearchParams(location.search);
-  const fresh = params.get("token");
-  if (fresh) {
-    localStorage.setItem("rtic.officer.token", fresh);
-    params.delete("token");
-    const rest = params.toString();
-    history.replaceState(null, "", location.pathname + (rest ? `?${rest}` : "") + location.hash);
-  }
-  return fresh || localStorage.getItem("rtic.officer.token");
-}
 
 const state = {
   token: null,
@@ -264,6 +254,8 @@ async function dropUpdate(updateId) {
 function flush() {
   if (!state.ready || state.unsupported.has("job_update")) return;
   for (const u of state.outbox) {
+    // A few at a time (more as each is answered): the gateway limits messages per second.
+    if (state.inflight.size >= MAX_INFLIGHT_UPDATES) break;
     if (state.inflight.has(u.update_id)) continue;
     state.inflight.add(u.update_id);
     const msg = { type: "job_update", update_id: u.update_id, incident_id: u.incident_id, event: u.event, at: u.at };
@@ -325,8 +317,7 @@ function connect() {
     return;
   }
   if (state.ws && state.ws.readyState <= WebSocket.OPEN) return;
-  const proto = location.protocol === "https:" ? "wss:" : "ws:";
-  const ws = new WebSocket(`${proto}//${location.host}/ws?token=${encodeURIComponent(state.token)}`);
+  const ws = RticSession.socket(state.token);
   state.ws = ws;
   state.ready = false;
   state.unsupported.clear(); // maybe a newer gateway
@@ -440,6 +431,7 @@ function onJobUpdateError(m) {
     if (!u) return;
     state.refusedUpdates.set(u.incident_id, `${EVENT_WORDS[u.event] || words(u.event)} not accepted: ${m.message}`);
     renderJob(u.incident_id);
+    flush();
   });
 }
 
@@ -695,6 +687,7 @@ function onJob(m) {
 async function onJobUpdateAck(m) {
   const u = await dropUpdate(m.update_id);
   if (u) renderJob(u.incident_id);
+  flush(); // the next of the outbox, if any waited
 }
 
 function waitingFor(incidentId) {
@@ -1006,10 +999,13 @@ async function main() {
       // Not over HTTPS (or localhost): the page works, but not with no network.
     });
   }
-  state.token = takeToken();
+  // localStorage, not sessionStorage: the phone page opens with no network, after a restart.
+  const session = await RticSession.take("rtic.officer.token", localStorage);
+  state.token = session.token;
+  if (session.refused) say(`${session.refused} Ask the RTIC for a new officer's link.`);
   if (!state.token) {
     setLink("No officer's link.", "refused");
-    say("This page needs an officer's link with a token: ask the RTIC, or print one with: rtic token --role officer --sub YOUR-ID");
+    say("This page needs an officer's link: ask the RTIC, or print one with: rtic token --link --role officer --sub YOUR-ID");
     return;
   }
   state.sub = tokenSubject(state.token);
