@@ -102,13 +102,15 @@ def tune_gc() -> None:
 class RedactTokens(logging.Filter):
     """Takes bearer tokens and login tickets out of log lines: uvicorn logs a websocket's
     path with its query string, where a client keeping to the contract's old form
-    (``?token=``) carries its token, and a page's URL may hold a ticket."""
+    (``?token=``) carries its token, and a page's URL may hold a ticket; at debug level
+    the websockets protocol logs the handshake's headers, where a page's socket offers
+    its token as the subprotocol ``rtic.bearer.<token>``."""
 
-    _TOKEN = re.compile(r"((?:token|ticket)=)[^&\s\"']+")
+    _TOKEN = re.compile(r"((?:token|ticket)=|rtic\.bearer\.)[^&\s\"',]+")
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        if "token=" in message or "ticket=" in message:
+        if "token=" in message or "ticket=" in message or "rtic.bearer." in message:
             record.msg, record.args = self._TOKEN.sub(r"\1[redacted]", message), ()
         return True
 
@@ -236,9 +238,10 @@ class Gateway:
             access_log=False,  # the page's URL carries its token: never log it
             server_header=False,
         )
-        uvicorn_log = logging.getLogger("uvicorn.error")
-        if not any(isinstance(f, RedactTokens) for f in uvicorn_log.filters):
-            uvicorn_log.addFilter(RedactTokens())
+        for name in ("uvicorn.error", "uvicorn.access"):  # access: off, unless set up again
+            uvicorn_log = logging.getLogger(name)
+            if not any(isinstance(f, RedactTokens) for f in uvicorn_log.filters):
+                uvicorn_log.addFilter(RedactTokens())
         return uvicorn.Server(config)
 
     async def open_stores(self) -> list[Any]:
