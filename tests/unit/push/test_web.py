@@ -455,3 +455,50 @@ def test_tokens_never_reach_the_log(caplog: pytest.LogCaptureFixture) -> None:
         logger.info('%s - "WebSocket %s" [accepted]', "1.2.3.4:5", f"/ws?token={secret_token}&x=1")
     (line,) = [r.getMessage() for r in caplog.records]
     assert secret_token not in line and "/ws?token=[redacted]&x=1" in line
+
+
+# ---- /static names that no file has ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "raised",
+    [OSError(36, "File name too long"), ValueError("embedded null byte"), OSError(40, "loop")],
+    ids=["ENAMETOOLONG", "NUL", "ELOOP"],
+)
+def test_a_file_system_error_looking_up_a_static_name_is_a_404(
+    raised: Exception, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Starlette before 0.41 let ENAMETOOLONG through as a 500 with a traceback; the
+    # dashboard's files answer 404 whatever the Starlette version and the error.
+    from starlette.staticfiles import StaticFiles
+
+    def failing(self: StaticFiles, path: str) -> Any:
+        raise raised
+
+    monkeypatch.setattr(StaticFiles, "lookup_path", failing)
+    _, client = make_app()
+    answer = client.get("/static/rtic.js")
+    assert answer.status_code == 404 and "Traceback" not in answer.text
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/static/" + "a" * 256,
+        "/static/a%00b.js",
+        "/static/rtic.js%0a",
+        "/static/..%2f..%2fpyproject.toml",
+        "/static/a%5c..%5crtic.js",
+    ],
+    ids=["long", "nul", "newline", "dotdot", "backslash"],
+)
+def test_names_no_file_can_have_are_refused_before_the_file_system(
+    path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from starlette.staticfiles import StaticFiles
+
+    asked: list[str] = []
+    monkeypatch.setattr(StaticFiles, "lookup_path", lambda self, p: asked.append(p) or ("", None))
+    _, client = make_app()
+    assert client.get(path).status_code == 404
+    assert asked == []
