@@ -5,7 +5,7 @@ rtic worker      the Faust stream worker
 rtic gateway     the websockets push gateway and dashboards
 rtic cases       the case worker: cases and the audit trail into the database
 rtic simulate    a demand simulator feeding the input topics
-rtic token       print a bearer token for the gateway; rtic token revoke
+rtic token       print a bearer token (or --link: a page with a login ticket); rtic token revoke
 rtic topics      create the contract's topics
 rtic db          upgrade, downgrade or purge the records database
 rtic audit       export the audit trail as CSV

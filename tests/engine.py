@@ -70,6 +70,10 @@ class Engine:
             "RTIC_EVIDENCE_DIR": str(s.evidence_dir),
             "RTIC_TRENDS_PUBLISH_S": str(s.trends_publish_s),
             "RTIC_ANOMALY_CHECK_S": str(s.anomaly_check_s),
+            # Test clients act as fast as they can (a person does not): the message rate
+            # limit itself is tested in tests/integration/test_web_edge.py.
+            "RTIC_WS_MESSAGES_PER_SECOND": str(max(s.ws_messages_per_second, 1000.0)),
+            "RTIC_WS_MESSAGE_BURST": str(max(s.ws_message_burst, 1000)),
             **({"RTIC_RULES_FILE": str(s.rules_file)} if s.rules_file else {}),
         }
 

@@ -345,3 +345,50 @@ async def test_no_secret_token_or_ticket_in_the_logs(served: Served) -> None:
     assert "login ticket redeemed: an-logged" in text  # the log was captured
     for secret in (SECRET, ticket, token, token.split(".")[2]):
         assert secret not in text
+
+
+# ---- rtic token --link ---------------------------------------------------------------------
+
+
+async def test_rtic_token_link_prints_a_page_whose_ticket_opens_once(
+    served: Served, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cli import main as cli_main
+    from rtic.settings import get_settings
+
+    s = served.settings
+    monkeypatch.setenv("RTIC_REDIS_URL", s.redis_url)
+    monkeypatch.setenv("RTIC_TOPIC_PREFIX", s.topic_prefix)
+    monkeypatch.setenv("RTIC_TOKEN_SECRET", SECRET)
+    monkeypatch.setenv("RTIC_GATEWAY_PORT", str(s.gateway_port))
+    get_settings.cache_clear()
+    try:
+        argv = ["token", "--link", "--role", "officer", "--sub", "PC-9", "--area", "E05001221"]
+        assert await asyncio.to_thread(cli_main.main, argv) == 0
+        out = capsys.readouterr().out
+        citizen = [
+            "token",
+            "--link",
+            "--role",
+            "citizen",
+            "--sub",
+            "c",
+            "--case",
+            "WM-2026-0000001",
+        ]
+        assert await asyncio.to_thread(cli_main.main, citizen) == 2
+        assert "citizens use the portal" in capsys.readouterr().err
+        monkeypatch.setenv("RTIC_REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")
+        get_settings.cache_clear()
+        assert await asyncio.to_thread(cli_main.main, argv) == 1
+        assert "did not answer" in capsys.readouterr().err
+    finally:
+        get_settings.cache_clear()
+    link = out.splitlines()[-1]
+    assert link.startswith(f"{served.base}/officer?ticket=") and "eyJ" not in out
+    ticket = link.split("?ticket=")[1]
+    async with httpx.AsyncClient(base_url=served.base) as http:
+        opened = await http.post("/api/session/ticket", json={"ticket": ticket})
+        again = await http.post("/api/session/ticket", json={"ticket": ticket})
+    assert opened.status_code == 200 and again.status_code == 401
+    assert (opened.json()["role"], opened.json()["sub"]) == ("officer", "PC-9")
