@@ -250,8 +250,8 @@ async def index(request: Request) -> Response:
 
 @public
 async def cases_page(request: Request) -> Response:
-    """The cases page (case officers, officers, supervisors; it takes its token from
-    ``?token=`` as the desk does, and asks the API for everything it shows)."""
+    """The cases page (case officers, officers, supervisors; it opens from a link's login
+    ticket or the desk's session, as the desk does, and asks the API for everything)."""
     page = dashboards.STATIC_DIR / "cases.html"
     return HTMLResponse(await run_in_threadpool(page.read_bytes))
 
