@@ -182,11 +182,14 @@ def cmd_cases(args: argparse.Namespace) -> int:
 
 
 def cmd_gateway(args: argparse.Namespace) -> int:
-    from cli.links import refuse_insecure_secrets
+    from cli.links import DEVELOPMENT_WARNING, refuse_insecure_secrets
     from push.gateway import run_gateway
+    from rtic.tokens import uses_development_secret
 
     if (refused := refuse_insecure_secrets(get_settings(), "gateway")) is not None:
         return refused
+    if uses_development_secret(get_settings()):
+        logging.getLogger("push.gateway").warning(DEVELOPMENT_WARNING)
     # Every HTTP request would log two lines at INFO; keep warnings and errors.
     logging.getLogger("websockets").setLevel(logging.WARNING)
     asyncio.run(run_gateway(get_settings()))
