@@ -468,7 +468,7 @@ def test_tokens_never_reach_the_log(caplog: pytest.LogCaptureFixture) -> None:
 def test_a_file_system_error_looking_up_a_static_name_is_a_404(
     raised: Exception, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Starlette before 0.41 let ENAMETOOLONG through as a 500 with a traceback; the
+    # Older Starlette releases let ENAMETOOLONG through as a 500 with a traceback; the
     # dashboard's files answer 404 whatever the Starlette version and the error.
     from starlette.staticfiles import StaticFiles
 
