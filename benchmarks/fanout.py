@@ -465,6 +465,8 @@ def main() -> None:
         "RTIC_TOPIC_PREFIX": prefix,
         "RTIC_GATEWAY_PORT": str(port),
         "RTIC_TOKEN_SECRET": secret,
+        # Every client connects from this machine: no per-address cap (push/wslimits.py).
+        "RTIC_WS_MAX_CONNECTIONS_PER_ADDRESS": "0",
         "RTIC_DATABASE_URL": db_url,
         **({"RTIC_GATEWAY_CLIENT_QUEUE": str(args.queue)} if args.queue else {}),
     }

@@ -5,7 +5,7 @@ rtic worker      the Faust stream worker
 rtic gateway     the websockets push gateway and dashboards
 rtic cases       the case worker: cases and the audit trail into the database
 rtic simulate    a demand simulator feeding the input topics
-rtic token       print a bearer token for the gateway; rtic token revoke
+rtic token       print a bearer token (or --link: a page with a login ticket); rtic token revoke
 rtic topics      create the contract's topics
 rtic db          upgrade, downgrade or purge the records database
 rtic audit       export the audit trail as CSV
@@ -46,14 +46,42 @@ REFERENCE_KINDS = (
 
 
 def cmd_token(args: argparse.Namespace) -> int:
+    from redis.exceptions import RedisError
+
+    from cli.links import refuse_insecure_secrets, ticket_link
+    from rtic.errors import ConfigError
     from rtic.tokens import TokenKeys, issue_token
 
     if args.role is None or args.sub is None:  # optional only so 'token revoke' parses
         print("token: --role and --sub are required", file=sys.stderr)
         return 2
     settings = get_settings()
+    if (refused := refuse_insecure_secrets(settings, "token")) is not None:
+        return refused
     if settings.token_secret.get_secret_value() == DEV_TOKEN_SECRET:
         print("note: signed with the development secret (set RTIC_TOKEN_SECRET)", file=sys.stderr)
+    if args.link:
+        base = args.base or f"http://{settings.gateway_host}:{settings.gateway_port}"
+        try:
+            link = ticket_link(
+                settings,
+                base=base.rstrip("/"),
+                sub=args.sub,
+                role=args.role,
+                now=datetime.now(UTC),
+                cases=args.case or (),
+                areas=args.area or (),
+            )
+        except ConfigError as exc:
+            print(f"token: {exc}", file=sys.stderr)
+            return 2
+        except (OSError, RedisError) as exc:
+            print(f"token: Redis at {settings.redis_url} did not answer: {exc}", file=sys.stderr)
+            return 1
+        minutes = settings.login_ticket_ttl_seconds / 60
+        print(f"{args.role} link for {args.sub} (one use, within {minutes:g} minutes):")
+        print(link)
+        return 0
     token = issue_token(
         TokenKeys.from_settings(settings),
         sub=args.sub,
@@ -154,8 +182,14 @@ def cmd_cases(args: argparse.Namespace) -> int:
 
 
 def cmd_gateway(args: argparse.Namespace) -> int:
+    from cli.links import DEVELOPMENT_WARNING, refuse_insecure_secrets
     from push.gateway import run_gateway
+    from rtic.tokens import uses_development_secret
 
+    if (refused := refuse_insecure_secrets(get_settings(), "gateway")) is not None:
+        return refused
+    if uses_development_secret(get_settings()):
+        logging.getLogger("push.gateway").warning(DEVELOPMENT_WARNING)
     # Every HTTP request would log two lines at INFO; keep warnings and errors.
     logging.getLogger("websockets").setLevel(logging.WARNING)
     asyncio.run(run_gateway(get_settings()))
@@ -491,6 +525,13 @@ def _add_admin_commands(sub: Any) -> None:
     p.add_argument("--case", action="append", help="case reference in scope (repeatable)")
     p.add_argument("--area", action="append", help="area code looked after (repeatable)")
     p.add_argument("--ttl", type=int, default=None, help="lifetime in seconds")
+    p.add_argument(
+        "--link",
+        action="store_true",
+        help="print the role's page address with a login ticket (one use, minutes; kept "
+        "in Redis) instead of a token",
+    )
+    p.add_argument("--base", default=None, help="the gateway's address for --link")
     p.set_defaults(func=cmd_token)
     _add_token_revoke_command(p)
 

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from cli.links import development_banner, refuse_insecure_secrets, ticket_link
 from cli.services import (
     EmbeddedRedis,
     Tansu,
@@ -46,7 +47,6 @@ from cli.services import (
 )
 from cli.supervise import GiveUp, Supervisor, describe_exit
 from rtic.settings import Settings
-from rtic.tokens import TokenKeys, issue_token
 
 
 def _say(text: str) -> None:
@@ -215,24 +215,24 @@ GATEWAY_START_S = 120.0  # how long `rtic up` waits for the gateway's first answ
 DEMO_OFFICER = "OFF-001"  # the simulator's first officer (simulators/demand.py)
 
 
-def _announce(settings: Settings, base: str, started: float) -> None:
+def _announce(settings: Settings, base: str, started: float, redis_url: str) -> None:
     """Where to look: the desk as an analyst and as a supervisor (who also sees an alert's
     audit history and every case), the webchat queue as a contact handler, one simulated
-    officer's phone page, the portal, and the worker's metrics."""
-    keys, now = TokenKeys.from_settings(settings), datetime.now(UTC)
-    ttl = settings.token_ttl_seconds
-    token = issue_token(keys, sub="rtic-analyst", role="rtic_analyst", now=now, ttl_seconds=ttl)
-    supervisor = issue_token(keys, sub="supervisor", role="supervisor", now=now, ttl_seconds=ttl)
-    handler = issue_token(
-        keys, sub="contact-handler", role="contact_handler", now=now, ttl_seconds=ttl
-    )
-    officer = issue_token(keys, sub=DEMO_OFFICER, role="officer", now=now, ttl_seconds=ttl)
+    officer's phone page, the portal, and the worker's metrics. Each link carries a login
+    ticket (one use, minutes), never a token: ``rtic token --link`` prints more."""
+    now = datetime.now(UTC)
+
+    def link(sub: str, role: str) -> str:
+        return ticket_link(settings, base=base, sub=sub, role=role, now=now, redis_url=redis_url)
+
+    minutes = settings.login_ticket_ttl_seconds / 60
     _say(f"ready in {time.monotonic() - started:.1f} s")
-    _say(f"dashboard:  {base}/?token={token}")
-    _say(f"supervisor: {base}/?token={supervisor}  (audit history; cases: {base}/cases?token=…)")
-    _say(f"handler:    {base}/handler?token={handler}  (webchat with the public on /portal)")
+    _say(f"each link below opens once, within {minutes:g} minutes (then: rtic token --link)")
+    _say(f"dashboard:  {link('rtic-analyst', 'rtic_analyst')}")
+    _say(f"supervisor: {link('supervisor', 'supervisor')}  (audit history; the cases page)")
+    _say(f"handler:    {link('contact-handler', 'contact_handler')}  (webchat with /portal)")
     _say(
-        f"officer:    {base}/officer?token={officer}  ({DEMO_OFFICER}, one of the simulated "
+        f"officer:    {link(DEMO_OFFICER, 'officer')}  ({DEMO_OFFICER}, one of the simulated "
         "officers: the desk can assign them jobs; open it on a phone or a narrow window)"
     )
     _say(f"portal:     {base}/portal  (the public: no token)")
@@ -244,7 +244,9 @@ def _announce(settings: Settings, base: str, started: float) -> None:
         f"worker:     http://{settings.worker_web_host}:{settings.worker_web_port}/metrics "
         "and /healthz"
     )
-    _say(f"analyst token: {token}")
+    _say("another link: rtic token --link --role rtic_analyst --sub YOUR-NAME")
+    for line in development_banner(settings):
+        _say(line)
     _say("Ctrl-C stops everything")
 
 
@@ -260,8 +262,12 @@ def run_up(settings: Settings, *, rate: float, seed: int, simulate: bool = True)
         stopping = True
 
     signal.signal(signal.SIGTERM, on_signal)
+    if (refused := refuse_insecure_secrets(settings, "rtic up")) is not None:
+        return refused
+    for line in development_banner(settings):
+        _say(line)
     try:
-        _start_services(settings, parts)
+        env = _start_services(settings, parts)
         _upgrade_database(settings)
         parts.spawn("worker", lambda _: ["worker"])
         parts.spawn("cases", lambda _: ["cases"])
@@ -295,7 +301,7 @@ def run_up(settings: Settings, *, rate: float, seed: int, simulate: bool = True)
                 lambda n: ["simulate", "--rate", str(rate), "--seed", str(seed + n)],
                 essential=False,
             )
-        _announce(settings, base, started)
+        _announce(settings, base, started, env["RTIC_REDIS_URL"])
         while not stopping:
             parts.watch(time.monotonic())
             time.sleep(0.2)

@@ -59,9 +59,11 @@ from push.portal import Portal
 from push.priorities import PatrolPriorities
 from push.ratelimit import RateLimiter
 from push.revocations import RevocationCache
+from push.tickets import LoginTickets, RedisGrants
 from push.trends import DeskTrends
 from push.verify import Verifications
-from push.web import MAX_WS_MESSAGE_BYTES, WebEdge, create_app
+from push.web import WebEdge, create_app
+from push.wslimits import WsLimits
 from records import open_records
 from records.protocols import Records
 from rtic.clock import utc_now
@@ -98,14 +100,17 @@ def tune_gc() -> None:
 
 
 class RedactTokens(logging.Filter):
-    """Takes bearer tokens out of log lines: uvicorn logs each websocket's path with its
-    query string, and the dashboard's socket carries its token there."""
+    """Takes bearer tokens and login tickets out of log lines: uvicorn logs a websocket's
+    path with its query string, where a client keeping to the contract's old form
+    (``?token=``) carries its token, and a page's URL may hold a ticket; at debug level
+    the websockets protocol logs the handshake's headers, where a page's socket offers
+    its token as the subprotocol ``rtic.bearer.<token>``."""
 
-    _TOKEN = re.compile(r"(token=)[^&\s\"']+")
+    _TOKEN = re.compile(r"((?:token|ticket)=|rtic\.bearer\.)[^&\s\"',]+")
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        if "token=" in message:
+        if "token=" in message or "ticket=" in message or "rtic.bearer." in message:
             record.msg, record.args = self._TOKEN.sub(r"\1[redacted]", message), ()
         return True
 
@@ -170,7 +175,9 @@ class Gateway:
             write_audit=self.kafka.write_audit,
             revocations=self.revocations,
             map_tile_url=settings.map_tile_url,
+            ws_limits=WsLimits.from_settings(settings),
         )
+        self.app.state.login_tickets = LoginTickets.from_settings(settings)  # Redis: open_stores
         self.app.state.desk_stats = self.desk_stats
         self.desk_trends = DeskTrends(MemoryTrendStore(), clock)  # Redis's in open_stores
         self.app.state.desk_trends = self.desk_trends
@@ -226,7 +233,7 @@ class Gateway:
             host=self.settings.gateway_host,
             port=self.settings.gateway_port,
             ws="websockets-sansio",
-            ws_max_size=MAX_WS_MESSAGE_BYTES,
+            ws_max_size=self.settings.ws_max_message_bytes,  # over it: 1009 (push/wslimits.py)
             ws_ping_interval=WS_PING_INTERVAL_S,
             ws_ping_timeout=WS_PING_TIMEOUT_S,
             lifespan="off",
@@ -234,9 +241,10 @@ class Gateway:
             access_log=False,  # the page's URL carries its token: never log it
             server_header=False,
         )
-        uvicorn_log = logging.getLogger("uvicorn.error")
-        if not any(isinstance(f, RedactTokens) for f in uvicorn_log.filters):
-            uvicorn_log.addFilter(RedactTokens())
+        for name in ("uvicorn.error", "uvicorn.access"):  # access: off, unless set up again
+            uvicorn_log = logging.getLogger(name)
+            if not any(isinstance(f, RedactTokens) for f in uvicorn_log.filters):
+                uvicorn_log.addFilter(RedactTokens())
         return uvicorn.Server(config)
 
     async def open_stores(self) -> list[Any]:
@@ -255,6 +263,13 @@ class Gateway:
             )
             self.edge.search = search
             opened.append(search)
+        tickets: LoginTickets = self.app.state.login_tickets
+        if tickets.store is None:
+            grants = RedisGrants.from_url(
+                self.settings.redis_url, timeout=self.settings.redis_timeout
+            )
+            tickets.store = grants
+            opened.append(grants)
         if self.dispatch.once is None:
             once = RedisOnce.from_url(
                 self.settings.redis_url,

@@ -86,6 +86,13 @@ class GatewayMetrics:
             "Websocket clients closed because their token was revoked.",
             registry=r,
         )
+        self.ws_limited = Counter(
+            "rtic_gateway_ws_limited",
+            "Websocket limits applied: messages refused over the rate, sockets closed for "
+            "flooding, connections refused past the per-address cap (push/wslimits.py).",
+            ["limit"],
+            registry=r,
+        )
         self.case_updates = Counter(
             "rtic_gateway_case_updates",
             "Case updates read, and case_update frames queued for clients.",

@@ -50,6 +50,9 @@ DEFAULT_RATES: dict[str, RateLimit] = {
     "portal_session": RateLimit(burst=10, per_minute=1.0),
     "statement": RateLimit(burst=10, per_minute=2.0),
     "evidence_upload": RateLimit(burst=20, per_minute=2.0),
+    # A link's login ticket is opened once; guessing one (256 random bits) is hopeless,
+    # but each guess costs a Redis round trip.
+    "session_ticket": RateLimit(burst=20, per_minute=10.0),
 }
 MAX_KEYS = 100_000
 UNKNOWN_ADDRESS = "unknown"

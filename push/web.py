@@ -8,10 +8,16 @@ Routes (each declares who may call it, with ``require`` or ``public``):
 - ``/api/boundaries?level=ward|district|lsoa``: the map's boundaries (GeoJSON).
 - ``/api/config``: versions, the data's attribution, and the map tile URL template
   (``map_tile_url``, null unless the operator set one).
-- ``/healthz``: JSON status, and whether the Kafka edge is consuming (503 if not).
+- ``/healthz``: 200 ``{"status": "ok"}`` while the Kafka edge is consuming, else 503
+  ``{"status": "degraded"}``; the counts (clients, buffers, audit) only for an
+  ``rtic_analyst`` or ``supervisor`` token (anyone may ask whether it is up; how many
+  are connected is for staff who run it).
 - ``/metrics``: Prometheus metrics of this gateway.
 - ``/ws``: the websocket, for any role with a valid bearer token; it only moves
-  frames between the socket and the fan-out core (``push/fanout.py``).
+  frames between the socket and the fan-out core (``push/fanout.py``), within the
+  limits of ``push/wslimits.py`` (size 1009, rate 1008, connections per address 429).
+- ``/api/session/ticket``: a link's login ticket exchanged once for a bearer token
+  (``push/tickets.py``).
 - ``/api/cases``, ``/api/cases/{case_ref}``, ``/api/evidence/{evidence_id}``,
   ``/api/search``, ``/api/audit``: cases, evidence, the audited history search
   and audit histories (``push/api.py``).
@@ -26,7 +32,10 @@ Routes (each declares who may call it, with ``require`` or ``public``):
 The page and its data are public: the map is drawn from public boundary data and
 the page asks for a token before it shows anything (it opens ``/ws`` with it).
 A bearer token comes in the ``Authorization`` header or, for browsers opening a
-websocket, the ``token`` query parameter. A refused token gets 401 with
+websocket (which cannot set headers), as the offered subprotocol
+``rtic.bearer.<token>`` beside ``rtic`` (the one the gateway accepts, so the token
+is never echoed); the ``token`` query parameter is still accepted, as the contract
+promises, but no page sends it any more (a URL ends up in logs and history). A refused token gets 401 with
 ``{"error": {"code", "message"}}`` saying only ``missing_token``,
 ``token_expired`` or ``invalid_token`` (forged, malformed, another issuer,
 revoked...: the caller learns nothing more); a role a route does not serve gets
@@ -38,7 +47,7 @@ Every HTTP response carries security headers (a Content-Security-Policy that all
 nothing from another origin, ``nosniff``, no referrer) and ``no-store`` unless the
 route says how to cache it. Request bodies are limited to ``MAX_BODY_BYTES`` (but
 evidence uploads, which stream to disk under their own limits) and
-websocket messages to ``MAX_WS_MESSAGE_BYTES`` (uvicorn's ``ws_max_size``).
+websocket messages to ``ws_max_message_bytes`` (uvicorn's ``ws_max_size``).
 """
 
 from __future__ import annotations
@@ -48,6 +57,7 @@ import contextlib
 import functools
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -58,6 +68,7 @@ import anyio
 import orjson
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
@@ -71,6 +82,7 @@ from enrichers.search import HistorySearch
 from push.fanout import Client, Fanout
 from push.metrics import CONTENT_TYPE_LATEST
 from push.revocations import RevocationCache
+from push.wslimits import CLOSE_FLOODING, AddressSlots, MessageRate, WsLimits
 from records.protocols import Records
 from rtic import __version__
 from rtic.casework import AuditV1
@@ -85,11 +97,15 @@ ATTRIBUTION = (
     "© Crown copyright and database right 2016 (OGL v3). Places: DfE GIAS, NHS.UK (OGL v3)."
 )
 MAX_BODY_BYTES = 1024 * 1024
-MAX_WS_MESSAGE_BYTES = 64 * 1024
+MAX_WS_MESSAGE_BYTES = WsLimits().max_message_bytes  # the default of ws_max_message_bytes
 # Routes that stream their body to disk and enforce their own limits (evidence uploads,
 # push/evidence.py): the BodyLimit does not apply to them.
 STREAMED_BODIES = (re.compile(r"^/api/cases/[^/]+/evidence$"),)
 CLOSE_TOKEN_EXPIRED = (1008, "token expired")
+SUBPROTOCOL = "rtic"  # what a page offers beside its bearer subprotocol, and is accepted
+BEARER_SUBPROTOCOL = "rtic.bearer."  # + the token: a browser's way to send it in a header
+MAX_STATIC_PATH_CHARS = 255  # the longest file name here is far shorter
+DETAIL_ROLES = frozenset({Role.RTIC_ANALYST, Role.SUPERVISOR})  # /healthz counts
 
 Endpoint = Callable[[Any], Awaitable[Any]]  # what Starlette calls: (request or websocket)
 Guarded = Callable[[Any, Principal], Awaitable[Any]]  # an endpoint told who is calling
@@ -114,6 +130,11 @@ class WebEdge:
     write_audit: AuditWriter | None = None
     revocations: RevocationCache = field(default_factory=lambda: RevocationCache(None))
     map_tile_url: str | None = None  # the desk's optional tiles (Settings.map_tile_url)
+    ws_limits: WsLimits = field(default_factory=WsLimits)
+    ws_slots: AddressSlots = field(default_factory=lambda: AddressSlots(0))
+
+    def __post_init__(self) -> None:
+        self.ws_slots = AddressSlots(self.ws_limits.max_per_address)
 
 
 def _edge(conn: HTTPConnection) -> WebEdge:
@@ -124,13 +145,23 @@ def _edge(conn: HTTPConnection) -> WebEdge:
 # ---- authentication: a dependency of each route -----------------------------------------
 
 
+def offered_subprotocols(conn: HTTPConnection) -> list[str]:
+    """The subprotocols a websocket handshake offers (``Sec-WebSocket-Protocol``)."""
+    offered = conn.headers.get("sec-websocket-protocol", "")
+    return [p.strip() for p in offered.split(",") if p.strip()]
+
+
 def authenticate(
     conn: HTTPConnection, secret: TokenKeys | str, now: Callable[[], datetime]
 ) -> Principal:
-    """The principal of the bearer token (``Authorization`` header, else ``token`` query
-    parameter); ``AuthError`` if there is none or it is not valid now."""
+    """The principal of the bearer token (``Authorization`` header, else a websocket's
+    ``rtic.bearer.<token>`` subprotocol, else the ``token`` query parameter, kept for
+    the contract); ``AuthError`` if there is none or it is not valid now."""
     auth = conn.headers.get("authorization", "")
     token = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
+    if not token and conn.scope["type"] == "websocket":
+        bearer = [p for p in offered_subprotocols(conn) if p.startswith(BEARER_SUBPROTOCOL)]
+        token = bearer[0][len(BEARER_SUBPROTOCOL) :] if bearer else ""
     if not token:
         token = conn.query_params.get("token", "")
     if not token:
@@ -219,8 +250,8 @@ async def index(request: Request) -> Response:
 
 @public
 async def cases_page(request: Request) -> Response:
-    """The cases page (case officers, officers, supervisors; it takes its token from
-    ``?token=`` as the desk does, and asks the API for everything it shows)."""
+    """The cases page (case officers, officers, supervisors; it opens from a link's login
+    ticket or the desk's session, as the desk does, and asks the API for everything)."""
     page = dashboards.STATIC_DIR / "cases.html"
     return HTMLResponse(await run_in_threadpool(page.read_bytes))
 
@@ -282,14 +313,29 @@ async def config(request: Request) -> Response:
     )
 
 
+def _may_see_counts(request: Request, edge: WebEdge) -> bool:
+    """Whether ``/healthz`` shows its counts: an analyst's or supervisor's valid token."""
+    if "authorization" not in request.headers:
+        return False
+    try:
+        who = authenticate(request, edge.secret, edge.core.clock)
+    except AuthError:
+        return False
+    return who.role in DETAIL_ROLES and not edge.revocations.refuses(who)
+
+
 @public
 async def health(request: Request) -> Response:
-    """Up, and consuming: 200 when the Kafka edge is reading, else 503."""
+    """Up, and consuming: 200 when the Kafka edge is reading, else 503. The counts only
+    for an analyst or supervisor (``Authorization: Bearer``); anyone else gets the status."""
     edge = _edge(request)
     consuming = edge.consuming()
+    status = "ok" if consuming else "degraded"
+    if not _may_see_counts(request, edge):
+        return _json({"status": status}, 200 if consuming else 503)
     return _json(
         {
-            "status": "ok" if consuming else "degraded",
+            "status": status,
             "kafka": {"consuming": consuming},
             "clients": len(edge.core.clients),
             "alerts_buffered": len(edge.core.recent),
@@ -309,7 +355,29 @@ async def metrics(request: Request) -> Response:
 
 class DashboardFiles(StaticFiles):
     """The dashboard's static files, with the content types the dashboards name
-    (``mimetypes`` varies with the Python version and the host)."""
+    (``mimetypes`` varies with the Python version and the host).
+
+    A name no file can have is a 404 before the file system is asked: too long
+    (``ENAMETOOLONG`` was a 500 with a traceback), a NUL or another control
+    character (``ValueError`` from ``os.stat``), ``..`` or a backslash; so is any
+    other error of the file system looking it up. Never a 500."""
+
+    def get_path(self, scope: Scope) -> str:
+        path = super().get_path(scope)
+        if (
+            len(path) > MAX_STATIC_PATH_CHARS
+            or not path.isprintable()
+            or "\\" in path
+            or ".." in path.split("/")
+        ):
+            raise HTTPException(status_code=404)
+        return path
+
+    def lookup_path(self, path: str) -> tuple[str, Any]:
+        try:
+            return super().lookup_path(path)
+        except (OSError, ValueError):
+            return "", None
 
     def file_response(self, full_path: Any, *args: Any, **kwargs: Any) -> Response:
         response = super().file_response(full_path, *args, **kwargs)
@@ -323,10 +391,25 @@ class DashboardFiles(StaticFiles):
 
 @require()
 async def live(ws: WebSocket, who: Principal) -> None:
-    """One client's socket: frames from the core's queue out, client messages in, until
-    either side closes or the core asks to close (too slow, too many bad messages,
-    token expired)."""
-    core = _edge(ws).core
+    """One client's socket, within the per-address cap (else 429 before the upgrade)."""
+    edge = _edge(ws)
+    address = client_address(ws) or "unknown"
+    if not edge.ws_slots.claim(address):
+        edge.core.metrics.ws_limited.labels("address_refused").inc()
+        log.warning("websocket refused: %s already has %d open", address, edge.ws_slots.limit)
+        cap = edge.ws_slots.limit
+        await _refuse(ws, 429, "too_many_connections", f"at most {cap} websockets per address")
+        return
+    try:
+        await _serve(ws, who, edge)
+    finally:
+        edge.ws_slots.release(address)
+
+
+async def _serve(ws: WebSocket, who: Principal, edge: WebEdge) -> None:
+    """Frames from the core's queue out, client messages in, until either side closes or
+    the core asks to close (too slow, too many bad messages, flooding, token expired)."""
+    core = edge.core
     closing = anyio.Event()
     close_with: list[tuple[int, str]] = []
 
@@ -334,7 +417,7 @@ async def live(ws: WebSocket, who: Principal) -> None:
         close_with.append((code, reason))
         closing.set()
 
-    await ws.accept()
+    await ws.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered_subprotocols(ws) else None)
     client = core.connect(who, on_close=close, origin=client_address(ws))
     expiry = asyncio.get_running_loop().call_later(
         max(0.0, who.expires_at - core.clock().timestamp()),
@@ -358,7 +441,7 @@ async def live(ws: WebSocket, who: Principal) -> None:
                     await ws.close(*close_with[0])
 
             tasks.start_soon(until_done, lambda: _pump(ws, client, core))
-            tasks.start_soon(until_done, lambda: _read(ws, client, core))
+            tasks.start_soon(until_done, lambda: _read(ws, client, core, edge.ws_limits))
             tasks.start_soon(until_done, closer)
     finally:
         expiry.cancel()
@@ -374,12 +457,27 @@ async def _pump(ws: WebSocket, client: Client, core: Fanout) -> None:
         sent.inc()
 
 
-async def _read(ws: WebSocket, client: Client, core: Fanout) -> None:
-    """Hand each client message to the core and queue its reply, until the client leaves."""
+async def _read(ws: WebSocket, client: Client, core: Fanout, limits: WsLimits) -> None:
+    """Hand each client message to the core and queue its reply, until the client leaves;
+    past the message rate an ``error`` frame instead, and a close if it goes on."""
+    rate = MessageRate(limits, time.monotonic())
+    limited = core.metrics.ws_limited
     while True:
         message = await ws.receive()
         if message["type"] == "websocket.disconnect":
             return
+        verdict = rate.take(time.monotonic())
+        if verdict != "ok":
+            if client.close_request is not None:
+                continue  # closing already: the rest is not read
+            if verdict == "close":
+                limited.labels("flood_closes").inc()
+                log.warning("client %s flooding: closing with 1008", who_of(client))
+                client.request_close(*CLOSE_FLOODING)
+                continue
+            limited.labels("rate_refused").inc()
+            client.send_now(_rate_limited_frame(limits, rate.retry_after()))
+            continue
         raw = message.get("text")
         reply = core.on_client_message(client, raw if raw is not None else message["bytes"])
         if reply is not None:
@@ -387,6 +485,18 @@ async def _read(ws: WebSocket, client: Client, core: Fanout) -> None:
             client.send_now(reply)
             for data in client.take_follow_ups():  # snapshots after ``subscribed``
                 client.offer_case(data)
+
+
+def who_of(client: Client) -> str:
+    return f"{client.principal.sub} ({client.principal.role.value})"
+
+
+def _rate_limited_frame(limits: WsLimits, wait: float) -> bytes:
+    message = (
+        f"too many messages: at most {limits.per_second:g} a second (bursts of "
+        f"{limits.burst}); this one was not handled, try again in {wait:.1f} s"
+    )
+    return orjson.dumps({"type": "error", "code": "rate_limited", "message": message})
 
 
 @public
@@ -522,6 +632,7 @@ def routes() -> list[BaseRoute]:
     from push.evidence import evidence_routes
     from push.portal import portal_routes
     from push.priorities import priorities_routes
+    from push.tickets import ticket_routes
     from push.trends import trends_routes
 
     return [
@@ -532,6 +643,7 @@ def routes() -> list[BaseRoute]:
         *portal_routes(),
         *priorities_routes(),
         *trends_routes(),
+        *ticket_routes(),
         Route("/", index),
         Route("/rtic", index),
         Route("/index.html", index),
@@ -562,11 +674,14 @@ def create_app(
     write_audit: AuditWriter | None = None,
     revocations: RevocationCache | None = None,
     map_tile_url: str | None = None,
+    ws_limits: WsLimits | None = None,
 ) -> Starlette:
     """The gateway's ASGI app around a fan-out core. ``consuming`` says whether the
     Kafka edge is reading (for ``/healthz``); ``records``, ``search``, ``write_audit``
     and ``revocations``: see ``WebEdge`` (the API answers 503 without records);
-    ``map_tile_url``: the desk's tiles, whose origin the CSP then allows images from."""
+    ``map_tile_url``: the desk's tiles, whose origin the CSP then allows images from;
+    ``ws_limits``: the sockets' limits (``push/wslimits.py``; the defaults if None; the
+    size limit is uvicorn's, ``Gateway.server``)."""
     app = Starlette(routes=routes())
     app.state.edge = WebEdge(
         core=core,
@@ -578,6 +693,7 @@ def create_app(
         write_audit=write_audit,
         revocations=revocations if revocations is not None else RevocationCache(None, core.metrics),
         map_tile_url=map_tile_url if tile_origin(map_tile_url) else None,
+        ws_limits=ws_limits or WsLimits(),
     )
     if app.state.edge.revocations.on_change is None:
         app.state.edge.revocations.on_change = core.revoke  # close revoked sockets

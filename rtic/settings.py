@@ -40,6 +40,12 @@ class Settings(BaseSettings):
     topic_prefix: str = Field("", description="Prefix added to every topic name.")
     topic_partitions: int = Field(1, ge=1, description="Partitions for topics the engine creates.")
     app_id: str = Field("rtic-engine", description="Faust app id (the consumer group).")
+    environment: Literal["development", "production"] = Field(
+        "development",
+        description="'development' (the default: 'rtic up', tests) or 'production'. Outside "
+        "development everything that signs or checks tokens (the gateway, 'rtic up', 'rtic "
+        "token') refuses to start with the development secret or one under 32 bytes.",
+    )
     token_secret: SecretStr = Field(
         SecretStr(DEV_TOKEN_SECRET),
         description="HMAC secret that signs new bearer tokens (HS256; at least 32 bytes). "
@@ -59,6 +65,13 @@ class Settings(BaseSettings):
     token_issuer: str = Field("rtic-engine", description="The 'iss' claim of tokens.")
     token_audience: str = Field("rtic", description="The 'aud' claim tokens must carry.")
     token_ttl_seconds: int = Field(12 * 3600, ge=60, description="Lifetime of a new token.")
+    login_ticket_ttl_seconds: int = Field(
+        300,
+        ge=10,
+        le=3600,
+        description="Lifetime of a login ticket (a link's '?ticket=', one use, kept in Redis): "
+        "the page exchanges it for a bearer token at POST /api/session/ticket.",
+    )
     gateway_host: str = Field("127.0.0.1", description="Address the push gateway listens on.")
     gateway_port: int = Field(8765, description="Port of the push gateway and dashboards.")
     gateway_client_queue: int = Field(
@@ -70,6 +83,34 @@ class Settings(BaseSettings):
         le=50,
         description="The largest radius an officer may subscribe to alerts with (a larger "
         "one is capped; the subscribed reply shows the radius in force).",
+    )
+    ws_max_message_bytes: int = Field(
+        64 * 1024,
+        ge=1024,
+        le=16 * 1024 * 1024,
+        description="Largest websocket message a client may send (fragments counted "
+        "together); a larger one closes the socket with 1009.",
+    )
+    ws_messages_per_second: float = Field(
+        20.0,
+        gt=0,
+        description="Messages a websocket client may send per second after a burst; one "
+        "over the rate is refused with an error frame 'rate_limited'.",
+    )
+    ws_message_burst: int = Field(
+        60, ge=1, description="Messages a websocket client may send at once (the bucket's size)."
+    )
+    ws_flood_limit: int = Field(
+        50,
+        ge=1,
+        description="Refused messages (over the rate, forgiven at the allowed rate) before "
+        "the socket is closed with 1008: a client that goes on flooding.",
+    )
+    ws_max_connections_per_address: int = Field(
+        1000,
+        ge=0,
+        description="Websockets open at once from one client address; one more is refused "
+        "with HTTP 429 before the upgrade (0: no cap).",
     )
     gateway_resume_buffer: int = Field(
         5000, ge=0, description="Recent alerts kept for clients that reconnect and resume."

@@ -12,6 +12,16 @@ with every other token of its subject. Its header names the signing key
 tokens are signed with the current key while tokens signed with a previous
 key, still listed in ``TokenKeys.secrets``, verify until they expire.
 
+Outside development (``Settings.environment``) a key ring is only built from
+secrets that are not the published development secret and are at least 32
+bytes: ``check_secrets`` says why not, and ``TokenKeys.from_settings`` refuses.
+
+A login ticket (``login_ticket``) is what a printed link carries instead of a
+token: an opaque random string, good once and for minutes. What it stands for
+(a grant: a JWT for the ticket audience ``<aud>:login-ticket``, never a bearer
+token) is kept under the SHA-256 of the ticket (``login_ticket_key``); the
+gateway takes it out once and issues the bearer token (``push/tickets.py``).
+
 Pure functions: the caller passes ``now``. PyJWT checks the signature, the
 algorithm, ``iss`` and ``aud``; the times are checked here against ``now``
 (PyJWT would read the wall clock). Every refusal is an ``AuthError``.
@@ -19,7 +29,9 @@ algorithm, ``iss`` and ``aud``; the times are checked here against ``now``
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import secrets as random_secrets
 import uuid
 import warnings
 from collections.abc import Mapping
@@ -30,9 +42,9 @@ from typing import Any
 
 import jwt
 
-from rtic.errors import AuthError
+from rtic.errors import AuthError, ConfigError
 from rtic.schemas import Role
-from rtic.settings import Settings
+from rtic.settings import DEV_TOKEN_SECRET, Settings
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +56,49 @@ MIN_SECRET_BYTES = 32  # RFC 7518 section 3.2: an HS256 key at least as long as 
 _REQUIRED = ("sub", "role", "iss", "aud", "iat", "nbf", "exp")
 _short_keys_reported: set[str] = set()
 EPOCH = datetime.fromtimestamp(0, UTC)
+TICKET_AUDIENCE_SUFFIX = ":login-ticket"
+
+
+def check_secrets(settings: Settings) -> list[str]:
+    """What is wrong with the token secrets for the settings' environment (empty: nothing).
+
+    Outside development: the development secret (published in this source) or a
+    secret under ``MIN_SECRET_BYTES``, current or previous. In development nothing
+    is refused (``rtic up`` says loudly that the development secret signs)."""
+    if settings.environment == "development":
+        return []
+    named = {f"RTIC_TOKEN_SECRET (key {settings.token_key_id})": settings.token_secret}
+    named.update(
+        {
+            f"RTIC_TOKEN_PREVIOUS_SECRETS[{kid}]": v
+            for kid, v in settings.token_previous_secrets.items()
+        }
+    )
+    problems = []
+    for name, value in named.items():
+        secret = value.get_secret_value()
+        if secret == DEV_TOKEN_SECRET:
+            problems.append(f"{name} is the development secret, published in the source")
+        elif len(secret.encode()) < MIN_SECRET_BYTES:
+            problems.append(f"{name} is shorter than {MIN_SECRET_BYTES} bytes")
+    return problems
+
+
+def require_usable_secrets(settings: Settings) -> None:
+    """``ConfigError`` naming every problem of ``check_secrets`` (the secrets never shown)."""
+    problems = check_secrets(settings)
+    if problems:
+        raise ConfigError(
+            f"RTIC_ENVIRONMENT={settings.environment}: refusing to sign or check tokens: "
+            + "; ".join(problems)
+            + ". Set RTIC_TOKEN_SECRET to a random value of at least 32 bytes "
+            "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(48))')."
+        )
+
+
+def uses_development_secret(settings: Settings) -> bool:
+    """Whether new tokens are signed with the published development secret."""
+    return settings.token_secret.get_secret_value() == DEV_TOKEN_SECRET
 
 
 @dataclass(frozen=True)
@@ -67,7 +122,12 @@ class TokenKeys:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TokenKeys:
-        """The current key, the previous keys still accepted, issuer and audience."""
+        """The current key, the previous keys still accepted, issuer and audience.
+
+        Raises:
+            ConfigError: outside development, a development or short secret.
+        """
+        require_usable_secrets(settings)
         secrets = {
             kid: value.get_secret_value() for kid, value in settings.token_previous_secrets.items()
         }
@@ -260,4 +320,80 @@ def verify_token(keys: TokenKeys | str, token: str, *, now: datetime) -> Princip
         areas=areas,
         jti=jti,
         issued_at=datetime.fromtimestamp(times["iat"], UTC),
+    )
+
+
+# ---- login tickets ------------------------------------------------------------------------
+
+
+def _ticket_ring(ring: TokenKeys) -> TokenKeys:
+    """The same keys for another audience: a grant is never accepted as a bearer token."""
+    return TokenKeys(
+        current_kid=ring.current_kid,
+        secrets=ring.secrets,
+        issuer=ring.issuer,
+        audience=ring.audience + TICKET_AUDIENCE_SUFFIX,
+    )
+
+
+def login_ticket_key(prefix: str, ticket: str) -> str:
+    """Where a ticket's grant is kept in Redis: under its SHA-256, never the ticket itself."""
+    digest = hashlib.sha256(ticket.encode()).hexdigest()
+    return f"{prefix}rtic:login-ticket:{digest}"
+
+
+@dataclass(frozen=True)
+class LoginTicket:
+    """A new ticket (what the link carries) and its grant (what Redis keeps)."""
+
+    ticket: str = field(repr=False)
+    grant: str = field(repr=False)
+    jti: str  # the id the bearer token will carry (``rtic token revoke --jti``)
+    ttl_seconds: int
+
+
+def login_ticket(
+    keys: TokenKeys | str,
+    *,
+    sub: str,
+    role: Role | str,
+    now: datetime,
+    ttl_seconds: int,
+    cases: tuple[str, ...] | list[str] = (),
+    areas: tuple[str, ...] | list[str] = (),
+) -> LoginTicket:
+    """A one-use login ticket for ``sub`` in ``role``, good for ``ttl_seconds``.
+
+    The ticket is 256 random bits (URL-safe); the grant is signed with the current
+    key for the ticket audience and names the jti of the bearer token it becomes."""
+    jti = uuid.uuid4().hex
+    grant = issue_token(
+        _ticket_ring(_keys(keys)),
+        sub=sub,
+        role=role,
+        now=now,
+        ttl_seconds=ttl_seconds,
+        cases=cases,
+        areas=areas,
+        jti=jti,
+    )
+    return LoginTicket(random_secrets.token_urlsafe(32), grant, jti, ttl_seconds)
+
+
+def redeem_grant(
+    keys: TokenKeys | str, grant: str, *, now: datetime, token_ttl_seconds: int
+) -> str:
+    """The bearer token a ticket's grant stands for (same subject, role, scope and jti),
+    for ``token_ttl_seconds`` from ``now``; ``AuthError`` if the grant is not valid."""
+    ring = _keys(keys)
+    who = verify_token(_ticket_ring(ring), grant, now=now)
+    return issue_token(
+        ring,
+        sub=who.sub,
+        role=who.role,
+        now=now,
+        ttl_seconds=token_ttl_seconds,
+        cases=who.cases,
+        areas=who.areas,
+        jti=who.jti,
     )

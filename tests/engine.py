@@ -70,6 +70,10 @@ class Engine:
             "RTIC_EVIDENCE_DIR": str(s.evidence_dir),
             "RTIC_TRENDS_PUBLISH_S": str(s.trends_publish_s),
             "RTIC_ANOMALY_CHECK_S": str(s.anomaly_check_s),
+            # Test clients act as fast as they can (a person does not): the message rate
+            # limit itself is tested in tests/integration/test_web_edge.py.
+            "RTIC_WS_MESSAGES_PER_SECOND": str(max(s.ws_messages_per_second, 1000.0)),
+            "RTIC_WS_MESSAGE_BURST": str(max(s.ws_message_burst, 1000)),
             **({"RTIC_RULES_FILE": str(s.rules_file)} if s.rules_file else {}),
         }
 
@@ -82,6 +86,10 @@ class Engine:
             ttl_seconds=3600,
             **kw,
         )
+
+    def ticket(self, role: str = "rtic_analyst", sub: str = "analyst-1", **kw: Any) -> str:
+        """A login ticket for a page's ``?ticket=``, kept in this engine's Redis."""
+        return store_ticket(self.settings, role, sub, **kw)
 
     def start(self) -> None:
         from records.migrate import upgrade
@@ -241,6 +249,24 @@ class Engine:
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"gateway not reachable: {exc}\n{self.logs()}") from exc
                 await asyncio.sleep(0.3)
+
+
+def store_ticket(settings: Settings, role: str, sub: str, **kw: Any) -> str:
+    """A login ticket (what ``rtic up`` prints in a link), its grant put in Redis."""
+    from cli.links import store_grant
+    from rtic.tokens import TokenKeys, login_ticket, login_ticket_key
+
+    made = login_ticket(
+        TokenKeys.from_settings(settings),
+        sub=sub,
+        role=role,
+        now=datetime.now(UTC),
+        ttl_seconds=settings.login_ticket_ttl_seconds,
+        **kw,
+    )
+    key = login_ticket_key(settings.topic_prefix, made.ticket)
+    store_grant(settings.redis_url, key, made.grant, made.ttl_seconds)
+    return made.ticket
 
 
 async def next_message(

@@ -38,6 +38,11 @@ class Running:
     refs: dict[str, str]  # "mine", "other"
     store: Path
 
+    def ticket(self, role: str, sub: str, **kw: Any) -> str:
+        from tests.engine import store_ticket
+
+        return store_ticket(self.settings, role, sub, **kw)
+
     def token(self, role: str, sub: str, **kw: Any) -> str:
         return issue_token(
             TokenKeys.from_settings(self.settings),

@@ -41,7 +41,7 @@ const ROLE_WORDS = { rtic_analyst: "RTIC analyst", case_officer: "case officer",
 const LIST_TITLES = { supervisor: "Cases in my areas", case_officer: "My cases", officer: "My cases" };
 
 const state = {
-  token: new URLSearchParams(location.search).get("token"),
+  token: null, // from the link's ticket, or this tab's session (session.js)
   ws: null,
   retry: 1000,
   connectedBefore: false,
@@ -108,7 +108,7 @@ async function api(path) {
 }
 
 function refusal(err, what) {
-  if (err.status === 401) return "Your token was refused (invalid or expired). Open the page with a new token.";
+  if (err.status === 401) return "Your session was refused (invalid or expired). Open the page with a new link.";
   if (err.status === 403) return "This page is for case officers, officers and supervisors.";
   if (err.status === 404) return `There is no ${what} that you may see.`;
   return `Could not load ${what}: ${err.message}.`;
@@ -332,8 +332,7 @@ function onCaseUpdate(m) {
 // ---- socket ----------------------------------------------------------------------
 
 function connect() {
-  const proto = location.protocol === "https:" ? "wss:" : "ws:";
-  const ws = new WebSocket(`${proto}//${location.host}/ws?token=${encodeURIComponent(state.token)}`);
+  const ws = RticSession.socket(state.token);
   state.ws = ws;
   setStatus("connecting", "connecting");
   ws.onmessage = (msg) => {
@@ -369,13 +368,15 @@ function connect() {
   ws.onerror = () => setStatus("disconnected: reconnecting", "disconnected");
 }
 
-function main() {
+async function main() {
   $("#filter").addEventListener("input", renderList);
   $("#show-closed").addEventListener("change", renderList);
   window.addEventListener("hashchange", route);
+  const session = await RticSession.take("rtic.staff.token"); // shared with the desk (same tab)
+  state.token = session.token;
   if (!state.token) {
-    setStatus("no token", "error");
-    $("#list-message").textContent = "This page needs a token: open it as /cases?token=… (print one with: rtic token --role case_officer --sub YOUR-NAME)";
+    setStatus(session.refused ? "link refused" : "no token", "error");
+    $("#list-message").textContent = `${session.refused || "This page needs a link."} Print a new one with: rtic token --link --role case_officer --sub YOUR-NAME`;
     return;
   }
   loadList();

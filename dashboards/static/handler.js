@@ -5,7 +5,7 @@
 
 const $ = (sel) => document.querySelector(sel);
 const state = {
-  token: new URLSearchParams(location.search).get("token"),
+  token: null, // from the link's ticket, or this tab's session (session.js)
   ws: null,
   retry: 1000,
   queue: [],
@@ -245,8 +245,7 @@ function onFrame(f) {
 }
 
 function connect() {
-  const proto = location.protocol === "https:" ? "wss:" : "ws:";
-  const ws = new WebSocket(`${proto}//${location.host}/ws?token=${encodeURIComponent(state.token)}`);
+  const ws = RticSession.socket(state.token);
   state.ws = ws;
   ws.addEventListener("message", (e) => {
     try {
@@ -257,7 +256,7 @@ function connect() {
   });
   ws.addEventListener("close", (e) => {
     if (e.code === 1008) {
-      setStatus("Disconnected: the token was refused or has expired. Open the page with a new token.", "bad");
+      setStatus("Disconnected: the session was refused or has expired. Open the page with a new link.", "bad");
       return;
     }
     setStatus("Disconnected: reconnecting…", "bad");
@@ -266,13 +265,15 @@ function connect() {
   });
 }
 
-function start() {
+async function start() {
   $("#reply").addEventListener("submit", sendReply);
   $("#call-form").addEventListener("submit", makeCall);
   $("#close-chat").addEventListener("click", closeChat);
+  const session = await RticSession.take("rtic.handler.token");
+  state.token = session.token;
   if (!state.token) {
-    setStatus("No token", "bad");
-    showAlert("This page needs a token: open it as /handler?token=… (print one with: rtic token --role contact_handler --sub YOUR-ID)");
+    setStatus(session.refused ? "Link refused" : "No token", "bad");
+    showAlert(`${session.refused || "This page needs a link."} Print a new one with: rtic token --link --role contact_handler --sub YOUR-ID`);
     return;
   }
   setInterval(tick, 1000);

@@ -4,10 +4,11 @@
 // Nothing else is touched (the API and the socket always go to the network).
 "use strict";
 
-const CACHE = "rtic-officer-v1";
+const CACHE = "rtic-officer-v2";
 const PAGE = "/officer";
 const FILES = [
   PAGE,
+  "/static/session.js",
   "/static/officer.js",
   "/static/officer.css",
   "/static/officer.webmanifest",

@@ -23,6 +23,7 @@ const REPLIES = new Set(["subscribed", "pong", "acked", "verify_ack", "position_
   "error", "opened"]);
 const RESUME_OVERLAP_MS = 5 * 60 * 1000; // `since` reaches this far before the last alert seen
 const MAX_SEEN = 1000; // alerts named in a resume's `seen`
+const MAX_INFLIGHT_UPDATES = 10; // job updates sent and not yet answered (push/wslimits.py)
 const JOB_RETRY_MS = 3000; // after "unavailable" or "in_progress": the update is sent again
 const MAX_ALERTS = 100;
 const ALERT_KEEP_MS = 12 * 3600 * 1000;
@@ -122,17 +123,6 @@ function tokenSubject(token) {
   }
 }
 
-function takeToken() {
-  const params = new URLSearchParams(location.search);
-  const fresh = params.get("token");
-  if (fresh) {
-    localStorage.setItem("rtic.officer.token", fresh);
-    params.delete("token");
-    const rest = params.toString();
-    history.replaceState(null, "", location.pathname + (rest ? `?${rest}` : "") + location.hash);
-  }
-  return fresh || localStorage.getItem("rtic.officer.token");
-}
 
 const state = {
   token: null,
@@ -268,6 +258,8 @@ async function dropUpdate(updateId) {
 function flush() {
   if (!state.ready || state.unsupported.has("job_update")) return;
   for (const u of state.outbox) {
+    // A few at a time (more as each is answered): the gateway limits messages per second.
+    if (state.inflight.size >= MAX_INFLIGHT_UPDATES) break;
     if (state.inflight.has(u.update_id)) continue;
     state.inflight.add(u.update_id);
     const msg = { type: "job_update", update_id: u.update_id, incident_id: u.incident_id, event: u.event, at: u.at };
@@ -329,8 +321,7 @@ function connect() {
     return;
   }
   if (state.ws && state.ws.readyState <= WebSocket.OPEN) return;
-  const proto = location.protocol === "https:" ? "wss:" : "ws:";
-  const ws = new WebSocket(`${proto}//${location.host}/ws?token=${encodeURIComponent(state.token)}`);
+  const ws = RticSession.socket(state.token);
   state.ws = ws;
   state.ready = false;
   state.unsupported.clear(); // maybe a newer gateway
@@ -444,6 +435,7 @@ function onJobUpdateError(m) {
     if (!u) return;
     state.refusedUpdates.set(u.incident_id, `${EVENT_WORDS[u.event] || words(u.event)} not accepted: ${m.message}`);
     renderJob(u.incident_id);
+    flush();
   });
 }
 
@@ -717,6 +709,7 @@ function onJob(m) {
 async function onJobUpdateAck(m) {
   const u = await dropUpdate(m.update_id);
   if (u) renderJob(u.incident_id);
+  flush(); // the next of the outbox, if any waited
 }
 
 function waitingFor(incidentId) {
@@ -1028,10 +1021,13 @@ async function main() {
       // Not over HTTPS (or localhost): the page works, but not with no network.
     });
   }
-  state.token = takeToken();
+  // localStorage, not sessionStorage: the phone page opens with no network, after a restart.
+  const session = await RticSession.take("rtic.officer.token", localStorage);
+  state.token = session.token;
+  if (session.refused) say(`${session.refused} Ask the RTIC for a new officer's link.`);
   if (!state.token) {
     setLink("No officer's link.", "refused");
-    say("This page needs an officer's link with a token: ask the RTIC, or print one with: rtic token --role officer --sub YOUR-ID");
+    say("This page needs an officer's link: ask the RTIC, or print one with: rtic token --link --role officer --sub YOUR-ID");
     return;
   }
   state.sub = tokenSubject(state.token);

@@ -133,7 +133,7 @@
   function connect() {
     if (chat.stopped) return;
     const proto = location.protocol === "https:" ? "wss:" : "ws:";
-    const ws = new WebSocket(`${proto}//${location.host}/ws?token=${encodeURIComponent(chat.token)}`);
+    const ws = new WebSocket(`${proto}//${location.host}/ws`, ["rtic", `rtic.bearer.${chat.token}`]);
     chat.ws = ws;
     ws.addEventListener("message", (e) => {
       try {

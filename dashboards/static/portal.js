@@ -6,7 +6,7 @@
 //       POST /api/portal/session {case_ref, secret} -> {token} | 401;
 //       GET /api/cases/{ref} -> {case_ref, status, pending, timeline, next_contact};
 //       GET|POST /api/cases/{ref}/statements.
-// Websocket /ws?token=: hello -> subscribe {cases: [ref]} -> subscribed; case_update frames
+// Websocket /ws (the token in the subprotocol "rtic.bearer.<token>", beside "rtic"): hello -> subscribe {cases: [ref]} -> subscribed; case_update frames
 // for the case make the page read the case again (timeline and next-contact estimate).
 // The session is kept in sessionStorage "rtic.portal.token" / "rtic.portal.case_ref" and
 // told to the other portal scripts with the document event "rtic:session" ({token, caseRef});
@@ -486,7 +486,7 @@
     if (state.ws) { const old = state.ws; state.ws = null; old.close(); }
     if (!state.token) return;
     const proto = location.protocol === "https:" ? "wss:" : "ws:";
-    const ws = new WebSocket(`${proto}//${location.host}/ws?token=${encodeURIComponent(state.token)}`);
+    const ws = new WebSocket(`${proto}//${location.host}/ws`, ["rtic", `rtic.bearer.${state.token}`]);
     state.ws = ws;
     ws.onmessage = (msg) => {
       let m;

@@ -17,9 +17,10 @@ const MAX_ALERTS = 200;
 const REF_LAT = 52.48;
 const KX = Math.cos((REF_LAT * Math.PI) / 180);
 const SNOOZE_MINUTES = 60;
+const STAFF_SESSION = "rtic.staff.token"; // sessionStorage: the desk and the cases page (same tab)
 
 const state = {
-  token: new URLSearchParams(location.search).get("token"),
+  token: null, // from the link's ticket, or this tab's session (session.js)
   ws: null,
   retry: 1000,
   lastAlertId: null,
@@ -104,7 +105,7 @@ function refusal(status, data) {
   // Errors are {"error": {"code", "message"}} (older routes: {"error": "message"}).
   const e = data && data.error;
   const message = typeof e === "string" ? e : e && e.message;
-  if (status === 401) return "Your token was refused (invalid or expired). Open the page with a new token.";
+  if (status === 401) return "Your session was refused (invalid or expired). Open the page with a new link.";
   if (status === 403) return "Your role may not do this.";
   return message || `The gateway answered ${status}.`;
 }
@@ -1190,8 +1191,7 @@ function send(msg) {
 }
 
 function connect() {
-  const proto = location.protocol === "https:" ? "wss:" : "ws:";
-  const ws = new WebSocket(`${proto}//${location.host}/ws?token=${encodeURIComponent(state.token)}`);
+  const ws = RticSession.socket(state.token);
   state.ws = ws;
   setStatus("connecting", "connecting");
   ws.onmessage = (msg) => {
@@ -1268,7 +1268,7 @@ function showTools(role) {
   document.querySelector("main").classList.toggle("no-queue", !SEARCH_ROLES.has(role));
   const cases = $("#cases-link");
   cases.hidden = !CASE_ROLES.has(role);
-  cases.href = `/cases?token=${encodeURIComponent(state.token)}`;
+  cases.href = "/cases"; // the same tab keeps the session
 }
 
 const SEARCH_VALUE_LABELS = { plate: "Plate", person: "Person id", address: "Address" };
@@ -1384,7 +1384,7 @@ function showSearchResults(values, result) {
 function resultItem(key, item) {
   if (item == null || typeof item !== "object") return el("li", {}, String(item));
   if (key === "cases" && item.case_ref) {
-    const link = el("a", { href: `/cases?token=${encodeURIComponent(state.token)}#${encodeURIComponent(item.case_ref)}` }, item.case_ref);
+    const link = el("a", { href: `/cases#${encodeURIComponent(item.case_ref)}` }, item.case_ref);
     return el("li", {}, link, ` ${words(item.category)} · ${words(item.status)}${item.address ? " · " + item.address : ""}`);
   }
   const when = item.at || item.read_at || item.received_at || item.created_at;
@@ -1402,9 +1402,11 @@ function resultItem(key, item) {
 async function main() {
   setupFilters();
   setupSearch();
+  const session = await RticSession.take(STAFF_SESSION);
+  state.token = session.token;
   if (!state.token) {
-    setStatus("no token", "error");
-    $("#map-message").textContent = "This page needs a token: open it as /?token=… (print one with: rtic token --role rtic_analyst --sub YOUR-NAME)";
+    setStatus(session.refused ? "link refused" : "no token", "error");
+    $("#map-message").textContent = `${session.refused || "This page needs a link."} Print a new one with: rtic token --link --role rtic_analyst --sub YOUR-NAME`;
     return;
   }
   try {

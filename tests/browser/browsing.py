@@ -1,7 +1,8 @@
 """What the pages' browser tests share: Chromium, viewports, a watch on each page, screenshots.
 
-``browser_pages(base_url, token_for)`` opens pages of one server (the gateway test
-double or the real engine) as a given role and subject, each in its own browser
+``browser_pages(base_url, ticket_for)`` opens pages of one server (the gateway test
+double or the real engine) as a given role and subject, with a login ticket in the
+address as ``rtic up`` prints it (``?ticket=``, exchanged by the page), each in its own browser
 context (en-GB, Europe/London), and fails the test if any page raised a script
 error, was refused something by the Content-Security-Policy, or fetched from
 another origin.
@@ -81,9 +82,12 @@ OpenPage = Callable[..., Awaitable[Any]]
 
 
 @contextlib.asynccontextmanager
-async def browser_pages(base: str, token_for: Callable[[str, str], str]) -> AsyncIterator[OpenPage]:
+async def browser_pages(
+    base: str, ticket_for: Callable[[str, str], str]
+) -> AsyncIterator[OpenPage]:
     """``await open_page(path, role, sub, **context)``: a page of ``base`` as that person
-    (``role`` None: no token); the pages are checked when the block ends."""
+    (``role`` None: no ticket); the pages are checked when the block ends, and no page
+    may keep a ticket or a token in its address."""
     from playwright.async_api import async_playwright
 
     async with async_playwright() as pw:
@@ -91,6 +95,7 @@ async def browser_pages(base: str, token_for: Callable[[str, str], str]) -> Asyn
             executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
         )
         watches: list[Watch] = []
+        pages: list[Any] = []
 
         async def open_(path: str, role: str | None, sub: str = "", **context: Any) -> Any:
             context.setdefault("viewport", DESK)
@@ -99,12 +104,16 @@ async def browser_pages(base: str, token_for: Callable[[str, str], str]) -> Asyn
             watch = Watch(base)
             watch.attach(page)
             watches.append(watch)
-            token = f"?token={token_for(role, sub)}" if role else ""
-            await page.goto(f"{base}{path}{token}")
+            ticket = f"?ticket={ticket_for(role, sub)}" if role else ""
+            await page.goto(f"{base}{path}{ticket}")
+            pages.append(page)
             return page
 
         try:
             yield open_
+            for page in pages:
+                if not page.is_closed():
+                    assert "ticket=" not in page.url and "token=" not in page.url, page.url
         finally:
             await browser.close()
         for watch in watches:

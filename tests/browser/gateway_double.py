@@ -10,7 +10,11 @@ models (``CaseView``, ``TimelineEntryV1``, ``EvidenceV1``, ``AuditV1``, ``AlertV
   see), ``GET /api/evidence/{id}``, ``GET /api/audit?object_type=alert&object_id=``
   (supervisors and analysts), ``POST /api/search`` (analysts, supervisors; 400 without a reason
   of 10 characters and a reference of 3);
-- ``/ws``: ``hello``, ``subscribe`` -> ``subscribed`` (then the fixture alerts to
+- ``POST /api/session/ticket``: a ticket of ``ticket(role, sub)`` exchanged once for
+  a token (401 ``invalid_ticket`` after), as ``push/tickets.py`` does;
+- ``/ws``: authenticated by the real ``push.web.authenticate`` (the pages send the
+  token as the subprotocol ``rtic.bearer.<token>``; ``socket_queries`` records each
+  socket's query string, which must hold no token); ``hello``, ``subscribe`` -> ``subscribed`` (then the fixture alerts to
   analysts and supervisors), ``open`` (recorded, and added to the alert's audit
   history as the real audit writer would), ``ack``, ``ping``; ``push`` sends a frame
   to the clients allowed to see it (``case_update`` by the design's case rule).
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -42,7 +47,14 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 import dashboards
 from cli.services import free_port
 from enrichers.boundaries import boundaries_geojson, reference_version
-from push.web import ATTRIBUTION, DashboardFiles, SecurityHeaders
+from push.web import (
+    ATTRIBUTION,
+    SUBPROTOCOL,
+    DashboardFiles,
+    SecurityHeaders,
+    authenticate,
+    offered_subprotocols,
+)
 from records.protocols import CaseRow, CaseView, ReporterV1, jsonable
 from rtic.casework import (
     AuditAction,
@@ -102,6 +114,8 @@ class GatewayDouble:
     searches: list[dict[str, Any]] = field(default_factory=list)
     requests: list[tuple[str, str, str]] = field(default_factory=list)  # (method, path, sub)
     clients: list[Connected] = field(default_factory=list)
+    tickets: dict[str, tuple[str, str]] = field(default_factory=dict)  # ticket -> (role, sub)
+    socket_queries: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not self.cases:
@@ -113,6 +127,19 @@ class GatewayDouble:
 
     def token(self, role: str, sub: str) -> str:
         return issue_token(SECRET, sub=sub, role=role, now=datetime.now(UTC), ttl_seconds=3600)
+
+    def ticket(self, role: str, sub: str) -> str:
+        ticket = secrets.token_urlsafe(32)
+        self.tickets[ticket] = (role, sub)
+        return ticket
+
+    async def exchange_ticket(self, request: Request) -> Response:
+        body = orjson.loads(await request.body())
+        held = self.tickets.pop(body.get("ticket", ""), None) if isinstance(body, dict) else None
+        if held is None:
+            return _error(401, "invalid_ticket", "unknown, used or expired ticket")
+        role, sub = held
+        return _json({"token": self.token(role, sub), "sub": sub, "role": role})
 
     # ---- who may see a case: the design's rule (push/access.py in the real gateway) ----
 
@@ -216,12 +243,15 @@ class GatewayDouble:
     # ---- the websocket ------------------------------------------------------------------
 
     async def socket(self, ws: WebSocket) -> None:
+        self.socket_queries.append(ws.url.query)
         try:
-            who = verify_token(SECRET, ws.query_params.get("token", ""), now=datetime.now(UTC))
+            who = authenticate(ws, SECRET, lambda: datetime.now(UTC))
         except AuthError:
             await ws.close(1008, "invalid token")
             return
-        await ws.accept()
+        await ws.accept(
+            subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered_subprotocols(ws) else None
+        )
         client = Connected(who)
         self.clients.append(client)
         await ws.send_text(
@@ -309,6 +339,7 @@ class GatewayDouble:
                 Route("/api/evidence/{evidence_id}", self.evidence),
                 Route("/api/audit", self.audit_history),
                 Route("/api/search", self.search, methods=["POST"]),
+                Route("/api/session/ticket", self.exchange_ticket, methods=["POST"]),
                 WebSocketRoute("/ws", self.socket),
                 Mount("/static", app=DashboardFiles(directory=dashboards.STATIC_DIR)),
             ]

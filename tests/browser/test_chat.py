@@ -32,7 +32,7 @@ PHONE = {
 
 @pytest.fixture
 async def open_page(engine: Engine) -> AsyncIterator[OpenPage]:
-    async with browser_pages(engine.base_url, engine.token) as open_:
+    async with browser_pages(engine.base_url, engine.ticket) as open_:
         yield open_
 
 
@@ -109,7 +109,7 @@ async def test_a_citizen_and_a_handler_chat_in_their_browsers(
 
 async def test_the_handler_page_without_a_token_says_how_to_get_one(open_page: OpenPage) -> None:
     page = await open_page("/handler", None)
-    await page.get_by_text("rtic token --role contact_handler").wait_for()
+    await page.get_by_text("rtic token --link --role contact_handler").wait_for()
 
 
 async def test_an_officer_token_on_the_handler_page_is_refused_plainly(

@@ -60,7 +60,7 @@ async def page() -> AsyncIterator[object]:
 async def test_dashboard_shows_live_events_and_alerts(engine: Engine, page) -> None:  # type: ignore[no-untyped-def]
     requests: list[str] = []
     page.on("request", lambda req: requests.append(req.url))
-    await page.goto(f"{engine.base_url}/?token={engine.token('rtic_analyst', 'browser-analyst')}")
+    await page.goto(f"{engine.base_url}/?ticket={engine.ticket('rtic_analyst', 'browser-analyst')}")
     await page.wait_for_selector("#status:has-text('live')", timeout=15_000)
     await page.wait_for_selector("#map svg path", timeout=15_000)
 
@@ -134,7 +134,7 @@ async def test_dashboard_shows_live_events_and_alerts(engine: Engine, page) -> N
 
 
 async def test_an_analyst_snoozes_an_alerts_plate_from_its_detail(engine: Engine, page) -> None:  # type: ignore[no-untyped-def]
-    await page.goto(f"{engine.base_url}/?token={engine.token('rtic_analyst', 'browser-snoozer')}")
+    await page.goto(f"{engine.base_url}/?ticket={engine.ticket('rtic_analyst', 'browser-snoozer')}")
     await page.wait_for_selector("#status:has-text('live')", timeout=15_000)
     async with engine.producer() as producer:
         change = make_hotlist_change(vrm="SN0Z 3ME", reason="stolen")

@@ -31,7 +31,7 @@ POINT = (52.40809, -1.52226)  # inside it, well away from its edges
 
 @pytest.fixture
 async def open_page(engine: Engine) -> AsyncIterator[OpenPage]:
-    async with browser_pages(engine.base_url, engine.token) as open_:
+    async with browser_pages(engine.base_url, engine.ticket) as open_:
         yield open_
 
 

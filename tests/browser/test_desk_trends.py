@@ -25,7 +25,7 @@ WALSALL = "E08000030"
 
 @pytest.fixture
 async def open_page(engine: Engine) -> AsyncIterator[OpenPage]:
-    async with browser_pages(engine.base_url, engine.token) as open_:
+    async with browser_pages(engine.base_url, engine.ticket) as open_:
         yield open_
 
 

@@ -66,7 +66,7 @@ def at(point: tuple[float, float]) -> dict[str, Any]:
 
 @pytest.fixture
 async def open_page(engine: Engine) -> AsyncIterator[OpenPage]:
-    async with browser_pages(engine.base_url, engine.token) as open_:
+    async with browser_pages(engine.base_url, engine.ticket) as open_:
         yield open_
 
 
@@ -125,7 +125,7 @@ async def test_an_alert_reaches_the_officer_within_a_second_and_acknowledge_roun
     sub = unique("PC")
     listed, read_as = plates(unique)
     page = await open_officer(open_page, sub, COVENTRY_CENTRE)
-    assert "token=" not in page.url  # taken into localStorage and stripped from the address
+    assert "ticket=" not in page.url  # exchanged, its token in localStorage, stripped
     assert await page.evaluate("localStorage.getItem('rtic.officer.token')")
     async with engine.client("rtic_analyst", unique("desk")) as desk, engine.producer() as p:
         await list_plate(engine, p, listed)

@@ -47,7 +47,7 @@ def double() -> GatewayDouble:
 @pytest.fixture
 async def open_page(double: GatewayDouble) -> AsyncIterator[OpenPage]:
     """``await open_page(path, role, sub, **context)``: a page of the double as that person."""
-    async with serving(double) as base, browser_pages(base, double.token) as open_:
+    async with serving(double) as base, browser_pages(base, double.ticket) as open_:
         yield open_
 
 
@@ -93,9 +93,13 @@ async def test_a_supervisor_opens_an_alert_and_reads_its_audit_history(
     await page.keyboard.press("Escape")
     assert await page.locator("#detail").is_hidden()
     assert await page.evaluate("document.activeElement.dataset.alertId") == HOTLIST_ALERT
-    # The desk links a supervisor to the cases page, token included.
+    # The desk links a supervisor to the cases page, no token in the link: the tab's
+    # session goes with it; no socket carried a token in its URL.
     cases = page.get_by_role("link", name="Cases")
-    assert "/cases?token=" in (await cases.get_attribute("href") or "")
+    assert await cases.get_attribute("href") == "/cases"
+    await cases.click()
+    await page.locator("#list-title", has_text="Cases in my areas").wait_for(timeout=10_000)
+    assert double.socket_queries and not any(double.socket_queries)
 
 
 async def test_an_analyst_opening_an_alert_sends_open_and_reads_its_audit(
@@ -176,7 +180,7 @@ async def test_a_history_search_needs_a_reason_and_a_reference(
     state = await page.locator("#search-state").inner_text()
     assert "4 found for plate BR0W 5ER" in state and "recorded" in state
     case = results.get_by_role("link", name="WM-2026-0000412")
-    assert "/cases?token=" in (await case.get_attribute("href") or "")
+    assert await case.get_attribute("href") == "/cases#WM-2026-0000412"
     await shot(page, "desk-search.png")
 
     # Another subject changes the field's label; nothing found is said so.
@@ -359,7 +363,7 @@ async def test_a_supervisor_sees_every_case_in_her_areas(open_page: OpenPage) ->
 
 async def test_the_cases_page_without_a_fitting_token(open_page: OpenPage) -> None:
     page = await open_page("/cases", None)
-    assert "needs a token" in await page.locator("#list-message").inner_text()
+    assert "needs a link" in await page.locator("#list-message").inner_text()
     analyst = await open_page("/cases", "rtic_analyst", "analyst-7")
     await analyst.locator(
         "#list-message", has_text="for case officers, officers and supervisors"
@@ -368,4 +372,33 @@ async def test_the_cases_page_without_a_fitting_token(open_page: OpenPage) -> No
 
 async def test_refused_tokens_get_a_plain_message(open_page: OpenPage) -> None:
     page = await open_page("/cases?token=not-a-token", None)
-    await page.locator("#list-message", has_text="token was refused").wait_for(timeout=5_000)
+    await page.locator("#list-message", has_text="session was refused").wait_for(timeout=5_000)
+    assert "token=" not in page.url
+
+
+async def test_a_ticket_opens_once_and_leaves_the_address(
+    open_page: OpenPage, double: GatewayDouble
+) -> None:
+    ticket = double.ticket("supervisor", "sup-once")
+    base = (await open_page("/cases", None)).url.split("/cases")[0]
+    page = await open_page(f"/cases?ticket={ticket}", None)
+    await page.locator("#list-title", has_text="Cases in my areas").wait_for(timeout=10_000)
+    assert page.url == f"{base}/cases"
+    assert await page.evaluate("sessionStorage.getItem('rtic.staff.token')")
+    # A reload keeps the tab's session (the ticket is gone from the address).
+    await page.reload()
+    await page.locator("#list-title", has_text="Cases in my areas").wait_for(timeout=10_000)
+    # The same ticket again, in another browser: refused, said plainly.
+    again = await open_page(f"/cases?ticket={ticket}", None)
+    await again.locator("#list-message", has_text="link was refused").wait_for(timeout=5_000)
+    assert "ticket=" not in again.url
+    assert "rtic token --link" in await again.locator("#list-message").inner_text()
+
+
+async def test_an_old_link_with_a_token_still_opens_the_page(
+    open_page: OpenPage, double: GatewayDouble
+) -> None:
+    page = await open_page(f"/?token={double.token('rtic_analyst', 'analyst-old')}", None)
+    await page.wait_for_selector("#status:has-text('live')", timeout=15_000)
+    assert "token=" not in page.url  # taken into the tab's session, out of the address
+    assert not any(double.socket_queries)

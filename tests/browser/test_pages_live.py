@@ -29,7 +29,7 @@ pytestmark = PAGES_MARKS
 
 @pytest.fixture
 async def open_page(engine: Engine) -> AsyncIterator[OpenPage]:
-    async with browser_pages(engine.base_url, engine.token) as open_:
+    async with browser_pages(engine.base_url, engine.ticket) as open_:
         yield open_
 
 

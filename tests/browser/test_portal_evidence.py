@@ -47,7 +47,7 @@ async def running(
 
 @pytest.fixture
 async def open_page(running: Running) -> AsyncIterator[OpenPage]:
-    async with browser_pages(running.base, running.token) as open_:
+    async with browser_pages(running.base, running.ticket) as open_:
         yield open_
 
 

@@ -1,15 +1,20 @@
-"""``rtic up``, the embedded default, as a user runs it: live events within 30 s, clean stop."""
+"""``rtic up``, the embedded default, as a user runs it: live events within 30 s, clean stop;
+links with one-use login tickets (no token in its output); outside development it refuses
+the development secret before starting anything."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
-from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 import orjson
 import psutil
@@ -17,7 +22,7 @@ import pytest
 from websockets.asyncio.client import connect
 
 from cli.services import free_port
-from rtic.tokens import issue_token
+from rtic.settings import DEV_TOKEN_SECRET
 
 pytestmark = pytest.mark.e2e
 
@@ -56,17 +61,23 @@ def test_rtic_up_runs_everything_and_stops_cleanly(redis_url: str, tmp_path) -> 
                 time.sleep(0.3)
         else:
             pytest.fail("gateway not up within 30 s:\n" + (tmp_path / "up.log").read_text())
-        token = issue_token(
-            "up-test-secret", sub="t", role="rtic_analyst", now=datetime.now(UTC), ttl_seconds=300
-        )
+        ticket = _dashboard_ticket(tmp_path / "up.log", deadline=time.monotonic() + 30)
+        token = _exchange(gateway_port, ticket)
+        assert token["role"] == "rtic_analyst" and token["sub"] == "rtic-analyst"
+        with pytest.raises(urllib.error.HTTPError) as again:  # one use
+            _exchange(gateway_port, ticket)
+        assert again.value.code == 401
         # The page must be served whatever the working directory of `rtic up`.
         with urllib.request.urlopen(
-            f"http://127.0.0.1:{gateway_port}/?token={token}", timeout=5
+            f"http://127.0.0.1:{gateway_port}/?ticket={ticket}", timeout=5
         ) as page:
             assert page.status == 200 and b"RTIC live" in page.read()
 
         async def first_event() -> dict:
-            async with connect(f"ws://127.0.0.1:{gateway_port}/ws?token={token}") as ws:
+            bearer = {"Authorization": f"Bearer {token['token']}"}
+            async with connect(
+                f"ws://127.0.0.1:{gateway_port}/ws", additional_headers=bearer
+            ) as ws:
                 await ws.recv()  # hello
                 await ws.send(orjson.dumps({"type": "subscribe", "events": True}).decode())
                 async with asyncio.timeout(max(1.0, 30 - (time.monotonic() - started))):
@@ -88,9 +99,12 @@ def test_rtic_up_runs_everything_and_stops_cleanly(redis_url: str, tmp_path) -> 
         finally:
             log.close()
     output = (tmp_path / "up.log").read_text()
-    assert "dashboard:  http://127.0.0.1:" in output and "?token=" in output
-    assert "/handler?token=" in output
-    assert "/officer?token=" in output and "/portal" in output
+    assert "dashboard:  http://127.0.0.1:" in output and "/?ticket=" in output
+    assert "/handler?ticket=" in output
+    assert "/officer?ticket=" in output and "/portal" in output
+    assert "token=" not in output and not re.search(r"eyJ[\w-]+\.[\w-]+\.", output)  # no JWT
+    assert "up-test-secret" not in output
+    assert "DEVELOPMENT SECRET" not in output  # a secret of its own, if a short one
     assert "[rtic up] stopped" in output
     import redis
 
@@ -101,3 +115,63 @@ def test_rtic_up_runs_everything_and_stops_cleanly(redis_url: str, tmp_path) -> 
     client.close()
     time.sleep(0.5)
     assert [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE] == []
+
+
+def _dashboard_ticket(log: Path, deadline: float) -> str:
+    """The ticket of the dashboard's link, once ``rtic up`` has printed it."""
+    while time.monotonic() < deadline:
+        found = re.search(r"dashboard:  http://\S+/\?ticket=([\w-]+)", log.read_text())
+        if found:
+            return found.group(1)
+        time.sleep(0.2)
+    pytest.fail("no dashboard link:\n" + log.read_text())
+
+
+def _exchange(port: int, ticket: str) -> dict[str, Any]:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/session/ticket",
+        data=orjson.dumps({"ticket": ticket}),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=5) as answer:
+        body: dict[str, Any] = orjson.loads(answer.read())
+        return body
+
+
+@pytest.mark.parametrize(
+    ("secret", "why"),
+    [(None, "is the development secret"), ("short-but-not-dev", "shorter than 32 bytes")],
+)
+def test_rtic_up_refuses_the_development_secret_in_production(
+    secret: str | None, why: str, tmp_path: Path
+) -> None:
+    kafka_port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RTIC_")}
+    env |= {"RTIC_ENVIRONMENT": "production", "RTIC_KAFKA_URL": f"kafka://127.0.0.1:{kafka_port}"}
+    if secret:
+        env["RTIC_TOKEN_SECRET"] = secret
+    done = subprocess.run(
+        [sys.executable, "-m", "cli.main", "up"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "refusing to start" in done.stderr and why in done.stderr
+    assert "Tansu" not in done.stdout  # nothing was started
+    assert DEV_TOKEN_SECRET not in done.stdout + done.stderr
+    assert secret is None or secret not in done.stdout + done.stderr
+    for command in (["gateway"], ["token", "--role", "rtic_analyst", "--sub", "x"]):
+        refused = subprocess.run(
+            [sys.executable, "-m", "cli.main", *command],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert refused.returncode == 2 and why in refused.stderr, refused.stderr
+        assert "eyJ" not in refused.stdout

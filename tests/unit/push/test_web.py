@@ -284,14 +284,39 @@ def test_request_bodies_are_limited_declared_or_streamed() -> None:
 
 
 def test_health_says_whether_kafka_is_being_read() -> None:
+    staff = {"Authorization": f"Bearer {token('supervisor', 'sup')}"}
     _, up = make_app(consuming=True)
-    ok = up.get("/healthz")
+    ok = up.get("/healthz", headers=staff)
     assert ok.status_code == 200 and ok.json()["status"] == "ok"
     assert ok.json()["kafka"] == {"consuming": True} and ok.json()["clients"] == 0
     assert ok.json()["audit"] == {"buffered": 0, "dropped": 0} and ok.json()["records"] is False
     _, down = make_app(consuming=False)
-    degraded = down.get("/healthz")
+    degraded = down.get("/healthz", headers=staff)
     assert degraded.status_code == 503 and degraded.json()["kafka"] == {"consuming": False}
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": f"Bearer {token('officer', 'off')}"},
+        {"Authorization": f"Bearer {token('citizen', 'cit', cases=['WM-2026-0000001'])}"},
+        {"Authorization": "Bearer forged.token.here"},
+        {"Authorization": f"Bearer {token(ttl=60)}x"},
+    ],
+    ids=["anonymous", "officer", "citizen", "malformed", "bad-signature"],
+)
+def test_health_gives_only_the_status_without_an_analyst_or_supervisor(
+    headers: dict[str, str],
+) -> None:
+    _, up = make_app(consuming=True)
+    ok = up.get("/healthz", headers=headers)
+    assert (ok.status_code, ok.json()) == (200, {"status": "ok"})
+    _, down = make_app(consuming=False)
+    degraded = down.get("/healthz", headers=headers)
+    assert (degraded.status_code, degraded.json()) == (503, {"status": "degraded"})
+    analyst = up.get("/healthz", headers={"Authorization": f"Bearer {token()}"}).json()
+    assert analyst["clients"] == 0 and "alerts_buffered" in analyst
 
 
 def test_metrics_count_clients_by_role_and_frames_per_gateway(
@@ -430,3 +455,50 @@ def test_tokens_never_reach_the_log(caplog: pytest.LogCaptureFixture) -> None:
         logger.info('%s - "WebSocket %s" [accepted]', "1.2.3.4:5", f"/ws?token={secret_token}&x=1")
     (line,) = [r.getMessage() for r in caplog.records]
     assert secret_token not in line and "/ws?token=[redacted]&x=1" in line
+
+
+# ---- /static names that no file has ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "raised",
+    [OSError(36, "File name too long"), ValueError("embedded null byte"), OSError(40, "loop")],
+    ids=["ENAMETOOLONG", "NUL", "ELOOP"],
+)
+def test_a_file_system_error_looking_up_a_static_name_is_a_404(
+    raised: Exception, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Older Starlette releases let ENAMETOOLONG through as a 500 with a traceback; the
+    # dashboard's files answer 404 whatever the Starlette version and the error.
+    from starlette.staticfiles import StaticFiles
+
+    def failing(self: StaticFiles, path: str) -> Any:
+        raise raised
+
+    monkeypatch.setattr(StaticFiles, "lookup_path", failing)
+    _, client = make_app()
+    answer = client.get("/static/rtic.js")
+    assert answer.status_code == 404 and "Traceback" not in answer.text
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/static/" + "a" * 256,
+        "/static/a%00b.js",
+        "/static/rtic.js%0a",
+        "/static/..%2f..%2fpyproject.toml",
+        "/static/a%5c..%5crtic.js",
+    ],
+    ids=["long", "nul", "newline", "dotdot", "backslash"],
+)
+def test_names_no_file_can_have_are_refused_before_the_file_system(
+    path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from starlette.staticfiles import StaticFiles
+
+    asked: list[str] = []
+    monkeypatch.setattr(StaticFiles, "lookup_path", lambda self, p: asked.append(p) or ("", None))
+    _, client = make_app()
+    assert client.get(path).status_code == 404
+    assert asked == []
