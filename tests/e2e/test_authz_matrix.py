@@ -107,6 +107,7 @@ GET /api/portal/evidence-rules           | 200      | 200      | 200      | 200 
 GET /api/portal/outcomes                 | 200      | 200      | 200      | 200      | 200      | 200      | 200      | 200      | 200      | 200
 POST /api/portal/reports (invalid body)  | 400      | 400      | 400      | 400      | 400      | 400      | 400      | 400      | 400      | 400
 POST /api/portal/session (wrong secret)  | 401      | 401      | 401      | 401      | 401      | 401      | 401      | 401      | 401      | 401
+POST /api/session/ticket (unknown)       | 401      | 401      | 401      | 401      | 401      | 401      | 401      | 401      | 401      | 401
 GET /api/cases                           | 403      | 200:B    | 200:AB   | 200:-    | 200:-    | 200:A    | 403      | 403      | 403      | 401
 GET /api/cases/{A}                       | 404      | 404      | 200      | 404      | 404      | 200      | 404      | 200      | 404      | 401
 GET /api/cases/{B}                       | 404      | 200      | 200      | 404      | 404      | 404      | 404      | 404      | 200      | 401
@@ -518,6 +519,7 @@ def http_requests(seed: Seed, who: str) -> dict[str, Req]:
         "case_ref": seed.a,
         "secret": "AAAA-AAAA-AAAA-AAAA",
     }
+    reqs["POST /api/session/ticket (unknown)"].json = {"ticket": "no-such-ticket-" + seed.nonce}
     reqs["POST /api/cases/{A}/statements"].json = statement_body(f"STMT-{unique}")
     reqs["POST /api/cases/{A}/evidence"].multipart = upload
     reqs["POST /api/search"].json = {
