@@ -51,6 +51,7 @@ class TcpProxy:
         self.port = port or free_port()
         self.server: asyncio.Server | None = None
         self.links: set[asyncio.StreamWriter] = set()
+        self.tasks: set[asyncio.Task[Any]] = set()
         self.connections = 0
 
     async def start(self) -> None:
@@ -74,11 +75,19 @@ class TcpProxy:
                     await dst.drain()
             dst.close()
 
+        task = asyncio.current_task()
+        if task is not None:
+            self.tasks.add(task)
         try:
             await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        except asyncio.CancelledError:
+            # Stopped: the link ends here (the server's callback must not see it raise).
+            pass
         finally:
             self.links.discard(writer)
             self.links.discard(up_writer)
+            if task is not None:
+                self.tasks.discard(task)
 
     async def cut(self) -> None:
         if self.server is not None:
@@ -94,6 +103,9 @@ class TcpProxy:
 
     async def stop(self) -> None:
         await self.cut()
+        for task in list(self.tasks):
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
 
 
 @dataclass
@@ -109,7 +121,17 @@ class PrivateRedis:
         port = free_port()
         log = open(log_dir / f"redis-{port}.log", "wb")
         popen = subprocess.Popen(
-            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            [
+                binary,
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -181,7 +203,9 @@ class Part:
 class Stack:
     log_dir: Path
     partitions: int = 6
-    prefix: str = field(default_factory=lambda: f"flt{os.getpid() % 10000}{int(time.time()) % 1000}.")
+    prefix: str = field(
+        default_factory=lambda: f"flt{os.getpid() % 10000}{int(time.time()) % 1000}."
+    )
     tansu: Tansu | None = None
     tansu_port: int = field(default_factory=free_port)
     redis: PrivateRedis | None = None
@@ -411,7 +435,7 @@ class Stack:
                                             msg["event"].get("officer_id") == "PROBE"
                                         ):
                                             return time.monotonic() - t0
-                except (OSError, TimeoutError, Exception) as exc:  # noqa: BLE001 - not up yet
+                except Exception as exc:  # not up yet: anything, until the deadline
                     if time.monotonic() > deadline:
                         raise RuntimeError(f"no flow within {timeout} s: {exc}") from exc
                     await asyncio.sleep(0.5)

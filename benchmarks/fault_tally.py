@@ -72,7 +72,9 @@ class Sent:
         return len(self.acked) + len(self.refused)
 
 
-def recovery_s(sent: Mapping[str, float], seen: Mapping[str, float], cleared_at: float) -> float | None:
+def recovery_s(
+    sent: Mapping[str, float], seen: Mapping[str, float], cleared_at: float
+) -> float | None:
     """Seconds from ``cleared_at`` (the fault over: the kill done, the service back) to
     the first alert shown for a read sent at or after it; None if none came."""
     arrivals = [seen[r] for r, at in sent.items() if at >= cleared_at and r in seen]

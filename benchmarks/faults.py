@@ -47,10 +47,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import orjson  # noqa: E402
+import orjson
 
-from benchmarks.fault_stack import Stack  # noqa: E402
-from benchmarks.fault_tally import (  # noqa: E402
+from benchmarks.fault_stack import Stack
+from benchmarks.fault_tally import (
     SCHEMA,
     Screen,
     Sent,
@@ -60,10 +60,10 @@ from benchmarks.fault_tally import (  # noqa: E402
     tally,
     tally_records,
 )
-from benchmarks.harness import load  # noqa: E402
-from benchmarks.pipeline_throughput import machine  # noqa: E402
-from benchmarks.workload import make_workload  # noqa: E402
-from rtic.kafka import make_producer  # noqa: E402
+from benchmarks.harness import load
+from benchmarks.pipeline_throughput import machine
+from benchmarks.workload import make_workload
+from rtic.kafka import make_producer
 
 FAULTS = ("worker_kill", "gateway_kill", "redis_away", "postgres_away", "scale", "broker_stop")
 DOC = ROOT / "docs" / "reliability.md"
@@ -126,7 +126,7 @@ class Load:
                     fut = await producer.send(
                         self.topics.for_kind(ev.kind), dumps(ev.value), key=ev.key.encode()
                     )
-                except Exception:  # noqa: BLE001 - the broker away: counted, the load goes on
+                except Exception:
                     self.pending -= weight
                     self.refused += weight
                     continue
@@ -178,7 +178,7 @@ class HitStream:
                     fut = await producer.send(
                         self.topic, orjson.dumps(read), key=read["camera_id"].encode()
                     )
-                except Exception as exc:  # noqa: BLE001 - refused: counted
+                except Exception as exc:
                     self.sent.refused[read["read_id"]] = type(exc).__name__
                     continue
                 fut.add_done_callback(lambda f, r=read["read_id"], t=at: self._done(f, r, t))
@@ -187,9 +187,7 @@ class HitStream:
         finally:
             # Wait for the last answers (each send times out on its own).
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(
-                    asyncio.gather(*self._futures, return_exceptions=True), 20
-                )
+                await asyncio.wait_for(asyncio.gather(*self._futures, return_exceptions=True), 20)
             with contextlib.suppress(Exception):
                 await producer.stop()
 
@@ -261,7 +259,9 @@ async def where_lost(stack: Stack, lost: set[str]) -> dict[str, int]:
     for rec in await read_all(stack.kafka_url, stack.topics.enriched, quiet_s=1.0):
         msg = orjson.loads(rec.value or b"{}")
         enriched.update(
-            r.get("read_id") for r in (msg["reads"] if "reads" in msg else [msg]) if r.get("read_id") in lost
+            r.get("read_id")
+            for r in (msg["reads"] if "reads" in msg else [msg])
+            if r.get("read_id") in lost
         )
     alerted: set[str] = set()
     for rec in await read_all(stack.kafka_url, stack.topics.alerts, quiet_s=1.0):
@@ -406,16 +406,16 @@ async def run_fault(
             await asyncio.sleep(0.5)
         await asyncio.sleep(1.0)  # a frame shown twice comes right after the first
         events_in = load_gen.acked - events_before + len(stream.sent.acked)
-        result = tally(name, stream.sent, screen, cleared_at=cleared_at, events_in=events_in, notes=notes)
+        result = tally(
+            name, stream.sent, screen, cleared_at=cleared_at, events_in=events_in, notes=notes
+        )
         result["fault_s"] = round(cleared_at - t_fault, 1)
         if result["lost"]:
             lost = set(stream.sent.acked) - set(screen.first_seen)
             with contextlib.suppress(Exception):
                 result["lost_where"] = await where_lost(stack, lost)
         ours = set(stream.sent.acked) | set(stream.sent.refused)
-        shown_ours = {
-            (a, v) for (a, v) in screen.shown if screen.alert_reads.get(a, set()) & ours
-        }
+        shown_ours = {(a, v) for (a, v) in screen.shown if screen.alert_reads.get(a, set()) & ours}
         await asyncio.sleep(1.0)  # the gateway flushes audit records every 0.25 s
         with contextlib.suppress(Exception):
             rows = await audit_rows(stack.direct_database_url, {a for a, _ in shown_ours})
@@ -453,8 +453,17 @@ async def run_faults(args: argparse.Namespace, names: list[str], command: str) -
     print(f"faults: logs in {log_dir}", flush=True)
     stack = Stack(log_dir, partitions=args.partitions)
     per_fault = int(60 / args.interval) + 400  # more than the stream can send
-    plan = [make_workload(per_fault, hotlist=per_fault, hit_share=1.0, misread_share=0.0,
-                          seed=900 + i, prefix=f"FLT-{name}") for i, name in enumerate(names)]
+    plan = [
+        make_workload(
+            per_fault,
+            hotlist=per_fault,
+            hit_share=1.0,
+            misread_share=0.0,
+            seed=900 + i,
+            prefix=f"FLT-{name}",
+        )
+        for i, name in enumerate(names)
+    ]
     load_gen: Load | None = None
     try:
         t0 = time.monotonic()
