@@ -41,6 +41,18 @@ PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, "postgres"
 SECRET = "faults-suite-secret-" + uuid.uuid4().hex
 
 
+async def cancel_and_wait(task: asyncio.Task[Any]) -> None:
+    """Cancel a task of ours and wait for it, without swallowing a cancellation of the
+    caller itself (Ctrl-C must still stop the suite)."""
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        me = asyncio.current_task()
+        if me is not None and me.cancelling():
+            raise
+
+
 class TcpProxy:
     """A TCP forwarder on 127.0.0.1 that can be cut: ``cut`` drops every connection and
     stops listening (clients see refused connections, as with a server gone);
@@ -370,6 +382,22 @@ class Stack:
                 out.append(None)
         return out
 
+    def worker_inputs(self) -> dict[str, Any]:
+        """Each worker's health and messages taken per input topic (from /metrics)."""
+        import re
+
+        pattern = re.compile(r'rtic_worker_events_in_total\{topic="([^"]+)"\} ([0-9.e+]+)')
+        out: dict[str, Any] = {}
+        for part, health in zip(self.workers(), self.worker_health(), strict=True):
+            text = http_get(f"http://127.0.0.1:{part.port}/metrics", timeout=1.0) or ""
+            out[part.name] = {
+                "health": health,
+                "events_in": {
+                    t.removeprefix(self.prefix): float(v) for t, v in pattern.findall(text)
+                },
+            }
+        return out
+
     async def settled(self, timeout: float = 120) -> bool:
         """Until every wanted worker answers and none is rebalancing (three polls)."""
         deadline = time.monotonic() + timeout
@@ -447,9 +475,7 @@ class Stack:
 
     async def stop(self) -> None:
         if self._watch is not None:
-            self._watch.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watch
+            await cancel_and_wait(self._watch)
         for part in self.parts:
             part.wanted = False
         await asyncio.gather(*(asyncio.to_thread(p.proc.stop) for p in self.parts))

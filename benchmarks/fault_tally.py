@@ -258,13 +258,25 @@ def guarantees_rows(results: Mapping[str, Any]) -> str:
 
 
 def replace_section(doc: str, heading: str, body: str) -> str:
-    """``doc`` with the text under ``## heading`` (up to the next ``## ``) replaced by
-    ``body``; the heading appended if missing."""
+    """``doc`` with the figures under ``## heading`` replaced by ``body``.
+
+    The figures sit between ``<!-- figures:begin -->`` and ``<!-- figures:end -->``;
+    what the section says around them (written by hand) is kept. A section without
+    the markers is replaced whole; a missing heading is appended."""
+    marked = f"{BEGIN}\n{body.rstrip()}\n{END}"
     marker = f"## {heading}\n"
     start = doc.find(marker)
     if start < 0:
-        return doc.rstrip("\n") + f"\n\n{marker}\n{body.rstrip()}\n"
+        return doc.rstrip("\n") + f"\n\n{marker}\n{marked}\n"
     begin = start + len(marker)
     end = doc.find("\n## ", begin)
-    rest = "" if end < 0 else doc[end:]
-    return doc[:begin] + "\n" + body.rstrip() + "\n" + rest
+    end = len(doc) if end < 0 else end
+    section = doc[begin:end]
+    a, b = section.find(BEGIN), section.find(END)
+    if a >= 0 and b > a:
+        section = section[:a] + marked + section[b + len(END) :]
+        return doc[:begin] + section + doc[end:]
+    return doc[:begin] + "\n" + marked + "\n" + doc[end:]
+
+
+BEGIN, END = "<!-- figures:begin -->", "<!-- figures:end -->"

@@ -49,7 +49,7 @@ sys.path.insert(0, str(ROOT))
 
 import orjson
 
-from benchmarks.fault_stack import Stack
+from benchmarks.fault_stack import Stack, cancel_and_wait
 from benchmarks.fault_tally import (
     SCHEMA,
     Screen,
@@ -144,9 +144,7 @@ class Load:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
 
 
 class HitStream:
@@ -200,9 +198,7 @@ class HitStream:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
 
 
 # ---- what comes out ---------------------------------------------------------------------
@@ -427,14 +423,10 @@ async def run_fault(
         ]
         return result
     finally:
-        watcher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await watcher
+        await cancel_and_wait(watcher)
 
 
 async def run_faults(args: argparse.Namespace, names: list[str], command: str) -> dict[str, Any]:
-    from simulators.demand import PRESETS
-
     log_dir = Path(tempfile.mkdtemp(prefix="rtic-faults-"))
     results: dict[str, Any] = {
         "suite": "rtic-faults",
@@ -451,7 +443,6 @@ async def run_faults(args: argparse.Namespace, names: list[str], command: str) -
         "faults": [],
     }
     print(f"faults: logs in {log_dir}", flush=True)
-    stack = Stack(log_dir, partitions=args.partitions)
     per_fault = int(60 / args.interval) + 400  # more than the stream can send
     plan = [
         make_workload(
@@ -464,12 +455,69 @@ async def run_faults(args: argparse.Namespace, names: list[str], command: str) -
         )
         for i, name in enumerate(names)
     ]
-    load_gen: Load | None = None
+    results["load_preset"] = "west-midlands"
+    results["rebuilt_after"] = []
+    timeline: list[str] = []
+    acked = refused = 0
+    t0 = time.monotonic()
+    stack, load_gen = await start_stack(log_dir, args, plan)
+    results["startup_s"] = round(time.monotonic() - t0, 1)
     try:
-        t0 = time.monotonic()
+        for i, (name, work) in enumerate(zip(names, plan, strict=True)):
+            print(f"== {name} ==", flush=True)
+            r = await one_fault(stack, load_gen, name, work.reads, args)
+            results["faults"].append(r)
+            if "error" not in r:
+                print(
+                    f"  events in {r['events_in']:,}; alerts expected {r['alerts_expected']}, "
+                    f"delivered {r['alerts_delivered']}, lost {r['lost']}, twice {r['twice']}, "
+                    f"recovery {r['recovery_s']} s; records {r.get('records')}; "
+                    f"where lost {r.get('lost_where')}",
+                    flush=True,
+                )
+            # The next fault starts on a stack that works (the same one, back on its own,
+            # or a new one: said in the results).
+            t_back = time.monotonic()
+            try:
+                if not await stack.settled(60):
+                    raise RuntimeError("the workers did not settle within 60 s")
+                await stack.wait_flow(60)
+                r["flow_back_after_s"] = round(time.monotonic() - t_back, 1)
+            except RuntimeError as exc:
+                r["flow_back_after_s"] = None
+                r["not_back"] = str(exc)[:300]
+                r["worker_metrics"] = await asyncio.to_thread(stack.worker_inputs)
+                stack.say(f"not back after {name}: {str(exc)[:200]}")
+                if i + 1 < len(names):
+                    stack.say("a new stack for the next fault")
+                    results["rebuilt_after"].append(name)
+                    timeline += stack.events
+                    acked, refused = acked + load_gen.acked, refused + load_gen.refused
+                    await load_gen.stop()
+                    await stack.stop()
+                    stack, load_gen = await start_stack(log_dir, args, plan[i + 1 :])
+    finally:
+        results["timeline"] = timeline + stack.events
+        results["load_events"] = {
+            "acked": acked + load_gen.acked,
+            "refused": refused + load_gen.refused,
+        }
+        await load_gen.stop()
+        await stack.stop()
+    results["load"]["after"] = load()
+    results["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    return results
+
+
+async def start_stack(
+    log_dir: Path, args: argparse.Namespace, plan: list[Any]
+) -> tuple[Stack, Load]:
+    """A stack with every (remaining) fault's hotlist in, and the load running."""
+    from simulators.demand import PRESETS
+
+    stack = Stack(log_dir, partitions=args.partitions)
+    try:
         await stack.start()
-        results["startup_s"] = round(time.monotonic() - t0, 1)
-        # Every fault's hotlist in, before the load.
         producer = make_producer(stack.kafka_url)
         await producer.start()
         try:
@@ -480,60 +528,44 @@ async def run_faults(args: argparse.Namespace, names: list[str], command: str) -
         finally:
             await producer.stop()
         await wait_hotlisted(stack, plan)
-        load_gen = Load(stack.kafka_url, stack.prefix, PRESETS["west-midlands"])
-        load_gen.start()
-        results["load_preset"] = "west-midlands"
-        await asyncio.sleep(3)
-        for name, work in zip(names, plan, strict=True):
-            print(f"== {name} ==", flush=True)
-            acts: dict[str, Callable[[list[str]], Awaitable[float]]] = {
-                "worker_kill": lambda n: act_worker_kill(stack, n),
-                "gateway_kill": lambda n: act_gateway_kill(stack, n),
-                "redis_away": lambda n: act_redis_away(stack, n, args.outage_s),
-                "postgres_away": lambda n: act_postgres_away(stack, n, args.outage_s),
-                "scale": lambda n: act_scale(stack, n, args.outage_s / 2),
-                "broker_stop": lambda n: act_broker_stop(stack, n, args.outage_s),
-            }
-            t0 = time.monotonic()
-            try:
-                r = await run_fault(
-                    stack,
-                    load_gen,
-                    name,
-                    acts[name],
-                    work.reads,
-                    interval=args.interval,
-                    pre_s=args.pre_s,
-                    post_s=args.post_s,
-                    grace_s=args.grace_s,
-                )
-            except Exception as exc:  # one fault that cannot run is said; the others run
-                traceback.print_exc()
-                r = {"fault": name, "error": f"{type(exc).__name__}: {exc}"}
-            r["seconds"] = round(time.monotonic() - t0, 1)
-            results["faults"].append(r)
-            if "error" not in r:
-                print(
-                    f"  events in {r['events_in']:,}; alerts expected {r['alerts_expected']}, "
-                    f"delivered {r['alerts_delivered']}, lost {r['lost']}, twice {r['twice']}, "
-                    f"recovery {r['recovery_s']} s; records {r.get('records')}",
-                    flush=True,
-                )
-            # The next fault starts on a stack that works again (or says it does not).
-            try:
-                await stack.settled(60)
-                await stack.wait_flow(90)
-            except RuntimeError as exc:
-                stack.say(f"not back after {name}: {exc}")
-        results["timeline"] = stack.events
-    finally:
-        if load_gen is not None:
-            results["load_events"] = {"acked": load_gen.acked, "refused": load_gen.refused}
-            await load_gen.stop()
+    except BaseException:
         await stack.stop()
-    results["load"]["after"] = load()
-    results["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
-    return results
+        raise
+    load_gen = Load(stack.kafka_url, stack.prefix, PRESETS["west-midlands"])
+    load_gen.start()
+    await asyncio.sleep(3)
+    return stack, load_gen
+
+
+async def one_fault(
+    stack: Stack, load_gen: Load, name: str, reads: list[dict[str, Any]], args: argparse.Namespace
+) -> dict[str, Any]:
+    acts: dict[str, Callable[[list[str]], Awaitable[float]]] = {
+        "worker_kill": lambda n: act_worker_kill(stack, n),
+        "gateway_kill": lambda n: act_gateway_kill(stack, n),
+        "redis_away": lambda n: act_redis_away(stack, n, args.outage_s),
+        "postgres_away": lambda n: act_postgres_away(stack, n, args.outage_s),
+        "scale": lambda n: act_scale(stack, n, args.outage_s / 2),
+        "broker_stop": lambda n: act_broker_stop(stack, n, args.outage_s),
+    }
+    t0 = time.monotonic()
+    try:
+        r = await run_fault(
+            stack,
+            load_gen,
+            name,
+            acts[name],
+            reads,
+            interval=args.interval,
+            pre_s=args.pre_s,
+            post_s=args.post_s,
+            grace_s=args.grace_s,
+        )
+    except Exception as exc:  # one fault that cannot run is said; the others run
+        traceback.print_exc()
+        r = {"fault": name, "error": f"{type(exc).__name__}: {exc}"}
+    r["seconds"] = round(time.monotonic() - t0, 1)
+    return r
 
 
 async def wait_hotlisted(stack: Stack, plan: list[Any], timeout: float = 120) -> None:
@@ -570,27 +602,32 @@ def write_outputs(results: dict[str, Any], out_dir: Path, docs: bool, kind: str)
     path.write_text(json.dumps(results, indent=1) + "\n")
     print(f"results: {path}")
     if docs:
-        try:
-            rel = str(path.resolve().relative_to(ROOT))
-        except ValueError:
-            rel = str(path)
-        doc = DOC.read_text()
-        if kind == "faults":
-            doc = replace_section(doc, "Fault suite (`make faults`)", render_markdown(results, rel))
-            doc = replace_section(
-                doc,
-                "Guarantees in one table",
-                "From the fault suite's run (below); targets from issue 14.\n\n"
-                + guarantees_rows(results),
-            )
-        else:
-            from benchmarks import soak
-
-            doc = replace_section(doc, "Soak", soak.render_markdown(results, rel))
-            (ROOT / "docs" / "reliability-soak.svg").write_text(soak.render_svg(results))
-        DOC.write_text(doc)
-        print(f"recorded in {DOC}")
+        write_docs(results, path, kind)
     return path
+
+
+def write_docs(results: dict[str, Any], path: Path, kind: str) -> None:
+    """The run's figures in docs/reliability.md (and, for the soak, its chart)."""
+    try:
+        rel = str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        rel = str(path)
+    doc = DOC.read_text()
+    if kind == "faults":
+        doc = replace_section(doc, "Fault suite (`make faults`)", render_markdown(results, rel))
+        doc = replace_section(
+            doc,
+            "Guarantees in one table",
+            "From the fault suite's run (below); targets from issue 14.\n\n"
+            + guarantees_rows(results),
+        )
+    else:
+        from benchmarks import soak
+
+        doc = replace_section(doc, "Soak", soak.render_markdown(results, rel))
+        (ROOT / "docs" / "reliability-soak.svg").write_text(soak.render_svg(results))
+    DOC.write_text(doc)
+    print(f"recorded in {DOC}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -610,7 +647,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", type=float, default=10.0, help="soak: x West Midlands demand")
     parser.add_argument("--out-dir", type=Path, default=ROOT / "benchmarks" / "results")
     parser.add_argument("--no-docs", action="store_true", help="do not write docs/reliability.md")
+    parser.add_argument(
+        "--render", type=Path, metavar="JSON", help="write the docs sections of a results file"
+    )
     args = parser.parse_args(argv)
+    if args.render:
+        try:
+            data = json.loads(args.render.read_text())
+        except (OSError, ValueError) as exc:
+            print(f"faults: cannot read {args.render}: {exc}", file=sys.stderr)
+            return 2
+        kind = {"rtic-faults": "faults", "rtic-soak": "soak"}.get(data.get("suite"))
+        if kind is None:
+            print(
+                f"faults: {args.render} is not a fault suite or soak results file", file=sys.stderr
+            )
+            return 2
+        write_docs(data, args.render, kind)
+        return 0
     if args.quick:
         args.outage_s, args.pre_s, args.post_s, args.grace_s = 5.0, 3.0, 8.0, 15.0
     given = sys.argv[1:] if argv is None else argv

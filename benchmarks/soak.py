@@ -156,6 +156,7 @@ async def run_soak(args: argparse.Namespace, command: str) -> dict[str, Any]:
         lat0, lat1, lon0, lon1 = CAMERA_BOX
         analysts = max(1, args.clients // 10)
         for i in range(args.clients):
+            spec: tuple[str, str, dict[str, Any]]
             if i < analysts:
                 spec = (f"soak-analyst-{i}", "rtic_analyst", {})
             else:

@@ -112,14 +112,25 @@ def test_the_docs_table_says_each_fault_and_the_one_not_measured() -> None:
     )
 
 
-def test_replace_section_keeps_the_other_sections() -> None:
+def test_replace_section_keeps_the_other_sections_and_the_words_around_the_figures() -> None:
     doc = "# T\n\n## A\n\n(a)\n\n## B\n\n(b)\n\n## C\n\n(c)\n"
     out = replace_section(doc, "B", "new body\n")
-    assert out == "# T\n\n## A\n\n(a)\n\n## B\n\nnew body\n\n## C\n\n(c)\n"
-    assert replace_section(out, "B", "again") == out.replace("new body", "again")
+    assert out == (
+        "# T\n\n## A\n\n(a)\n\n## B\n\n<!-- figures:begin -->\nnew body\n"
+        "<!-- figures:end -->\n\n## C\n\n(c)\n"
+    )
+    said = out.replace("## B\n\n", "## B\n\nWhat we found.\n\n").replace(
+        "figures:end -->\n", "figures:end -->\n\nWhat it means.\n"
+    )
+    again = replace_section(said, "B", "second run")
+    assert "What we found.\n\n<!-- figures:begin -->\nsecond run\n<!-- figures:end -->" in again
+    assert "What it means.\n\n## C\n\n(c)\n" in again and "new body" not in again
     last = replace_section(doc, "C", "end")
-    assert last.endswith("## C\n\nend\n") and "(b)" in last
-    assert replace_section(doc, "D", "d").endswith("## D\n\nd\n")
+    assert last.endswith("## C\n\n<!-- figures:begin -->\nend\n<!-- figures:end -->\n")
+    assert "(b)" in last
+    assert replace_section(doc, "D", "d").endswith(
+        "## D\n\n<!-- figures:begin -->\nd\n<!-- figures:end -->\n"
+    )
 
 
 def test_soak_memory_slope_and_windows() -> None:
