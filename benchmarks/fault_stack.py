@@ -37,6 +37,7 @@ from rtic.settings import Settings
 from rtic.tokens import issue_token
 from rtic.topics import Topics
 
+LIVE: list[Stack] = []  # stacks not yet stopped (``stop_leftovers``)
 PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, "postgres"
 SECRET = "faults-suite-secret-" + uuid.uuid4().hex
 
@@ -232,6 +233,7 @@ class Stack:
     # ---- services -------------------------------------------------------------------
 
     async def start(self, workers: int = 1) -> None:
+        LIVE.append(self)
         self.tansu = start_tansu(port=self.tansu_port, log_dir=self.log_dir)
         self.redis = PrivateRedis.start(self.log_dir)
         if pg_listens():
@@ -487,6 +489,33 @@ class Stack:
             await self.pg_proxy.stop()
             with contextlib.suppress(Exception):
                 await pg_admin(f'DROP DATABASE IF EXISTS "{self.pg_database}" WITH (FORCE)')
+        with contextlib.suppress(ValueError):
+            LIVE.remove(self)
+
+    def kill_all(self) -> None:
+        """Every process of the stack stopped at once, without the event loop."""
+        for part in self.parts:
+            part.wanted = False
+            with contextlib.suppress(Exception):
+                part.proc.stop(timeout=5)
+        for stop in (
+            self.tansu.stop if self.tansu else None,
+            self.redis.stop if self.redis else None,
+        ):
+            if stop is not None:
+                with contextlib.suppress(Exception):
+                    stop()
+
+
+def stop_leftovers() -> None:
+    """Stop the processes and drop the databases of any stack still alive (the suite
+    interrupted); a no-op after a clean run."""
+    for stack in list(LIVE):
+        stack.kill_all()
+        if stack.pg_database:
+            with contextlib.suppress(Exception):
+                asyncio.run(pg_admin(f'DROP DATABASE IF EXISTS "{stack.pg_database}" WITH (FORCE)'))
+        LIVE.remove(stack)
 
 
 def _rss_of(pid: int) -> float:

@@ -37,6 +37,7 @@ import shlex
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from collections.abc import Awaitable, Callable
@@ -65,6 +66,7 @@ from benchmarks.pipeline_throughput import machine
 from benchmarks.workload import make_workload
 from rtic.kafka import make_producer
 
+STOP = threading.Event()  # Ctrl-C or SIGTERM: no new fault, the stack stopped
 FAULTS = ("worker_kill", "gateway_kill", "redis_away", "postgres_away", "scale", "broker_stop")
 DOC = ROOT / "docs" / "reliability.md"
 
@@ -246,28 +248,62 @@ async def watch_screen(
         await asyncio.sleep(0.5)  # the pages retry after a second; a little sooner here
 
 
-async def where_lost(stack: Stack, lost: set[str]) -> dict[str, int]:
+async def where_lost(stack: Stack, lost: set[str], limit_s: float = 30.0) -> dict[str, int]:
     """Where the lost reads stopped: never enriched, enriched without an alert, or an
-    alert on the alerts topic that the screen was not shown."""
-    from benchmarks.harness import read_all
-
+    alert on the alerts topic that the screen was not shown. Reads each topic up to the
+    end it had when asked (the load goes on writing), for at most ``limit_s``."""
     enriched: set[str] = set()
-    for rec in await read_all(stack.kafka_url, stack.topics.enriched, quiet_s=1.0):
-        msg = orjson.loads(rec.value or b"{}")
+    for value in await read_until_now(stack.kafka_url, stack.topics.enriched, limit_s):
+        msg = orjson.loads(value or b"{}")
         enriched.update(
             r.get("read_id")
             for r in (msg["reads"] if "reads" in msg else [msg])
             if r.get("read_id") in lost
         )
     alerted: set[str] = set()
-    for rec in await read_all(stack.kafka_url, stack.topics.alerts, quiet_s=1.0):
-        alert = orjson.loads(rec.value or b"{}")
+    for value in await read_until_now(stack.kafka_url, stack.topics.alerts, limit_s):
+        alert = orjson.loads(value or b"{}")
         alerted.update(r for r in alert.get("source_event_ids") or () if r in lost)
     return {
         "not_enriched": len(lost - enriched),
         "enriched_no_alert": len(enriched - alerted),
         "alert_not_shown": len(alerted),
     }
+
+
+async def read_until_now(kafka_url: str, topic: str, limit_s: float) -> list[bytes | None]:
+    """The values on ``topic`` from the start of each partition up to its end offset
+    now (Tansu 0.6 gives the last batch's base + 1: that batch's tail may be missed,
+    which only ever holds the newest records), for at most ``limit_s``."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    from rtic.kafka import bootstrap_servers
+
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers(kafka_url),
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_partition_fetch_bytes=8 * 1024 * 1024,
+    )
+    await consumer.start()
+    out: list[bytes | None] = []
+    try:
+        parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or {0}]
+        consumer.assign(parts)
+        await consumer.seek_to_beginning(*parts)
+        ends = await consumer.end_offsets(parts)
+        deadline = time.monotonic() + limit_s
+        todo = {tp for tp in parts if ends[tp] > 0}
+        while todo and time.monotonic() < deadline:
+            got = await consumer.getmany(*todo, timeout_ms=300, max_records=20_000)
+            for tp, records in got.items():
+                out.extend(r.value for r in records)
+                if records and records[-1].offset + 1 >= ends[tp]:
+                    todo.discard(tp)
+        return out
+    finally:
+        await consumer.stop()
 
 
 async def audit_rows(database_url: str, alert_ids: set[str]) -> list[dict[str, Any]]:
@@ -464,6 +500,9 @@ async def run_faults(args: argparse.Namespace, names: list[str], command: str) -
     results["startup_s"] = round(time.monotonic() - t0, 1)
     try:
         for i, (name, work) in enumerate(zip(names, plan, strict=True)):
+            if STOP.is_set():
+                results["interrupted_before"] = name
+                break
             print(f"== {name} ==", flush=True)
             r = await one_fault(stack, load_gen, name, work.reads, args)
             results["faults"].append(r)
@@ -630,6 +669,26 @@ def write_docs(results: dict[str, Any], path: Path, kind: str) -> None:
     print(f"recorded in {DOC}")
 
 
+def run(main_coro: Any) -> Any:
+    """Run the suite; Ctrl-C (or SIGTERM) asks it to stop after the fault under way and
+    stop the stack; whatever is left of the processes it started is stopped on the way
+    out in every case."""
+    import signal
+
+    from benchmarks.fault_stack import stop_leftovers
+
+    async def guarded() -> Any:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, STOP.set)
+        return await main_coro
+
+    try:
+        return asyncio.run(guarded())
+    finally:
+        stop_leftovers()
+
+
 def main(argv: list[str] | None = None) -> int:
     doc = __doc__ or ""
     parser = argparse.ArgumentParser(prog="rtic faults", description=doc.split("\n")[0])
@@ -672,7 +731,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.soak:
         from benchmarks import soak
 
-        results = asyncio.run(soak.run_soak(args, command))
+        results = run(soak.run_soak(args, command))
         write_outputs(results, args.out_dir, docs=not args.no_docs, kind="soak")
         return 1 if "error" in results else 0
     names = [n.strip() for n in args.only.split(",") if n.strip()] or list(FAULTS)
@@ -680,7 +739,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"faults: unknown {', '.join(unknown)}; faults: {', '.join(FAULTS)}", file=sys.stderr)
         return 2
-    results = asyncio.run(run_faults(args, names, command))
+    results = run(run_faults(args, names, command))
     write_outputs(results, args.out_dir, docs=not args.no_docs, kind="faults")
     return 0
 

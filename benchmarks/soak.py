@@ -92,7 +92,7 @@ async def client(
 
 
 async def run_soak(args: argparse.Namespace, command: str) -> dict[str, Any]:
-    from benchmarks.faults import HitStream, Load, git, wait_hotlisted
+    from benchmarks.faults import STOP, HitStream, Load, git, wait_hotlisted
     from benchmarks.harness import load
     from benchmarks.pipeline_throughput import machine
     from rtic.kafka import make_producer
@@ -175,7 +175,7 @@ async def run_soak(args: argparse.Namespace, command: str) -> dict[str, Any]:
         window_s = max(SAMPLE_S, seconds / 30)
         next_window = t0 + window_s
         last_acked, last_t = 0, t0
-        while (now := time.monotonic()) < t0 + seconds:
+        while (now := time.monotonic()) < t0 + seconds and not STOP.is_set():
             await asyncio.sleep(SAMPLE_S)
             now = time.monotonic()
             results["samples"].append(
