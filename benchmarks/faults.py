@@ -657,7 +657,7 @@ def write_docs(results: dict[str, Any], path: Path, kind: str) -> None:
         doc = replace_section(
             doc,
             "Guarantees in one table",
-            "From the fault suite's run (below); targets from issue 14.\n\n"
+            f"Run {results.get('started_at')}, commit `{results.get('commit')}`:\n\n"
             + guarantees_rows(results),
         )
     else:
@@ -676,6 +676,12 @@ def run(main_coro: Any) -> Any:
     import signal
 
     from benchmarks.fault_stack import stop_leftovers
+
+    import logging
+
+    # The suite's own producers and consumers retry through the outages it makes: their
+    # reconnection chatter would drown the figures.
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
 
     async def guarded() -> Any:
         loop = asyncio.get_running_loop()
