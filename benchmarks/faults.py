@@ -673,11 +673,10 @@ def run(main_coro: Any) -> Any:
     """Run the suite; Ctrl-C (or SIGTERM) asks it to stop after the fault under way and
     stop the stack; whatever is left of the processes it started is stopped on the way
     out in every case."""
+    import logging
     import signal
 
     from benchmarks.fault_stack import stop_leftovers
-
-    import logging
 
     # The suite's own producers and consumers retry through the outages it makes: their
     # reconnection chatter would drown the figures.

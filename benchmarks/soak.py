@@ -173,7 +173,6 @@ async def run_soak(args: argparse.Namespace, command: str) -> dict[str, Any]:
         stream.start(1.0)
         t0 = time.monotonic()
         window_s = max(SAMPLE_S, seconds / 30)
-        next_window = t0 + window_s
         last_acked, last_t = 0, t0
         while (now := time.monotonic()) < t0 + seconds and not STOP.is_set():
             await asyncio.sleep(SAMPLE_S)
@@ -189,19 +188,21 @@ async def run_soak(args: argparse.Namespace, command: str) -> dict[str, Any]:
                 }
             )
             last_acked, last_t = load_gen.acked, now
-            if now >= next_window:
-                results["windows"].append(
-                    window(stream.sent.acked, out.arrivals, next_window - window_s, next_window, t0)
-                )
-                next_window += window_s
             s = results["samples"][-1]
             print(
                 f"  {s['t_s']:6.0f} s  {s['events_per_s']:7,.0f} ev/s  clients {s['clients']}  "
-                f"rss {s['rss_mib']}  p99 {results['windows'][-1]['p99'] if results['windows'] else '-'}",
+                f"rss {s['rss_mib']}  measured alerts shown {sum(map(len, out.arrivals.values()))}",
                 flush=True,
             )
+        ended = time.monotonic()
         await stream.stop()
-        await asyncio.sleep(10)  # the last alerts
+        await asyncio.sleep(30)  # the last alerts (a lagging worker sends them late)
+        # Windows by when the read was sent, each with every arrival it ever had.
+        start = t0
+        while start < ended:
+            end = min(start + window_s, ended)
+            results["windows"].append(window(stream.sent.acked, out.arrivals, start, end, t0))
+            start = end
         results["summary"] = summarise(results, stream.sent.acked, out, analysts)
         results["load_events"] = {"acked": load_gen.acked, "refused": load_gen.refused}
         results["restarts"] = {p.name: p.restarts for p in stack.parts if p.restarts}
