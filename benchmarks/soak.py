@@ -276,8 +276,13 @@ def summarise(
     # lost somewhere (officers get only those within their radius).
     short = sum(1 for r in sent if len(out.arrivals.get(r, ())) < analysts)
     rates = [s["events_per_s"] for s in samples[1:]]
+    # The first client a read reached says what the engine took; the last, what the
+    # fan-out to every screen (and this process reading 500 sockets) added.
+    reached = [(r, arr) for r, arr in out.arrivals.items() if r in sent and arr]
     return {
         "latency_ms": percentiles(everyone),
+        "first_client_ms": percentiles([(min(arr) - sent[r]) * 1000 for r, arr in reached]),
+        "last_client_ms": percentiles([(max(arr) - sent[r]) * 1000 for r, arr in reached]),
         "measured_reads": len(sent),
         "reads_short_of_an_analyst": short,
         "twice": out.twice,
@@ -296,6 +301,12 @@ def _n(x: Any) -> str:
     if x is None:
         return "–"
     return f"{x:,.1f}" if isinstance(x, float) else f"{x:,}" if isinstance(x, int) else str(x)
+
+
+def _pcts(p: Mapping[str, Any] | None) -> str:
+    if not p:
+        return "–"
+    return f"p50 {_n(p.get('p50'))} ms, p95 {_n(p.get('p95'))} ms, p99 {_n(p.get('p99'))} ms"
 
 
 def render_markdown(results: Mapping[str, Any], json_rel: str) -> str:
@@ -324,6 +335,11 @@ def render_markdown(results: Mapping[str, Any], json_rel: str) -> str:
         f"not shown to every analyst: {s['reads_short_of_an_analyst']} of "
         f"{s['measured_reads']}; shown twice: {s['twice']}; client connections ended: "
         f"{s['clients_dropped']}.",
+        "",
+        f"Per measured read, at the first client it reached (what the engine took): "
+        f"{_pcts(s.get('first_client_ms'))}; at the last (with the fan-out to every "
+        f"screen, and this process reading {results['clients']} sockets while it "
+        f"produces the load): {_pcts(s.get('last_client_ms'))}.",
         "",
         "| process | RSS first MiB | last | peak | slope over the second half, MiB/min |",
         "| --- | ---: | ---: | ---: | ---: |",

@@ -106,10 +106,29 @@ def test_the_docs_table_says_each_fault_and_the_one_not_measured() -> None:
     assert "| broker_stop | not measured: RuntimeError: no flow" in text
     assert "`rtic faults`" in text and "abc1234" in text
     table = guarantees_rows(results())
-    assert (
-        "| redis_away | zero lost, zero twice, recovery in seconds | 0 of 1 / 1 / 1.0 | **no** |"
-        in table
-    )
+    assert "| redis_away | 0 lost, 0 twice, recovery ≤ 10 s," in table
+    assert "| 0 of 1 | 1 | 1.0 | 0 / 0 | **no** |" in table  # shown twice
+    assert "| broker_stop | 0 lost" in table and "not measured" in table
+
+
+def test_the_guarantee_is_met_only_when_every_count_is_and_recovery_is_quick() -> None:
+    def row(**over: Any) -> str:
+        fault = {
+            "fault": "f",
+            "lost": 0,
+            "alerts_expected": 5,
+            "twice": 0,
+            "recovery_s": 2.0,
+            "records": {"records_lost": 0, "records_doubled": 0},
+        }
+        fault.update(over)
+        return guarantees_rows({"faults": [fault]}).splitlines()[-1]
+
+    assert row().endswith("| yes |")
+    assert row(recovery_s=12.5).endswith("| **no** |")
+    assert row(recovery_s=None).endswith("| **no** |")
+    assert row(records={"records_lost": 1, "records_doubled": 0}).endswith("| **no** |")
+    assert row(lost=1).endswith("| **no** |")
 
 
 def test_replace_section_keeps_the_other_sections_and_the_words_around_the_figures() -> None:
