@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 CHROMIUM ?= /usr/bin/chromium
 SUDO   := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 
-.PHONY: run test lint typecheck unit integration e2e browser bench clean
+.PHONY: run test lint typecheck unit integration e2e browser bench faults soak clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,16 @@ $(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
 ## BENCH_ARGS="--quick" for a smoke run, "--only peers,latency" for some parts.
 bench: $(VENV)/.installed-bench
 	$(BIN)/rtic bench $(BENCH_ARGS)
+
+## The fault suite (not tests): kills, outages, scale-out under load; writes docs/reliability.md.
+## FAULTS_ARGS="--quick" for short outages, "--only worker_kill,gateway_kill" for some faults.
+faults: $(VENV)/.installed-test
+	$(BIN)/rtic faults $(FAULTS_ARGS)
+
+## The soak: ten times the West Midlands demand, 500 websocket clients (SOAK_MINUTES, default 30).
+SOAK_MINUTES ?= 30
+soak: $(VENV)/.installed-test
+	$(BIN)/rtic faults --soak --minutes $(SOAK_MINUTES) $(FAULTS_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache artifacts

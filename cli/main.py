@@ -15,6 +15,7 @@ rtic rules       check, test and list rules
 rtic data        build the shipped data extracts (outcomes for the portal's "what happens next")
 rtic analytics   patrol priorities from police open data, and their evaluation (cli/analytics.py)
 rtic bench       the benchmark suite (a source checkout's benchmarks/suite.py)
+rtic faults      the fault suite and the soak (a source checkout's benchmarks/faults.py)
 
 Every command logs through ``rtic.logs.configure_logging`` (text, or JSON
 lines with ``RTIC_LOG_FORMAT=json``).
@@ -839,15 +840,16 @@ def _add_data_commands(sub: Any) -> None:
     p.set_defaults(func=cmd_data_outcomes)
 
 
-def run_bench(suite_args: list[str]) -> int:
-    """Run the benchmark suite of the source checkout this command is installed from (it
-    measures, it tests nothing: see docs/benchmarks.md)."""
+def run_bench(suite_args: list[str], script: str = "suite.py", name: str = "bench") -> int:
+    """Run the benchmark suite (or the fault suite, ``script`` faults.py) of the source
+    checkout this command is installed from (it measures, it tests nothing: see
+    docs/benchmarks.md and docs/reliability.md)."""
     import subprocess
     from pathlib import Path
 
-    suite = Path(__file__).resolve().parent.parent / "benchmarks" / "suite.py"
+    suite = Path(__file__).resolve().parent.parent / "benchmarks" / script
     if not suite.is_file():
-        print(f"bench: needs a source checkout ({suite} not found)", file=sys.stderr)
+        print(f"{name}: needs a source checkout ({suite} not found)", file=sys.stderr)
         return 2
     return subprocess.call([sys.executable, str(suite), *suite_args])
 
@@ -860,6 +862,12 @@ def _add_bench_command(sub: Any) -> None:
     )
     # The arguments go to the suite as they are (``main`` hands them over before parsing).
     p.set_defaults(func=lambda args: run_bench([]))
+    p = sub.add_parser(
+        "faults",
+        help="the fault suite (kills, outages, scale-out) or --soak: docs/reliability.md",
+        add_help=False,
+    )
+    p.set_defaults(func=lambda args: run_bench([], "faults.py", "faults"))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -883,6 +891,8 @@ def main(argv: list[str] | None = None) -> int:
     given = sys.argv[1:] if argv is None else argv
     if given[:1] == ["bench"]:
         return run_bench(given[1:])
+    if given[:1] == ["faults"]:
+        return run_bench(given[1:], "faults.py", "faults")
     args = build_parser().parse_args(argv)
     configure_logging(get_settings(), args.log_level)
     try:
