@@ -42,5 +42,6 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     families = ", ".join(f"{k} {v}" for k, v in sorted(TALLY["families"].items()))
     terminalreporter.write_line(
         f"fuzz: {total} examples over {len(TALLY) - len(SUMMARY_ONLY & set(TALLY))} targets "
-        f"({summary}; inputs: {families}); per target in {REPORT.relative_to(PROJECT_ROOT)}"
+        f"({summary}; decoder inputs: {families or 'none'}); "
+        f"per target in {REPORT.relative_to(PROJECT_ROOT)}"
     )
