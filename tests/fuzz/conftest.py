@@ -12,7 +12,11 @@ from rtic.settings import PROJECT_ROOT
 from tests.fuzz.hostile import MEASURES, TALLY
 
 REPORT = PROJECT_ROOT / "artifacts" / "fuzz.json"
-SUMMARY_ONLY = {"families"}  # what kind of input the examples were, not a target
+
+
+def _detail(name: str) -> bool:
+    """Tallies that break examples down (input families, statuses), not targets."""
+    return name == "families" or name.startswith("detail:")
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -21,7 +25,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     REPORT.parent.mkdir(parents=True, exist_ok=True)
     targets = {name: dict(sorted(c.items())) for name, c in sorted(TALLY.items())}
     report: dict[str, Any] = {
-        "examples": sum(sum(c.values()) for n, c in TALLY.items() if n not in SUMMARY_ONLY),
+        "examples": sum(sum(c.values()) for n, c in TALLY.items() if not _detail(n)),
         "targets": targets,
         "memory": MEASURES,
         "exit_status": int(exitstatus),
@@ -34,14 +38,14 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         return
     outcomes: dict[str, int] = {}
     for name, c in TALLY.items():
-        if name not in SUMMARY_ONLY:
+        if not _detail(name):
             for outcome, n in c.items():
                 outcomes[outcome] = outcomes.get(outcome, 0) + n
     total = sum(outcomes.values())
     summary = ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items()))
     families = ", ".join(f"{k} {v}" for k, v in sorted(TALLY["families"].items()))
     terminalreporter.write_line(
-        f"fuzz: {total} examples over {len(TALLY) - len(SUMMARY_ONLY & set(TALLY))} targets "
+        f"fuzz: {total} examples over {sum(not _detail(n) for n in TALLY)} targets "
         f"({summary}; decoder inputs: {families or 'none'}); "
         f"per target in {REPORT.relative_to(PROJECT_ROOT)}"
     )
