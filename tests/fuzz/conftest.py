@@ -20,7 +20,7 @@ def _detail(name: str) -> bool:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    if not TALLY:
+    if not TALLY and not MEASURES:
         return
     REPORT.parent.mkdir(parents=True, exist_ok=True)
     targets = {name: dict(sorted(c.items())) for name, c in sorted(TALLY.items())}

@@ -13,9 +13,12 @@ socket is tests/integration/test_gateway_hostile_ws.py.
 from __future__ import annotations
 
 import asyncio
+import gc
+import itertools
 from typing import Any
 
 import orjson
+import psutil
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -26,7 +29,7 @@ from rtic.schemas import Role
 from rtic.settings import PROJECT_ROOT, Settings
 from rtic.tokens import Principal
 from tests.conftest import NOW, make_incident, make_officer_location
-from tests.fuzz.hostile import LARGE, MEDIUM, budget, count, hostile_wire
+from tests.fuzz.hostile import LARGE, MEASURES, MEDIUM, budget, count, hostile_wire
 from tests.unit.push.test_fanout import Closes, alert, make_core
 
 AT = NOW.isoformat()
@@ -241,3 +244,54 @@ async def test_the_gateways_core_with_its_handlers_answers_every_message(
     if client.errors >= MAX_CLIENT_ERRORS:
         assert closes.calls[0] == CLOSE_TOO_MANY_ERRORS
     core.disconnect(client)
+
+
+MAX_FANOUT_GROWTH_MB = 30
+
+
+def rss_mb() -> float:
+    gc.collect()
+    return float(psutil.Process().memory_info().rss) / 2**20
+
+
+def test_fanout_memory_stays_bounded_over_a_long_hostile_run() -> None:
+    """Clients come, send hostile messages, read, and go, for a long run, while alerts
+    keep arriving: the core's resume buffer and queues are bounded, so RSS after a run
+    four times as long as the warm-up grows by less than ``MAX_FANOUT_GROWTH_MB``."""
+    messages: list[bytes] = []
+
+    @budget(300)
+    @given(client_messages())
+    def collect(raw: bytes) -> None:
+        messages.append(raw)
+
+    collect()
+    core = make_core(resume_buffer=500)
+    alerts = itertools.count()
+
+    def one_pass() -> int:
+        handled = 0
+        for i, principal in enumerate(ROLES * 10):
+            client = core.connect(principal, on_close=Closes())
+            for raw in messages[i % 7 :: 7]:
+                core.on_client_message(client, raw)
+                handled += 1
+            core.publish_alert(alert(f"m{next(alerts)}"))
+            while not client.queue.empty():
+                client.queue.get_nowait()
+            core.disconnect(client)
+        return handled
+
+    one_pass()  # warm-up
+    before = rss_mb()
+    handled = sum(one_pass() for _ in range(4))
+    after = rss_mb()
+    MEASURES["fanout_memory"] = {
+        "messages": handled,
+        "connections": len(ROLES) * 10 * 4,
+        "rss_before_mb": round(before, 1),
+        "rss_after_mb": round(after, 1),
+        "limit_mb": MAX_FANOUT_GROWTH_MB,
+    }
+    assert len(core.recent) <= 500 and not core.clients
+    assert after - before < MAX_FANOUT_GROWTH_MB, (before, after, handled)
