@@ -21,17 +21,17 @@ from tests.fuzz import seeds
 from tests.fuzz.hostile import MEASURES, MEDIUM, ODD_TIMES, budget, count, hostile_wire
 from tests.fuzz.test_topic_decoders import PIPELINE_KINDS, TOPICS, deadline_decode, topic
 
-# The first batch of every pipeline: the reference data the simulator and the factories
-# send (hotlists, markers, geofences, places, snoozes), so reads can hit and alert.
-REFERENCE = [orjson.dumps(change) for change in seeds.by_topic()["reference"]]
 # Memory growth allowed over the long run below (the stores keep every event's history,
 # so some growth is the engine working; a leak per message would pass this many times).
 MAX_GROWTH_MB = 60
 
 
 async def fresh_pipeline() -> Pipeline:
+    """A pipeline on fresh memory stores, fed first the reference data the simulator and
+    the factories send (hotlists, markers, geofences, places, snoozes): reads can hit."""
     pipe = Pipeline(TOPICS, seeds.geo(), Stores.memory(), default_rules(), clock=lambda: NOW)
-    refs = [RawRecord(TOPICS.reference, 0, i, b"r", v) for i, v in enumerate(REFERENCE)]
+    changes = [orjson.dumps(change) for change in seeds.by_topic()["reference"]]
+    refs = [RawRecord(TOPICS.reference, 0, i, b"r", v) for i, v in enumerate(changes)]
     await pipe.process(refs)
     return pipe
 
