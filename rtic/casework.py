@@ -22,9 +22,9 @@ import re
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from rtic.schemas import LocationV1, NonEmpty, Role
+from rtic.schemas import EventTime, LocationV1, NonEmpty, Role
 
 CASE_REF_PATTERN = r"^[A-Z]{2,4}-\d{4}-\d{7}$"
 CaseRef = Annotated[str, Field(pattern=CASE_REF_PATTERN, description="e.g. WM-2026-0001234")]
@@ -92,7 +92,7 @@ class TimelineEntryV1(_Closed):
     entry_id: NonEmpty = Field(description="stable: the same source event gives the same id")
     case_ref: CaseRef
     kind: TimelineKind
-    at: AwareDatetime
+    at: EventTime
     text: str = Field(description="what happened, in words the citizen understands")
     citizen_visible: bool = Field(
         True, description="false for staff-only entries (alerts, internal notes)"
@@ -111,7 +111,7 @@ class CaseUpdateV1(_Closed):
 
     update_id: NonEmpty = Field(description="stable: the same change gives the same id")
     case_ref: CaseRef
-    at: AwareDatetime
+    at: EventTime
     change: Literal["opened", "status", "timeline", "officer", "link"]
     status: CaseStatus
     category: str
@@ -144,7 +144,7 @@ class EvidenceV1(BaseModel):
     evidence_id: NonEmpty
     kind: EvidenceKind
     captured_by: NonEmpty = Field(description="officer id, 'citizen', or the system that made it")
-    captured_at: AwareDatetime
+    captured_at: EventTime
     sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
     storage_uri: NonEmpty
     incident_id: str | None = None
@@ -170,7 +170,7 @@ class StatementV1(_Closed):
     statement_id: NonEmpty
     version: int = Field(ge=1)
     case_ref: CaseRef
-    at: AwareDatetime
+    at: EventTime
     by_role: Role
 
 
@@ -217,7 +217,7 @@ class AuditV1(_Closed):
     """One audit record (``rtic.audit.v1``, key ``object_id``): append-only, never changed."""
 
     audit_id: NonEmpty = Field(description="stable: the same act gives the same id")
-    at: AwareDatetime
+    at: EventTime
     actor: NonEmpty = Field(description="the token's subject")
     role: Role | Literal["system"]
     action: AuditAction

@@ -492,7 +492,9 @@ def parse_client_message(raw: str | bytes) -> ClientMessage:
     msg_type: str = data["type"]
     model = MODELS.get(msg_type)
     if model is None:
-        raise BadClientMessage("unknown_type", f"unknown message type {msg_type!r}")
+        # Named back, but never at length: the error frame stays small whatever was sent.
+        shown = msg_type if len(msg_type) <= 64 else msg_type[:64] + "…"
+        raise BadClientMessage("unknown_type", f"unknown message type {shown!r}")
     try:
         # The type picks the model (as the discriminated union would) so that the
         # errors are the model's own, located by field.

@@ -12,7 +12,7 @@ extra fields (the contract welcomes them) and carry them through to
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -21,6 +21,7 @@ import shapely
 import shapely.errors
 import shapely.geometry
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -34,6 +35,21 @@ from rtic.errors import DecodeError, ValidationFailed
 Lat = Annotated[float, Field(ge=-90, le=90)]
 Lon = Annotated[float, Field(ge=-180, le=180)]
 NonEmpty = Annotated[str, Field(min_length=1, max_length=200)]
+
+# When an event happened: an aware time in the years the engine can compute with. Year 1
+# or 9999 parse, then overflow where a rule adds a deadline or a window to them (a rule
+# that raises on every timer tick); no call, read or ping comes from those years.
+EARLIEST_EVENT = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_EVENT = datetime(3000, 1, 1, tzinfo=UTC)
+
+
+def _event_time(value: datetime) -> datetime:
+    if not EARLIEST_EVENT <= value < LATEST_EVENT:
+        raise ValueError("time must be from 1970 to 2999")
+    return value
+
+
+EventTime = Annotated[AwareDatetime, AfterValidator(_event_time)]
 
 
 class _Open(BaseModel):
@@ -90,7 +106,7 @@ class CallV1(_Open):
     """A call for service (``rtic.calls.v1``, key ``call_id``)."""
 
     call_id: NonEmpty
-    received_at: AwareDatetime
+    received_at: EventTime
     channel: Channel
     category: NonEmpty
     location: LocationV1
@@ -114,7 +130,7 @@ class IncidentEventV1(_Open):
 
     incident_id: NonEmpty
     event: Literal["created", "updated", "assigned", "arrived", "closed"]
-    at: AwareDatetime
+    at: EventTime
     grade: Literal[1, 2, 3, 4]
     category: NonEmpty
     location: LocationV1
@@ -130,7 +146,7 @@ class PlateReadV1(_Open):
     read_id: NonEmpty
     vrm: Annotated[str, Field(min_length=1, max_length=16)]
     camera_id: NonEmpty
-    read_at: AwareDatetime
+    read_at: EventTime
     lat: Lat
     lon: Lon
     confidence: Annotated[float, Field(ge=0, le=1)] | None = None
@@ -147,7 +163,7 @@ class OfficerLocationV1(_Open):
     """A device ping (``rtic.officer-locations.v1``, key ``officer_id``)."""
 
     officer_id: NonEmpty
-    at: AwareDatetime
+    at: EventTime
     lat: Lat
     lon: Lon
     callsign: str | None = None
@@ -318,7 +334,7 @@ class AlertV1(_Closed):
     severity: Severity
     title: str
     summary: str
-    created_at: AwareDatetime
+    created_at: EventTime
     source_event_ids: list[str]
     location: LocationV1 | None
     area: list[str]
@@ -327,7 +343,7 @@ class AlertV1(_Closed):
     # Extensions (docs/contract.md): an alert that groups repeated hits is sent again,
     # same alert_id, with a higher version; clients replace what they show.
     version: int = Field(1, ge=1, description="1 for a new alert; higher for an update of it")
-    updated_at: AwareDatetime | None = None
+    updated_at: EventTime | None = None
     group: str | None = Field(None, description="what repeated hits share, for the rule's window")
 
 
@@ -338,7 +354,7 @@ class AlertAckV1(_Closed):
     action: Literal["ack", "assign", "dismiss"]
     by: NonEmpty
     role: Role
-    at: AwareDatetime
+    at: EventTime
     note: str | None = None
 
 
@@ -353,7 +369,7 @@ class VerificationV1(_Closed):
     outcome: Literal["verified", "not_a_match"]
     by: NonEmpty = Field(description="the token's subject")
     role: Role
-    at: AwareDatetime
+    at: EventTime
     note: str | None = None
     camera_id: str | None = None
     alert: dict[str, Any] = Field(description="the pending alert as the gateway held it")
@@ -399,6 +415,24 @@ def _reason(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
+# orjson reads objects nested up to 1024 deep but writes only 254: a message nested
+# deeper than that would decode, then fail where its enriched copy is written. No message
+# of the contract nests past ten (a MultiPolygon's coordinates are the deepest).
+MAX_NESTING = 64
+
+
+def nested_deeper_than(value: Any, limit: int) -> bool:
+    """Whether lists and objects in ``value`` nest more than ``limit`` deep."""
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = node.values() if isinstance(node, dict) else node
+        stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
+    return False
+
+
 def decode_json(raw: bytes | str | None) -> dict[str, Any]:
     """Bytes to a JSON object, or ``DecodeError`` saying why not."""
     if raw is None or raw == b"" or raw == "":
@@ -409,6 +443,13 @@ def decode_json(raw: bytes | str | None) -> dict[str, Any]:
         raise DecodeError(f"not UTF-8 JSON: {exc}") from exc
     if not isinstance(value, dict):
         raise DecodeError(f"JSON {type(value).__name__}, expected an object")
+    # Only a message with that many brackets can nest that deep: most skip the walk.
+    if isinstance(raw, str):
+        openers = raw.count("{") + raw.count("[")
+    else:
+        openers = raw.count(b"{") + raw.count(b"[")
+    if openers > MAX_NESTING and nested_deeper_than(value, MAX_NESTING):
+        raise DecodeError(f"JSON nested more than {MAX_NESTING} deep")
     return value
 
 
