@@ -4,7 +4,10 @@ Agents take up to ``batch_max`` events or whatever arrived within
 ``batch_within`` seconds (``stream.take_events``), hand the raw bytes to
 ``streams.pipeline.Pipeline`` and send what it returns. A batch's offsets
 are acknowledged only after its output is delivered (at-least-once; the
-ids downstream are stable, so a redelivery is recognisable).
+ids downstream are stable, so a redelivery is recognisable): each input
+message holds the worker's own reference until then (``streams/transport.py``),
+so a batch cancelled by a stop, or skipped by a stream while the flow is
+suspended, is read again by the next worker.
 
 Topics are read as raw bytes: decoding is the pipeline's, so a bad message
 becomes a dead letter instead of crashing the agent (Faust's default).
@@ -53,7 +56,7 @@ from streams.health import WorkerHealth, WorkerWebServer, worker_web_app
 from streams.metrics import PipelineCollector, WorkerMetrics, count_redis_round_trips
 from streams.pipeline import Output, Pipeline, RawRecord, Record
 from streams.produce import OutputSender
-from streams.transport import FetchedBatch, RticApp
+from streams.transport import FetchedBatch, RticApp, release
 from streams.trends import add_trend_agents
 from streams.verifications import add_verification_agent
 
@@ -169,11 +172,14 @@ class Worker:
     async def run_events(self, events: Sequence[Any]) -> None:
         """What an input agent took: single messages (Faust's events) or fetched batches
         whole (``FetchedBatch``), through the pipeline in batches of at most
-        ``batch_max``; a fetched batch's messages are acknowledged once their output
-        is delivered (the stream acknowledges single events itself)."""
+        ``batch_max``. The worker's reference on every message is given back once the
+        output is delivered (``streams/transport.py``): the stream's own acknowledgement
+        (``take_events`` acknowledges a batch even when it was cancelled) does not let
+        an offset be committed before that."""
         consumer = self.app.consumer
         messages: list[Any] = []
         fetched: list[FetchedBatch] = []
+        single: list[Any] = []
         for e in events:
             value = e.value
             if isinstance(value, FetchedBatch):
@@ -182,11 +188,13 @@ class Worker:
                 messages.extend(value.messages)
             else:
                 messages.append(e.message)
+                single.append(e.message)
         size = self.settings.batch_max
         for i in range(0, len(messages), size):
             await self.run_batch(messages[i : i + size])
         for batch in fetched:
             batch.ack(consumer)
+        release(consumer, single)
 
     async def run_fetched(self, stream: Any) -> None:
         """An input agent's loop over fetched batches (``FetchedBatch`` events): each
@@ -232,6 +240,8 @@ class Worker:
             await self.send(out)
         if fetched is not None:
             fetched.ack(self.app.consumer)
+        else:
+            release(self.app.consumer, [event.message])
         await stream.ack(event)
         self.metrics.batch_seconds.labels(topic).observe(time.perf_counter() - started)
 
@@ -405,6 +415,9 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> RticApp:
     for name in batch_topics:
         inputs[name].maxsize = BATCHES_BUFFERED  # fetched batches waiting, not messages
     app.set_batch_topics(batch_topics, settings.batch_max)
+    # Every input agent gives back the worker's reference on a message once its output
+    # is out: no offset is committed before (streams/transport.py).
+    app.set_held_topics(worker.topics.inputs(), settings.worker_drain_s)
     app.web_server(
         WorkerWebServer(
             worker_web_app(worker.metrics.registry, worker.health),

@@ -26,6 +26,24 @@ Flow control is Faust's: delivery waits while the flow is suspended
 at most ``maxsize`` batches (``streams/app.py`` sets it), so a backlog is not
 read into memory faster than it is processed.
 
+**The worker's own reference.** Faust acknowledges a message when every stream
+that got it has moved on, and a stream moves on from events it did not process:
+one that arrives while the flow is suspended (a stopping worker, a rebalance) is
+acknowledged unseen, and ``take_events`` acknowledges its whole batch in a
+``finally`` that runs when the generator is closed, so a batch cancelled half way
+(or an agent that raised) is acknowledged too; and an event cleared from one
+subscriber's queue keeps its message unacknowledged for ever, so a stopping
+worker waited on it without end. Acknowledged offsets are committed, and what they
+held was never processed: after such a stop the next worker did not see it (issue
+14: a read on ``rtic.anpr.v1``, offset committed, no trail in Redis). So the
+messages of the topics in ``RticApp.held_topics`` (the input agents' topics) carry
+one more reference, the worker's, taken here when they are fetched and given back
+by the agent (``FetchedBatch.ack``, ``release``) only once the batch's output is
+delivered: however Faust's streams acknowledge, such a message is never done, and
+its offset never committed, before its output is out. A stopping worker waits
+``RticApp.drain_s`` at most for batches in flight (``_Consumer.wait_empty``), then
+commits what is done and stops; the rest is read again by the next worker.
+
 **True ends.** Tansu 0.6 (in memory) answers ListOffsets(latest) with the last
 record *batch's* base offset + 1, not the last offset + 1: three batches of five
 records end at 11, not 15 (measured with aiokafka alone). Faust recovers a table
@@ -39,6 +57,7 @@ that batch ends at ``end - 1`` already and nothing changes.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterable, Mapping
 from typing import Any, cast
 
@@ -76,8 +95,16 @@ async def true_ends(bootstrap_servers: Any, ends: Mapping[Any, int]) -> dict[Any
     return out
 
 
+def release(consumer: Any, messages: Iterable[Message]) -> None:
+    """Give back the worker's reference on messages whose output is delivered (see the
+    module's docstring): each is acknowledged once its streams are done with it too."""
+    for m in messages:
+        m.ack(consumer)
+
+
 class FetchedBatch:
-    """The messages of one partition from one fetch, for one batch agent."""
+    """The messages of one partition from one fetch, for one batch agent (each holds
+    the worker's reference until ``ack``)."""
 
     __slots__ = ("messages",)
 
@@ -100,9 +127,9 @@ class FetchedBatch:
                 consumer.track_message(m)
 
     def ack(self, consumer: Any) -> None:
-        """Every message processed: their offsets may be committed."""
-        for m in self.messages:
-            consumer.ack(m)
+        """Every message processed and its output delivered: the worker's references
+        given back, so their offsets may be committed."""
+        release(consumer, self.messages)
 
 
 class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
@@ -123,6 +150,28 @@ class _Consumer(faust_aiokafka.Consumer):
     def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
+    async def wait_empty(self) -> None:
+        """Faust's wait for the messages being processed (a stop, a rebalance), for
+        ``app.drain_s`` seconds at most: then what is done is committed and the rest
+        is left to be read again (see the module's docstring)."""
+        limit: float = getattr(self.app, "drain_s", 10.0)
+        deadline = time.monotonic() + limit
+        while not self.should_stop and self._unacked_messages:
+            await self.commit()
+            if not self._unacked_messages:
+                break
+            if time.monotonic() >= deadline:
+                self.log.warning(
+                    "%d messages still in flight after %.1f s: not committed, they will be "
+                    "read again",
+                    len(self._unacked_messages),
+                    limit,
+                )
+                break
+            await self._wait_for_ack(timeout=1)
+            self._clean_unacked_messages()
+        await self.commit_and_end_transactions()
+
     def _batch_channel(self, tp: TP, batch_topics: frozenset[str]) -> Any | None:
         """The channel of the one agent reading this batch topic, or None."""
         if tp.topic not in batch_topics:
@@ -138,12 +187,16 @@ class _Consumer(faust_aiokafka.Consumer):
         app = self.app
         acquire_flow_control = app.flow_control.acquire
         wait_until_producer_ebb = app.producer.buffer.wait_until_ebb
+        for m in messages:
+            m.incref(1)  # the worker's reference: FetchedBatch.ack gives it back
         for i in range(0, len(messages), size):
             chunk = messages[i : i + size]
             await acquire_flow_control()
             await wait_until_producer_ebb()
             carrier = chunk[-1]
-            carrier.incref(1)  # the stream acknowledges the carrier when it moves on
+            # The stream's reference: it acknowledges the carrier when it moves on,
+            # processed or skipped, which alone no longer lets its offset be committed.
+            carrier.incref(1)
             await channel.queue.put(
                 channel._create_event(None, FetchedBatch(chunk), None, message=carrier)
             )
@@ -164,6 +217,7 @@ class _Consumer(faust_aiokafka.Consumer):
         batch_topics: frozenset[str] = getattr(self.app, "batch_topics", frozenset())
         batch_size: int = getattr(self.app, "batch_size", 500)
         batch_channel = self._batch_channel
+        held_topics: frozenset[str] = getattr(self.app, "held_topics", frozenset())
         yield_every = 100
         num_since_yield = 0
         sleep = asyncio.sleep
@@ -203,6 +257,8 @@ class _Consumer(faust_aiokafka.Consumer):
                             if num_since_yield > yield_every:
                                 await sleep(0)
                                 num_since_yield = 0
+                            if message.topic in held_topics:
+                                message.incref(1)  # the worker's: its agent gives it back
                             await self.wait_first(callback(message), self.suspend_flow.wait())
                             set_read_offset(tp, offset)
                         else:
@@ -247,15 +303,24 @@ class RticApp(faust.App):
 
     ``batch_topics`` names the topics whose messages go to their (one) agent as
     ``FetchedBatch`` events of at most ``batch_size`` messages; set them before
-    the app starts (``set_batch_topics``).
+    the app starts (``set_batch_topics``). ``held_topics`` name the topics whose
+    agents give back the worker's reference on each message (``set_held_topics``).
     """
 
     batch_topics: frozenset[str] = frozenset()
     batch_size: int = 500
+    held_topics: frozenset[str] = frozenset()
+    drain_s: float = 10.0
 
     def set_batch_topics(self, topics: Iterable[str], size: int) -> None:
         self.batch_topics = frozenset(topics)
         self.batch_size = size
+
+    def set_held_topics(self, topics: Iterable[str], drain_s: float) -> None:
+        """Topics whose messages carry the worker's reference until their agent gives it
+        back (``release``, ``FetchedBatch.ack``); how long a stop waits for them."""
+        self.held_topics = frozenset(topics)
+        self.drain_s = drain_s
 
     def _new_transport(self) -> Any:
         return TunedTransport(self.conf.broker_consumer, self)
