@@ -117,6 +117,13 @@ class Settings(BaseSettings):
         "supervisors.",
     )
     redis_timeout: float = Field(1.0, gt=0, description="Seconds before a Redis call is given up.")
+    reference_copy_max: int = Field(
+        200_000,
+        ge=0,
+        description="Hotlist entries and warning markers a worker keeps in memory (read from "
+        "the reference topic) to enrich with when Redis is unreachable; past it new entries "
+        "are left out of the copy and the partial reason says so.",
+    )
     rule_clock: Literal["wall", "event"] = Field(
         "wall",
         description="Clock of time-based rules: 'wall' live, 'event' for replays of recorded "

@@ -36,6 +36,7 @@ import faust
 from pydantic import ValidationError
 
 from enrichers.geo import GeoIndex
+from enrichers.reference_copy import ReferenceCopy
 from enrichers.stores import RedisStores
 from rtic.clock import Clock, make_clock
 from rtic.errors import ContractError, ServiceError
@@ -56,6 +57,7 @@ from streams.health import WorkerHealth, WorkerWebServer, worker_web_app
 from streams.metrics import PipelineCollector, WorkerMetrics, count_redis_round_trips
 from streams.pipeline import Output, Pipeline, RawRecord, Record
 from streams.produce import OutputSender
+from streams.reference_copy import add_reference_copy_task
 from streams.transport import FetchedBatch, RticApp, release
 from streams.trends import add_trend_agents
 from streams.verifications import add_verification_agent
@@ -87,6 +89,9 @@ def build_pipeline(
         default_rules(settings),
         clock=clock or make_clock(settings.rule_clock),
         rules_file=settings.rules_file,
+        # Filled from the whole reference topic (streams/reference_copy.py); not ready
+        # until it has read it to the end.
+        reference_copy=ReferenceCopy(max_entries=settings.reference_copy_max, ready=False),
     )
 
 
@@ -410,6 +415,7 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> RticApp:
     _add_deadline_agents(worker)
     add_verification_agent(worker)  # plate checks answered (rtic.verifications.v1)
     add_trend_agents(worker)  # hourly trend tables, their snapshots, anomalies (streams/trends.py)
+    add_reference_copy_task(worker)  # hotlists and markers in memory, for Redis outages
     # After every agent: a topic another agent also reads keeps per-message delivery.
     batch_topics = _batch_topics(app, worker.topics.inputs())
     for name in batch_topics:

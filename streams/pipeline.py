@@ -11,7 +11,10 @@ benchmarked without a broker, and unit-tested on the memory stores
 Bad input is data: a message that cannot be decoded or validated becomes a
 dead letter with its topic, partition, offset, raw bytes and reason, and
 the rest of the batch goes on. If Redis fails, the batch goes on with place
-enrichment and ``enrichment.partial`` says why.
+enrichment and ``enrichment.partial`` says why; hotlist hits and markers then
+come from the worker's own copy (``enrichers.reference_copy``), so a hotlisted
+read still raises its alert, and that alert's ``details.history_partial`` says
+history was partial.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from pydantic import BaseModel
 
 from enrichers.alert_groups import fold_repeated
 from enrichers.geo import GeoIndex
+from enrichers.reference_copy import ReferenceCopy
 from enrichers.stores import Stores
 from enrichers.zones import Geofences, Officers, build_place_layers
 from rtic.clock import Clock, as_clock, utc_now
@@ -160,8 +164,11 @@ class Pipeline:
         rules: Sequence[Rule],
         clock: Clock | Callable[[], datetime] = utc_now,
         rules_file: Path | None = None,
+        reference_copy: ReferenceCopy | None = None,
     ) -> None:
         self.topics = topics
+        # Hotlists and markers in memory, for batches Redis cannot enrich.
+        self.reference_copy = reference_copy if reference_copy is not None else ReferenceCopy()
         self.geo = geo
         self.stores = stores
         self.catalogue = list(rules)
@@ -216,8 +223,11 @@ class Pipeline:
         if items:
             self.clock.observe(max(it.at for it in items))  # an event clock moves with them
             now = self.clock()
-        await self._enrich(kind, items, now)
+        partial = await self._enrich(kind, items, now)
         out.alerts = await self._alerts(kind, items, now)
+        if partial:
+            for alert in out.alerts:  # raised on what the worker's copy knew
+                alert.details["history_partial"] = partial
         self.stats.alerts += len(out.alerts)
         out.messages.extend(self._enriched_message(kind, m) for m in messages)
         out.messages.extend(
@@ -275,13 +285,15 @@ class Pipeline:
 
     # ---- enrichment -------------------------------------------------------------------
 
-    async def _enrich(self, kind: EventKind, items: list[_Item], now: datetime) -> None:
-        """Each item's enrichment block: place, history, nearest units, then the block."""
+    async def _enrich(self, kind: EventKind, items: list[_Item], now: datetime) -> str | None:
+        """Each item's enrichment block: place, history, nearest units, then the block;
+        why history is partial, if it is."""
         self._enrich_place(kind, items)
         partial = await self._enrich_history(kind, items)
         if kind in (EventKind.CALL, EventKind.INCIDENT):
             self._nearest_units(items, now)
         self._build_blocks(kind, items, now, partial)
+        return partial
 
     def _enrich_place(self, kind: EventKind, items: list[_Item]) -> None:
         located = [it for it in items if it.lat is not None and it.lon is not None]
@@ -324,8 +336,26 @@ class Pipeline:
             log.warning(
                 "history enrichment skipped for %d %s events: %s", len(items), kind.value, exc
             )
-            return str(exc)
+            return self._history_from_copy(kind, items, str(exc))
         return None
+
+    def _history_from_copy(self, kind: EventKind, items: list[_Item], why: str) -> str:
+        """History from the worker's copy of hotlists and markers (Redis failed); the
+        partial reason, saying what the blocks hold."""
+        copy = self.reference_copy
+        if not copy.ready and kind in (EventKind.ANPR, EventKind.CALL, EventKind.INCIDENT):
+            # Half a copy would miss hits: hold the batch (the agent retries it) until
+            # Redis answers or the copy has read the reference topic to its end.
+            raise ServiceError(f"{why}; the worker's copy of hotlists is still loading")
+        blocks = copy.history(kind, [it.model for it in items])
+        if all(block is None for block in blocks):
+            return why
+        for it, block in zip(items, blocks, strict=True):
+            it.history = block
+        held = "hotlists" if kind is EventKind.ANPR else "markers"
+        note = f"{why}; {held} from the worker's copy ({len(copy)} entries"
+        note += ")" if copy.complete else f", {copy.refused} left out: over its bound)"
+        return note + ", the rest of history unknown"
 
     def _emerging_search(self, kind: EventKind) -> tuple[float, float] | None:
         """(radius m, window s) of the recent-call search the enabled rules need, for calls."""
@@ -482,6 +512,8 @@ class Pipeline:
         changes = cast(list[ReferenceChangeV1], [m.model for m in messages])
         if not changes:
             return
+        # The worker's copy first: it holds the change even while Redis does not.
+        self.reference_copy.apply(changes)
         if self.stores is None:
             raise ServiceError("reference changes need the history store")
         # A Redis failure here must not lose the changes: let it raise, the agent
