@@ -58,7 +58,7 @@ from streams.metrics import PipelineCollector, WorkerMetrics, count_redis_round_
 from streams.pipeline import Output, Pipeline, RawRecord, Record
 from streams.produce import OutputSender
 from streams.reference_copy import add_reference_copy_task
-from streams.transport import FetchedBatch, RticApp, release
+from streams.transport import FetchedBatch, RticApp, hold, release
 from streams.trends import add_trend_agents
 from streams.verifications import add_verification_agent
 
@@ -194,6 +194,7 @@ class Worker:
             else:
                 messages.append(e.message)
                 single.append(e.message)
+        hold(consumer, single)
         size = self.settings.batch_max
         for i in range(0, len(messages), size):
             await self.run_batch(messages[i : i + size])
@@ -218,6 +219,7 @@ class Worker:
                 if fetched is not None:
                     fetched.track(consumer)
                 messages = fetched.messages if fetched is not None else [event.message]
+                hold(consumer, messages)
                 started = time.perf_counter()
                 outs = [
                     await self._prepare(messages[i : i + size])

@@ -41,8 +41,9 @@ one more reference, the worker's, taken here when they are fetched and given bac
 by the agent (``FetchedBatch.ack``, ``release``) only once the batch's output is
 delivered: however Faust's streams acknowledge, such a message is never done, and
 its offset never committed, before its output is out. A stopping worker waits
-``RticApp.drain_s`` at most for batches in flight (``_Consumer.wait_empty``), then
-commits what is done and stops; the rest is read again by the next worker.
+``RticApp.drain_s`` at most for the batches its input agents are working on (and
+the messages of other agents' topics: ``_Consumer.wait_empty``), then commits what
+is done and stops; the rest is read again by the next worker.
 
 **True ends.** Tansu 0.6 (in memory) answers ListOffsets(latest) with the last
 record *batch's* base offset + 1, not the last offset + 1: three batches of five
@@ -58,6 +59,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import weakref
 from collections.abc import Iterable, Mapping
 from typing import Any, cast
 
@@ -95,10 +97,25 @@ async def true_ends(bootstrap_servers: Any, ends: Mapping[Any, int]) -> dict[Any
     return out
 
 
+def _in_flight(consumer: Any) -> weakref.WeakSet[Message]:
+    """The messages input agents are working on (what a stop waits for)."""
+    found: weakref.WeakSet[Message] | None = consumer.__dict__.get("rtic_in_flight")
+    if found is None:
+        found = consumer.__dict__["rtic_in_flight"] = weakref.WeakSet()
+    return found
+
+
+def hold(consumer: Any, messages: Iterable[Message]) -> None:
+    """Messages an input agent starts on: a stop waits for them (``wait_empty``)."""
+    _in_flight(consumer).update(messages)
+
+
 def release(consumer: Any, messages: Iterable[Message]) -> None:
     """Give back the worker's reference on messages whose output is delivered (see the
     module's docstring): each is acknowledged once its streams are done with it too."""
+    in_flight = _in_flight(consumer)
     for m in messages:
+        in_flight.discard(m)
         m.ack(consumer)
 
 
@@ -125,6 +142,7 @@ class FetchedBatch:
             if not m.tracked:
                 m.tracked = True
                 consumer.track_message(m)
+        hold(consumer, self.messages)
 
     def ack(self, consumer: Any) -> None:
         """Every message processed and its output delivered: the worker's references
@@ -156,21 +174,37 @@ class _Consumer(faust_aiokafka.Consumer):
         is left to be read again (see the module's docstring)."""
         limit: float = getattr(self.app, "drain_s", 10.0)
         deadline = time.monotonic() + limit
-        while not self.should_stop and self._unacked_messages:
+        while not self.should_stop and self._processing():
             await self.commit()
-            if not self._unacked_messages:
+            waiting = self._processing()
+            if not waiting:
                 break
             if time.monotonic() >= deadline:
+                topics = sorted({m.topic for m in waiting})
                 self.log.warning(
-                    "%d messages still in flight after %.1f s: not committed, they will be "
-                    "read again",
-                    len(self._unacked_messages),
+                    "%d messages (%s) still in flight after %.1f s: not committed, they will "
+                    "be read again",
+                    len(waiting),
+                    ", ".join(topics),
                     limit,
                 )
                 break
             await self._wait_for_ack(timeout=1)
             self._clean_unacked_messages()
         await self.commit_and_end_transactions()
+
+    def _processing(self) -> list[Message]:
+        """The unacknowledged messages worth waiting for: those an input agent is working
+        on, and those of other agents' topics. A message of an input topic the input
+        agent is not working on (done with, or never given: a queue cleared by the stop)
+        waits on a stream that will not move, and is read again anyway."""
+        held: frozenset[str] = getattr(self.app, "held_topics", frozenset())
+        in_flight = _in_flight(self)
+        return [
+            m
+            for m in self._unacked_messages
+            if not m.acked and (m in in_flight or m.topic not in held)
+        ]
 
     def _batch_channel(self, tp: TP, batch_topics: frozenset[str]) -> Any | None:
         """The channel of the one agent reading this batch topic, or None."""
