@@ -329,6 +329,8 @@ class Pipeline:
             blocks = await self.stores.history.enrich(
                 kind, [it.model for it in items], self._emerging_search(kind)
             )
+            if kind is EventKind.ANPR:
+                self._hits_from_copy(items, blocks)
             for it, block in zip(items, blocks, strict=True):
                 it.history = block
         except (ServiceError, EnrichmentError) as exc:
@@ -338,6 +340,20 @@ class Pipeline:
             )
             return self._history_from_copy(kind, items, str(exc))
         return None
+
+    def _hits_from_copy(self, items: list[_Item], blocks: list[HistoryBlock | None]) -> None:
+        """Hotlist hits the copy knows and Redis does not yet (a change listed during an
+        outage, held until Redis takes it): added, so the read still alerts."""
+        if not len(self.reference_copy):
+            return
+        mine = self.reference_copy.history(EventKind.ANPR, [it.model for it in items])
+        for block, known in zip(blocks, mine, strict=True):
+            if block is None or known is None or not known["hotlist"]:
+                continue
+            have = {str(hit.get("id")) for hit in block.get("hotlist", [])}
+            extra = [hit for hit in known["hotlist"] if str(hit.get("id")) not in have]
+            if extra:
+                block["hotlist"] = [*block.get("hotlist", []), *extra]
 
     def _history_from_copy(self, kind: EventKind, items: list[_Item], why: str) -> str:
         """History from the worker's copy of hotlists and markers (Redis failed); the

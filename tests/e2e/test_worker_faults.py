@@ -184,13 +184,18 @@ async def _produce_paced(
 
 
 async def _wait_for(
-    predicate: Callable[[], bool], timeout: float, what: str, engine: Engine
+    predicate: Callable[[], bool],
+    timeout: float,
+    what: str,
+    engine: Engine,
+    detail: Callable[[], str] = str,
 ) -> float:
-    """Seconds until ``predicate`` holds; fails with the worker's log after ``timeout``."""
+    """Seconds until ``predicate`` holds; fails with ``detail()`` and the worker's log
+    after ``timeout``."""
     started = time.monotonic()
     while not predicate():
         if time.monotonic() - started > timeout:
-            pytest.fail(f"{what} not within {timeout:g} s\n{engine.logs()}")
+            pytest.fail(f"{what} not within {timeout:g} s: {detail()}\n{engine.logs()}")
         await asyncio.sleep(0.1)
     return time.monotonic() - started
 
@@ -218,7 +223,11 @@ async def test_a_worker_stopped_mid_batch_loses_no_read(
     await asyncio.to_thread(engine.start)
     sent: list[str] = []
     async with collected(engine) as out:
-        producing = asyncio.create_task(_produce_paced(engine, reads, 300, sent))
+        # The worker up (a first read through) before the stream starts.
+        await _produce_paced(engine, reads[:1], 300, sent)
+        await _wait_for(lambda: bool(out.enriched), 120, "a first output", engine)
+        restarted = time.monotonic()
+        producing = asyncio.create_task(_produce_paced(engine, reads[1:], 300, sent))
         try:
             stops: list[tuple[int, int, float]] = []  # (not output yet, output, stop took s)
             for _ in range(STOPS):
@@ -243,6 +252,11 @@ async def test_a_worker_stopped_mid_batch_loses_no_read(
                 120,
                 "every read's output",
                 engine,
+                lambda: (
+                    f"stops {stops}; not output {sorted(set(sent) - set(out.enriched))[:20]} "
+                    f"({len(set(sent) - set(out.enriched))}), not alerted "
+                    f"{sorted(hot_ids - set(out.alerts))[:10]}"
+                ),
             )
             recovered_s = time.monotonic() - restarted
         finally:
@@ -379,6 +393,10 @@ async def test_hotlisted_reads_alert_while_redis_is_away_and_after(
                 60,
                 "whole history after Redis returned",
                 engine,
+                lambda: (
+                    f"not output {set(after) - set(out.enriched)}, not alerted "
+                    f"{set(after) - set(out.alerts)}, partial {set(after) & out.partial}"
+                ),
             )
     finally:
         engine.stop()

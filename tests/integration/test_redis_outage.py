@@ -129,6 +129,11 @@ async def test_outage_mid_stream_loses_nothing_and_recovers(
     assert [a.rule_id for a in alerts] == ["anpr_hotlist_hit"]
 
     redis_process.start()  # an empty server again: the hotlist entries are re-sent
+    # Before they are (the agent's held batch waits for its next try, or Redis came back
+    # empty): Redis answers without the entries, the copy still has them.
+    (early,), alerts = await batch(1, vrm="LA74TER")
+    assert "partial" not in early["enrichment"] and early["enrichment"]["history"]["hotlist"]
+    assert [a.rule_id for a in alerts] == ["anpr_hotlist_hit"]
     await pipeline.process(
         [
             RawRecord(topics.reference, 0, 1, b"k", orjson.dumps(change)),
