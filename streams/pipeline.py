@@ -71,6 +71,9 @@ from rules.snooze import SnoozeIndex, split_snoozed
 log = logging.getLogger(__name__)
 LAYER_CHECK_S = 1.0  # how stale a worker's geofences and operator places may be
 PLACE_LAYERS = ("geofence", "place")  # live layers of the reference store
+# After a Redis failure, how long reads are also checked against the worker's copy of
+# the hotlists (Redis may lack what was listed meanwhile until the held changes land).
+COPY_HITS_AFTER_OUTAGE_S = 600.0
 
 
 class Record(Protocol):
@@ -169,6 +172,7 @@ class Pipeline:
         self.topics = topics
         # Hotlists and markers in memory, for batches Redis cannot enrich.
         self.reference_copy = reference_copy if reference_copy is not None else ReferenceCopy()
+        self._copy_hits_until = 0.0  # monotonic time: reads checked against the copy too
         self.geo = geo
         self.stores = stores
         self.catalogue = list(rules)
@@ -329,17 +333,24 @@ class Pipeline:
             blocks = await self.stores.history.enrich(
                 kind, [it.model for it in items], self._emerging_search(kind)
             )
-            if kind is EventKind.ANPR:
+            if kind is EventKind.ANPR and time.monotonic() < self._copy_hits_until:
                 self._hits_from_copy(items, blocks)
             for it, block in zip(items, blocks, strict=True):
                 it.history = block
         except (ServiceError, EnrichmentError) as exc:
+            self._redis_failed()
             self.stats.partial_batches += 1
             log.warning(
                 "history enrichment skipped for %d %s events: %s", len(items), kind.value, exc
             )
             return self._history_from_copy(kind, items, str(exc))
         return None
+
+    def _redis_failed(self) -> None:
+        """Redis failed: for a while after it answers again it may lack changes listed
+        meanwhile (held by a reference agent until its next try, or Redis came back
+        empty), so reads are checked against the copy as well until then."""
+        self._copy_hits_until = time.monotonic() + COPY_HITS_AFTER_OUTAGE_S
 
     def _hits_from_copy(self, items: list[_Item], blocks: list[HistoryBlock | None]) -> None:
         """Hotlist hits the copy knows and Redis does not yet (a change listed during an
@@ -485,6 +496,7 @@ class Pipeline:
         try:
             await self._reload_layers(self.stores)
         except (ServiceError, EnrichmentError) as exc:
+            self._redis_failed()
             log.warning("live reference layers not refreshed (keeping the last ones): %s", exc)
 
     async def _reload_layers(self, stores: Stores) -> None:
@@ -533,13 +545,17 @@ class Pipeline:
         if self.stores is None:
             raise ServiceError("reference changes need the history store")
         # A Redis failure here must not lose the changes: let it raise, the agent
-        # retries the batch (Faust does not commit its offsets).
+        # retries the batch (its offsets are not committed).
         snoozes = [ch for ch in changes if ch.kind == "snooze"]
         others = [ch for ch in changes if ch.kind != "snooze"]
-        if others:
-            await self.stores.reference.apply(others)
-        if snoozes:
-            await self.stores.snoozes.apply(snoozes)
+        try:
+            if others:
+                await self.stores.reference.apply(others)
+            if snoozes:
+                await self.stores.snoozes.apply(snoozes)
+        except (ServiceError, EnrichmentError):
+            self._redis_failed()
+            raise
 
 
 def _items(model: BaseModel) -> list[_Item]:
