@@ -20,7 +20,8 @@ read when Prometheus scrapes.
 
 ``create_app`` puts the parts together: ``Worker`` (what the agents share:
 the pipeline, the deadline book, sending, metrics, health), the input agents,
-the deadline agents and timer, and the web endpoint.
+the deadline agents and timer, the task that keeps the pipeline's copy of the
+hotlists and markers (``streams/reference_copy.py``), and the web endpoint.
 """
 
 from __future__ import annotations
