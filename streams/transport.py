@@ -40,7 +40,10 @@ messages of the topics in ``RticApp.held_topics`` (the input agents' topics) car
 one more reference, the worker's, taken here when they are fetched and given back
 by the agent (``FetchedBatch.ack``, ``release``) only once the batch's output is
 delivered: however Faust's streams acknowledge, such a message is never done, and
-its offset never committed, before its output is out. A stopping worker waits
+its offset never committed, before its output is out; a message a stream skipped
+is read again from the last commit once nothing is working on it for
+``SKIPPED_S`` (``_Consumer._refetch_skipped``), since Faust does not always fetch it
+again. A stopping worker waits
 ``RticApp.drain_s`` at most for the batches its input agents are working on (and
 the messages of other agents' topics: ``_Consumer.wait_empty``), then commits what
 is done and stops; the rest is read again by the next worker.
@@ -70,6 +73,9 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, Message
 
 FETCH_MAX_WAIT_MS = 20
+# Seconds an input partition's commit may wait on a message no agent is working on
+# before it is read again (``_Consumer._refetch_skipped``).
+SKIPPED_S = 5.0
 
 
 async def true_ends(bootstrap_servers: Any, ends: Mapping[Any, int]) -> dict[Any, int]:
@@ -192,6 +198,53 @@ class _Consumer(faust_aiokafka.Consumer):
             await self._wait_for_ack(timeout=1)
             self._clean_unacked_messages()
         await self.commit_and_end_transactions()
+
+    async def commit(self, topics: Any = None, start_new_transaction: bool = True) -> bool:
+        """Faust's commit, then a look for messages a stream skipped (see
+        ``_refetch_skipped``)."""
+        did = await super().commit(topics, start_new_transaction=start_new_transaction)
+        await self._refetch_skipped()
+        return bool(did)
+
+    async def _refetch_skipped(self) -> None:
+        """Read again from the last commit a partition of an input topic whose message at
+        the commit stays unacknowledged while later ones are done, and no input agent
+        is working on it, for ``SKIPPED_S``: a stream skipped it unseen (an event of a
+        rebalance's old generation, or taken while the flow was suspended) and Faust
+        does not always fetch it again. Commits of that partition would wait on it for
+        ever; reading again costs the later messages a second processing."""
+        held: frozenset[str] = getattr(self.app, "held_topics", frozenset())
+        if not held or self.should_stop or not self.flow_active:
+            return  # stopping or rebalancing: the next assignment reads from the commit
+        stalled: dict[TP, float] = self.__dict__.setdefault("rtic_stalled", {})
+        now = time.monotonic()
+        in_flight = list(_in_flight(self))
+        assigned = self.assignment()
+        for tp in [tp for tp in list(self._acked) if tp.topic in held]:
+            acked = self._acked.get(tp)
+            committed = self._committed_offset.get(tp)
+            if not acked or committed is None or min(acked) <= committed or tp not in assigned:
+                stalled.pop(tp, None)
+                continue
+            head = min(acked)
+            if any(m.tp == tp and committed <= m.offset < head for m in in_flight):
+                stalled.pop(tp, None)  # being worked on (a batch held on Redis, say)
+                continue
+            since = stalled.setdefault(tp, now)
+            if now - since < SKIPPED_S:
+                continue
+            stalled.pop(tp, None)
+            self.log.warning(
+                "%s: offsets %d..%d skipped unprocessed by a stream; reading again from %d",
+                tp,
+                committed,
+                head - 1,
+                committed,
+            )
+            try:
+                await self.seek(tp, committed)
+            except Exception as exc:  # the next commit looks again
+                self.log.warning("%s: could not read again from %d: %r", tp, committed, exc)
 
     def _new_offset(self, tp: TP) -> int | None:
         """Faust's next offset to commit, with its off-by-one closed for the input
