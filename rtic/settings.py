@@ -132,6 +132,13 @@ class Settings(BaseSettings):
     )
     batch_max: int = Field(500, ge=1, description="Events an agent takes at most per batch.")
     batch_within: float = Field(0.01, gt=0, description="Seconds an agent waits to fill a batch.")
+    worker_drain_s: float = Field(
+        10.0,
+        ge=0,
+        description="Seconds a stopping worker (or one giving up partitions) waits for the "
+        "batches in flight to deliver their output; what is not done by then is not "
+        "committed and is read again by the next worker.",
+    )
     broker_rebalance_timeout: float = Field(
         3.0, gt=0, description="Consumer-group rebalance timeout (s); short joins on Tansu."
     )
@@ -158,6 +165,13 @@ class Settings(BaseSettings):
         "supervisors.",
     )
     redis_timeout: float = Field(1.0, gt=0, description="Seconds before a Redis call is given up.")
+    reference_copy_max: int = Field(
+        200_000,
+        ge=0,
+        description="Hotlist entries and warning markers a worker keeps in memory (read from "
+        "the reference topic) to enrich with when Redis is unreachable; past it new entries "
+        "are left out of the copy and the partial reason says so.",
+    )
     rule_clock: Literal["wall", "event"] = Field(
         "wall",
         description="Clock of time-based rules: 'wall' live, 'event' for replays of recorded "

