@@ -16,11 +16,14 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from benchmarks.report import percentiles
 
 SCHEMA = 1
+RESUME_OVERLAP_MIN = 5  # a resume's `since`: this long before the last alert seen
+MAX_SEEN = 1000  # alert versions a resume names as `seen` (the contract's bound)
 
 
 @dataclass
@@ -39,6 +42,7 @@ class Screen:
     connections: int = 0
     resumes: list[dict[str, Any]] = field(default_factory=list)
     last_alert_id: str | None = None
+    last_created_at: str | None = None
     errors: list[str] = field(default_factory=list)
 
     def on_alert(self, alert: Mapping[str, Any], at: float) -> None:
@@ -46,10 +50,26 @@ class Screen:
         alert_id = str(alert.get("alert_id"))
         self.shown[(alert_id, int(alert.get("version") or 1))] += 1
         self.last_alert_id = alert_id
+        if alert.get("created_at"):
+            self.last_created_at = str(alert["created_at"])
         reads = self.alert_reads.setdefault(alert_id, set())
         for read_id in alert.get("source_event_ids") or ():
             reads.add(str(read_id))
             self.first_seen.setdefault(str(read_id), at)
+
+    def resume_message(self) -> dict[str, Any]:
+        """The ``resume`` a page sends on reconnecting (dashboards/static/rtic.js): the
+        last alert id it saw, ``since`` five minutes before that alert was created, and
+        the (at most 1,000) latest alert versions it holds as ``seen``."""
+        msg: dict[str, Any] = {"type": "resume", "last_alert_id": self.last_alert_id}
+        if self.last_created_at is not None:
+            last = datetime.fromisoformat(self.last_created_at)
+            msg["since"] = (last - timedelta(minutes=RESUME_OVERLAP_MIN)).isoformat()
+        latest: dict[str, int] = {}
+        for alert_id, version in self.shown:
+            latest[alert_id] = max(version, latest.get(alert_id, 0))
+        msg["seen"] = dict(list(latest.items())[-MAX_SEEN:])
+        return msg
 
     def on_resumed(self, reply: Mapping[str, Any], at: float) -> None:
         self.resumes.append(

@@ -209,8 +209,8 @@ class HitStream:
 async def watch_screen(
     stack: Stack, screen: Screen, ready: asyncio.Event, subscribe: dict[str, Any] | None = None
 ) -> None:
-    """An analyst's page: subscribe, and on every reconnection ``resume`` with the last
-    alert id it saw; every alert frame goes to ``screen``. Runs until cancelled."""
+    """An analyst's page: subscribe, and on every reconnection ``resume`` as the desk
+    does (the last alert id it saw, ``since`` and ``seen``; again after ``not_ready``); every alert frame goes to ``screen``. Runs until cancelled."""
     from websockets.asyncio.client import connect
     from websockets.exceptions import WebSocketException
 
@@ -233,14 +233,17 @@ async def watch_screen(
                         screen.on_alert(msg, now)
                     elif kind == "subscribed":
                         if screen.last_alert_id:
-                            await ws.send(
-                                orjson.dumps(
-                                    {"type": "resume", "last_alert_id": screen.last_alert_id}
-                                ).decode()
-                            )
+                            await ws.send(orjson.dumps(screen.resume_message()).decode())
                         ready.set()
                     elif kind == "resumed":
                         screen.on_resumed(msg, now - stack.t0)
+                    elif kind == "error" and msg.get("code") == "not_ready":
+                        # A gateway that has just started answers a resume once it has
+                        # read its recent alerts: sent again after retry_after_s, as the
+                        # pages do.
+                        screen.errors.append("not_ready")
+                        await asyncio.sleep(float(msg.get("retry_after_s") or 1.0))
+                        await ws.send(orjson.dumps(screen.resume_message()).decode())
                     elif kind == "error":
                         screen.errors.append(f"{msg.get('code')}: {msg.get('message')}")
         except (OSError, TimeoutError, WebSocketException):

@@ -41,6 +41,19 @@ def test_a_screen_counts_a_version_shown_again_across_reconnections_but_not_a_ne
     assert screen.alert_reads == {"A": {"r1"}, "B": {"r2"}}
 
 
+def test_a_screen_resumes_as_the_desk_does_naming_the_latest_version_it_holds() -> None:
+    screen = Screen("s")
+    screen.on_alert({**alert("A", "r1"), "created_at": "2026-12-02T10:00:00+00:00"}, 1.0)
+    screen.on_alert({**alert("A", "r1", version=2), "created_at": "2026-12-02T10:00:00+00:00"}, 2)
+    screen.on_alert({**alert("B", "r2"), "created_at": "2026-12-02T10:07:00+00:00"}, 3.0)
+    assert screen.resume_message() == {
+        "type": "resume",
+        "last_alert_id": "B",
+        "since": "2026-12-02T10:02:00+00:00",
+        "seen": {"A": 2, "B": 1},
+    }
+
+
 def test_tally_counts_lost_delivered_and_refused_reads() -> None:
     sent = Sent(acked={"r1": 0.0, "r2": 1.0, "r3": 2.0}, refused={"r4": "KafkaTimeoutError"})
     screen = Screen("s")
