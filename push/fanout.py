@@ -791,7 +791,9 @@ class Fanout:
         """Send what the client missed, never what it names as seen.
 
         - ``last_alert_id`` in the buffer: the alerts after it, in the order this gateway
-          read them (``complete``).
+          read them (``complete``); with ``since`` as well, also every alert created
+          after ``since`` (a restarted gateway reads its partitions in an order of its
+          own, so "after" alone could miss one).
         - else, with ``since``: the alerts created after ``since`` (``complete`` if the
           buffer forgot none created after it).
         - else (``last_alert_id`` older than the buffer, no ``since``): every alert kept
@@ -801,14 +803,28 @@ class Fanout:
         names in ``seen`` and every version already sent on this connection.
         """
         alerts = list(self.recent.values())
-        complete = True
+        after_last: set[str] = set()
         if msg.last_alert_id is not None and msg.last_alert_id in self.recent:
             ids = list(self.recent)
-            alerts = alerts[ids.index(msg.last_alert_id) + 1 :]
-        elif msg.since is not None:
+            after_last = set(ids[ids.index(msg.last_alert_id) + 1 :])
+        if msg.since is not None:
+            # With ``since`` too, the alerts created after it as well: the buffer's order
+            # is the order this gateway read its partitions in, which after a restart is
+            # not the order the alerts were made in, so "after last_alert_id" alone can
+            # miss one made later on another partition. ``seen`` keeps it from doubling.
             cutoff = msg.since
-            alerts = [a for a in alerts if (at := _created_at(a)) is not None and at > cutoff]
-            complete = self.forgot_before is None or self.forgot_before <= cutoff
+            alerts = [
+                a
+                for a in alerts
+                if a["alert_id"] in after_last
+                or ((at := _created_at(a)) is not None and at > cutoff)
+            ]
+            complete = bool(after_last) or (
+                self.forgot_before is None or self.forgot_before <= cutoff
+            )
+        elif msg.last_alert_id is not None and msg.last_alert_id in self.recent:
+            alerts = [a for a in alerts if a["alert_id"] in after_last]
+            complete = True
         else:
             complete = False  # older than the buffer: everything we have
         seen = msg.seen
