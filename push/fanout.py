@@ -791,9 +791,9 @@ class Fanout:
         """Send what the client missed, never what it names as seen.
 
         - ``last_alert_id`` in the buffer: the alerts after it, in the order this gateway
-          read them (``complete``); with ``since`` as well, also every alert created
-          after ``since`` (a restarted gateway reads its partitions in an order of its
-          own, so "after" alone could miss one).
+          read them, and any made after it that the buffer holds before it (a restarted
+          gateway reads its partitions in an order of its own, so "after" alone could
+          miss one) (``complete``).
         - else, with ``since``: the alerts created after ``since`` (``complete`` if the
           buffer forgot none created after it).
         - else (``last_alert_id`` older than the buffer, no ``since``): every alert kept
@@ -803,28 +803,32 @@ class Fanout:
         names in ``seen`` and every version already sent on this connection.
         """
         alerts = list(self.recent.values())
-        after_last: set[str] = set()
-        if msg.last_alert_id is not None and msg.last_alert_id in self.recent:
+        last = self.recent.get(msg.last_alert_id) if msg.last_alert_id is not None else None
+        if last is not None:
+            # The alerts after it in the buffer, and those made after it that the buffer
+            # holds before it: the buffer's order is the order this gateway read its
+            # partitions in, which after a restart is not the order the alerts were made
+            # in, so "after last_alert_id" alone can miss one made later on another
+            # partition. ``seen`` and what this connection was sent keep it from doubling.
             ids = list(self.recent)
-            after_last = set(ids[ids.index(msg.last_alert_id) + 1 :])
-        if msg.since is not None:
-            # With ``since`` too, the alerts created after it as well: the buffer's order
-            # is the order this gateway read its partitions in, which after a restart is
-            # not the order the alerts were made in, so "after last_alert_id" alone can
-            # miss one made later on another partition. ``seen`` keeps it from doubling.
-            cutoff = msg.since
+            after_last = set(ids[ids.index(last["alert_id"]) + 1 :])
+            last_at = _created_at(last)
             alerts = [
                 a
                 for a in alerts
                 if a["alert_id"] in after_last
-                or ((at := _created_at(a)) is not None and at > cutoff)
+                or (
+                    last_at is not None
+                    and (at := _created_at(a)) is not None
+                    and at > last_at
+                    and a["alert_id"] != last["alert_id"]
+                )
             ]
-            complete = bool(after_last) or (
-                self.forgot_before is None or self.forgot_before <= cutoff
-            )
-        elif msg.last_alert_id is not None and msg.last_alert_id in self.recent:
-            alerts = [a for a in alerts if a["alert_id"] in after_last]
             complete = True
+        elif msg.since is not None:
+            cutoff = msg.since
+            alerts = [a for a in alerts if (at := _created_at(a)) is not None and at > cutoff]
+            complete = self.forgot_before is None or self.forgot_before <= cutoff
         else:
             complete = False  # older than the buffer: everything we have
         seen = msg.seen
