@@ -393,6 +393,10 @@ def percentiles(values: np.ndarray) -> tuple[float, float, float, float]:
     return float(p50), float(p95), float(p99), float(top)
 
 
+def _ms(x: float) -> float | None:
+    return None if x != x else round(float(x), 1)  # NaN (no deliveries): None
+
+
 def expected_for(specs: list[ClientSpec], alerts: list[dict[str, Any]]) -> dict[int, set[str]]:
     """Which alerts ``push.access`` admits for each client (the gateway's own rule)."""
     from push.access import admits_alert, parse_subscription
@@ -421,6 +425,7 @@ def main() -> None:
     parser.add_argument("--dump", type=Path, default=None, help="every delivery (.npz)")
     parser.add_argument("--record", action="store_true")
     parser.add_argument("--label", default="", help="a note for the record (what changed)")
+    parser.add_argument("--json", type=Path, default=None, help="write the figures (the suite's)")
     args = parser.parse_args()
 
     from cli.services import free_port, redis_answers, start_embedded_redis, start_tansu
@@ -674,6 +679,55 @@ def main() -> None:
         f"{load_after[0]:.1f} after",
     ]
     print("\n".join(lines))
+    if args.json:
+        summary = {
+            "clients": args.clients,
+            "connected": connected,
+            "officers": round(args.clients * args.officers),
+            "stalled": stalled,
+            "client_processes": args.procs,
+            "connect_s": round(connect_s, 1),
+            "connect_failures": dict(errors),
+            "rss_before_mib": round(rss_before, 1),
+            "rss_connected_mib": round(rss_after, 1),
+            "rss_end_mib": round(rss_end, 1),
+            "kib_per_client": round(per_client_kib, 1),
+            "phases": [
+                {
+                    "phase": ph,
+                    "alerts_per_s": round(phases[ph].rate, 1),
+                    "frames_per_s": round(phases[ph].deliveries / phases[ph].seconds),
+                    "gateway_cpu": round(phases[ph].gateway_cpu, 3),
+                    "deliveries": len(lat[ph]),
+                    "latency_ms": dict(
+                        zip(
+                            ("p50", "p95", "p99", "max"),
+                            map(_ms, percentiles(lat[ph])),
+                            strict=True,
+                        )
+                    ),
+                    "client_p99_median_ms": _ms(float(np.median(client_p99[ph])))
+                    if len(client_p99[ph])
+                    else None,
+                    "client_p99_worst_ms": _ms(float(client_p99[ph].max()))
+                    if len(client_p99[ph])
+                    else None,
+                }
+                for ph in PHASES
+            ],
+            "checked": len(sample),
+            "missing": missing,
+            "twice": duplicated,
+            "not_theirs": extra,
+            "stalled_stopped": len(stalled_stopped),
+            "overflow_closes": int(overflow_closes),
+            "stalled_close_codes": {str(k): v for k, v in close_codes.items()},
+            "client_cpu_s": round(client_cpu, 1),
+            "load_before": [round(x, 2) for x in load_before],
+            "load_after": [round(x, 2) for x in load_after],
+            "summary": lines,
+        }
+        args.json.write_text(orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode())
     if args.dump:
         rows = [
             (PHASES.index(a.split("-")[1]), int(a.split("-")[2]), r.index, ms)

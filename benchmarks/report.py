@@ -9,7 +9,7 @@ from html import escape
 from typing import Any
 
 SCHEMA = 1
-PARTS = ("peers", "latency", "calls", "startup", "scaleout", "memory")
+PARTS = ("peers", "latency", "calls", "startup", "scaleout", "memory", "fanout")
 # What names a run within a part's list of runs (for comparing two results files).
 RUN_KEYS = ("system", "per_message", "feed", "rate", "kind", "workers", "partitions", "phase")
 # Numbers that are not figures of the system measured (not compared).
@@ -175,6 +175,7 @@ def render_markdown(results: Mapping[str, Any], json_path: str, chart_path: str 
         "startup": _md_startup,
         "scaleout": _md_scaleout,
         "memory": _md_memory,
+        "fanout": _md_fanout,
     }
     for name in PARTS:
         if name not in parts:
@@ -379,6 +380,49 @@ def _md_memory(part: Mapping[str, Any]) -> list[str]:
         f"{_num(part.get('index_load_s'), 1)} | {part.get('load_before')} |",
         "",
     ]
+
+
+def _md_fanout(part: Mapping[str, Any]) -> list[str]:
+    out = [
+        "### Fan-out: websocket clients on one gateway, 1 % stalled",
+        "",
+        f"`{part.get('command')}`: `rtic gateway` as a process on a Tansu of its own; "
+        f"{_num(part.get('connected'))}/{_num(part.get('clients'))} clients connected from "
+        f"{part.get('client_processes')} client processes on this machine "
+        f"({_num(part.get('officers'))} officers with a position and a radius of 1 to 5 km, the "
+        "others analysts filtering by area and severity); alerts produced to "
+        "`rtic.alerts.v1` at a steady rate, latency from produce to arrival at each client. "
+        f"Phase *reading*: every client reads; phase *stalled*: {_num(part.get('stalled'))} of "
+        "the analysts, subscribed to everything, stop reading their sockets. Latencies are "
+        "those of the clients that keep reading.",
+        "",
+        "| phase | alerts/s | frames/s | gateway CPU | deliveries | p50 (ms) | p95 | p99 | max | clients' own p99, median | worst |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for ph in part.get("phases", []):
+        lat = ph.get("latency_ms") or {}
+        cpu = ph.get("gateway_cpu")
+        out.append(
+            f"| {ph['phase']} | {_num(ph.get('alerts_per_s'), 1)} | {_num(ph.get('frames_per_s'))} | "
+            f"{'–' if cpu is None else f'{cpu:.0%}'} | {_num(ph.get('deliveries'))} | "
+            f"{_num(lat.get('p50'), 1)} | {_num(lat.get('p95'), 1)} | {_num(lat.get('p99'), 1)} | "
+            f"{_num(lat.get('max'), 1)} | {_num(ph.get('client_p99_median_ms'), 1)} | "
+            f"{_num(ph.get('client_p99_worst_ms'), 1)} |"
+        )
+    out += [
+        "",
+        f"Memory: gateway resident {_num(part.get('rss_before_mib'))} MiB before the clients, "
+        f"{_num(part.get('rss_connected_mib'))} MiB with them connected and subscribed: "
+        f"{_num(part.get('kib_per_client'))} KiB a client. Exact delivery, "
+        f"{_num(part.get('checked'))} reading clients checked against `push.access`: "
+        f"{part.get('missing')} missing, {part.get('twice')} twice, {part.get('not_theirs')} "
+        f"not theirs. Stalled: {part.get('stalled_stopped')} stopped reading; gateway 1013 "
+        f"closes {part.get('overflow_closes')}; their closes on reading again "
+        f"{part.get('stalled_close_codes')}. Load before the phases {part.get('load_before')}, "
+        f"after {part.get('load_after')}.",
+        "",
+    ]
+    return out
 
 
 def insert_section(doc: str, section: str) -> str:

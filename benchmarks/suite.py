@@ -11,7 +11,8 @@ embedded one) and measures, in one run:
 - ``startup``: ``rtic up`` to the first alert;
 - ``scaleout``: two and three workers on 2, 4 and 6 partitions, and a worker added and
   one removed under load;
-- ``memory``: the worker's resident memory with 28 days of a busy force's history.
+- ``memory``: the worker's resident memory with 28 days of a busy force's history;
+- ``fanout``: 5,000 websocket clients on one gateway, 1 % of them stalled.
 
 It writes ``benchmarks/results/<date>-<commit>.json``, a section at the top of
 docs/benchmarks.md and the chart docs/benchmarks-peers.svg. Benchmarks are not tests:
@@ -68,6 +69,10 @@ SIZES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
         {"workers": (2,), "partitions": (2,), "reads": 4_000, "churn_rate": 0.0, "churn_s": 0.0},
     ),
     "memory": ({"calls_per_day": 15_000, "days": 28}, {"calls_per_day": 300, "days": 28}),
+    "fanout": (
+        {"clients": 5_000, "seconds": 40.0, "rate": 20.0},
+        {"clients": 100, "seconds": 3.0, "rate": 10.0},
+    ),
 }
 
 
@@ -118,6 +123,10 @@ async def run_part(
         from benchmarks import part_memory
 
         return await part_memory.run(services, log_dir, **sizes)
+    if name == "fanout":
+        from benchmarks import part_fanout
+
+        return await part_fanout.run(services, log_dir, **sizes)
     raise ValueError(name)
 
 

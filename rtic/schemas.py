@@ -21,7 +21,6 @@ import shapely
 import shapely.errors
 import shapely.geometry
 from pydantic import (
-    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -38,18 +37,13 @@ NonEmpty = Annotated[str, Field(min_length=1, max_length=200)]
 
 # When an event happened: an aware time in the years the engine can compute with. Year 1
 # or 9999 parse, then overflow where a rule adds a deadline or a window to them (a rule
-# that raises on every timer tick); no call, read or ping comes from those years.
+# that raises on every timer tick); no call, read or ping comes from those years. The
+# bounds are pydantic's own constraints (checked in its core, not by a Python validator
+# called per event: 2.8 microseconds a read less, issue 15).
 EARLIEST_EVENT = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST_EVENT = datetime(3000, 1, 1, tzinfo=UTC)
 
-
-def _event_time(value: datetime) -> datetime:
-    if not EARLIEST_EVENT <= value < LATEST_EVENT:
-        raise ValueError("time must be from 1970 to 2999")
-    return value
-
-
-EventTime = Annotated[AwareDatetime, AfterValidator(_event_time)]
+EventTime = Annotated[AwareDatetime, Field(ge=EARLIEST_EVENT, lt=LATEST_EVENT)]
 
 
 class _Open(BaseModel):

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar
@@ -234,6 +234,25 @@ def evaluate(
     """Run every enabled rule for ``kind`` on one event; a failing rule never stops the others."""
     chosen = [r for r in rules if r.spec.enabled and kind in r.spec.kinds]
     return _run(chosen, event, enrichment, now, stats, f"a {kind.value} event")
+
+
+def evaluate_batch(
+    rules: Sequence[Rule],
+    kind: EventKind,
+    events: Iterable[tuple[BaseModel, Mapping[str, Any]]],
+    now: datetime,
+    stats: RuleStats | None = None,
+) -> list[AlertV1]:
+    """``evaluate`` on each ``(event, enrichment)`` of one kind, in order, the alerts of
+    all of them in one list; the rules for ``kind`` are chosen once for the batch."""
+    chosen = [r for r in rules if r.spec.enabled and kind in r.spec.kinds]
+    if not chosen:
+        return []
+    what = f"a {kind.value} event"
+    alerts: list[AlertV1] = []
+    for event, enrichment in events:
+        alerts.extend(_run(chosen, event, enrichment, now, stats, what))
+    return alerts
 
 
 def evaluate_timed(

@@ -64,7 +64,7 @@ from rtic.schemas import (
     validate_read_batch,
 )
 from rtic.topics import Topics
-from rules.base import Rule, RuleStats, evaluate, recent_calls_search
+from rules.base import Rule, RuleStats, evaluate_batch, recent_calls_search
 from rules.config import RuleFileError, load_rule_file
 from rules.snooze import SnoozeIndex, split_snoozed
 
@@ -431,12 +431,14 @@ class Pipeline:
         hits folded into their open alerts."""
         alerts: list[AlertV1] = []
         seen: set[str] = set()
-        for it in items:
-            for alert in evaluate(self.rules, kind, it.model, it.enrichment, now, self.stats.rules):
-                if alert.alert_id in seen:
-                    continue
-                seen.add(alert.alert_id)
-                alerts.append(alert)
+        raised = evaluate_batch(
+            self.rules, kind, ((it.model, it.enrichment) for it in items), now, self.stats.rules
+        )
+        for alert in raised:
+            if alert.alert_id in seen:
+                continue
+            seen.add(alert.alert_id)
+            alerts.append(alert)
         alerts = self.drop_snoozed(alerts, now)
         groups = self.stores.alert_groups if self.stores is not None else None
         return await fold_repeated(alerts, groups, now)

@@ -116,3 +116,52 @@ def test_workload_hits_are_exactly_the_hotlisted_reads() -> None:
     for rid in work.misread:
         assert by_id[rid]["vrm"] != exact[work.hits[rid]]
     assert len(work.messages(50)) == 60 and len(work.messages(1)) == 3000
+
+
+def test_fanout_part_is_rendered_with_both_phases_and_the_checks() -> None:
+    data = results(2000.0, 1000.0, 40.0)
+    data["parts"]["fanout"] = {
+        "command": "python benchmarks/fanout.py --clients 5000 --seconds 40 --rate 20",
+        "clients": 5000,
+        "connected": 5000,
+        "officers": 4000,
+        "stalled": 50,
+        "client_processes": 4,
+        "kib_per_client": 53.2,
+        "rss_before_mib": 360.0,
+        "rss_connected_mib": 620.0,
+        "phases": [
+            {
+                "phase": "reading",
+                "alerts_per_s": 20.0,
+                "frames_per_s": 4700,
+                "gateway_cpu": 0.23,
+                "deliveries": 180_000,
+                "latency_ms": {"p50": 21.5, "p95": 80.0, "p99": 123.4, "max": 300.0},
+                "client_p99_median_ms": 90.0,
+                "client_p99_worst_ms": 200.0,
+            },
+            {
+                "phase": "stalled",
+                "alerts_per_s": 20.0,
+                "frames_per_s": 4600,
+                "gateway_cpu": 0.22,
+                "deliveries": 179_000,
+                "latency_ms": {"p50": None, "p95": None, "p99": None, "max": None},
+                "client_p99_median_ms": None,
+                "client_p99_worst_ms": None,
+            },
+        ],
+        "checked": 300,
+        "missing": 0,
+        "twice": 0,
+        "not_theirs": 0,
+    }
+    assert report.problems(data) == []
+    section = report.render_markdown(data, "r.json", None)
+    assert "### Fan-out" in section
+    assert "| reading | 20.0 | 4,700 | 23% | 180,000 | 21.5 | 80.0 | 123.4 | 300.0 |" in section
+    assert "| stalled |" in section and "53 KiB a client" in section
+    assert "0 missing, 0 twice, 0 not theirs" in section
+    # A fan-out part is compared like the others (its phases named).
+    assert any("phase=reading" in name for name, *_ in report.compare(data, data))
