@@ -25,6 +25,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    TypeAdapter,
     ValidationError,
     model_validator,
 )
@@ -462,6 +463,18 @@ def validate_event(kind: EventKind, data: dict[str, Any]) -> BaseModel:
     return model
 
 
+_READS: TypeAdapter[list[PlateReadV1]] = TypeAdapter(list[PlateReadV1])
+
+
+def validate_reads(items: list[Any]) -> list[PlateReadV1] | None:
+    """Plate reads validated in one call into pydantic's core; ``None`` if any is not
+    valid (then ``validate_event`` on each names what is wrong with which)."""
+    try:
+        return _READS.validate_python(items)
+    except ValidationError:
+        return None
+
+
 def validate_read_batch(
     data: dict[str, Any],
 ) -> tuple[PlateReadBatchV1 | None, list[tuple[int, str]]]:
@@ -472,6 +485,11 @@ def validate_read_batch(
     if not isinstance(reads, list) or not 1 <= len(reads) <= 10_000:
         validate_event(EventKind.ANPR, data)  # raises with the batch-level reason
     assert isinstance(reads, list)
+    envelope = {k: v for k, v in data.items() if k != "reads"}
+    every = validate_reads(reads)  # every read valid (nearly always): one call for all
+    if every is not None:
+        return PlateReadBatchV1.model_construct(reads=every, **envelope), []
+    # Read by read, to name the bad ones and keep the others.
     good: list[PlateReadV1] = []
     bad: list[tuple[int, str]] = []
     for i, read in enumerate(reads):
@@ -481,7 +499,6 @@ def validate_read_batch(
             bad.append((i, _reason(exc)))
     if not good:
         return None, bad
-    envelope = {k: v for k, v in data.items() if k != "reads"}
     return PlateReadBatchV1.model_construct(reads=good, **envelope), bad
 
 

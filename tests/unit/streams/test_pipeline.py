@@ -109,6 +109,32 @@ async def test_a_single_read_is_keyed_by_camera(geo: GeoIndex) -> None:
     assert key == b"CAM-1" and orjson.loads(value)["read_id"] == read["read_id"]
 
 
+async def test_single_reads_come_out_alike_whether_all_are_valid_or_one_is_not(
+    geo: GeoIndex,
+) -> None:
+    """Valid single reads are validated together (one call for the lot); one bad read
+    among them sends the lot record by record: the same output for the good ones, the
+    bad one a dead letter naming its field, order kept."""
+    reads = [make_read(camera_id=f"CAM-{i}") for i in range(5)]
+    bad = {**make_read(camera_id="CAM-X"), "lat": 91.0}
+    values = [orjson.dumps(r) for r in reads]
+    fast = await pipeline(geo).process(
+        [rec(TOPICS.anpr, v, offset=i) for i, v in enumerate(values)]
+    )
+    mixed_values = [*values[:2], orjson.dumps(bad), *values[2:], b"{"]
+    slow = await pipeline(geo).process(
+        [rec(TOPICS.anpr, v, offset=i) for i, v in enumerate(mixed_values)]
+    )
+    assert fast.dead_letters == 0 and slow.dead_letters == 2
+    out_fast = [m for m in fast.messages if m[0] == TOPICS.enriched]
+    out_slow = [m for m in slow.messages if m[0] == TOPICS.enriched]
+    assert [k for _, k, _ in out_fast] == [f"CAM-{i}".encode() for i in range(5)]
+    assert out_slow == out_fast
+    letters = [orjson.loads(v) for t, _, v in slow.messages if t == TOPICS.dead_letter]
+    assert [d["offset"] for d in letters] == [2, 6]
+    assert "lat" in letters[0]["reason"] and "DecodeError" in letters[1]["reason"]
+
+
 # ---- dead letters -------------------------------------------------------------------------
 
 
