@@ -37,14 +37,12 @@ from __future__ import annotations
 
 import logging
 import time
-import weakref
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from faust.streams import _current_event  # the event a table write is made for
 from pydantic import ValidationError
 
 from analytics.anomaly import (
@@ -138,9 +136,7 @@ class TrendCounter:
             value_type=bytes,
             help="When each incident was created and assigned, until its first arrival.",
         )
-        self.at = 0.0  # the hour being written (epoch seconds)
-        # Counts of the events taken, by (input partition, hour start), until ``flush``.
-        self.pending: dict[tuple[int, float], dict[str, float]] = {}
+        self.at = 0.0  # the time of the event being counted (epoch seconds)
         self.dirty: set[tuple[int, float]] = set()  # (partition, window start)
         self.index: dict[tuple[int, float], set[Any]] = {}  # -> table keys
         self.published_for: frozenset[int] | None = None
@@ -164,30 +160,19 @@ class TrendCounter:
     def count(
         self, partition: int, at: datetime, counters: Iterable[tuple[str, str, float]]
     ) -> None:
-        """Add ``counters`` in the hour of ``at`` (held until ``flush``); an event older
-        than the windows keep (29 days, on the wall clock) is not counted."""
+        """Add ``counters`` in the hour of ``at``; an event older than the windows keep
+        (29 days, on the wall clock) is not counted."""
         ts = at.timestamp()
         if ts < time.time() - RETAIN.total_seconds():
             return
+        self.at = ts
         start = ts - ts % WINDOW_S
-        held = self.pending.setdefault((partition, start), {})
+        keys = self.index.setdefault((partition, start), set())
         for series, key, amount in counters:
             name = f"{series}|{key}|{partition}"
-            held[name] = held.get(name, 0.0) + amount
-
-    def flush(self) -> None:
-        """The counts held since the last flush into the table: one write a key and hour,
-        however many events added to it (each write is a changelog message, and Faust
-        sends those one at a time: writing per event held a burst of calls to under
-        100 a second, issue 15). Called inside the agent, for one input partition."""
-        for (partition, start), held in self.pending.items():
-            self.at = start  # the window of the hour (``_event_time``)
-            keys = self.index.setdefault((partition, start), set())
-            for name, amount in held.items():
-                self.windows[name] += amount
-                keys.add((name, (start, start + WINDOW_S - 0.1)))
-            self.dirty.add((partition, start))
-        self.pending.clear()
+            self.windows[name] += amount
+            keys.add((name, (start, start + WINDOW_S - 0.1)))
+        self.dirty.add((partition, start))
 
     def on_call(self, partition: int, call: CallV1, geo: Any) -> None:
         loc = call.location
@@ -301,24 +286,6 @@ class TrendCounter:
         return len(snaps)
 
 
-def by_partition(events: Sequence[Any]) -> Iterator[tuple[int, list[Any]]]:
-    """The events Faust's ``take_events`` gave, by input partition (in order within
-    each), each group's last event made the current one while the caller works on the
-    group: a table write goes to the changelog partition of the current event (Faust
-    finds it with ``faust.streams.current_event``), and a take may hold events of
-    several partitions. Set in this task's context only: the stream's own iteration,
-    in another task, is not touched."""
-    groups: dict[int, list[Any]] = {}
-    for event in events:
-        groups.setdefault(event.message.partition, []).append(event)
-    for partition, group in groups.items():
-        token = _current_event.set(weakref.ref(group[-1]))
-        try:
-            yield partition, group
-        finally:
-            _current_event.reset(token)
-
-
 def _state(raw: bytes | None) -> dict[str, Any] | None:
     if not raw:
         return None
@@ -406,50 +373,39 @@ def add_trend_agents(worker: Worker) -> TrendCounter:
     check = AnomalyCheck(worker, TrendFeed(counter.store))
     app.rtic_trends = counter  # type: ignore[attr-defined]
 
-    size, within = settings.batch_max, settings.batch_within
-
     @app.agent(app.topic(topics.calls, value_type=bytes, key_type=bytes), name="trends_calls")
     async def count_calls(stream: Any) -> None:
         """Calls into the hourly counts (the pipeline's agent dead-letters bad ones)."""
-        async for events in stream.take_events(size, within=within):
-            for partition, group in by_partition(events):
-                for event in group:
-                    try:
-                        call = validate_event(EventKind.CALL, decode_json(event.value))
-                    except ContractError:
-                        continue
-                    assert isinstance(call, CallV1)
-                    counter.on_call(partition, call, worker.pipeline().geo)
-                counter.flush()
+        async for event in stream.events():
+            try:
+                call = validate_event(EventKind.CALL, decode_json(event.value))
+            except ContractError:
+                continue
+            assert isinstance(call, CallV1)
+            counter.on_call(event.message.partition, call, worker.pipeline().geo)
 
     @app.agent(
         app.topic(topics.incidents, value_type=bytes, key_type=bytes), name="trends_incidents"
     )
     async def count_incidents(stream: Any) -> None:
         """New incidents into the hourly counts; first arrivals into the time to attend."""
-        async for events in stream.take_events(size, within=within):
-            for partition, group in by_partition(events):
-                for event in group:
-                    try:
-                        inc = validate_event(EventKind.INCIDENT, decode_json(event.value))
-                    except ContractError:
-                        continue
-                    assert isinstance(inc, IncidentEventV1)
-                    counter.on_incident(partition, inc, worker.pipeline().geo)
-                counter.flush()
+        async for event in stream.events():
+            try:
+                inc = validate_event(EventKind.INCIDENT, decode_json(event.value))
+            except ContractError:
+                continue
+            assert isinstance(inc, IncidentEventV1)
+            counter.on_incident(event.message.partition, inc, worker.pipeline().geo)
 
     @app.agent(app.topic(topics.alerts, value_type=bytes, key_type=bytes), name="trends_alerts")
     async def count_hits(stream: Any) -> None:
         """ANPR hotlist hits by camera."""
-        async for events in stream.take_events(size, within=within):
-            for partition, group in by_partition(events):
-                for event in group:
-                    try:
-                        alert = AlertV1.model_validate(decode_json(event.value))
-                    except (ContractError, ValidationError):
-                        continue  # the deadline agent dead-letters it
-                    counter.on_alert(partition, alert)
-                counter.flush()
+        async for event in stream.events():
+            try:
+                alert = AlertV1.model_validate(decode_json(event.value))
+            except (ContractError, ValidationError):
+                continue  # the deadline agent dead-letters it
+            counter.on_alert(event.message.partition, alert)
 
     @app.timer(settings.trends_publish_s)
     async def publish_trends() -> None:
