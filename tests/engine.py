@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from websockets.asyncio.client import ClientConnection, connect
 
 from rtic.kafka import bootstrap_servers, ensure_topics, make_producer
@@ -185,6 +185,25 @@ class Engine:
     async def send(self, producer: AIOKafkaProducer, topic: str, key: str, value: Any) -> None:
         raw = value if isinstance(value, bytes) else orjson.dumps(value)
         await producer.send_and_wait(topic, raw, key=key.encode())
+
+    async def read_all(self, topic: str, idle_s: float = 2.0) -> list[ConsumerRecord[Any, Any]]:
+        """Every message on ``topic`` now, read from the start by a new consumer until
+        nothing more comes for ``idle_s``."""
+        consumer = AIOKafkaConsumer(
+            topic,
+            bootstrap_servers=bootstrap_servers(self.settings.kafka_url),
+            group_id=None,
+            auto_offset_reset="earliest",
+        )
+        await consumer.start()
+        records: list[ConsumerRecord[Any, Any]] = []
+        try:
+            while batch := await consumer.getmany(timeout_ms=int(idle_s * 1000)):
+                for part in batch.values():
+                    records.extend(part)
+        finally:
+            await consumer.stop()
+        return records
 
     @contextlib.asynccontextmanager
     async def tail(self, topic: str) -> AsyncIterator[AIOKafkaConsumer]:

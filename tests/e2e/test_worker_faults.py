@@ -202,22 +202,10 @@ async def _wait_for(
 
 async def _ids_on(engine: Engine, topic: str) -> set[str]:
     """The event ids on ``topic`` now, read from the start by a new consumer."""
-    consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=bootstrap_servers(engine.settings.kafka_url),
-        group_id=None,
-        auto_offset_reset="earliest",
-    )
-    await consumer.start()
-    ids: set[str] = set()
-    try:
-        while batch := await consumer.getmany(timeout_ms=2000):
-            for records in batch.values():
-                for rec in records:
-                    data = orjson.loads(rec.value)
-                    ids.add(data.get("read_id") or data.get("call_id") or "")
-    finally:
-        await consumer.stop()
+    ids = set()
+    for rec in await engine.read_all(topic):
+        data = orjson.loads(rec.value)
+        ids.add(data.get("read_id") or data.get("call_id") or "")
     return ids
 
 
