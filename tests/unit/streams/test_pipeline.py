@@ -112,9 +112,9 @@ async def test_a_single_read_is_keyed_by_camera(geo: GeoIndex) -> None:
 async def test_single_reads_come_out_alike_whether_all_are_valid_or_one_is_not(
     geo: GeoIndex,
 ) -> None:
-    """Valid single reads are validated together (one call for the lot); one bad read
-    among them sends the lot record by record: the same output for the good ones, the
-    bad one a dead letter naming its field, order kept."""
+    """One bad read (or undecodable record) among single reads changes nothing for the
+    good ones (the same output as without it, order kept); it becomes a dead letter
+    naming its field. (It guards any batch-wide fast path for validation.)"""
     reads = [make_read(camera_id=f"CAM-{i}") for i in range(5)]
     bad = {**make_read(camera_id="CAM-X"), "lat": 91.0}
     values = [orjson.dumps(r) for r in reads]
