@@ -30,7 +30,7 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import faust
@@ -67,6 +67,9 @@ log = logging.getLogger(__name__)
 # Events an input agent's channel holds: fetched batches (up to ``batch_max`` messages
 # each) where the agent takes them whole, else single messages.
 BATCHES_BUFFERED = 8
+# What an input event also feeds (``Worker.observe``): called with the input partition
+# and the validated event.
+Observer = Callable[[int, Any], None]
 
 
 def build_pipeline(
@@ -147,6 +150,11 @@ class Worker:
         self.critical = self._state_table(
             "critical-alerts", "Critical alerts waiting for an answer, by alert id."
         )
+        # What else an input topic's events feed, by topic (``observe``): the deadline
+        # book and the trend tables read calls and incidents here, in the input agent,
+        # instead of a second agent on the topic (see ``observe``).
+        self.observers: dict[str, list[Observer]] = {}
+        self._kinds = {topic: EventKind(kind) for kind, topic in self.topics.by_kind().items()}
 
     def _state_table(self, name: str, help: str) -> Any:
         """A table of JSON states by key, co-partitioned with the topics that feed it."""
@@ -158,6 +166,40 @@ class Worker:
             value_type=bytes,
             help=help,
         )
+
+    def observe(self, kind: EventKind, observer: Observer) -> None:
+        """``observer(partition, event)`` is called with each valid event of ``kind``'s
+        input topic, in the input agent, before the batch's offsets can be committed.
+
+        The deadline book and the trend tables are fed this way rather than by agents
+        of their own on the topic: a topic with a second reader goes through Faust's
+        per-message delivery, where streams skip and acknowledge events on their own
+        (``streams/transport.py``), and a batch of calls was lost after a stop that
+        way (tests/e2e/test_worker_faults.py, docs/reliability.md). The input agent
+        takes the topic's fetched batches whole, and the observers' table writes go to
+        the changelog partition of the batch being processed (Faust's current event),
+        the input message's partition, as before."""
+        self.observers.setdefault(self.topics.for_kind(kind.value), []).append(observer)
+
+    def _notify(self, messages: Sequence[Any]) -> None:
+        """Each valid event of ``messages`` (one topic) to the topic's observers. A bad
+        event is skipped (the pipeline dead-letters it); an observer that fails is
+        logged and the batch goes on (its output is what must not be held up)."""
+        observers = self.observers.get(messages[0].topic)
+        if not observers:
+            return
+        kind = self._kinds[messages[0].topic]
+        for m in messages:
+            try:
+                event = validate_event(kind, decode_json(m.value))
+            except ContractError:
+                continue
+            for observer in observers:
+                try:
+                    observer(m.partition, event)
+                except Exception:
+                    self.metrics.batch_errors.labels("observer_failed").inc()
+                    log.exception("an observer failed on %s[%d]@%d", m.topic, m.partition, m.offset)
 
     def pipeline(self) -> Pipeline:
         if self._pipeline is None:
@@ -226,6 +268,7 @@ class Worker:
                     await self._prepare(messages[i : i + size])
                     for i in range(0, len(messages), size)
                 ]
+                self._notify(messages)  # one partition's: the current event's
                 if delivering is not None:
                     await delivering  # its error, if any, stops this agent as before
                 delivering = asyncio.create_task(
@@ -351,23 +394,17 @@ def _batch_topics(app: faust.App, inputs: Sequence[str]) -> list[str]:
 
 
 def _add_deadline_agents(worker: Worker) -> None:
-    """Incidents, alerts and acknowledgements into the deadline book; a timer fires it."""
+    """Incidents (observed in their input agent), alerts and acknowledgements into the
+    deadline book; a timer fires it."""
     app, topics, clock = worker.app, worker.topics, worker.clock
 
-    @app.agent(
-        app.topic(topics.incidents, value_type=bytes, key_type=bytes), name="deadlines_incidents"
-    )
-    async def track_incidents(stream: Any) -> None:
-        """Incidents into their response promises (one message at a time: the table's
-        changelog partition is the message's)."""
-        async for event in stream.events():
-            try:
-                model = validate_event(EventKind.INCIDENT, decode_json(event.value))
-            except ContractError:
-                continue  # the pipeline's agent for this topic dead-letters it
-            assert isinstance(model, IncidentEventV1)
-            clock.observe(model.at)
-            worker.book().on_incident(model)
+    def on_incident(partition: int, model: IncidentEventV1) -> None:
+        """Incidents into their response promises (in the incidents' input agent: the
+        table's changelog partition is the message's)."""
+        clock.observe(model.at)
+        worker.book().on_incident(model)
+
+    worker.observe(EventKind.INCIDENT, on_incident)
 
     @app.agent(
         app.topic(topics.alerts, topics.alert_acks, value_type=bytes, key_type=bytes),
@@ -424,6 +461,9 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> RticApp:
     for name in batch_topics:
         inputs[name].maxsize = BATCHES_BUFFERED  # fetched batches waiting, not messages
     app.set_batch_topics(batch_topics, settings.batch_max)
+    unbatched = sorted(set(worker.observers) - set(batch_topics))
+    if unbatched:  # observers need the fetched batches of one partition (Worker.observe)
+        raise RuntimeError(f"observed input topics read by another agent too: {unbatched}")
     # Every input agent gives back the worker's reference on a message once its output
     # is out: no offset is committed before (streams/transport.py).
     app.set_held_topics(worker.topics.inputs(), settings.worker_drain_s)

@@ -83,7 +83,8 @@ class WorkerMetrics:
         )
         self.batch_errors = Counter(
             "rtic_worker_batch_errors",
-            "Batches the pipeline failed on, by outcome (retried or dead-lettered).",
+            "Batches the pipeline failed on, by outcome (retried or dead-lettered), and events "
+            "an observer (deadline book, trend tables) failed on (observer_failed).",
             ["outcome"],
             registry=self.registry,
         )

@@ -1,10 +1,12 @@
 """Live trends in the worker: windowed Faust tables, their snapshots, and the anomaly check.
 
-**Counting.** Three agents read the input topics again, one event at a time (the
-pipeline's agents do the enriching; these only count): calls (``rtic.calls.v1``),
-incident events (``rtic.incidents.v1``) and alerts (``rtic.alerts.v1``, for ANPR
-hotlist hits). What each event adds is ``analytics.trends`` (pure); the counts go
-into one Faust table with **tumbling hourly windows** that **expire after 29 days**
+**Counting.** Calls (``rtic.calls.v1``) and incident events (``rtic.incidents.v1``)
+are counted by their input agents, each fetched batch as it goes through the
+pipeline (``Worker.observe`` in ``streams/app.py``: a second agent on an input topic
+would put it on Faust's per-message delivery, where a batch of calls was once lost
+after a stop); alerts (``rtic.alerts.v1``, for ANPR hotlist hits) by an agent of
+their own, one event at a time. What each event adds is ``analytics.trends``
+(pure); the counts go into one Faust table with **tumbling hourly windows** that **expire after 29 days**
 (``trend-counts``: Faust drops a window 29 days after its end, on the wall clock),
 by the event's own time (``received_at``, ``at``, the read's time). A second table
 (``trend-incident-starts``, by incident id: the incidents topic's key) keeps when each
@@ -69,7 +71,6 @@ from rtic.schemas import (
     IncidentEventV1,
     decode_json,
     dumps,
-    validate_event,
 )
 from streams.pipeline import Output
 
@@ -373,29 +374,15 @@ def add_trend_agents(worker: Worker) -> TrendCounter:
     check = AnomalyCheck(worker, TrendFeed(counter.store))
     app.rtic_trends = counter  # type: ignore[attr-defined]
 
-    @app.agent(app.topic(topics.calls, value_type=bytes, key_type=bytes), name="trends_calls")
-    async def count_calls(stream: Any) -> None:
-        """Calls into the hourly counts (the pipeline's agent dead-letters bad ones)."""
-        async for event in stream.events():
-            try:
-                call = validate_event(EventKind.CALL, decode_json(event.value))
-            except ContractError:
-                continue
-            assert isinstance(call, CallV1)
-            counter.on_call(event.message.partition, call, worker.pipeline().geo)
-
-    @app.agent(
-        app.topic(topics.incidents, value_type=bytes, key_type=bytes), name="trends_incidents"
+    # Calls and incidents are counted in their input agents (``Worker.observe``).
+    worker.observe(
+        EventKind.CALL,
+        lambda partition, call: counter.on_call(partition, call, worker.pipeline().geo),
     )
-    async def count_incidents(stream: Any) -> None:
-        """New incidents into the hourly counts; first arrivals into the time to attend."""
-        async for event in stream.events():
-            try:
-                inc = validate_event(EventKind.INCIDENT, decode_json(event.value))
-            except ContractError:
-                continue
-            assert isinstance(inc, IncidentEventV1)
-            counter.on_incident(event.message.partition, inc, worker.pipeline().geo)
+    worker.observe(
+        EventKind.INCIDENT,
+        lambda partition, inc: counter.on_incident(partition, inc, worker.pipeline().geo),
+    )
 
     @app.agent(app.topic(topics.alerts, value_type=bytes, key_type=bytes), name="trends_alerts")
     async def count_hits(stream: Any) -> None:

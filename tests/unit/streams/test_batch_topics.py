@@ -1,23 +1,28 @@
 """Which input agents take the consumer's fetched batches whole (``streams/transport.py``):
-those that are their topic's only reader. Incidents are also read by the deadline
-and trend agents, calls by the trend agent (streams/trends.py), so they keep Faust's
-per-message delivery."""
+those that are their topic's only reader, which every input topic is: the deadline
+book and the trend tables are fed calls and incidents by the input agents themselves
+(``Worker.observe``), not by agents of their own on those topics."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import orjson
 from faust.transport.consumer import ConsumerMessage
 
+from rtic.schemas import EventKind
 from rtic.settings import Settings
 from rtic.topics import Topics
 from streams.app import BATCHES_BUFFERED, create_app
 from streams.transport import FetchedBatch, release
+from tests.conftest import make_call
 
 
 def test_input_topics_read_by_one_agent_are_fed_fetched_batches() -> None:
     settings = Settings(topic_prefix="unit-batches.", batch_max=123)
     app = create_app(settings)
     topics = Topics.with_prefix(settings.topic_prefix)
-    assert app.batch_topics == frozenset(topics.inputs()) - {topics.incidents, topics.calls}
+    assert app.batch_topics == frozenset(topics.inputs())
     assert topics.anpr in app.batch_topics and topics.officer_locations in app.batch_topics
     assert app.batch_size == 123
     assert app.held_topics == frozenset(topics.inputs())  # every input agent gives back
@@ -27,9 +32,16 @@ def test_input_topics_read_by_one_agent_are_fed_fetched_batches() -> None:
         for name in getattr(agent.channel, "topics", ())
         if name in topics.inputs() and agent.name.startswith("agent_")
     }
-    assert by_topic[topics.anpr].maxsize == BATCHES_BUFFERED
-    assert by_topic[topics.incidents].maxsize is None  # Faust's buffer of messages
-    assert by_topic[topics.calls].maxsize is None
+    assert set(by_topic) == set(topics.inputs())  # each read by its input agent alone
+    assert {c.maxsize for c in by_topic.values()} == {BATCHES_BUFFERED}
+    readers = [
+        agent.name
+        for agent in app.agents.values()
+        if {topics.calls, topics.incidents} & set(getattr(agent.channel, "topics", ()))
+    ]
+    assert len(readers) == 2, readers
+    assert set(app.rtic_worker.observers) == {topics.calls, topics.incidents}
+    assert len(app.rtic_worker.observers[topics.incidents]) == 2  # deadlines, trends
 
 
 def _message(offset: int, topic: str = "t") -> ConsumerMessage:
@@ -87,3 +99,31 @@ def test_a_stream_skipping_a_batch_does_not_let_its_offsets_be_committed() -> No
     assert 40 not in consumer.acked
     release(consumer, [single])  # the input agent, once its output is out
     assert consumer.acked[-1] == 40
+
+
+def test_observers_get_each_valid_event_with_its_partition_and_a_failing_one_is_contained() -> None:
+    """``Worker.observe``: what the input agent passes on besides the pipeline's output (the
+    deadline book and the trend tables). A bad event is not passed on (the pipeline
+    dead-letters it); an observer that raises does not stop the others or the batch."""
+    settings = Settings(topic_prefix="unit-observers.")
+    app = create_app(settings)
+    worker = app.rtic_worker
+    topics = Topics.with_prefix(settings.topic_prefix)
+    worker.observers.clear()
+    seen: list[tuple[int, str]] = []
+
+    def failing(partition: int, event: Any) -> None:
+        raise ValueError("an observer's own bug")
+
+    worker.observe(EventKind.CALL, failing)
+    worker.observe(EventKind.CALL, lambda partition, call: seen.append((partition, call.call_id)))
+    calls = [make_call(), make_call()]
+    messages = [
+        ConsumerMessage(topics.calls, 3, 7, 0.0, 0, None, b"k", orjson.dumps(calls[0]), None),
+        ConsumerMessage(topics.calls, 3, 8, 0.0, 0, None, b"k", b"{not json", None),
+        ConsumerMessage(topics.calls, 3, 9, 0.0, 0, None, b"k", orjson.dumps(calls[1]), None),
+    ]
+    worker._notify(messages)
+    assert seen == [(3, calls[0]["call_id"]), (3, calls[1]["call_id"])]
+    failed = worker.metrics.batch_errors.labels("observer_failed")._value.get()
+    assert failed == 2
