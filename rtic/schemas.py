@@ -21,11 +21,11 @@ import shapely
 import shapely.errors
 import shapely.geometry
 from pydantic import (
-    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
+    TypeAdapter,
     ValidationError,
     model_validator,
 )
@@ -38,18 +38,13 @@ NonEmpty = Annotated[str, Field(min_length=1, max_length=200)]
 
 # When an event happened: an aware time in the years the engine can compute with. Year 1
 # or 9999 parse, then overflow where a rule adds a deadline or a window to them (a rule
-# that raises on every timer tick); no call, read or ping comes from those years.
+# that raises on every timer tick); no call, read or ping comes from those years. The
+# bounds are pydantic's own constraints (checked in its core, not by a Python validator
+# called per event: 2.8 microseconds a read less, issue 15).
 EARLIEST_EVENT = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST_EVENT = datetime(3000, 1, 1, tzinfo=UTC)
 
-
-def _event_time(value: datetime) -> datetime:
-    if not EARLIEST_EVENT <= value < LATEST_EVENT:
-        raise ValueError("time must be from 1970 to 2999")
-    return value
-
-
-EventTime = Annotated[AwareDatetime, AfterValidator(_event_time)]
+EventTime = Annotated[AwareDatetime, Field(ge=EARLIEST_EVENT, lt=LATEST_EVENT)]
 
 
 class _Open(BaseModel):
@@ -468,6 +463,18 @@ def validate_event(kind: EventKind, data: dict[str, Any]) -> BaseModel:
     return model
 
 
+_READS: TypeAdapter[list[PlateReadV1]] = TypeAdapter(list[PlateReadV1])
+
+
+def validate_reads(items: list[Any]) -> list[PlateReadV1] | None:
+    """Plate reads validated in one call into pydantic's core; ``None`` if any is not
+    valid (then ``validate_event`` on each names what is wrong with which)."""
+    try:
+        return _READS.validate_python(items)
+    except ValidationError:
+        return None
+
+
 def validate_read_batch(
     data: dict[str, Any],
 ) -> tuple[PlateReadBatchV1 | None, list[tuple[int, str]]]:
@@ -478,6 +485,11 @@ def validate_read_batch(
     if not isinstance(reads, list) or not 1 <= len(reads) <= 10_000:
         validate_event(EventKind.ANPR, data)  # raises with the batch-level reason
     assert isinstance(reads, list)
+    envelope = {k: v for k, v in data.items() if k != "reads"}
+    every = validate_reads(reads)  # every read valid (nearly always): one call for all
+    if every is not None:
+        return PlateReadBatchV1.model_construct(reads=every, **envelope), []
+    # Read by read, to name the bad ones and keep the others.
     good: list[PlateReadV1] = []
     bad: list[tuple[int, str]] = []
     for i, read in enumerate(reads):
@@ -487,7 +499,6 @@ def validate_read_batch(
             bad.append((i, _reason(exc)))
     if not good:
         return None, bad
-    envelope = {k: v for k, v in data.items() if k != "reads"}
     return PlateReadBatchV1.model_construct(reads=good, **envelope), bad
 
 

@@ -37,10 +37,13 @@ SPEC = RuleSpec(
 def vehicle_linked_to_incident(event: BaseModel, ctx: RuleContext[Params]) -> list[AlertV1]:
     """One alert per open incident the read plate is linked to, within the window."""
     assert isinstance(event, PlateReadV1)
+    links = ctx.enrichment.get("history", {}).get("linked_incidents")
+    if not links:  # nearly every read
+        return []
     window = timedelta(minutes=ctx.params.window_minutes)
     place = ctx.enrichment.get("areas", {}).get("ward", {}).get("name", "outside force area")
     alerts = []
-    for link in ctx.enrichment.get("history", {}).get("linked_incidents", []):
+    for link in links:
         try:
             since = event.read_at - datetime.fromisoformat(link["at"])
         except (KeyError, TypeError, ValueError):

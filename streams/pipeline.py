@@ -62,9 +62,10 @@ from rtic.schemas import (
     dumps,
     validate_event,
     validate_read_batch,
+    validate_reads,
 )
 from rtic.topics import Topics
-from rules.base import Rule, RuleStats, evaluate, recent_calls_search
+from rules.base import Rule, RuleStats, evaluate_batch, recent_calls_search
 from rules.config import RuleFileError, load_rule_file
 from rules.snooze import SnoozeIndex, split_snoozed
 
@@ -245,6 +246,10 @@ class Pipeline:
         self, kind: EventKind, records: Sequence[Record], out: Output, now: datetime
     ) -> list[_Message]:
         """The records as validated messages; the others become dead letters in ``out``."""
+        if kind is EventKind.ANPR:
+            single = self._single_reads(records)
+            if single is not None:
+                return single
         messages: list[_Message] = []
         for rec in records:
             try:
@@ -262,6 +267,24 @@ class Pipeline:
                 continue
             messages.append(_Message(rec, data, model, _items(model)))
         return messages
+
+    def _single_reads(self, records: Sequence[Record]) -> list[_Message] | None:
+        """Plate reads one per message, every one of them valid (nearly always), decoded
+        and validated with one call into pydantic's core for the lot; ``None`` when one
+        is not (or is a camera batch): then record by record, naming what is wrong."""
+        try:
+            decoded = [decode_json(rec.value) for rec in records]
+        except ContractError:
+            return None
+        if any("reads" in data for data in decoded):
+            return None
+        models = validate_reads(decoded)
+        if models is None:
+            return None
+        return [
+            _Message(rec, data, m, [_Item(m, m.lat, m.lon, m.read_id, m.read_at)])
+            for rec, data, m in zip(records, decoded, models, strict=True)
+        ]
 
     def _read_batch(
         self, rec: Record, data: dict[str, Any], out: Output, now: datetime
@@ -431,12 +454,14 @@ class Pipeline:
         hits folded into their open alerts."""
         alerts: list[AlertV1] = []
         seen: set[str] = set()
-        for it in items:
-            for alert in evaluate(self.rules, kind, it.model, it.enrichment, now, self.stats.rules):
-                if alert.alert_id in seen:
-                    continue
-                seen.add(alert.alert_id)
-                alerts.append(alert)
+        raised = evaluate_batch(
+            self.rules, kind, ((it.model, it.enrichment) for it in items), now, self.stats.rules
+        )
+        for alert in raised:
+            if alert.alert_id in seen:
+                continue
+            seen.add(alert.alert_id)
+            alerts.append(alert)
         alerts = self.drop_snoozed(alerts, now)
         groups = self.stores.alert_groups if self.stores is not None else None
         return await fold_repeated(alerts, groups, now)

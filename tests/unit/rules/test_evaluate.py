@@ -17,6 +17,7 @@ from rules.base import (
     RuleSpec,
     RuleStats,
     evaluate,
+    evaluate_batch,
     make_alert,
     stable_alert_id,
 )
@@ -176,3 +177,42 @@ def test_different_facts_give_different_ids(a: list[str], b: list[str]) -> None:
 
 def test_facts_that_join_alike_still_get_different_ids() -> None:
     assert stable_alert_id("r", "a\x1fb") != stable_alert_id("r", "a", "b")
+
+
+def test_a_batch_gives_what_each_event_gives_in_event_order_with_the_same_counts() -> None:
+    def odd_calls(event: BaseModel, ctx: RuleContext) -> list[AlertV1]:
+        if int(str(event.call_id)[-1]) % 2 == 0:  # type: ignore[attr-defined]
+            return []
+        return [
+            make_alert(
+                ctx,
+                facts=(str(event.call_id),),  # type: ignore[attr-defined]
+                title="odd",
+                summary="s",
+                source_event_ids=[str(event.call_id)],  # type: ignore[attr-defined]
+                location=None,
+                details={},
+            )
+        ]
+
+    def flaky(event: BaseModel, ctx: RuleContext) -> list[AlertV1]:
+        if str(event.call_id).endswith("3"):  # type: ignore[attr-defined]
+            raise RuntimeError("rule bug")
+        return always(event, ctx)
+
+    rules = [
+        Rule(spec("odd"), odd_calls),
+        Rule(spec("off", enabled=False), always),
+        Rule(spec("flaky"), flaky),
+        Rule(spec("broken"), boom),
+    ]
+    calls = [CallV1.model_validate(make_call(call_id=f"c-{i}")) for i in range(6)]
+    one_by_one, batch_stats = RuleStats(), RuleStats()
+    expected = [a for c in calls for a in evaluate(rules, EventKind.CALL, c, {}, NOW, one_by_one)]
+    got = evaluate_batch(rules, EventKind.CALL, ((c, {}) for c in calls), NOW, batch_stats)
+    assert [a.alert_id for a in got] == [a.alert_id for a in expected]
+    assert [a.rule_id for a in got][:3] == ["flaky", "odd", "flaky"]  # event by event
+    assert batch_stats == one_by_one
+    assert batch_stats.errors == {"flaky": 1, "broken": 6}
+    assert batch_stats.evaluated == {"odd": 6, "flaky": 5}
+    assert evaluate_batch(rules, EventKind.ANPR, ((c, {}) for c in calls), NOW) == []
