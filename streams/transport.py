@@ -48,6 +48,18 @@ again. A stopping worker waits
 the messages of other agents' topics: ``_Consumer.wait_empty``), then commits what
 is done and stops; the rest is read again by the next worker.
 
+**Commits under load.** Before it commits, Faust flushes the producer, and its
+buffer's flush (the tables' changelog writes, ``send_soon``) waits until the buffer
+is *empty*; the offsets it then commits were taken before the flush. Under a steady
+stream of calls the trend tables refill the buffer as fast as it drains: measured
+on the suite's Tansu at 300 reads and 30 calls a second, one commit's flush took
+3.2 s, and a new worker working through the backlog left by a killed one committed
+nothing for 7 s, so a ``kill -9`` then had thousands of reads done again. ``_Producer.flush``
+flushes the buffer only up to what it held when the commit began (the buffer is
+sent in order, one message at a time, so those are the first sent); what is added meanwhile comes from
+messages not yet acknowledged, whose offsets this commit does not take, so a
+commit still follows every changelog write of what it commits.
+
 **True ends.** Tansu 0.6 (in memory) answers ListOffsets(latest) with the last
 record *batch's* base offset + 1, not the last offset + 1: three batches of five
 records end at 11, not 15 (measured with aiokafka alone). Faust recovers a table
@@ -436,10 +448,26 @@ class _Consumer(faust_aiokafka.Consumer):
             unset_flag(CONSUMER_FETCHING)
 
 
+class _Producer(faust_aiokafka.Producer):
+    async def flush(self) -> None:
+        """Faust's flush, with the buffer flushed up to what it held when called (see
+        the module's docstring, "Commits under load"): what is added meanwhile is for
+        later messages, whose offsets this commit does not take."""
+        buffer = self.buffer
+        # Sent in order, one at a time: the one being sent (out of the queue, not in
+        # ``size``) then those queued; Faust counts at most one per message sent.
+        await buffer.flush_atmost(buffer.size + 1)
+        if self._producer is not None:
+            await self._producer.flush()  # aiokafka's: the batches there when called
+        for transaction_producer in self._transaction_producers.values():
+            await transaction_producer.flush()
+
+
 class TunedTransport(faust_aiokafka.Transport):
-    """The aiokafka transport with the consumer above."""
+    """The aiokafka transport with the consumer and producer above."""
 
     Consumer = _Consumer
+    Producer = _Producer
 
 
 class RticApp(faust.App):
