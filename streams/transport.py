@@ -48,6 +48,15 @@ again. A stopping worker waits
 the messages of other agents' topics: ``_Consumer.wait_empty``), then commits what
 is done and stops; the rest is read again by the next worker.
 
+**No gaps on input topics.** Faust takes a jump in a partition's offsets between
+two records for a gap (compaction, transaction markers) and counts the offsets in
+between as acknowledged. The input topics have no gaps, and a stopping worker's
+fetcher, sought back to the last commit, saw a record of a fetch already under way
+far past it: the "gap" covered the batch being worked on when the stop came, and
+the final commit passed it (events lost at a SIGTERM: docs/reliability.md). On the
+held topics such a jump is read again from the first missing offset instead
+(``_Consumer._read_again``); the same jump twice is a gap, as Faust has it.
+
 **Commits under load.** Before it commits, Faust flushes the producer, and its
 buffer's flush (the tables' changelog writes, ``send_soon``) waits until the buffer
 is *empty*; the offsets it then commits were taken before the flush. Under a steady
