@@ -45,7 +45,7 @@ from starlette.routing import BaseRoute, Route
 
 from push.web import _json, require
 from rtic.clock import utc_now
-from rtic.kafka import bootstrap_servers
+from rtic.kafka import FETCH_MAX_WAIT_MS, bootstrap_servers
 from rtic.schemas import Role
 from rtic.tokens import Principal
 
@@ -250,7 +250,7 @@ async def replay_recent(
         bootstrap_servers=bootstrap_servers(kafka_url),
         group_id=None,
         enable_auto_commit=False,
-        fetch_max_wait_ms=20,
+        fetch_max_wait_ms=FETCH_MAX_WAIT_MS,  # rtic/kafka.py
     )
     await consumer.start()
     handed = 0

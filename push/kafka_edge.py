@@ -60,7 +60,7 @@ from push.fanout import Kind
 from push.metrics import GatewayMetrics
 from rtic.casework import AuditV1
 from rtic.errors import ServiceError
-from rtic.kafka import bootstrap_servers, ensure_topics, make_producer
+from rtic.kafka import FETCH_MAX_WAIT_MS, bootstrap_servers, ensure_topics, make_producer
 from rtic.schemas import AlertAckV1, CallV1, ReferenceChangeV1, VerificationV1, dumps
 from rtic.settings import Settings
 from rtic.topics import Topics
@@ -188,7 +188,7 @@ class KafkaEdge:
             bootstrap_servers=bootstrap_servers(self.settings.kafka_url),
             group_id=None,
             enable_auto_commit=False,
-            fetch_max_wait_ms=20,  # Tansu holds a fetch for the whole wait (streams/transport.py)
+            fetch_max_wait_ms=FETCH_MAX_WAIT_MS,  # rtic/kafka.py
         )
         await self._consumer.start()
         await self._assign(self._consumer)

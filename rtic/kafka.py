@@ -34,6 +34,14 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+# How long a fetch may wait for data (ms), for the engine's live consumers (the
+# worker's, the gateway's). Apache Kafka answers as soon as there is data; Tansu 0.6
+# holds a fetch for the whole wait, so on Tansu this is a floor under every hop's
+# latency, and at idle one small fetch request per wait per consumer
+# (streams/transport.py, "Fetch wait"). The benchmark peers use the same.
+FETCH_MAX_WAIT_MS = 10
+
+
 def bootstrap_servers(kafka_url: str) -> str:
     """``kafka://h1:p1;h2:p2`` (Faust's form) to ``h1:p1,h2:p2`` (aiokafka's)."""
     hosts = []

@@ -6,8 +6,8 @@ and fetched batches handed to batch agents whole.
 there is data, but Tansu 0.6 holds the fetch for the whole wait: measured here
 with aiokafka alone, a read paced every 100 ms waits p50 378 ms / p95 690 ms
 with 1,500 ms, and 3 ms / 8 ms with 10 ms. So the engine's app uses this
-transport, whose consumer waits at most ``FETCH_MAX_WAIT_MS``; on an idle topic
-that costs one small fetch request per wait, which is negligible.
+transport, whose consumer waits at most ``rtic.kafka.FETCH_MAX_WAIT_MS`` (10 ms, as
+the benchmark peers'); on an idle topic that costs one small fetch request per wait.
 
 **Fetched batches whole.** Faust delivers every message on its own: four tasks
 per message (``Service.wait_first``), the conductor's decode and queue put,
@@ -93,7 +93,8 @@ from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, Message
 
-FETCH_MAX_WAIT_MS = 20
+from rtic.kafka import FETCH_MAX_WAIT_MS
+
 # Seconds an input partition's commit may wait on a message no agent is working on
 # before it is read again (``_Consumer._refetch_skipped``).
 SKIPPED_S = 5.0
