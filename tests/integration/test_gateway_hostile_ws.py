@@ -36,6 +36,7 @@ from rtic.kafka import bootstrap_servers
 from rtic.settings import Settings
 from rtic.tokens import TokenKeys, issue_token
 from rtic.topics import Topics
+from tests.force_area import use_force_area_codes
 from tests.fuzz.seeds import hotlist_alert
 
 pytestmark = pytest.mark.integration
@@ -66,7 +67,7 @@ async def gateway(settings: Settings, tmp_path: Path) -> AsyncIterator[tuple[Gat
         update={"gateway_port": free_port(), "gateway_client_queue": QUEUE}
     )
     records = await open_records(f"sqlite+aiosqlite:///{tmp_path / 'records.sqlite3'}")
-    gw = Gateway(settings, records=records)
+    gw = use_force_area_codes(Gateway(settings, records=records))
     serving = asyncio.create_task(gw.run())
     try:
         while gw.serving is None or not gw.serving.started or not gw.kafka.consuming:
