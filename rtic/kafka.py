@@ -118,7 +118,8 @@ def ensure_topics_sync(
 ) -> list[str]:
     """Create the topics that do not exist yet, synchronously (kafka-python); idempotent.
 
-    Returns the topics it created. Retries while the broker is not up, for ``wait_s``.
+    Returns the topics it created. Retries while the broker is not up, for ``wait_s``
+    (which bounds kafka-python's own wait for a first connection too).
 
     Raises:
         ServiceError: the broker did not answer, or refused, within ``wait_s``.
@@ -130,9 +131,15 @@ def ensure_topics_sync(
     deadline = time.monotonic() + wait_s
     last: Exception | None = None
     while time.monotonic() < deadline:
+        # kafka-python 3 waits up to ``bootstrap_timeout_ms`` (30 s by default) in the
+        # constructor for a first connection: bound it by what is left of ``wait_s``.
+        # (kafka-python 2 has no such option and refuses unknown ones.)
+        bounded: dict[str, int] = {}
+        if "bootstrap_timeout_ms" in kafka.admin.KafkaAdminClient.DEFAULT_CONFIG:
+            bounded["bootstrap_timeout_ms"] = max(100, int((deadline - time.monotonic()) * 1000))
         try:
             admin = kafka.admin.KafkaAdminClient(
-                bootstrap_servers=bootstrap_servers(kafka_url), request_timeout_ms=5000
+                bootstrap_servers=bootstrap_servers(kafka_url), request_timeout_ms=5000, **bounded
             )
         except (kafka.errors.KafkaError, OSError) as exc:
             last = exc

@@ -24,6 +24,7 @@ from cli.services import free_port, redis_answers, start_embedded_redis, start_t
 from enrichers.geo import GeoIndex
 from rtic.settings import PROJECT_ROOT, Settings
 from tests.engine import Engine
+from tests.force_area import force_geo
 
 # Property tests judge answers, not speed: on a loaded 2-core machine (CI, parallel
 # sessions) an example may take longer than Hypothesis's 200 ms deadline.
@@ -53,7 +54,7 @@ def data_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def geo(data_dir: Path) -> GeoIndex:
-    return GeoIndex.load(data_dir)
+    return force_geo() if data_dir == PROJECT_ROOT / "data" else GeoIndex.load(data_dir)
 
 
 def make_call(**overrides: Any) -> dict[str, Any]:

@@ -186,6 +186,24 @@ class Engine:
         raw = value if isinstance(value, bytes) else orjson.dumps(value)
         await producer.send_and_wait(topic, raw, key=key.encode())
 
+    async def until_listed(self, *change_ids: str, timeout: float = 15.0) -> None:
+        """Until the worker has applied these hotlist changes: their ids are in its Redis
+        index, written in one script with the entry the enricher looks plates up in, so a
+        read sent now meets them. (Reference changes and plate reads are separate agents:
+        a test waits for this rather than for a fixed pause.)"""
+        import redis.asyncio as aioredis
+
+        from enrichers.keys import Keys
+
+        index = Keys(self.settings.topic_prefix).hotlist_index
+        client = aioredis.Redis.from_url(self.settings.redis_url)
+        try:
+            async with asyncio.timeout(timeout):
+                while None in await client.hmget(index, list(change_ids)):  # noqa: ASYNC110 (polling Redis)
+                    await asyncio.sleep(0.05)
+        finally:
+            await client.aclose()
+
     async def read_all(self, topic: str, idle_s: float = 2.0) -> list[ConsumerRecord[Any, Any]]:
         """Every message on ``topic`` now, read from the start by a new consumer until
         nothing more comes for ``idle_s``."""

@@ -18,6 +18,7 @@ from records.protocols import CaseRow, Records
 from rtic.casework import CaseStatus
 from rtic.settings import RateLimit, Settings
 from rtic.tokens import TokenKeys, issue_token
+from tests.force_area import use_force_area_codes
 
 KB = 1024
 LIMITS = {
@@ -93,7 +94,7 @@ async def running_gateway(
                 updated_at=now,
             )
         )
-    gateway = Gateway(settings, records=records)
+    gateway = use_force_area_codes(Gateway(settings, records=records))
     serving = asyncio.create_task(gateway.run())
     try:
         while gateway.serving is None or not gateway.serving.started:

@@ -139,7 +139,7 @@ async def test_an_analyst_snoozes_an_alerts_plate_from_its_detail(engine: Engine
     async with engine.producer() as producer:
         change = make_hotlist_change(vrm="SN0Z 3ME", reason="stolen")
         await engine.send(producer, engine.topics.reference, change["id"], change)
-        await asyncio.sleep(1.0)
+        await engine.until_listed(change["id"])
         read = make_read(
             vrm="SN0Z3ME", read_at=datetime.now(UTC).isoformat(), camera_id="CAM-BROWSER-SNZ"
         )

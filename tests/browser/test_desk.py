@@ -317,7 +317,7 @@ async def test_verify_on_a_plate_check_round_trips(
     async with engine.producer() as producer:
         change = make_hotlist_change(vrm=listed, reason="stolen")
         await engine.send(producer, engine.topics.reference, change["id"], change)
-        await asyncio.sleep(1.0)
+        await engine.until_listed(change["id"])
         read = make_read(vrm=read_as, read_at=datetime.now(UTC).isoformat(), camera_id="CAM-VF")
         await engine.send(producer, engine.topics.anpr, read["camera_id"], read)
     item = page.locator("li.alert", has_text="Check the plate").filter(has_text=listed).first

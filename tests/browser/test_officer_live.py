@@ -84,9 +84,11 @@ def plates(unique: Callable[[str], str]) -> tuple[str, str]:
     return f"OF{digits[:2]} F{digits[2:]}X", f"OF{digits[:2]}F{digits[2:]}X"
 
 
-async def list_plate(engine: Engine, producer: Any, listed: str) -> None:
+async def list_plate(engine: Engine, producer: Any, listed: str) -> str:
+    """List the plate; the change's id (``engine.until_listed`` waits for it to land)."""
     change = make_hotlist_change(vrm=listed, reason="stolen")
     await engine.send(producer, engine.topics.reference, change["id"], change)
+    return str(change["id"])
 
 
 async def card_for(page: Any, text: str, timeout: float = 15_000) -> Any:
@@ -128,8 +130,7 @@ async def test_an_alert_reaches_the_officer_within_a_second_and_acknowledge_roun
     assert "ticket=" not in page.url  # exchanged, its token in localStorage, stripped
     assert await page.evaluate("localStorage.getItem('rtic.officer.token')")
     async with engine.client("rtic_analyst", unique("desk")) as desk, engine.producer() as p:
-        await list_plate(engine, p, listed)
-        await asyncio.sleep(1.5)  # the worker loads the hotlist change
+        await engine.until_listed(await list_plate(engine, p, listed))  # the worker loads it
         read = make_read(
             vrm=read_as,
             read_at=datetime.now(UTC).isoformat(),
@@ -161,9 +162,9 @@ async def test_an_officer_never_sees_an_alert_for_a_place_outside_her_radius(
     far, far_read = plates(unique)
     near, near_read = plates(unique)
     async with engine.producer() as p:
-        await list_plate(engine, p, far)
-        await list_plate(engine, p, near)
-        await asyncio.sleep(1.5)
+        await engine.until_listed(
+            await list_plate(engine, p, far), await list_plate(engine, p, near)
+        )
         now = datetime.now(UTC).isoformat()
         for vrm, point in ((far_read, BIRMINGHAM_CENTRE), (near_read, COVENTRY_CENTRE)):
             read = make_read(vrm=vrm, read_at=now, camera_id="CAM-RADIUS", at_point=point)
@@ -183,8 +184,7 @@ async def test_the_page_loads_with_no_network_from_its_service_worker(
     page = await open_officer(open_page, sub, COVENTRY_CENTRE)
     await page.wait_for_function("navigator.serviceWorker.controller !== null", timeout=15_000)
     async with engine.producer() as p:
-        await list_plate(engine, p, listed)
-        await asyncio.sleep(1.5)
+        await engine.until_listed(await list_plate(engine, p, listed))
         read = make_read(
             vrm=read_as, read_at=datetime.now(UTC).isoformat(), at_point=COVENTRY_CENTRE
         )
@@ -211,9 +211,9 @@ async def test_the_page_survives_a_gateway_restart_and_never_shows_an_alert_twic
     page = await open_officer(open_page, sub, COVENTRY_CENTRE)
     await page.wait_for_function("navigator.serviceWorker.controller !== null", timeout=15_000)
     async with engine.producer() as p:
-        await list_plate(engine, p, first)
-        await list_plate(engine, p, second)
-        await asyncio.sleep(1.5)
+        await engine.until_listed(
+            await list_plate(engine, p, first), await list_plate(engine, p, second)
+        )
         read = make_read(
             vrm=first_read, read_at=datetime.now(UTC).isoformat(), at_point=COVENTRY_CENTRE
         )
@@ -254,9 +254,9 @@ async def test_verify_and_not_a_match_round_trip_to_the_desk(
     bad, bad_read = plates(unique)
     page = await open_officer(open_page, sub, COVENTRY_CENTRE)
     async with engine.client("rtic_analyst", unique("desk")) as desk, engine.producer() as p:
-        await list_plate(engine, p, good)
-        await list_plate(engine, p, bad)
-        await asyncio.sleep(1.5)
+        await engine.until_listed(
+            await list_plate(engine, p, good), await list_plate(engine, p, bad)
+        )
         now = datetime.now(UTC).isoformat()
         for vrm, camera in ((good_read, "CAM-VERIFY-1"), (bad_read, "CAM-VERIFY-2")):
             read = make_read(

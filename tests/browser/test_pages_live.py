@@ -67,7 +67,7 @@ async def test_a_supervisor_reads_the_audit_history_the_engine_kept(
     async with engine.producer() as producer:
         change = make_hotlist_change(vrm=listed, reason="stolen")
         await engine.send(producer, engine.topics.reference, change["id"], change)
-        await asyncio.sleep(1.0)
+        await engine.until_listed(change["id"])
         read = make_read(vrm=read_as, read_at=datetime.now(UTC).isoformat(), camera_id="CAM-AUDIT")
         await engine.send(producer, engine.topics.anpr, read["camera_id"], read)
     item = page.locator("li.alert", has_text=listed).first

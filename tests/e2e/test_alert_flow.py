@@ -30,7 +30,7 @@ async def test_misread_of_hotlisted_plate_alerts_a_subscribed_client(engine: Eng
     async with engine.client(severities=["critical", "high"]) as ws, engine.producer() as producer:
         change = make_hotlist_change(vrm="BX15 OKT", reason="firearms")
         await engine.send(producer, topics.reference, change["id"], change)
-        await asyncio.sleep(1.0)  # reference and ANPR are separate agents: let the entry land
+        await engine.until_listed(change["id"])  # reference and ANPR are separate agents
         read = make_read(vrm="8X15 0KT", camera_id="CAM-E2E-1", read_at=_now())
         started = time.monotonic()
         await engine.send(producer, topics.anpr, read["camera_id"], read)
@@ -51,7 +51,7 @@ async def test_bad_messages_go_to_dead_letter_and_the_stream_goes_on(engine: Eng
         async with engine.client() as ws, engine.producer() as producer:
             change = make_hotlist_change(vrm="KL66 XYZ", reason="wanted_driver")
             await engine.send(producer, topics.reference, change["id"], change)
-            await asyncio.sleep(1.0)
+            await engine.until_listed(change["id"])
             bad = [
                 (topics.anpr, b"\xff\xfe not json"),
                 (topics.anpr, b'["a", "list"]'),
@@ -124,7 +124,7 @@ async def test_tokens_are_required_and_roles_are_respected(engine: Engine) -> No
     ):
         change = make_hotlist_change(vrm="CT12 ZEN", reason="stolen")
         await engine.send(producer, engine.topics.reference, change["id"], change)
-        await asyncio.sleep(1.0)
+        await engine.until_listed(change["id"])
         read = make_read(vrm="CT12ZEN", read_at=_now())  # in Birmingham, far from Coventry
         await engine.send(producer, engine.topics.anpr, read["camera_id"], read)
         alert = await next_message(analyst, "alert", timeout=10, rule_id="anpr_hotlist_hit")

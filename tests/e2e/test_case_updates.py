@@ -183,7 +183,7 @@ async def test_an_alerts_audit_history_shows_who_was_sent_it_who_opened_and_acte
     ):
         change = make_hotlist_change(vrm=plate, reason="stolen")
         await engine.send(producer, engine.topics.reference, change["id"], change)
-        await asyncio.sleep(1.0)  # the hotlist entry lands before the read
+        await engine.until_listed(change["id"])  # the hotlist entry lands before the read
         read = make_read(vrm=plate, camera_id="CAM-AUD", read_at=datetime.now(UTC).isoformat())
         await engine.send(producer, engine.topics.anpr, read["camera_id"], read)
         alert = await next_message(ws, "alert", timeout=15, rule_id="anpr_hotlist_hit")

@@ -5,6 +5,7 @@ the development secret before starting anything."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import signal
@@ -96,6 +97,13 @@ def test_rtic_up_runs_everything_and_stops_cleanly(redis_url: str, tmp_path) -> 
         up.send_signal(signal.SIGINT)
         try:
             up.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            # Not stopped: the test fails, and leaves no engine running (loading the
+            # machine) for the tests after it.
+            for process in [*psutil.Process(up.pid).children(recursive=True), up]:
+                with contextlib.suppress(psutil.NoSuchProcess, ProcessLookupError):
+                    process.kill()
+            raise
         finally:
             log.close()
     output = (tmp_path / "up.log").read_text()

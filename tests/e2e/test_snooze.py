@@ -68,9 +68,11 @@ async def test_an_analyst_snoozes_a_plate_and_only_that_plate_stops_alerting(
         engine.client(role="rtic_analyst", sub="analyst-snooze") as ws,
         engine.producer() as producer,
     ):
+        listed = []
         for plate in (snoozed_plate, other_plate):
             change = make_hotlist_change(vrm=plate, reason="stolen")
             await engine.send(producer, topics.reference, change["id"], change)
+            listed.append(change["id"])
         snooze = {
             "type": "snooze",
             "rule_id": "anpr_hotlist_hit",
@@ -83,7 +85,7 @@ async def test_an_analyst_snoozes_a_plate_and_only_that_plate_stops_alerting(
         until = datetime.fromisoformat(answer["until"])
         assert abs(until - (datetime.now(UTC) + timedelta(minutes=60))) < timedelta(seconds=30)
         await _until_stored(engine, answer["snooze_id"], present=True)
-        await asyncio.sleep(1.0)  # let the hotlist entries land too (another partition)
+        await engine.until_listed(*listed)  # the hotlist entries land too (another partition)
 
         # The snoozed plate (read as a misread) first, then the other one, from one camera
         # (one partition, so in this order): the first alert to come must be the other's.

@@ -105,7 +105,7 @@ async def test_not_a_match_raises_nothing_and_counts_for_the_camera(engine: Engi
     async with engine.producer() as producer:
         change = make_hotlist_change(vrm=plate, reason="stolen")
         await engine.send(producer, topics.reference, change["id"], change)
-        await asyncio.sleep(1.0)
+        await engine.until_listed(change["id"])
         async with engine.client(role="rtic_analyst", sub=unique("an")) as desk:
             read = make_read(
                 vrm=plate, camera_id=camera, read_at=_now(), at_point=BIRMINGHAM_CENTRE

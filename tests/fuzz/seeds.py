@@ -25,15 +25,15 @@ from tests.conftest import (
     make_officer_location,
     make_read,
 )
+from tests.force_area import force_geo
 
 DATA_DIR = PROJECT_ROOT / "data"
 RECORDED_CALLS = DATA_DIR / "calls" / "montgomery-county-pa-911-sample.csv"
 CALLS_MAPPING = PROJECT_ROOT / "simulators" / "mappings" / "montgomery-911.yaml"
 
 
-@cache
 def geo() -> GeoIndex:
-    return GeoIndex.load(DATA_DIR)
+    return force_geo() if DATA_DIR == PROJECT_ROOT / "data" else GeoIndex.load(DATA_DIR)
 
 
 @cache

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import orjson
@@ -50,8 +51,11 @@ async def test_rtic_topics_creates_every_topic_once(
 
 
 async def test_no_broker_is_a_service_error() -> None:
+    started = time.monotonic()
     with pytest.raises(ServiceError):
         await asyncio.to_thread(ensure_topics_sync, "kafka://127.0.0.1:1", ["x"], 1, 1.0)
+    # wait_s bounds the whole wait, kafka-python's first-connection wait (30 s) included.
+    assert time.monotonic() - started < 15
 
 
 async def test_reference_load_sends_every_accepted_row(

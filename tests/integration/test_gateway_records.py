@@ -49,6 +49,7 @@ from rtic.tokens import TokenKeys, issue_token
 from streams.casework import CaseWork
 from streams.pipeline import RawRecord
 from tests.conftest import NOW, make_call, make_hotlist_change, make_incident, make_read
+from tests.force_area import use_force_area_codes
 
 pytestmark = pytest.mark.integration
 
@@ -260,7 +261,7 @@ async def test_a_search_is_answered_from_redis_and_audited_into_the_database(
     settings: Settings, stores: RedisStores, records: Records, unique: Any
 ) -> None:
     facts = await fill_history(stores, unique)
-    gateway = Gateway(settings, records=records)
+    gateway = use_force_area_codes(Gateway(settings, records=records))
     opened = await gateway.open_stores()  # the Redis history search, as run() opens it
     await gateway.kafka.start(gateway.deliver)
     transport = httpx.ASGITransport(app=gateway.app, client=("10.9.8.7", 5555))
@@ -314,7 +315,7 @@ async def test_a_revoked_token_is_refused_and_its_socket_closed_within_the_refre
     settings: Settings, records: Records
 ) -> None:
     settings = settings.model_copy(update={"gateway_port": free_port()})
-    gateway = Gateway(settings, records=records)
+    gateway = use_force_area_codes(Gateway(settings, records=records))
     serving = asyncio.create_task(gateway.run())
     base = f"127.0.0.1:{settings.gateway_port}"
     doomed = _token(settings, "officer", "OFF-7", jti="int-revoked")
