@@ -35,11 +35,14 @@ log = logging.getLogger(__name__)
 
 
 # How long a fetch may wait for data (ms), for the engine's live consumers (the
-# worker's, the gateway's). Apache Kafka answers as soon as there is data; Tansu 0.6
-# holds a fetch for the whole wait, so on Tansu this is a floor under every hop's
-# latency, and at idle one small fetch request per wait per consumer
-# (streams/transport.py, "Fetch wait"). The benchmark peers use the same.
-FETCH_MAX_WAIT_MS = 10
+# worker's, the gateway's, the desk stats'). Apache Kafka answers as soon as there is
+# data; Tansu 0.6 holds a fetch for the whole wait, so on Tansu this is a floor under
+# every hop's latency (streams/transport.py, "Fetch wait"). 10 ms was tried (the
+# benchmark peers' value) and was worse under load: fetches of fewer records, more
+# batches; at 10,000 camera-batched reads/s alert p99 2.8 s against 0.5 s with 20 ms,
+# and the single-read worker fell behind at 7,100 reads/s (docs/benchmarks.md,
+# 2026-12-03).
+FETCH_MAX_WAIT_MS = 20
 
 
 def bootstrap_servers(kafka_url: str) -> str:

@@ -6,8 +6,9 @@ and fetched batches handed to batch agents whole.
 there is data, but Tansu 0.6 holds the fetch for the whole wait: measured here
 with aiokafka alone, a read paced every 100 ms waits p50 378 ms / p95 690 ms
 with 1,500 ms, and 3 ms / 8 ms with 10 ms. So the engine's app uses this
-transport, whose consumer waits at most ``rtic.kafka.FETCH_MAX_WAIT_MS`` (10 ms, as
-the benchmark peers'); on an idle topic that costs one small fetch request per wait.
+transport, whose consumer waits at most ``rtic.kafka.FETCH_MAX_WAIT_MS`` (20 ms; 10
+was worse under load, see there); on an idle topic that costs one small fetch
+request per wait.
 
 **Fetched batches whole.** Faust delivers every message on its own: four tasks
 per message (``Service.wait_first``), the conductor's decode and queue put,
