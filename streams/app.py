@@ -48,7 +48,6 @@ from rtic.schemas import (
     IncidentEventV1,
     decode_json,
     dumps,
-    validate_event,
 )
 from rtic.settings import Settings
 from rtic.topics import Topics
@@ -154,7 +153,6 @@ class Worker:
         # book and the trend tables read calls and incidents here, in the input agent,
         # instead of a second agent on the topic (see ``observe``).
         self.observers: dict[str, list[Observer]] = {}
-        self._kinds = {topic: EventKind(kind) for kind, topic in self.topics.by_kind().items()}
 
     def _state_table(self, name: str, help: str) -> Any:
         """A table of JSON states by key, co-partitioned with the topics that feed it."""
@@ -174,32 +172,30 @@ class Worker:
         The deadline book and the trend tables are fed this way rather than by agents
         of their own on the topic: a topic with a second reader goes through Faust's
         per-message delivery, where streams skip and acknowledge events on their own
-        (``streams/transport.py``), and a batch of calls was lost after a stop that
-        way (tests/e2e/test_worker_faults.py, docs/reliability.md). The input agent
-        takes the topic's fetched batches whole, and the observers' table writes go to
-        the changelog partition of the batch being processed (Faust's current event),
-        the input message's partition, as before."""
+        and skipped messages must be read again (``streams/transport.py``), and each
+        event was decoded and validated once per reader. The input agent takes the
+        topic's fetched batches whole, the observers get the events the pipeline
+        validated (``Output.events``), and their table writes go to the changelog
+        partition of the batch being processed (Faust's current event), the input
+        message's partition, as before."""
         self.observers.setdefault(self.topics.for_kind(kind.value), []).append(observer)
 
-    def _notify(self, messages: Sequence[Any]) -> None:
-        """Each valid event of ``messages`` (one topic) to the topic's observers. A bad
-        event is skipped (the pipeline dead-letters it); an observer that fails is
-        logged and the batch goes on (its output is what must not be held up)."""
-        observers = self.observers.get(messages[0].topic)
+    def _notify(self, topic: str, outs: Sequence[Output]) -> None:
+        """The valid events of a batch of ``topic`` (as the pipeline validated them) to
+        the topic's observers. Bad events are not among them (the pipeline dead-letters
+        them); an observer that fails is logged and the batch goes on (its output is
+        what must not be held up)."""
+        observers = self.observers.get(topic)
         if not observers:
             return
-        kind = self._kinds[messages[0].topic]
-        for m in messages:
-            try:
-                event = validate_event(kind, decode_json(m.value))
-            except ContractError:
-                continue
-            for observer in observers:
-                try:
-                    observer(m.partition, event)
-                except Exception:
-                    self.metrics.batch_errors.labels("observer_failed").inc()
-                    log.exception("an observer failed on %s[%d]@%d", m.topic, m.partition, m.offset)
+        for out in outs:
+            for partition, event in out.events:
+                for observer in observers:
+                    try:
+                        observer(partition, event)
+                    except Exception:
+                        self.metrics.batch_errors.labels("observer_failed").inc()
+                        log.exception("an observer failed on an event of %s[%d]", topic, partition)
 
     def pipeline(self) -> Pipeline:
         if self._pipeline is None:
@@ -268,7 +264,7 @@ class Worker:
                     await self._prepare(messages[i : i + size])
                     for i in range(0, len(messages), size)
                 ]
-                self._notify(messages)  # one partition's: the current event's
+                self._notify(messages[0].topic, outs)  # one partition's: the current event's
                 if delivering is not None:
                     await delivering  # its error, if any, stops this agent as before
                 delivering = asyncio.create_task(

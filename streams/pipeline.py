@@ -111,6 +111,9 @@ class Output:
     messages: list[tuple[str, bytes | None, bytes]] = field(default_factory=list)
     alerts: list[AlertV1] = field(default_factory=list)
     dead_letters: int = 0
+    # The batch's valid events as validated, with their input partition, in order (what
+    # the worker's observers get: streams/app.py, ``Worker.observe``).
+    events: list[tuple[int, BaseModel]] = field(default_factory=list)
 
 
 @dataclass
@@ -219,6 +222,7 @@ class Pipeline:
         kind = self.kind_by_topic[records[0].topic]
         self.stats.received[kind.value] += len(records)
         messages = self._decode(kind, records, out, now)
+        out.events = [(m.record.partition, m.model) for m in messages]
         if kind is EventKind.REFERENCE:
             await self._apply_reference(messages)
             self._layers_checked = None  # look at the live layers again on the next batch

@@ -3,10 +3,10 @@
 **Counting.** Calls (``rtic.calls.v1``) and incident events (``rtic.incidents.v1``)
 are counted by their input agents, each fetched batch as it goes through the
 pipeline (``Worker.observe`` in ``streams/app.py``: a second agent on an input topic
-would put it on Faust's per-message delivery, where a batch of calls was once lost
-after a stop); alerts (``rtic.alerts.v1``, for ANPR hotlist hits) by an agent of
-their own, one event at a time. What each event adds is ``analytics.trends``
-(pure); the counts go into one Faust table with **tumbling hourly windows** that **expire after 29 days**
+would put it on Faust's per-message delivery and validate each event again);
+alerts (``rtic.alerts.v1``, for ANPR hotlist hits) by an agent of their own, one
+event at a time. What each event adds is ``analytics.trends`` (pure); the counts
+go into one Faust table with **tumbling hourly windows** that **expire after 29 days**
 (``trend-counts``: Faust drops a window 29 days after its end, on the wall clock),
 by the event's own time (``received_at``, ``at``, the read's time). A second table
 (``trend-incident-starts``, by incident id: the incidents topic's key) keeps when each

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from faust.transport.consumer import ConsumerMessage
 
-from rtic.schemas import EventKind
+from rtic.schemas import CallV1, EventKind
 from rtic.settings import Settings
 from rtic.topics import Topics
 from streams.app import BATCHES_BUFFERED, create_app
+from streams.pipeline import Output
 from streams.transport import FetchedBatch, release
 from tests.conftest import make_call
 
@@ -101,29 +101,32 @@ def test_a_stream_skipping_a_batch_does_not_let_its_offsets_be_committed() -> No
     assert consumer.acked[-1] == 40
 
 
-def test_observers_get_each_valid_event_with_its_partition_and_a_failing_one_is_contained() -> None:
+def test_observers_get_the_batch_events_with_their_partition_and_a_failing_one_is_contained() -> (
+    None
+):
     """``Worker.observe``: what the input agent passes on besides the pipeline's output (the
-    deadline book and the trend tables). A bad event is not passed on (the pipeline
-    dead-letters it); an observer that raises does not stop the others or the batch."""
+    deadline book and the trend tables): the events the pipeline validated
+    (``Output.events``, bad ones left out: tests/unit/streams/test_pipeline.py), in order,
+    to every observer of the topic. An observer that raises does not stop the others or
+    the batch; observers of another topic get nothing."""
     settings = Settings(topic_prefix="unit-observers.")
     app = create_app(settings)
     worker = app.rtic_worker
     topics = Topics.with_prefix(settings.topic_prefix)
     worker.observers.clear()
     seen: list[tuple[int, str]] = []
+    incidents: list[Any] = []
 
     def failing(partition: int, event: Any) -> None:
         raise ValueError("an observer's own bug")
 
     worker.observe(EventKind.CALL, failing)
     worker.observe(EventKind.CALL, lambda partition, call: seen.append((partition, call.call_id)))
-    calls = [make_call(), make_call()]
-    messages = [
-        ConsumerMessage(topics.calls, 3, 7, 0.0, 0, None, b"k", orjson.dumps(calls[0]), None),
-        ConsumerMessage(topics.calls, 3, 8, 0.0, 0, None, b"k", b"{not json", None),
-        ConsumerMessage(topics.calls, 3, 9, 0.0, 0, None, b"k", orjson.dumps(calls[1]), None),
-    ]
-    worker._notify(messages)
-    assert seen == [(3, calls[0]["call_id"]), (3, calls[1]["call_id"])]
+    worker.observe(EventKind.INCIDENT, lambda partition, inc: incidents.append(inc))
+    calls = [CallV1.model_validate(make_call()) for _ in range(3)]
+    outs = [Output(events=[(3, calls[0]), (3, calls[1])]), Output(events=[(3, calls[2])])]
+    worker._notify(topics.calls, outs)
+    assert seen == [(3, c.call_id) for c in calls]
     failed = worker.metrics.batch_errors.labels("observer_failed")._value.get()
-    assert failed == 2
+    assert failed == 3
+    assert incidents == []

@@ -86,6 +86,8 @@ async def test_bad_records_become_dead_letters_and_the_good_one_goes_on(geo: Geo
     enriched = [orjson.loads(v) for t, _, v in out.messages if t == TOPICS.enriched]
     assert [e["call_id"] for e in enriched] == [good["call_id"]]
     assert p.stats.dead_letters[TOPICS.calls] == 3
+    # What the worker's observers get (deadline book, trend tables): the valid one only.
+    assert [(part, ev.call_id) for part, ev in out.events] == [(3, good["call_id"])]
 
 
 async def test_a_camera_batch_stays_one_message_with_enrichment_on_each_read(geo: GeoIndex) -> None:
